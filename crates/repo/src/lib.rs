@@ -1,0 +1,1 @@
+//! holdfast-repo: the snapshot repository.

@@ -1,0 +1,1 @@
+//! holdfast-volume: volumes, config, probes.
