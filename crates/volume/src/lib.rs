@@ -1,1 +1,24 @@
-//! holdfast-volume: volumes, config, probes.
+//! holdfast-volume: what holdfast knows about data volumes.
+//!
+//! - [`config`]: holdfast.toml, loaded with errors that name the file, line and key.
+//! - [`units`]: sizes (`10Gi`), percentages (`80%`) and durations (`7d`, `1d12h`).
+//!
+//! ```
+//! use holdfast_volume::config::Config;
+//!
+//! let text = r#"
+//! [[volumes]]
+//! name = "app-data"
+//! path = "/app/data"
+//! size = "10Gi"
+//! alert_at = "80%"
+//! "#;
+//! let config: Config = text.parse()?;
+//! let volume = config.volume("app-data").expect("declared above");
+//! assert_eq!(volume.size.map(|s| s.bytes()), Some(10 * 1024 * 1024 * 1024));
+//! assert_eq!(volume.alert_at_percent(), 80.0);
+//! # Ok::<(), holdfast_volume::config::ConfigError>(())
+//! ```
+
+pub mod config;
+pub mod units;

@@ -1,0 +1,165 @@
+//! Turning byte offsets in a TOML text into the line and dotted key that a person can find.
+
+use std::ops::Range;
+
+/// 1-based line number of a byte offset.
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+/// The dotted key an error span points into: the enclosing table header, the key on the
+/// span's line, and the span's own text when it is a different bare key (an unknown key
+/// inside an inline table).
+pub(crate) fn key_at(text: &str, span: &Range<usize>) -> Option<String> {
+    let start = span.start.min(text.len());
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
+    let line = &text[line_start..line_end];
+    let spanned = text
+        .get(span.clone())
+        .unwrap_or("")
+        .trim()
+        .trim_matches('"');
+
+    let mut parts: Vec<String> = Vec::new();
+    let header_line = line.trim_start().starts_with('[');
+    let header_text = if header_line {
+        line
+    } else {
+        enclosing_header(&text[..line_start])
+    };
+    if let Some(h) = header_name(header_text) {
+        parts.push(h);
+    }
+    if !header_line && let Some(eq) = line.find('=') {
+        let key = line[..eq].trim().trim_matches('"');
+        if !key.is_empty() {
+            parts.push(key.to_string());
+        }
+    }
+    let is_bare = !spanned.is_empty()
+        && spanned
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if is_bare && parts.last().map(String::as_str) != Some(spanned) && !header_line {
+        let in_value = line.find('=').is_some_and(|eq| line_start + eq < start);
+        let value_is_inline = in_value && line.contains('{');
+        if value_is_inline {
+            parts.push(spanned.to_string());
+        }
+    }
+    if parts.is_empty() {
+        None
+    } else {
+        Some(parts.join("."))
+    }
+}
+
+/// The last `[table]` or `[[array]]` header line in `before`.
+fn enclosing_header(before: &str) -> &str {
+    before
+        .lines()
+        .rev()
+        .find(|l| l.trim_start().starts_with('['))
+        .unwrap_or("")
+}
+
+fn header_name(line: &str) -> Option<String> {
+    let t = line.trim();
+    let inner = t
+        .strip_prefix("[[")
+        .and_then(|r| r.split("]]").next())
+        .or_else(|| t.strip_prefix('[').and_then(|r| r.split(']').next()))?;
+    let name = inner.trim();
+    if name.is_empty() {
+        None
+    } else {
+        Some(name.to_string())
+    }
+}
+
+/// Line of the `index`-th (0-based) `[[table]]` header, or, when `key` is given and
+/// written inside that entry, the line of the key.
+pub(crate) fn entry_line(
+    text: &str,
+    table: &str,
+    index: usize,
+    key: Option<&str>,
+) -> Option<usize> {
+    let header = format!("[[{table}]]");
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.trim().replace(' ', "") == header)
+        .nth(index)
+        .map(|(n, _)| n)?;
+    let Some(key) = key else { return Some(at + 1) };
+    let key_line = lines[at + 1..]
+        .iter()
+        .take_while(|l| !l.trim_start().starts_with('['))
+        .position(|l| {
+            l.find('=')
+                .is_some_and(|eq| l[..eq].trim().trim_matches('"') == key)
+        });
+    Some(key_line.map_or(at + 1, |k| at + k + 2))
+}
+
+/// Line of `key` inside the `[table]` section.
+pub(crate) fn table_key_line(text: &str, table: &str, key: &str) -> Option<usize> {
+    let header = format!("[{table}]");
+    let mut inside = false;
+    for (n, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.starts_with('[') {
+            inside = line.replace(' ', "") == header;
+            continue;
+        }
+        if inside
+            && let Some(eq) = line.find('=')
+            && line[..eq].trim().trim_matches('"') == key
+        {
+            return Some(n + 1);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_and_keys() {
+        let text = "[repository]\nurl = 1\n\n[[volumes]]\nname = \"a\"\nsizee = \"1Gi\"\n";
+        let at = text.find("sizee").expect("present");
+        assert_eq!(line_of(text, at), 6);
+        assert_eq!(
+            key_at(text, &(at..at + 5)).as_deref(),
+            Some("volumes.sizee")
+        );
+        let url = text.find('1').expect("present");
+        assert_eq!(
+            key_at(text, &(url..url + 1)).as_deref(),
+            Some("repository.url")
+        );
+        assert_eq!(entry_line(text, "volumes", 0, None), Some(4));
+        assert_eq!(entry_line(text, "volumes", 0, Some("name")), Some(5));
+        assert_eq!(table_key_line(text, "repository", "url"), Some(2));
+    }
+
+    #[test]
+    fn inline_table_key() {
+        let text = "[[volumes]]\ndatabases = [{ kind = \"sqlite\", paht = \"x\" }]\n";
+        let at = text.find("paht").expect("present");
+        assert_eq!(
+            key_at(text, &(at..at + 4)).as_deref(),
+            Some("volumes.databases.paht")
+        );
+    }
+}

@@ -1,0 +1,315 @@
+//! The holdfast.toml data model: one struct per table, every table closed to unknown keys.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::units::{ByteSize, HumanDuration, Percent};
+
+/// The usage percentage at which `status` raises an alert when `alert_at` is not set.
+pub const DEFAULT_ALERT_AT: f64 = 90.0;
+
+/// A whole holdfast.toml.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[repository]`: where snapshots go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<Repository>,
+    /// `[[volumes]]`: the data volumes to guard and back up.
+    #[serde(default)]
+    pub volumes: Vec<Volume>,
+    /// `[schedule]`: cron expressions for backup, verify and prune.
+    #[serde(default)]
+    pub schedule: Schedule,
+    /// `[[cleanup]]`: scheduled deletion of old files.
+    #[serde(default)]
+    pub cleanup: Vec<CleanupJob>,
+    /// `[retention]`: which snapshots `forget` keeps.
+    #[serde(default)]
+    pub retention: Retention,
+    /// `[hooks]`: commands run around a backup.
+    #[serde(default)]
+    pub hooks: Hooks,
+    /// `[uploads]`: limits of the upload endpoint.
+    #[serde(default)]
+    pub uploads: Uploads,
+    /// The file this configuration was read from, when it came from a file.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+impl Config {
+    /// The repository URL from `[repository] url`, if set.
+    pub fn repository_url(&self) -> Option<&str> {
+        self.repository.as_ref().map(|r| r.url.as_str())
+    }
+
+    /// The volume with this name.
+    pub fn volume(&self, name: &str) -> Option<&Volume> {
+        self.volumes.iter().find(|v| v.name == name)
+    }
+}
+
+/// `[repository]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Repository {
+    /// `file:///…`, `s3://bucket/prefix?…`, `azblob://container/prefix`, `memory://`.
+    pub url: String,
+}
+
+/// How much a volume matters; ordering goes from most to least important.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    /// Losing it loses the business: databases, user data.
+    Critical,
+    /// Important data that is hard to rebuild.
+    High,
+    /// The default.
+    #[default]
+    Medium,
+    /// Caches, logs, anything that can be rebuilt.
+    Low,
+}
+
+impl Priority {
+    /// The lowercase name used in holdfast.toml.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Critical => "critical",
+            Priority::High => "high",
+            Priority::Medium => "medium",
+            Priority::Low => "low",
+        }
+    }
+}
+
+impl std::fmt::Display for Priority {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// One `[[volumes]]` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Volume {
+    /// Unique name: letters, digits, `.`, `_`, `-`.
+    pub name: String,
+    /// Where the volume is mounted. After loading it is always set: taken from
+    /// `RAILWAY_VOLUME_MOUNT_PATH` when absent, and made absolute against the directory of
+    /// the config file when relative.
+    #[serde(default)]
+    pub path: PathBuf,
+    /// The size the user pays for; usage is also measured against it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<ByteSize>,
+    /// How much the volume matters.
+    #[serde(default)]
+    pub priority: Priority,
+    /// Refuse to start the app when the path is not a mount point.
+    #[serde(default)]
+    pub require_mount: bool,
+    /// Usage at which to alert; see [`Volume::alert_at_percent`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_at: Option<Percent>,
+    /// Globs (relative to the volume) left out of backups.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Databases living on (or beside) this volume.
+    #[serde(default)]
+    pub databases: Vec<Database>,
+    /// Files (relative to the volume) restored from the latest backup when missing.
+    #[serde(default)]
+    pub restore_if_missing: Vec<PathBuf>,
+    /// Find SQLite files on the volume by their header and back them up consistently.
+    #[serde(default = "default_true")]
+    pub sqlite_autodetect: bool,
+}
+
+impl Volume {
+    /// The alert threshold in percent (`alert_at`, else [`DEFAULT_ALERT_AT`]).
+    pub fn alert_at_percent(&self) -> f64 {
+        self.alert_at.map_or(DEFAULT_ALERT_AT, Percent::value)
+    }
+
+    /// A path inside the volume: relative paths are joined to the volume path.
+    pub fn resolve(&self, relative: &Path) -> PathBuf {
+        self.path.join(relative)
+    }
+
+    /// The absolute paths of the configured SQLite databases.
+    pub fn sqlite_paths(&self) -> Vec<PathBuf> {
+        self.databases
+            .iter()
+            .filter_map(|db| match db {
+                Database::Sqlite { path, .. } => Some(self.resolve(path)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// One entry of a volume's `databases` list, told apart by `kind`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Database {
+    /// A SQLite file on the volume, backed up with the online backup API.
+    Sqlite {
+        /// Path of the database file, relative to the volume.
+        path: PathBuf,
+        /// Name used in `restore --database`; defaults to the file name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+    },
+    /// A Postgres database dumped with `pg_dump`.
+    Postgres {
+        /// Name used in `restore --database`; defaults to the database in the URL.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// `postgres://user:password@host:port/database`.
+        url: String,
+    },
+    /// A Redis server: its dump file on the volume, or a server to ask for a snapshot.
+    Redis {
+        /// Name used in `restore --database`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// `redis://host:port`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+        /// The RDB/AOF file relative to the volume, such as `dump.rdb`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path: Option<PathBuf>,
+    },
+}
+
+impl Database {
+    /// The name used to pick this database in `restore --database`.
+    pub fn name(&self) -> String {
+        match self {
+            Database::Sqlite { name: Some(n), .. }
+            | Database::Postgres { name: Some(n), .. }
+            | Database::Redis { name: Some(n), .. } => n.clone(),
+            Database::Sqlite { path, .. } => path
+                .file_name()
+                .map_or_else(String::new, |f| f.to_string_lossy().into_owned()),
+            Database::Postgres { url, .. } => url
+                .rsplit('/')
+                .next()
+                .and_then(|tail| tail.split('?').next())
+                .unwrap_or_default()
+                .to_string(),
+            Database::Redis { .. } => "redis".to_string(),
+        }
+    }
+
+    /// `sqlite`, `postgres` or `redis`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Database::Sqlite { .. } => "sqlite",
+            Database::Postgres { .. } => "postgres",
+            Database::Redis { .. } => "redis",
+        }
+    }
+}
+
+/// `[schedule]`: cron expressions (five fields, or `@daily`-style shorthands).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    /// When to back up every volume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
+    /// When to verify the repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<String>,
+    /// When to apply retention and prune.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune: Option<String>,
+}
+
+/// One `[[cleanup]]` job: delete files older than a given age.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CleanupJob {
+    /// A directory or a store URL.
+    pub path: String,
+    /// Files last modified longer ago than this are deleted.
+    pub older_than: HumanDuration,
+    /// Only files matching this glob.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+    /// Cron expression; without it the job runs with the backup schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+}
+
+/// `[retention]`: restic's keep policies.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// Keep the newest N snapshots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_last: Option<u32>,
+    /// Keep the newest snapshot of each of the last N hours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_hourly: Option<u32>,
+    /// … of each of the last N days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_daily: Option<u32>,
+    /// … of each of the last N weeks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_weekly: Option<u32>,
+    /// … of each of the last N months.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_monthly: Option<u32>,
+    /// … of each of the last N years.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_yearly: Option<u32>,
+    /// Keep every snapshot younger than this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_within: Option<HumanDuration>,
+}
+
+impl Retention {
+    /// True when no policy is set (nothing would be forgotten).
+    pub fn is_empty(&self) -> bool {
+        *self == Retention::default()
+    }
+}
+
+/// `[hooks]`: shell commands run before and after a backup.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hooks {
+    /// Run in order before the backup; a failure aborts it.
+    #[serde(default)]
+    pub before_backup: Vec<String>,
+    /// Run in order after the backup, whether it succeeded or not.
+    #[serde(default)]
+    pub after_backup: Vec<String>,
+    /// Time limit of each command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<HumanDuration>,
+}
+
+/// `[uploads]`: limits of `POST /api/v1/uploads/{volume}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Uploads {
+    /// Largest accepted upload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_size: Option<ByteSize>,
+    /// MIME types accepted, checked by sniffing the content.
+    #[serde(default)]
+    pub allow: Vec<String>,
+}
