@@ -1,0 +1,108 @@
+//! The one public error of the repository crate, with stable kinds and the object id or
+//! path in every message.
+
+use std::path::PathBuf;
+
+/// Result with the repository [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in a repository operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An object, snapshot, blob or path does not exist.
+    #[error("not found: {what}")]
+    NotFound {
+        /// What was looked for (object key, snapshot id, path).
+        what: String,
+    },
+    /// No key file of the repository opens with the given password.
+    #[error("wrong password for repository {repo}: no key file opens with it")]
+    WrongPassword {
+        /// The repository URL.
+        repo: String,
+    },
+    /// An object failed authentication, parsing or an id check.
+    #[error("corrupt object {object}: {reason}")]
+    Corrupt {
+        /// The object key or blob id.
+        object: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// The repository already exists (init on an existing one).
+    #[error("repository {repo} already exists")]
+    AlreadyExists {
+        /// The repository URL.
+        repo: String,
+    },
+    /// No repository at the URL.
+    #[error("no repository at {repo} (no config object; run `holdfast init` first)")]
+    NotInitialized {
+        /// The repository URL.
+        repo: String,
+    },
+    /// The repository was written by a newer format.
+    #[error("repository {repo} has format version {version}, this holdfast reads only 1")]
+    UnsupportedVersion {
+        /// The repository URL.
+        repo: String,
+        /// The version found in `config`.
+        version: u32,
+    },
+    /// Another operation holds a conflicting lock.
+    #[error("repository {repo} is locked: {holder}")]
+    Locked {
+        /// The repository URL.
+        repo: String,
+        /// Who holds the lock.
+        holder: String,
+    },
+    /// A snapshot entry would land outside the restore target.
+    #[error("unsafe entry {path}: {reason}")]
+    UnsafePath {
+        /// The entry's path inside the snapshot.
+        path: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A bad argument (snapshot spec, glob, option).
+    #[error("invalid argument: {0}")]
+    Invalid(String),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// A local file operation failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The local path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// A [`Error::Corrupt`] for `object`.
+    pub fn corrupt(object: impl std::fmt::Display, reason: impl std::fmt::Display) -> Self {
+        Error::Corrupt {
+            object: object.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// A [`Error::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// A [`Error::NotFound`] for `what`.
+    pub fn not_found(what: impl std::fmt::Display) -> Self {
+        Error::NotFound {
+            what: what.to_string(),
+        }
+    }
+}

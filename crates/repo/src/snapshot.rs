@@ -1,0 +1,172 @@
+//! Snapshots: the encrypted JSON record written last by a backup (the commit), and the
+//! selection of a snapshot by id prefix, `latest` or `latest:VOLUME`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::{AD_SNAPSHOT, Keys};
+use crate::error::{Error, Result};
+use crate::id::Id;
+
+/// One snapshot of one root.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Format version (1).
+    pub version: u32,
+    /// When the backup was taken (or `--time`).
+    pub time: chrono::DateTime<chrono::Utc>,
+    /// Host that took it.
+    pub hostname: String,
+    /// Absolute path of the root that was backed up.
+    pub root: String,
+    /// Volume name, when the root is a configured volume.
+    pub volume: Option<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Tree of the root directory.
+    pub tree: Id,
+    /// The snapshot this one was incremental to.
+    pub parent: Option<Id>,
+    /// Number of regular files.
+    pub files: u64,
+    /// Number of directories.
+    pub dirs: u64,
+    /// Total bytes of regular files.
+    pub size: u64,
+    /// Bytes newly stored by this backup (compressed and encrypted).
+    pub added: u64,
+    /// True when some entries could not be read.
+    pub incomplete: bool,
+    /// What could not be read.
+    pub errors: Vec<String>,
+}
+
+impl Snapshot {
+    /// Encrypts the snapshot for storing.
+    pub fn seal(&self, keys: &Keys) -> Result<Vec<u8>> {
+        let json = serde_json::to_vec(self).map_err(|e| Error::Invalid(e.to_string()))?;
+        keys.seal(AD_SNAPSHOT, &json, 3)
+    }
+
+    /// Decrypts and parses a stored snapshot.
+    pub fn open(keys: &Keys, object: &str, bytes: &[u8]) -> Result<Snapshot> {
+        let json = keys.open(object, AD_SNAPSHOT, bytes, 0)?;
+        let s: Snapshot = serde_json::from_slice(&json).map_err(|e| Error::corrupt(object, e))?;
+        if s.version != 1 {
+            return Err(Error::corrupt(
+                object,
+                format!("unknown snapshot version {}", s.version),
+            ));
+        }
+        Ok(s)
+    }
+
+    /// True when `other` is a backup of the same root (same volume, or same path).
+    pub fn same_root(&self, volume: Option<&str>, root: &str) -> bool {
+        match (&self.volume, volume) {
+            (Some(a), Some(b)) => a == b,
+            (None, None) => self.root == root,
+            _ => false,
+        }
+    }
+}
+
+/// The store key of a snapshot.
+pub fn snapshot_key(id: &Id) -> String {
+    format!("snapshots/{id}")
+}
+
+/// This machine's host name.
+pub fn hostname() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}
+
+/// Picks a snapshot by `spec`: an id prefix, `latest`, or `latest:VOLUME`.
+pub fn select<'a>(list: &'a [(Id, Snapshot)], spec: &str) -> Result<&'a (Id, Snapshot)> {
+    let newest =
+        |it: &mut dyn Iterator<Item = &'a (Id, Snapshot)>| it.max_by_key(|(id, s)| (s.time, *id));
+    if spec == "latest" {
+        return newest(&mut list.iter())
+            .ok_or_else(|| Error::not_found("snapshot latest (repository has none)"));
+    }
+    if let Some(vol) = spec.strip_prefix("latest:") {
+        return newest(
+            &mut list
+                .iter()
+                .filter(|(_, s)| s.volume.as_deref() == Some(vol)),
+        )
+        .ok_or_else(|| Error::not_found(format!("snapshot of volume {vol}")));
+    }
+    if spec.is_empty() || !spec.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::Invalid(format!(
+            "snapshot {spec:?}: expected an id prefix, latest or latest:VOLUME"
+        )));
+    }
+    let spec = spec.to_ascii_lowercase();
+    let mut found = list.iter().filter(|(id, _)| id.to_hex().starts_with(&spec));
+    match (found.next(), found.next()) {
+        (Some(s), None) => Ok(s),
+        (None, _) => Err(Error::not_found(format!("snapshot {spec}"))),
+        (Some(_), Some(_)) => Err(Error::Invalid(format!(
+            "snapshot id prefix {spec} is ambiguous"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(time: i64, volume: Option<&str>) -> Snapshot {
+        Snapshot {
+            version: 1,
+            time: chrono::DateTime::from_timestamp(time, 0).unwrap_or_default(),
+            hostname: "h".into(),
+            root: "/r".into(),
+            volume: volume.map(String::from),
+            tags: vec![],
+            tree: Id::hash(b"t"),
+            parent: None,
+            files: 0,
+            dirs: 0,
+            size: 0,
+            added: 0,
+            incomplete: false,
+            errors: vec![],
+        }
+    }
+
+    #[test]
+    fn selects_by_spec() -> Result<()> {
+        let list = vec![
+            (Id::hash(b"1"), snap(10, Some("a"))),
+            (Id::hash(b"2"), snap(30, None)),
+            (Id::hash(b"3"), snap(20, Some("a"))),
+        ];
+        assert_eq!(select(&list, "latest")?.0, Id::hash(b"2"));
+        assert_eq!(select(&list, "latest:a")?.0, Id::hash(b"3"));
+        assert!(matches!(
+            select(&list, "latest:b"),
+            Err(Error::NotFound { .. })
+        ));
+        let hex = Id::hash(b"1").to_hex();
+        assert_eq!(select(&list, &hex[..8])?.0, Id::hash(b"1"));
+        assert!(matches!(select(&list, "xyz"), Err(Error::Invalid(_))));
+        assert!(matches!(
+            select(&list, "0000000000"),
+            Err(Error::NotFound { .. })
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn seal_open_and_garbage() -> Result<()> {
+        let keys = Keys::derive(&crate::crypto::MasterKey::generate()?);
+        let s = snap(5, None);
+        assert_eq!(Snapshot::open(&keys, "s", &s.seal(&keys)?)?, s);
+        assert!(matches!(
+            Snapshot::open(&keys, "s", &[0u8; 100]),
+            Err(Error::Corrupt { .. })
+        ));
+        Ok(())
+    }
+}
