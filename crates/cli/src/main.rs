@@ -1,1 +1,56 @@
-fn main() {}
+//! The `holdfast` binary: parses flags, builds the options of a library operation, runs
+//! it and maps every error to an exit code in one place.
+//!
+//! Exit codes: 0 ok, 1 error, 2 usage, 3 a check found problems.
+
+mod cmd;
+mod exit;
+mod global;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::exit::Failure;
+use crate::global::GlobalArgs;
+
+/// Keeps the data of stateful apps safe on persistent volumes.
+#[derive(Debug, Parser)]
+#[command(name = "holdfast", version, about, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Every subcommand; each one lives in its own file under `cmd/`.
+#[derive(Debug, Subcommand)]
+enum Command {
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    global::init_logging(&cli.global);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return exit::report(&Failure::from(anyhow::Error::from(e))),
+    };
+    let result = runtime.block_on(run(cli));
+    match result {
+        Ok(code) => code,
+        Err(failure) => exit::report(&failure),
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    let g = cli.global;
+    match cli.command {
+    }
+}

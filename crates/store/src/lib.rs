@@ -1,1 +1,41 @@
-//! holdfast-store
+//! holdfast-store: one storage API over local disk, memory, S3 and Azure Blob.
+//!
+//! A [`Store`] is opened from a URL (`file:///srv/data`, `memory://`,
+//! `s3://bucket/prefix?endpoint=…&region=…`, `azblob://container/prefix?endpoint=…`) or
+//! from the `STORAGE_TYPE` environment, and offers the same operations on every backend:
+//! whole, ranged and streamed reads; atomic whole and streamed writes; conditional
+//! writes where the server honours them; listing that pages; age-based cleanup; and a
+//! TTL [`DiskCache`]. Apache OpenDAL does the talking, behind a timeout layer inside a
+//! retry layer that retries only temporary errors.
+//!
+//! ```
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! use holdfast_store::{ListOptions, Store};
+//! use futures::TryStreamExt;
+//!
+//! let store = Store::open("memory://")?;
+//! store.write("reports/2026/a.txt", "hello".into()).await?;
+//! assert_eq!(store.read("reports/2026/a.txt").await?, "hello");
+//! let keys: Vec<String> = store
+//!     .list("reports/", ListOptions { recursive: true, filter: None })
+//!     .map_ok(|m| m.key)
+//!     .try_collect()
+//!     .await?;
+//! assert_eq!(keys, ["reports/2026/a.txt"]);
+//! assert!(store.read("../etc/passwd").await.is_err());
+//! # Ok::<(), holdfast_store::Error>(())
+//! # }).unwrap();
+//! ```
+
+mod cache;
+pub mod checksum;
+mod error;
+mod key;
+mod location;
+mod store;
+
+pub use cache::DiskCache;
+pub use error::{Error, ErrorKind, Result};
+pub use key::{MAX_KEY_LEN, key_problem};
+pub use location::{Location, STORAGE_TYPES};
+pub use store::{Capabilities, CleanupReport, ListOptions, ObjectMeta, Store, TEMP_DIR};

@@ -1,0 +1,2 @@
+//! One module per subcommand: each maps its flags to a library call and prints the result.
+

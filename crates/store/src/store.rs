@@ -1,0 +1,611 @@
+//! [`Store`]: one storage API over local disk, memory, S3 and Azure Blob, backed by
+//! Apache OpenDAL with a timeout layer inside a retry layer (only temporary errors are
+//! retried). Every key is validated before it reaches a backend, every error names the
+//! store URL and the key, and every write is atomic: readers see the old object or the
+//! whole new one, never a part (on local disk: temp file, fsync, rename, fsync dir).
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
+use futures::{Stream, TryStream};
+use opendal::Operator;
+use opendal::layers::{RetryLayer, TimeoutLayer};
+use tokio::sync::OnceCell;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::key::{check_file, dir_path};
+use crate::location::Location;
+
+/// Directory under a file store's root where writes are staged before their rename; it
+/// is never listed.
+pub const TEMP_DIR: &str = ".holdfast-tmp";
+
+/// Size of the parts a streamed write sends (multipart uploads on object stores).
+const WRITE_CHUNK: usize = 8 * 1024 * 1024;
+
+/// What a backend can do beyond the common operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// `write_if_absent` is honoured: of two racing writers exactly one wins.
+    pub write_if_absent: bool,
+}
+
+/// Metadata of one stored object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// The key, relative to the store root.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last modification time, when the backend reports one.
+    pub modified: Option<DateTime<Utc>>,
+}
+
+/// How [`Store::list`] walks.
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    /// Descend into sub-directories (else only the objects directly under the prefix's
+    /// directory).
+    pub recursive: bool,
+    /// Only keys matching this glob (`*` stays within one segment, `**` crosses them).
+    pub filter: Option<String>,
+}
+
+/// What [`Store::delete_older_than`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CleanupReport {
+    /// Objects deleted.
+    pub deleted: u64,
+    /// Bytes those objects held.
+    pub bytes: u64,
+    /// Objects that could not be inspected or deleted (each logged).
+    pub errors: u64,
+}
+
+struct Inner {
+    op: Operator,
+    location: Location,
+    url: String,
+    conditional: OnceCell<bool>,
+}
+
+/// A store opened from a URL. Cheap to clone; safe to share between tasks.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("url", &self.inner.url)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens the store at `url`: `file:///abs/dir` (or a plain absolute path),
+    /// `memory://`, `s3://bucket/prefix?endpoint=…&region=…` (credentials from
+    /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, endpoint and region also from
+    /// `AWS_ENDPOINT_URL`/`AWS_REGION`), `azblob://container/prefix?endpoint=…`
+    /// (`AZURE_STORAGE_ACCOUNT` + `AZURE_STORAGE_KEY`, or
+    /// `AZURE_STORAGE_CONNECTION_STRING`). Nothing is contacted yet; a local root is
+    /// created on first write.
+    pub fn open(url: &str) -> Result<Store> {
+        Store::at(Location::parse(url)?)
+    }
+
+    /// Opens the store selected by `STORAGE_TYPE` (`LOCAL`, `S3`, `AZURE_BLOB`), or
+    /// `None` when it is unset; an unknown type is an error naming the valid ones.
+    pub fn from_env() -> Result<Option<Store>> {
+        Location::from_env()?.map(Store::at).transpose()
+    }
+
+    /// Opens the store at a parsed location.
+    pub fn at(location: Location) -> Result<Store> {
+        let url = location.display_url();
+        let op = location
+            .operator(&url)?
+            .layer(
+                TimeoutLayer::new()
+                    .with_timeout(Duration::from_secs(120))
+                    .with_io_timeout(Duration::from_secs(60)),
+            )
+            .layer(
+                RetryLayer::new()
+                    .with_jitter()
+                    .with_max_times(5)
+                    .with_min_delay(Duration::from_millis(100))
+                    .with_max_delay(Duration::from_secs(10)),
+            );
+        Ok(Store {
+            inner: Arc::new(Inner {
+                op,
+                location,
+                url,
+                conditional: OnceCell::new(),
+            }),
+        })
+    }
+
+    /// The store's URL without credentials, for messages.
+    pub fn url(&self) -> &str {
+        &self.inner.url
+    }
+
+    /// The parsed location.
+    pub fn location(&self) -> &Location {
+        &self.inner.location
+    }
+
+    /// The root directory of a file store, `None` for other backends.
+    pub fn local_root(&self) -> Option<&Path> {
+        match &self.inner.location {
+            Location::Fs { root } => Some(root),
+            _ => None,
+        }
+    }
+
+    fn err(&self, e: opendal::Error, op: &'static str, key: &str) -> Error {
+        Error::from_dal(e, op, &self.inner.url, key)
+    }
+
+    /// What this backend can do. Conditional writes are probed once against the real
+    /// server (some S3 servers accept `If-None-Match` and ignore it): a probe object is
+    /// written twice under `.holdfast-probe/` and removed.
+    pub async fn capabilities(&self) -> Capabilities {
+        let write_if_absent = *self
+            .inner
+            .conditional
+            .get_or_init(|| async { self.probe_conditional().await })
+            .await;
+        Capabilities { write_if_absent }
+    }
+
+    async fn probe_conditional(&self) -> bool {
+        if self.local_root().is_some() || matches!(self.inner.location, Location::Memory) {
+            return true;
+        }
+        if !self.inner.op.info().capability().write_with_if_not_exists {
+            return false;
+        }
+        let key = format!(".holdfast-probe/{}", uuid::Uuid::new_v4());
+        let op = &self.inner.op;
+        let first = op
+            .write_with(&key, Bytes::from_static(b"1"))
+            .if_not_exists(true)
+            .await;
+        let second = op
+            .write_with(&key, Bytes::from_static(b"2"))
+            .if_not_exists(true)
+            .await;
+        let _ = op.delete(&key).await;
+        first.is_ok() && second.is_err()
+    }
+
+    /// Reads a whole object. Missing → [`ErrorKind::NotFound`].
+    pub async fn read(&self, key: &str) -> Result<Bytes> {
+        check_file("read", self.url(), key)?;
+        let buf = self
+            .inner
+            .op
+            .read(key)
+            .await
+            .map_err(|e| self.err(e, "read", key))?;
+        Ok(buf.to_bytes())
+    }
+
+    /// Reads bytes `range` of an object; a range past the end is
+    /// [`ErrorKind::InvalidRange`] (or a short read where the backend clips it).
+    pub async fn read_range(&self, key: &str, range: Range<u64>) -> Result<Bytes> {
+        check_file("read", self.url(), key)?;
+        if range.start >= range.end {
+            return Ok(Bytes::new());
+        }
+        let buf = self
+            .inner
+            .op
+            .read_with(key)
+            .range(range)
+            .await
+            .map_err(|e| self.err(e, "read", key))?;
+        Ok(buf.to_bytes())
+    }
+
+    /// Streams an object in pieces; memory stays bounded whatever the object's size.
+    pub async fn read_stream(&self, key: &str) -> Result<BoxStream<'static, Result<Bytes>>> {
+        self.read_stream_range(key, None).await
+    }
+
+    /// Streams `range` of an object (all of it when `None`).
+    pub async fn read_stream_range(
+        &self,
+        key: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<BoxStream<'static, Result<Bytes>>> {
+        check_file("read", self.url(), key)?;
+        let reader = self
+            .inner
+            .op
+            .reader(key)
+            .await
+            .map_err(|e| self.err(e, "read", key))?;
+        let stream = match range {
+            Some(r) => reader.into_bytes_stream(r).await,
+            None => reader.into_bytes_stream(..).await,
+        }
+        .map_err(|e| self.err(e, "read", key))?;
+        let (url, k) = (self.inner.url.clone(), key.to_string());
+        Ok(stream
+            .map_err(move |e| Error::from_io(e, "read", &url, &k))
+            .boxed())
+    }
+
+    /// Writes a whole object atomically, replacing any previous one.
+    pub async fn write(&self, key: &str, data: Bytes) -> Result<()> {
+        check_file("write", self.url(), key)?;
+        self.inner
+            .op
+            .write(key, data)
+            .await
+            .map_err(|e| self.err(e, "write", key))?;
+        self.sync_parent("write", key).await
+    }
+
+    /// Writes an object from a stream atomically and returns its size. On error the
+    /// partial upload is aborted and the previous object (if any) is untouched.
+    pub async fn write_stream<S>(&self, key: &str, mut stream: S) -> Result<u64>
+    where
+        S: Stream<Item = std::io::Result<Bytes>> + Send + Unpin,
+    {
+        check_file("write", self.url(), key)?;
+        let mut w = self
+            .inner
+            .op
+            .writer_with(key)
+            .chunk(WRITE_CHUNK)
+            .concurrent(4)
+            .await
+            .map_err(|e| self.err(e, "write", key))?;
+        let mut size = 0u64;
+        while let Some(piece) = stream.next().await {
+            let res = match piece {
+                Ok(b) => {
+                    size += b.len() as u64;
+                    w.write(b).await.map_err(|e| self.err(e, "write", key))
+                }
+                Err(e) => Err(Error::from_io(e, "write", self.url(), key)),
+            };
+            if let Err(e) = res {
+                let _ = w.abort().await;
+                return Err(e);
+            }
+        }
+        w.close().await.map_err(|e| self.err(e, "write", key))?;
+        self.sync_parent("write", key).await?;
+        Ok(size)
+    }
+
+    /// Writes an object only if no object has that key: of two racing writers exactly
+    /// one succeeds and the other gets [`ErrorKind::AlreadyExists`]. Backends that cannot
+    /// guarantee this (see [`Store::capabilities`]) return [`ErrorKind::Unsupported`].
+    pub async fn write_if_absent(&self, key: &str, data: Bytes) -> Result<()> {
+        check_file("write", self.url(), key)?;
+        if let Some(root) = self.local_root() {
+            return self.fs_write_if_absent(root.to_path_buf(), key, data).await;
+        }
+        if !self.capabilities().await.write_if_absent {
+            return Err(Error::new(ErrorKind::Unsupported, "write", self.url(), key)
+                .with_detail("this server does not honour conditional writes"));
+        }
+        self.inner
+            .op
+            .write_with(key, data)
+            .if_not_exists(true)
+            .await
+            .map_err(|e| self.err(e, "write", key))?;
+        Ok(())
+    }
+
+    /// Local disk: stage in the temp dir, fsync, then `link(2)` into place, which fails
+    /// atomically when the name exists.
+    async fn fs_write_if_absent(&self, root: PathBuf, key: &str, data: Bytes) -> Result<()> {
+        let (url, k) = (self.inner.url.clone(), key.to_string());
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            use std::io::Write;
+            let io = |e| Error::from_io(e, "write", &url, &k);
+            let target = root.join(&k);
+            let tmp_dir = root.join(TEMP_DIR);
+            std::fs::create_dir_all(&tmp_dir).map_err(io)?;
+            if let Some(parent) = target.parent() {
+                std::fs::create_dir_all(parent).map_err(io)?;
+            }
+            let tmp = tmp_dir.join(uuid::Uuid::new_v4().to_string());
+            let result = (|| {
+                let mut f = std::fs::File::create_new(&tmp)?;
+                f.write_all(&data)?;
+                f.sync_all()?;
+                std::fs::hard_link(&tmp, &target)
+            })();
+            let _ = std::fs::remove_file(&tmp);
+            result.map_err(io)?;
+            sync_dir(target.parent().unwrap_or(&root)).map_err(io)
+        })
+        .await
+        .map_err(|e| Error::new(ErrorKind::Other, "write", self.url(), key).with_source(e))?
+    }
+
+    /// On local disk, fsyncs the directory holding `key` so the rename is durable.
+    async fn sync_parent(&self, op: &'static str, key: &str) -> Result<()> {
+        let Some(root) = self.local_root() else {
+            return Ok(());
+        };
+        let dir = root
+            .join(key)
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| root.to_path_buf());
+        let (url, k) = (self.inner.url.clone(), key.to_string());
+        tokio::task::spawn_blocking(move || {
+            sync_dir(&dir).map_err(|e| Error::from_io(e, op, &url, &k))
+        })
+        .await
+        .map_err(|e| Error::new(ErrorKind::Other, op, self.url(), key).with_source(e))?
+    }
+
+    /// Size and modification time of an object. Missing → [`ErrorKind::NotFound`].
+    pub async fn stat(&self, key: &str) -> Result<ObjectMeta> {
+        check_file("stat", self.url(), key)?;
+        let m = self
+            .inner
+            .op
+            .stat(key)
+            .await
+            .map_err(|e| self.err(e, "stat", key))?;
+        if m.is_dir() {
+            return Err(Error::new(ErrorKind::NotFound, "stat", self.url(), key)
+                .with_detail("is a directory"));
+        }
+        Ok(meta(key, &m))
+    }
+
+    /// True when an object (not a directory) exists at `key`.
+    pub async fn file_exists(&self, key: &str) -> Result<bool> {
+        match self.stat(key).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes an object; deleting an absent object succeeds.
+    pub async fn delete_file(&self, key: &str) -> Result<()> {
+        check_file("delete", self.url(), key)?;
+        match self.inner.op.delete(key).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.err(e, "delete", key)),
+        }
+    }
+
+    /// Makes sure a directory exists (object stores keep a `dir/` marker); idempotent.
+    pub async fn ensure_dir(&self, dir: &str) -> Result<()> {
+        let path = dir_path("mkdir", self.url(), dir)?;
+        if path == "/" {
+            return Ok(());
+        }
+        self.inner
+            .op
+            .create_dir(&path)
+            .await
+            .map_err(|e| self.err(e, "mkdir", dir))
+    }
+
+    /// True when the directory exists or any object lies under it.
+    pub async fn dir_exists(&self, dir: &str) -> Result<bool> {
+        let path = dir_path("stat", self.url(), dir)?;
+        if path != "/" {
+            match self.inner.op.stat(&path).await {
+                Ok(m) if m.is_dir() => return Ok(true),
+                Ok(_) => {}
+                Err(e) if e.kind() == opendal::ErrorKind::NotFound => {}
+                Err(e) => return Err(self.err(e, "stat", dir)),
+            }
+        }
+        let mut lister = match self.inner.op.lister(&path).await {
+            Ok(l) => l,
+            Err(e) if e.kind() == opendal::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(self.err(e, "list", dir)),
+        };
+        while let Some(entry) = lister.next().await {
+            let entry = entry.map_err(|e| self.err(e, "list", dir))?;
+            if entry.path() != path && !is_internal(entry.path()) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Deletes a directory. Without `recursive` it must be empty
+    /// ([`ErrorKind::DirectoryNotEmpty`] otherwise); with it, everything below goes. A
+    /// missing directory succeeds.
+    pub async fn delete_dir(&self, dir: &str, recursive: bool) -> Result<()> {
+        let path = dir_path("rmdir", self.url(), dir)?;
+        if !recursive
+            && self
+                .list(&path_prefix(&path), ListOptions::default())
+                .next()
+                .await
+                .is_some()
+        {
+            return Err(Error::new(
+                ErrorKind::DirectoryNotEmpty,
+                "rmdir",
+                self.url(),
+                dir,
+            ));
+        }
+        let res = if recursive {
+            self.inner.op.delete_with(&path).recursive(true).await
+        } else if path == "/" {
+            Ok(())
+        } else {
+            self.inner.op.delete(&path).await
+        };
+        match res {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.err(e, "rmdir", dir)),
+        }
+    }
+
+    /// Lists the objects (not directories) whose key starts with `prefix`, lazily, a page
+    /// at a time: `""` is everything, `"snapshots/"` one directory, `"logs/app-"` a name
+    /// prefix. Without `recursive`, only objects directly in the prefix's directory.
+    pub fn list(&self, prefix: &str, opts: ListOptions) -> BoxStream<'static, Result<ObjectMeta>> {
+        let store = self.clone();
+        let prefix = prefix.to_string();
+        futures::stream::once(async move { store.list_inner(prefix, opts).await })
+            .try_flatten()
+            .boxed()
+    }
+
+    async fn list_inner(
+        self,
+        prefix: String,
+        opts: ListOptions,
+    ) -> Result<impl TryStream<Ok = ObjectMeta, Error = Error> + Send + 'static> {
+        let dir = match prefix.rfind('/') {
+            Some(i) => &prefix[..=i],
+            None => "",
+        };
+        let dir = dir_path("list", self.url(), dir)?;
+        let filter = match &opts.filter {
+            Some(g) => Some(
+                globset::GlobBuilder::new(g)
+                    .literal_separator(true)
+                    .build()
+                    .map_err(|e| {
+                        Error::new(ErrorKind::InvalidKey, "list", self.url(), &prefix)
+                            .with_detail(e)
+                    })?
+                    .compile_matcher(),
+            ),
+            None => None,
+        };
+        let lister = match self
+            .inner
+            .op
+            .lister_with(&dir)
+            .recursive(opts.recursive)
+            .await
+        {
+            Ok(l) => futures::stream::iter(Some(l)),
+            Err(e) if e.kind() == opendal::ErrorKind::NotFound => futures::stream::iter(None),
+            Err(e) => return Err(self.err(e, "list", &prefix)),
+        };
+        let store = self.clone();
+        let needs_stat = self.local_root().is_some();
+        let prefix_owned = prefix.clone();
+        let entries = lister
+            .flatten()
+            .map_err(move |e| store.err(e, "list", &prefix_owned));
+        let store = self.clone();
+        Ok(entries
+            .try_filter(move |entry| {
+                let p = entry.path();
+                let keep = !entry.metadata().is_dir()
+                    && !is_internal(p)
+                    && p.starts_with(&prefix)
+                    && filter.as_ref().is_none_or(|m| m.is_match(p));
+                futures::future::ready(keep)
+            })
+            .and_then(move |entry| {
+                let store = store.clone();
+                async move {
+                    let key = entry.path().to_string();
+                    if needs_stat {
+                        store.stat(&key).await
+                    } else {
+                        Ok(meta(&key, entry.metadata()))
+                    }
+                }
+            }))
+    }
+
+    /// Deletes every object under `dir` last modified before `cutoff` and says how many
+    /// and how many bytes. It goes on past objects it cannot delete (counted in
+    /// `errors`); a missing directory is an empty report.
+    pub async fn delete_older_than(
+        &self,
+        dir: &str,
+        cutoff: DateTime<Utc>,
+    ) -> Result<CleanupReport> {
+        let path = dir_path("cleanup", self.url(), dir)?;
+        let mut report = CleanupReport::default();
+        let mut entries = self.list(
+            &path_prefix(&path),
+            ListOptions {
+                recursive: true,
+                filter: None,
+            },
+        );
+        while let Some(entry) = entries.next().await {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    report.errors += 1;
+                    continue;
+                }
+            };
+            if entry.modified.is_none_or(|m| m >= cutoff) {
+                continue;
+            }
+            match self.delete_file(&entry.key).await {
+                Ok(()) => {
+                    report.deleted += 1;
+                    report.bytes += entry.size;
+                }
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    report.errors += 1;
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+fn path_prefix(dir: &str) -> String {
+    if dir == "/" {
+        String::new()
+    } else {
+        dir.to_string()
+    }
+}
+
+fn is_internal(path: &str) -> bool {
+    path.starts_with(TEMP_DIR) || path.starts_with(".holdfast-probe/")
+}
+
+fn meta(key: &str, m: &opendal::Metadata) -> ObjectMeta {
+    ObjectMeta {
+        key: key.to_string(),
+        size: m.content_length(),
+        modified: m
+            .last_modified()
+            .map(|t| DateTime::<Utc>::from(std::time::SystemTime::from(t))),
+    }
+}
+
+/// fsyncs a directory so a rename or link in it is durable.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}

@@ -1,0 +1,6 @@
+//! Integration tests of holdfast-store: one conformance suite run against every backend.
+
+mod integration {
+    pub mod backends;
+    pub mod suite;
+}
