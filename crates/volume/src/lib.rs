@@ -2,6 +2,9 @@
 //!
 //! - [`config`]: holdfast.toml, loaded with errors that name the file, line and key.
 //! - [`units`]: sizes (`10Gi`), percentages (`80%`) and durations (`7d`, `1d12h`).
+//! - [`mounts`]: is a path really a mount point (device numbers, `/proc/self/mountinfo`).
+//! - [`import`]: railway.toml, railway.json, docker-compose.yml → holdfast.toml volumes.
+//! - [`status`]: per-volume probes: mounted, writable, space, databases, alerts.
 //!
 //! ```
 //! use holdfast_volume::config::Config;
@@ -21,4 +24,7 @@
 //! ```
 
 pub mod config;
+pub mod import;
+pub mod mounts;
+pub mod status;
 pub mod units;

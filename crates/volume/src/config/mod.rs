@@ -11,6 +11,8 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
+pub(crate) use locate::line_of;
+
 pub use model::{
     CleanupJob, Config, DEFAULT_ALERT_AT, Database, Hooks, Priority, Repository, Retention,
     Schedule, Uploads, Volume,

@@ -1,0 +1,294 @@
+//! Volume status probes: the fields of a volume health report (seed 003's "volume
+//! status") and the alerts derived from them.
+//!
+//! - `mounted`: [`crate::mounts::is_mount_point`].
+//! - `writable`: a probe file is created, written, fsynced, read back and removed; a
+//!   read-only or full filesystem gives `false` and the reason.
+//! - sizes from `statvfs`; `usage_percent` is the filesystem's (`df`'s used / (used +
+//!   available)) or, when the volume declares a `size` smaller than its filesystem (a bind
+//!   mount on a big host disk, a budget), the bytes used under the path against that size:
+//!   whichever is worse, with [`UsageBasis`] saying which.
+//! - `database_exists`: every configured SQLite file is there.
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use chrono::{SecondsFormat, Utc};
+use serde::Serialize;
+
+use crate::config::{Config, Volume};
+use crate::mounts::{self, MountEntry};
+use crate::units::format_size;
+
+/// What `usage_percent` was measured against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageBasis {
+    /// The filesystem's used and available blocks.
+    Filesystem,
+    /// The bytes under the volume path against the volume's declared `size`.
+    DeclaredSize,
+}
+
+/// The health of one volume. Serializes to exactly the documented `status --json` fields;
+/// [`VolumeStatus::details`] carries the rest for people.
+#[derive(Debug, Clone, Serialize)]
+pub struct VolumeStatus {
+    /// Volume name.
+    pub name: String,
+    /// Volume path.
+    pub path: PathBuf,
+    /// The path is a mount point.
+    pub mounted: bool,
+    /// A probe file could be written, synced, read back and removed.
+    pub writable: bool,
+    /// Filesystem size in bytes.
+    pub size_total: u64,
+    /// Bytes available to unprivileged writers.
+    pub size_available: u64,
+    /// Usage in percent, one decimal; see [`UsageBasis`].
+    pub usage_percent: f64,
+    /// Every configured SQLite database file exists (true when none is configured).
+    pub database_exists: bool,
+    /// When the probe ran, RFC 3339 UTC.
+    pub last_check: String,
+    /// Problems found; empty when healthy.
+    pub alerts: Vec<String>,
+    /// More about the probe, left out of the JSON.
+    #[serde(skip)]
+    pub details: StatusDetails,
+}
+
+/// Detail behind a [`VolumeStatus`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusDetails {
+    /// The path exists and is a directory.
+    pub exists: bool,
+    /// Filesystem type of the mount holding the path.
+    pub fs_type: Option<String>,
+    /// Why the volume is not writable.
+    pub writable_error: Option<String>,
+    /// What `usage_percent` was measured against.
+    pub usage_basis: UsageBasis,
+    /// Bytes used under the path, when measured (declared size smaller than filesystem).
+    pub used_under_path: Option<u64>,
+    /// The volume's declared size.
+    pub declared_size: Option<u64>,
+    /// The alert threshold in percent.
+    pub alert_at: f64,
+    /// Configured SQLite files that are missing.
+    pub missing_databases: Vec<PathBuf>,
+}
+
+impl VolumeStatus {
+    /// True when the volume has no alert.
+    pub fn is_healthy(&self) -> bool {
+        self.alerts.is_empty()
+    }
+}
+
+/// Probes every volume of a config, in order.
+pub fn probe_all(config: &Config) -> Vec<VolumeStatus> {
+    let entries = mounts::read_mountinfo().unwrap_or_default();
+    config
+        .volumes
+        .iter()
+        .map(|v| probe_with(v, &entries))
+        .collect()
+}
+
+/// Probes one volume.
+pub fn probe(volume: &Volume) -> VolumeStatus {
+    let entries = mounts::read_mountinfo().unwrap_or_default();
+    probe_with(volume, &entries)
+}
+
+fn probe_with(volume: &Volume, entries: &[MountEntry]) -> VolumeStatus {
+    let path = &volume.path;
+    let last_check = Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true);
+    let exists = path.is_dir();
+    let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+    let mounted = exists && mounts::is_mount_point(path, entries).unwrap_or(false);
+    let fs_type = mounts::mount_of(&canonical, entries).map(|m| m.fs_type.clone());
+    let writable_error = if exists {
+        probe_writable(path).err()
+    } else if path.exists() {
+        Some(format!("{} is not a directory", path.display()))
+    } else {
+        Some(format!("{} does not exist", path.display()))
+    };
+    let space = if exists { filesystem_space(path) } else { None };
+    let (size_total, size_available, fs_used) = space.unwrap_or((0, 0, 0));
+    let fs_usage = percent(fs_used, fs_used.saturating_add(size_available));
+    let declared = volume.size.map(|s| s.bytes());
+    let mut basis = UsageBasis::Filesystem;
+    let mut usage = fs_usage;
+    let mut used_under_path = None;
+    if let Some(size) = declared
+        && exists
+        && size < size_total
+    {
+        let used = used_bytes(path);
+        used_under_path = Some(used);
+        let declared_usage = percent(used, size);
+        if declared_usage > usage {
+            usage = declared_usage;
+            basis = UsageBasis::DeclaredSize;
+        }
+    }
+    let sqlite = volume.sqlite_paths();
+    let missing_databases: Vec<PathBuf> = sqlite.into_iter().filter(|p| !p.is_file()).collect();
+    let details = StatusDetails {
+        exists,
+        fs_type,
+        writable_error,
+        usage_basis: basis,
+        used_under_path,
+        declared_size: declared,
+        alert_at: volume.alert_at_percent(),
+        missing_databases,
+    };
+    let mut status = VolumeStatus {
+        name: volume.name.clone(),
+        path: path.clone(),
+        mounted,
+        writable: details.writable_error.is_none(),
+        size_total,
+        size_available,
+        usage_percent: (usage * 10.0).round() / 10.0,
+        database_exists: details.missing_databases.is_empty(),
+        last_check,
+        alerts: Vec::new(),
+        details,
+    };
+    status.alerts = alerts(volume, &status);
+    status
+}
+
+fn alerts(volume: &Volume, s: &VolumeStatus) -> Vec<String> {
+    let mut out = Vec::new();
+    let path = volume.path.display();
+    if !s.details.exists {
+        out.push(format!("path {path} does not exist or is not a directory"));
+    }
+    if s.details.exists && !s.mounted && volume.require_mount {
+        out.push(format!(
+            "{path} is not a mount point: data written there is lost on redeploy \
+             (require_mount = true)"
+        ));
+    }
+    if s.details.exists
+        && let Some(reason) = &s.details.writable_error
+    {
+        out.push(format!("not writable: {reason}"));
+    }
+    let alert_at = s.details.alert_at;
+    if s.details.exists && s.usage_percent >= alert_at {
+        let basis = match (s.details.usage_basis, s.details.declared_size) {
+            (UsageBasis::DeclaredSize, Some(size)) => {
+                format!("of the declared size {}", format_size(size))
+            }
+            _ => "of the filesystem".to_string(),
+        };
+        out.push(format!(
+            "usage {:.1}% {basis} is past alert_at {alert_at}%",
+            s.usage_percent
+        ));
+    }
+    out
+}
+
+fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
+}
+
+/// `(total, available, used)` bytes of the filesystem holding `path`.
+fn filesystem_space(path: &Path) -> Option<(u64, u64, u64)> {
+    let st = rustix::fs::statvfs(path).ok()?;
+    let frsize = if st.f_frsize > 0 {
+        st.f_frsize
+    } else {
+        st.f_bsize
+    };
+    let total = st.f_blocks.saturating_mul(frsize);
+    let available = st.f_bavail.saturating_mul(frsize);
+    let used = st
+        .f_blocks
+        .saturating_sub(st.f_bfree)
+        .saturating_mul(frsize);
+    Some((total, available, used))
+}
+
+/// Bytes allocated under `path` on its own filesystem, like `du -sx`: symlinks are not
+/// followed and a hard-linked file counts once.
+pub fn used_bytes(path: &Path) -> u64 {
+    let mut seen = HashSet::new();
+    walkdir::WalkDir::new(path)
+        .same_file_system(true)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.nlink() <= 1 || m.is_dir() || seen.insert((m.dev(), m.ino())))
+        .map(|m| m.blocks().saturating_mul(512))
+        .sum()
+}
+
+/// Writes, fsyncs, reads back and removes a probe file in `dir`; the error is the reason
+/// it is not writable.
+pub fn probe_writable(dir: &Path) -> Result<(), String> {
+    let name = format!(".holdfast-probe-{}-{}", std::process::id(), uuid_like());
+    let file = dir.join(name);
+    let payload = format!("holdfast write probe {}\n", Utc::now().to_rfc3339());
+    let result = write_read(&file, payload.as_bytes());
+    let removed = std::fs::remove_file(&file);
+    result?;
+    removed.map_err(|e| format!("cannot remove probe file {}: {e}", file.display()))
+}
+
+fn write_read(file: &Path, payload: &[u8]) -> Result<(), String> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(file)
+        .map_err(|e| format!("cannot create a file in {}: {e}", parent_of(file)))?;
+    f.write_all(payload)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| format!("cannot write to {}: {e}", parent_of(file)))?;
+    drop(f);
+    let mut back = Vec::new();
+    std::fs::File::open(file)
+        .and_then(|mut f| f.read_to_end(&mut back))
+        .map_err(|e| {
+            format!(
+                "cannot read back the probe file in {}: {e}",
+                parent_of(file)
+            )
+        })?;
+    if back != payload {
+        return Err(format!(
+            "the probe file in {} read back different bytes",
+            parent_of(file)
+        ));
+    }
+    Ok(())
+}
+
+fn parent_of(file: &Path) -> String {
+    file.parent()
+        .map_or_else(String::new, |p| p.display().to_string())
+}
+
+/// A probe name that two concurrent probes will not share.
+fn uuid_like() -> String {
+    let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    let counter = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{nanos:x}-{counter}")
+}
+
+static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

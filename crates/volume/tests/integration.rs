@@ -1,0 +1,8 @@
+//! Integration tests of holdfast-volume against real filesystems: tmpfs mounts made by the
+//! tests themselves (they run as root; a test fails, with the reason, where mounting is not
+//! allowed), and fixture directories.
+
+mod integration {
+    mod status;
+    mod util;
+}
