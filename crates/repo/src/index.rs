@@ -56,7 +56,7 @@ pub struct BlobLocation {
 }
 
 /// All index files merged: blob id → location.
-#[derive(Default, Debug)]
+#[derive(Clone, Default, Debug)]
 pub struct Index {
     blobs: HashMap<Id, BlobLocation>,
     packs: HashSet<Id>,

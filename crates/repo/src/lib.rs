@@ -1,9 +1,49 @@
 //! holdfast-repo: the snapshot repository.
+//!
+//! Deduplicated, compressed, encrypted snapshots on any [`holdfast_store::Store`]. The
+//! on-store format is written down in `docs/FORMAT.md`. Each operation is a function
+//! taking an `*Options` struct:
+//!
+//! ```
+//! # async fn demo() -> holdfast_repo::Result<()> {
+//! use holdfast_repo::{BackupOptions, InitOptions, KdfParams, backup, init};
+//! let store = holdfast_store::Store::open("memory://")?;
+//! let opts = InitOptions { password: "secret".into(), kdf: KdfParams::insecure_fast() };
+//! let repo = init(store, &opts).await?;
+//! let mut repo = repo.load_index().await?;
+//! let dir = tempfile::tempdir().map_err(|e| holdfast_repo::Error::io("tmp", e))?;
+//! std::fs::write(dir.path().join("a.txt"), "hello").map_err(|e| holdfast_repo::Error::io("a.txt", e))?;
+//! let summary = backup(&mut repo, &BackupOptions::new(dir.path())).await?;
+//! assert_eq!(summary.snapshot.files, 1);
+//! # Ok(()) }
+//! # tokio::runtime::Runtime::new().map(|rt| rt.block_on(demo())).ok();
+//! ```
+
+pub mod backup;
+pub mod browse;
+mod cache;
 pub mod chunker;
 pub mod crypto;
 pub mod error;
+pub mod export;
 pub mod id;
 pub mod index;
+pub mod lock;
 pub mod pack;
+pub mod repository;
+pub mod restore;
+pub mod retention;
 pub mod snapshot;
 pub mod tree;
+pub mod verify;
+
+pub use backup::{BackupOptions, BackupProgress, BackupSummary, backup};
+pub use browse::{Change, DiffEntry, Entry, LsOptions, diff, ls};
+pub use crypto::KdfParams;
+pub use error::{Error, Result};
+pub use export::{ExportOptions, ExportSummary, export};
+pub use id::Id;
+pub use repository::{IndexedRepository, InitOptions, OpenOptions, Repository, init, open};
+pub use restore::{Damaged, RestoreOptions, RestoreSummary, restore};
+pub use snapshot::Snapshot;
+pub use verify::{Problem, VerifyOptions, VerifyReport, verify};

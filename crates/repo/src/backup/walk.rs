@@ -1,0 +1,293 @@
+//! The read side of a backup: walks the root depth-first, reads and chunks files, hashes
+//! chunks, skips blobs already stored, and builds one tree per directory bottom-up.
+//! Files unchanged since the parent snapshot (size, mtime, ctime, inode) are not read.
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::{OsStr, OsString};
+use std::fs::{File, Metadata};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use crossbeam_channel::Sender;
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+
+use super::BackupProgress;
+use super::pipeline::Job;
+use crate::error::{Error, Result};
+use crate::id::Id;
+use crate::pack::BlobType;
+use crate::repository::IndexedRepository;
+use crate::tree::{Node, NodeType, Tree};
+
+/// `--exclude` patterns: one without `/` matches a name at any depth, one with `/`
+/// matches the path relative to the root.
+pub(crate) struct Excludes {
+    names: GlobSet,
+    paths: GlobSet,
+}
+
+impl Excludes {
+    pub(crate) fn new(patterns: &[String]) -> Result<Excludes> {
+        let mut names = GlobSetBuilder::new();
+        let mut paths = GlobSetBuilder::new();
+        for p in patterns {
+            let trimmed = p.trim_start_matches('/').trim_end_matches('/');
+            let glob = GlobBuilder::new(trimmed)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| Error::Invalid(format!("exclude pattern {p:?}: {e}")))?;
+            if trimmed.contains('/') {
+                paths.add(glob)
+            } else {
+                names.add(glob)
+            };
+        }
+        let build = |b: GlobSetBuilder| {
+            b.build()
+                .map_err(|e| Error::Invalid(format!("exclude patterns: {e}")))
+        };
+        Ok(Excludes {
+            names: build(names)?,
+            paths: build(paths)?,
+        })
+    }
+
+    fn excluded(&self, rel: &Path, name: &OsStr) -> bool {
+        self.names.is_match(name) || self.paths.is_match(rel)
+    }
+}
+
+/// Counters of a walk.
+#[derive(Default)]
+pub(crate) struct WalkStats {
+    pub files: u64,
+    pub dirs: u64,
+    pub size: u64,
+    pub errors: Vec<String>,
+}
+
+pub(crate) struct Walker {
+    pub repo: IndexedRepository,
+    pub rt: tokio::runtime::Handle,
+    pub jobs: Sender<Job>,
+    pub excludes: Excludes,
+    pub progress: Option<Arc<BackupProgress>>,
+    pub seen: HashSet<Id>,
+    pub stats: WalkStats,
+}
+
+fn ns(secs: i64, nsec: i64) -> i64 {
+    secs.saturating_mul(1_000_000_000).saturating_add(nsec)
+}
+
+fn node_from(name: &OsStr, kind: NodeType, m: &Metadata) -> Node {
+    let mut n = Node::new(name, kind);
+    n.mode = m.mode();
+    n.uid = m.uid();
+    n.gid = m.gid();
+    n.mtime_ns = ns(m.mtime(), m.mtime_nsec());
+    n.ctime_ns = ns(m.ctime(), m.ctime_nsec());
+    n.inode = m.ino();
+    n.size = if kind == NodeType::File { m.len() } else { 0 };
+    n
+}
+
+impl Walker {
+    fn submit(&mut self, id: Id, kind: BlobType, data: Bytes) -> Result<()> {
+        if self.repo.index().contains(&id) || !self.seen.insert(id) {
+            return Ok(());
+        }
+        self.jobs
+            .send(Job { id, kind, data })
+            .map_err(|_| Error::Invalid("backup pipeline stopped".into()))
+    }
+
+    fn warn(&mut self, path: &Path, what: impl std::fmt::Display) {
+        let msg = format!("{}: {what}", path.display());
+        tracing::warn!("{msg}");
+        self.stats.errors.push(msg);
+    }
+
+    /// Backs up the root (a directory, or a single file or symlink) and returns its tree id.
+    pub(crate) fn root(&mut self, root: &Path, parent: Option<Id>) -> Result<Id> {
+        let meta = std::fs::symlink_metadata(root).map_err(|e| Error::io(root, e))?;
+        let parent = match parent {
+            Some(p) => self.load_parent(&p),
+            None => None,
+        };
+        if meta.is_dir() {
+            return self.dir(root, Path::new(""), parent);
+        }
+        let name = root.file_name().unwrap_or(OsStr::new("root")).to_owned();
+        let prev = parent.and_then(|t| t.nodes.into_iter().find(|n| n.os_name() == name));
+        let mut tree = Tree::default();
+        if let Some(n) = self.entry(root, Path::new(&name), &name, &meta, prev)? {
+            tree.nodes.push(n);
+        }
+        self.save_tree(&mut tree)
+    }
+
+    fn load_parent(&mut self, id: &Id) -> Option<Tree> {
+        let repo = self.repo.clone();
+        match self.rt.block_on(repo.load_tree(id)) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                tracing::warn!("parent tree {id} unreadable, reading everything again: {e}");
+                None
+            }
+        }
+    }
+
+    fn save_tree(&mut self, tree: &mut Tree) -> Result<Id> {
+        let bytes = tree.to_bytes()?;
+        let id = self.repo.keys().blob_id(&bytes);
+        self.submit(id, BlobType::Tree, Bytes::from(bytes))?;
+        Ok(id)
+    }
+
+    fn dir(&mut self, path: &Path, rel: &Path, parent: Option<Tree>) -> Result<Id> {
+        let mut prev: HashMap<OsString, Node> = parent
+            .map(|t| t.nodes.into_iter().map(|n| (n.os_name(), n)).collect())
+            .unwrap_or_default();
+        let mut names = Vec::new();
+        match std::fs::read_dir(path) {
+            Ok(rd) => {
+                for e in rd {
+                    match e {
+                        Ok(e) => names.push(e.file_name()),
+                        Err(e) => self.warn(path, format!("listing failed: {e}")),
+                    }
+                }
+            }
+            Err(e) => self.warn(path, format!("cannot list directory: {e}")),
+        }
+        names.sort();
+        let mut tree = Tree::default();
+        for name in names {
+            let child = path.join(&name);
+            let child_rel = rel.join(&name);
+            if self.excludes.excluded(&child_rel, &name) {
+                continue;
+            }
+            let meta = match std::fs::symlink_metadata(&child) {
+                Ok(m) => m,
+                Err(e) => {
+                    self.warn(&child, e);
+                    continue;
+                }
+            };
+            if let Some(n) = self.entry(&child, &child_rel, &name, &meta, prev.remove(&name))? {
+                tree.nodes.push(n);
+            }
+        }
+        self.save_tree(&mut tree)
+    }
+
+    fn entry(
+        &mut self,
+        path: &Path,
+        rel: &Path,
+        name: &OsStr,
+        meta: &Metadata,
+        prev: Option<Node>,
+    ) -> Result<Option<Node>> {
+        let ft = meta.file_type();
+        if ft.is_dir() {
+            let mut node = node_from(name, NodeType::Dir, meta);
+            let sub = prev
+                .filter(|p| p.kind == NodeType::Dir)
+                .and_then(|p| p.subtree)
+                .and_then(|id| self.load_parent(&id));
+            node.subtree = Some(self.dir(path, rel, sub)?);
+            self.stats.dirs += 1;
+            Ok(Some(node))
+        } else if ft.is_file() {
+            self.file(path, name, meta, prev)
+        } else if ft.is_symlink() {
+            match std::fs::read_link(path) {
+                Ok(t) => {
+                    let mut node = node_from(name, NodeType::Symlink, meta);
+                    node.set_target(t.as_os_str());
+                    Ok(Some(node))
+                }
+                Err(e) => {
+                    self.warn(path, format!("cannot read link: {e}"));
+                    Ok(None)
+                }
+            }
+        } else {
+            let kind = if ft.is_socket() {
+                "socket"
+            } else if ft.is_fifo() {
+                "fifo"
+            } else {
+                "device"
+            };
+            tracing::warn!("{}: skipped ({kind})", path.display());
+            Ok(None)
+        }
+    }
+
+    fn file(
+        &mut self,
+        path: &Path,
+        name: &OsStr,
+        meta: &Metadata,
+        prev: Option<Node>,
+    ) -> Result<Option<Node>> {
+        let mut node = node_from(name, NodeType::File, meta);
+        if let Some(p) = prev
+            && p.kind == NodeType::File
+            && (p.size, p.mtime_ns, p.ctime_ns, p.inode)
+                == (node.size, node.mtime_ns, node.ctime_ns, node.inode)
+            && p.content
+                .iter()
+                .all(|id| self.repo.index().contains(id) || self.seen.contains(id))
+        {
+            node.content = p.content;
+            self.count_file(node.size);
+            return Ok(Some(node));
+        }
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) => {
+                self.warn(path, format!("cannot open: {e}"));
+                return Ok(None);
+            }
+        };
+        let repo = self.repo.clone();
+        let mut size = 0u64;
+        for chunk in repo.inner.chunker.chunks(file, node.size) {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    self.warn(path, format!("read failed: {e}"));
+                    return Ok(None);
+                }
+            };
+            let id = repo.keys().blob_id(&chunk);
+            size += chunk.len() as u64;
+            if let Some(p) = &self.progress {
+                p.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            }
+            node.content.push(id);
+            self.submit(id, BlobType::Data, chunk)?;
+        }
+        node.size = size;
+        self.count_file(0);
+        self.stats.size += size;
+        Ok(Some(node))
+    }
+
+    fn count_file(&mut self, unread: u64) {
+        self.stats.files += 1;
+        self.stats.size += unread;
+        if let Some(p) = &self.progress {
+            p.files.fetch_add(1, Ordering::Relaxed);
+            p.bytes.fetch_add(unread, Ordering::Relaxed);
+        }
+    }
+}

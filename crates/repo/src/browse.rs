@@ -1,0 +1,167 @@
+//! Reading snapshots back as paths: walking a snapshot's trees (`ls`) and comparing two
+//! snapshots (`diff`).
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::id::Id;
+use crate::repository::IndexedRepository;
+use crate::snapshot::Snapshot;
+use crate::tree::{Node, NodeType};
+
+/// One entry of a snapshot, with its path relative to the root.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// Path relative to the snapshot root.
+    pub path: PathBuf,
+    /// The tree node.
+    pub node: Node,
+}
+
+/// Walks the tree `root` depth-first, parents before children. Trees that cannot be
+/// loaded are reported in the second list with the path of their directory.
+pub async fn walk(repo: &IndexedRepository, root: Id) -> (Vec<Entry>, Vec<(PathBuf, Error)>) {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    let mut stack = vec![(PathBuf::new(), root)];
+    while let Some((dir, id)) = stack.pop() {
+        let tree = match repo.load_tree(&id).await {
+            Ok(t) => t,
+            Err(e) => {
+                errors.push((dir, e));
+                continue;
+            }
+        };
+        for node in tree.nodes {
+            let path = dir.join(node.os_name());
+            if let (NodeType::Dir, Some(sub)) = (node.kind, node.subtree) {
+                stack.push((path.clone(), sub));
+            }
+            out.push(Entry { path, node });
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    (out, errors)
+}
+
+/// Options of [`ls`].
+#[derive(Clone, Debug, Default)]
+pub struct LsOptions {
+    /// Only entries at or below this path (relative to the root; a leading `/` is ignored).
+    pub path: Option<String>,
+}
+
+fn relative(path: &str) -> PathBuf {
+    Path::new(path)
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect()
+}
+
+/// Lists the entries of a snapshot (or of one path in it), parents before children.
+pub async fn ls(
+    repo: &IndexedRepository,
+    snapshot: &Snapshot,
+    opts: &LsOptions,
+) -> Result<Vec<Entry>> {
+    let (entries, errors) = walk(repo, snapshot.tree).await;
+    if let Some((path, e)) = errors.into_iter().next() {
+        return Err(Error::corrupt(format!("tree of {}", path.display()), e));
+    }
+    let Some(prefix) = opts
+        .path
+        .as_deref()
+        .map(relative)
+        .filter(|p| !p.as_os_str().is_empty())
+    else {
+        return Ok(entries);
+    };
+    let found: Vec<Entry> = entries
+        .into_iter()
+        .filter(|e| e.path.starts_with(&prefix))
+        .collect();
+    if found.is_empty() {
+        return Err(Error::not_found(format!(
+            "path {} in the snapshot",
+            prefix.display()
+        )));
+    }
+    Ok(found)
+}
+
+/// How a path differs between two snapshots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Change {
+    /// Only in the second snapshot.
+    Added,
+    /// Only in the first snapshot.
+    Removed,
+    /// Content, type or link target differs.
+    Modified,
+    /// Only mode, owner or times differ.
+    Metadata,
+}
+
+/// One difference.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DiffEntry {
+    /// Path relative to the roots.
+    pub path: String,
+    /// What changed.
+    pub change: Change,
+}
+
+fn compare(a: &Node, b: &Node) -> Option<Change> {
+    if a.kind != b.kind
+        || a.content != b.content
+        || a.os_target() != b.os_target()
+        || (a.kind == NodeType::File && a.size != b.size)
+    {
+        return Some(Change::Modified);
+    }
+    if (a.mode, a.uid, a.gid) != (b.mode, b.uid, b.gid)
+        || (a.kind != NodeType::Dir && a.mtime_ns != b.mtime_ns)
+    {
+        return Some(Change::Metadata);
+    }
+    None
+}
+
+/// Lists added, removed and changed paths from snapshot `a` to snapshot `b`.
+pub async fn diff(repo: &IndexedRepository, a: &Snapshot, b: &Snapshot) -> Result<Vec<DiffEntry>> {
+    let mut map: BTreeMap<PathBuf, (Option<Node>, Option<Node>)> = BTreeMap::new();
+    for (side, snap) in [(0, a), (1, b)] {
+        let (entries, errors) = walk(repo, snap.tree).await;
+        if let Some((path, e)) = errors.into_iter().next() {
+            return Err(Error::corrupt(format!("tree of {}", path.display()), e));
+        }
+        for e in entries {
+            let slot = map.entry(e.path).or_default();
+            if side == 0 {
+                slot.0 = Some(e.node)
+            } else {
+                slot.1 = Some(e.node)
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (path, pair) in map {
+        let change = match pair {
+            (None, Some(_)) => Some(Change::Added),
+            (Some(_), None) => Some(Change::Removed),
+            (Some(x), Some(y)) => compare(&x, &y),
+            (None, None) => None,
+        };
+        if let Some(change) = change {
+            out.push(DiffEntry {
+                path: path.to_string_lossy().into_owned(),
+                change,
+            });
+        }
+    }
+    Ok(out)
+}

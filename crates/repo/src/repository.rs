@@ -1,0 +1,445 @@
+//! Opening a repository: `init` writes the key file and `config`; `open` unwraps the
+//! master key with the password; [`Repository::load_index`] turns an opened repository
+//! into an [`IndexedRepository`], the only type that can read blobs or back up.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
+use holdfast_store::{ErrorKind, ListOptions, Store};
+use serde::{Deserialize, Serialize};
+
+use crate::cache::Cache;
+use crate::chunker::Chunker;
+use crate::crypto::{KdfParams, KeyFile, Keys, MasterKey};
+use crate::error::{Error, Result};
+use crate::id::Id;
+use crate::index::{BlobLocation, Index, IndexFile};
+use crate::pack::pack_key;
+use crate::snapshot::{Snapshot, snapshot_key};
+use crate::tree::Tree;
+
+/// The format version this code writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The plain `config` object.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Config {
+    /// Format version.
+    pub version: u32,
+    /// Random repository id, 64 hex digits.
+    pub id: String,
+    /// When the repository was made.
+    pub created: chrono::DateTime<chrono::Utc>,
+}
+
+/// Options of [`init`].
+#[derive(Clone, Debug)]
+pub struct InitOptions {
+    /// The password that wraps the master key.
+    pub password: String,
+    /// Argon2id cost (default: 64 MiB, 3 passes).
+    pub kdf: KdfParams,
+}
+
+/// Options of [`open`].
+#[derive(Clone, Debug, Default)]
+pub struct OpenOptions {
+    /// The repository password.
+    pub password: String,
+    /// Cache index files and trees locally (for remote stores); `None` picks the default
+    /// (on for non-local stores).
+    pub cache: Option<bool>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Store,
+    pub(crate) config: Config,
+    pub(crate) keys: Keys,
+    pub(crate) chunker: Chunker,
+    pub(crate) cache: Option<Cache>,
+}
+
+/// An opened repository: keys unwrapped, index not loaded. Cheap to clone.
+#[derive(Clone)]
+pub struct Repository {
+    pub(crate) inner: Arc<Inner>,
+}
+
+fn store_err(e: holdfast_store::Error, what: &str) -> Error {
+    if e.kind() == ErrorKind::NotFound {
+        Error::not_found(what)
+    } else {
+        Error::Store(Box::new(e))
+    }
+}
+
+impl From<holdfast_store::Error> for Error {
+    fn from(e: holdfast_store::Error) -> Self {
+        Error::Store(Box::new(e))
+    }
+}
+
+/// Creates a repository on `store`; fails if one exists.
+pub async fn init(store: Store, opts: &InitOptions) -> Result<Repository> {
+    if store.file_exists("config").await? {
+        return Err(Error::AlreadyExists {
+            repo: store.url().to_owned(),
+        });
+    }
+    let mut rid = [0u8; 32];
+    crate::crypto::random_bytes(&mut rid)?;
+    let config = Config {
+        version: FORMAT_VERSION,
+        id: hex::encode(rid),
+        created: chrono::Utc::now(),
+    };
+    let master = MasterKey::generate()?;
+    let kf = KeyFile::wrap(&master, opts.password.as_bytes(), &config.id, opts.kdf)?;
+    let kf_bytes = serde_json::to_vec_pretty(&kf).map_err(|e| Error::Invalid(e.to_string()))?;
+    store
+        .write(
+            &format!("keys/{}", Id::hash(&kf_bytes)),
+            Bytes::from(kf_bytes),
+        )
+        .await?;
+    let cfg = serde_json::to_vec_pretty(&config).map_err(|e| Error::Invalid(e.to_string()))?;
+    if store.capabilities().await.write_if_absent {
+        store
+            .write_if_absent("config", Bytes::from(cfg))
+            .await
+            .map_err(|e| match e.kind() {
+                ErrorKind::AlreadyExists => Error::AlreadyExists {
+                    repo: store.url().to_owned(),
+                },
+                _ => e.into(),
+            })?;
+    } else {
+        store.write("config", Bytes::from(cfg)).await?;
+    }
+    Ok(Repository::assemble(store, config, &master, Some(false)))
+}
+
+/// Opens the repository on `store` with the password.
+pub async fn open(store: Store, opts: &OpenOptions) -> Result<Repository> {
+    let url = store.url().to_owned();
+    let cfg = store.read("config").await.map_err(|e| match e.kind() {
+        ErrorKind::NotFound => Error::NotInitialized { repo: url.clone() },
+        _ => e.into(),
+    })?;
+    let config: Config = serde_json::from_slice(&cfg).map_err(|e| Error::corrupt("config", e))?;
+    if config.version != FORMAT_VERSION {
+        return Err(Error::UnsupportedVersion {
+            repo: url,
+            version: config.version,
+        });
+    }
+    let keys: Vec<String> = store
+        .list("keys/", ListOptions::default())
+        .map_ok(|m| m.key)
+        .try_collect()
+        .await?;
+    if keys.is_empty() {
+        return Err(Error::corrupt("keys/", "the repository has no key file"));
+    }
+    for key in keys {
+        let bytes = store.read(&key).await.map_err(|e| store_err(e, &key))?;
+        let kf = KeyFile::parse(&key, &bytes)?;
+        let password = opts.password.clone();
+        let repo_id = config.id.clone();
+        let k = key.clone();
+        let master =
+            tokio::task::spawn_blocking(move || kf.unwrap_key(&k, password.as_bytes(), &repo_id))
+                .await
+                .map_err(|e| Error::Invalid(format!("key derivation task: {e}")))??;
+        if let Some(master) = master {
+            return Ok(Repository::assemble(store, config, &master, opts.cache));
+        }
+    }
+    Err(Error::WrongPassword { repo: url })
+}
+
+impl Repository {
+    fn assemble(
+        store: Store,
+        config: Config,
+        master: &MasterKey,
+        cache: Option<bool>,
+    ) -> Repository {
+        let keys = Keys::derive(master);
+        let chunker = Chunker::new(keys.chunker_seed());
+        let use_cache = cache.unwrap_or(store.local_root().is_none());
+        let cache = if use_cache {
+            Cache::open(&config.id)
+        } else {
+            None
+        };
+        Repository {
+            inner: Arc::new(Inner {
+                store,
+                config,
+                keys,
+                chunker,
+                cache,
+            }),
+        }
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The repository config.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The subkeys.
+    pub(crate) fn keys(&self) -> &Keys {
+        &self.inner.keys
+    }
+
+    /// Reads an object; a missing object is [`Error::NotFound`] naming the key.
+    pub(crate) async fn read(&self, key: &str) -> Result<Bytes> {
+        self.inner
+            .store
+            .read(key)
+            .await
+            .map_err(|e| store_err(e, key))
+    }
+
+    /// Reads an immutable object through the local cache (when enabled).
+    pub(crate) async fn read_cached(&self, key: &str) -> Result<Bytes> {
+        if let Some(c) = &self.inner.cache
+            && let Some(b) = c.get(key)
+        {
+            return Ok(b);
+        }
+        let b = self.read(key).await?;
+        if let Some(c) = &self.inner.cache {
+            c.put(key, &b);
+        }
+        Ok(b)
+    }
+
+    /// Drops a cached object that failed to authenticate.
+    pub(crate) fn uncache(&self, key: &str) {
+        if let Some(c) = &self.inner.cache {
+            c.remove(key);
+        }
+    }
+
+    /// Keys of all objects under `prefix`.
+    pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let opts = ListOptions {
+            recursive: true,
+            filter: None,
+        };
+        Ok(self
+            .inner
+            .store
+            .list(prefix, opts)
+            .map_ok(|m| m.key)
+            .try_collect()
+            .await?)
+    }
+
+    /// Reads and authenticates a cached object with `parse`, re-downloading once when the
+    /// cached copy fails.
+    async fn read_parsed<T>(&self, key: &str, parse: impl Fn(&[u8]) -> Result<T>) -> Result<T> {
+        let bytes = self.read_cached(key).await?;
+        match parse(&bytes) {
+            Err(Error::Corrupt { .. }) if self.inner.cache.is_some() => {
+                self.uncache(key);
+                parse(&self.read(key).await?)
+            }
+            other => other,
+        }
+    }
+
+    /// Every snapshot, oldest first. Fails on the first unreadable snapshot.
+    pub async fn snapshots(&self) -> Result<Vec<(Id, Snapshot)>> {
+        let (list, errors) = self.snapshots_lenient().await?;
+        match errors.into_iter().next() {
+            Some((_, e)) => Err(e),
+            None => Ok(list),
+        }
+    }
+
+    /// Every readable snapshot, oldest first, and the keys and errors of the others.
+    pub async fn snapshots_lenient(&self) -> Result<(Vec<(Id, Snapshot)>, Vec<(String, Error)>)> {
+        let keys = self.list("snapshots/").await?;
+        let results: Vec<(String, Result<(Id, Snapshot)>)> = futures::stream::iter(keys)
+            .map(|key| async move {
+                let r = async {
+                    let name = key.rsplit('/').next().unwrap_or_default();
+                    let id: Id = name
+                        .parse()
+                        .map_err(|_| Error::corrupt(&key, "name is not an id"))?;
+                    let snap = self
+                        .read_parsed(&key, |b| Snapshot::open(self.keys(), &key, b))
+                        .await?;
+                    Ok((id, snap))
+                }
+                .await;
+                (key, r)
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        let mut ok = Vec::new();
+        let mut bad = Vec::new();
+        for (key, r) in results {
+            match r {
+                Ok(s) => ok.push(s),
+                Err(e) => bad.push((key, e)),
+            }
+        }
+        ok.sort_by_key(|(id, s)| (s.time, *id));
+        Ok((ok, bad))
+    }
+
+    /// Picks a snapshot by id prefix, `latest` or `latest:VOLUME`.
+    pub async fn find_snapshot(&self, spec: &str) -> Result<(Id, Snapshot)> {
+        let list = self.snapshots().await?;
+        crate::snapshot::select(&list, spec).cloned()
+    }
+
+    /// Loads every index file; fails on the first damaged one.
+    pub async fn load_index(&self) -> Result<IndexedRepository> {
+        let (index, errors) = self.load_index_lenient().await?;
+        match errors.into_iter().next() {
+            Some((_, e)) => Err(e),
+            None => Ok(index),
+        }
+    }
+
+    /// Loads every readable index file, and lists the ones that failed.
+    pub async fn load_index_lenient(&self) -> Result<(IndexedRepository, Vec<(String, Error)>)> {
+        let keys = self.list("index/").await?;
+        let files: Vec<(String, Result<IndexFile>)> = futures::stream::iter(keys)
+            .map(|key| async move {
+                let r = self
+                    .read_parsed(&key, |b| IndexFile::open(self.keys(), &key, b))
+                    .await;
+                (key, r)
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        let mut index = Index::default();
+        let mut errors = Vec::new();
+        for (key, f) in files {
+            match f {
+                Ok(f) => index.add_file(&f),
+                Err(e) => errors.push((key, e)),
+            }
+        }
+        Ok((
+            IndexedRepository {
+                repo: self.clone(),
+                index: Arc::new(index),
+            },
+            errors,
+        ))
+    }
+
+    /// Stores a snapshot (the commit of a backup) and returns its id.
+    pub(crate) async fn save_snapshot(&self, snap: &Snapshot) -> Result<Id> {
+        let bytes = snap.seal(self.keys())?;
+        let id = Id::hash(&bytes);
+        self.inner
+            .store
+            .write(&snapshot_key(&id), Bytes::from(bytes))
+            .await?;
+        Ok(id)
+    }
+}
+
+/// A repository with its index loaded: can read blobs and trees, and back up.
+#[derive(Clone)]
+pub struct IndexedRepository {
+    repo: Repository,
+    pub(crate) index: Arc<Index>,
+}
+
+impl Deref for IndexedRepository {
+    type Target = Repository;
+    fn deref(&self) -> &Repository {
+        &self.repo
+    }
+}
+
+impl IndexedRepository {
+    /// The loaded index.
+    pub fn index(&self) -> &Index {
+        &self.index
+    }
+
+    /// The location of a blob, or [`Error::NotFound`].
+    pub fn locate(&self, id: &Id) -> Result<BlobLocation> {
+        self.index
+            .get(id)
+            .copied()
+            .ok_or_else(|| Error::not_found(format!("blob {id} (not in the index)")))
+    }
+
+    /// Decrypts a blob envelope read from the store and checks its id.
+    pub(crate) fn open_blob(&self, id: &Id, loc: &BlobLocation, sealed: &[u8]) -> Result<Vec<u8>> {
+        let what = format!("blob {id} in pack {}", loc.pack);
+        let plain = self
+            .keys()
+            .open(&what, &id.0, sealed, loc.raw_length as usize)?;
+        if self.keys().blob_id(&plain) != *id {
+            return Err(Error::corrupt(&what, "content does not match its id"));
+        }
+        Ok(plain)
+    }
+
+    /// Reads, authenticates and decompresses one blob.
+    pub async fn read_blob(&self, id: &Id) -> Result<Vec<u8>> {
+        let loc = self.locate(id)?;
+        let key = pack_key(&loc.pack);
+        let range = loc.offset..loc.offset + u64::from(loc.length);
+        let sealed = match (&self.inner.cache, loc.kind) {
+            (Some(c), crate::pack::BlobType::Tree) => match c.get_range(&key, range.clone()) {
+                Some(b) => b,
+                None => self.read_tree_pack(&key, range).await?,
+            },
+            _ => self
+                .inner
+                .store
+                .read_range(&key, range)
+                .await
+                .map_err(|e| store_err(e, &key))?,
+        };
+        if sealed.len() != loc.length as usize {
+            return Err(Error::corrupt(
+                &key,
+                format!("blob {id} cut short (pack truncated?)"),
+            ));
+        }
+        self.open_blob(id, &loc, &sealed)
+            .inspect_err(|_| self.uncache(&key))
+    }
+
+    async fn read_tree_pack(&self, key: &str, range: std::ops::Range<u64>) -> Result<Bytes> {
+        let pack = self.read_cached(key).await?;
+        let (s, e) = (range.start as usize, range.end as usize);
+        if e > pack.len() {
+            return Err(Error::corrupt(
+                key,
+                "pack shorter than its index says (truncated?)",
+            ));
+        }
+        Ok(pack.slice(s..e))
+    }
+
+    /// Reads and parses a tree blob.
+    pub async fn load_tree(&self, id: &Id) -> Result<Tree> {
+        let bytes = self.read_blob(id).await?;
+        Tree::parse(&format!("tree {id}"), &bytes)
+    }
+}

@@ -1,0 +1,318 @@
+//! `restore`: writes a snapshot's root contents into a target directory.
+//!
+//! How it works: the trees are walked first (names were checked by the tree parser: one
+//! component, no `..`, `/` or NUL). Directories are created parents first and each one
+//! is checked to be a real directory, never a symlink, before anything is written in
+//! it. Files are written in parallel to a fresh temp name opened with `O_EXCL |
+//! O_NOFOLLOW`, their blobs fetched and written at their offsets in parallel, then
+//! metadata is set and the temp file renamed over the final name. Symlinks are made
+//! after all files, so no file is ever written through one; directory modes and times
+//! are set last, deepest first. A damaged blob or tree spoils only the files that need
+//! it: they are listed in the summary and the rest is restored.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use filetime::FileTime;
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use rayon::prelude::*;
+
+use crate::browse::{Entry, walk};
+use crate::error::{Error, Result};
+use crate::repository::IndexedRepository;
+use crate::snapshot::Snapshot;
+use crate::tree::{Node, NodeType};
+
+/// Options of [`restore`].
+#[derive(Clone, Debug, Default)]
+pub struct RestoreOptions {
+    /// Directory that receives the root's contents (created if missing).
+    pub target: PathBuf,
+    /// Only paths matching one of these globs (or inside a matching directory).
+    pub include: Vec<String>,
+}
+
+/// A file or directory that could not be restored.
+#[derive(Clone, Debug)]
+pub struct Damaged {
+    /// Path relative to the root.
+    pub path: String,
+    /// Why.
+    pub error: String,
+}
+
+/// What a restore did.
+#[derive(Clone, Debug, Default)]
+pub struct RestoreSummary {
+    /// Regular files restored.
+    pub files: u64,
+    /// Directories restored.
+    pub dirs: u64,
+    /// Symlinks restored.
+    pub symlinks: u64,
+    /// Bytes of file content written.
+    pub bytes: u64,
+    /// Entries that could not be restored.
+    pub damaged: Vec<Damaged>,
+}
+
+fn include_set(patterns: &[String]) -> Result<Option<GlobSet>> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut b = GlobSetBuilder::new();
+    for p in patterns {
+        let g = GlobBuilder::new(p.trim_start_matches('/').trim_end_matches('/'))
+            .literal_separator(true)
+            .build()
+            .map_err(|e| Error::Invalid(format!("include pattern {p:?}: {e}")))?;
+        b.add(g);
+    }
+    b.build()
+        .map(Some)
+        .map_err(|e| Error::Invalid(format!("include patterns: {e}")))
+}
+
+fn select(entries: Vec<Entry>, include: Option<&GlobSet>) -> Vec<Entry> {
+    let Some(set) = include else { return entries };
+    let chosen: HashSet<PathBuf> = entries
+        .iter()
+        .filter(|e| {
+            e.path
+                .ancestors()
+                .any(|a| !a.as_os_str().is_empty() && set.is_match(a))
+        })
+        .map(|e| e.path.clone())
+        .collect();
+    let needed: HashSet<&Path> = chosen.iter().flat_map(|p| p.ancestors()).collect();
+    entries
+        .into_iter()
+        .filter(|e| needed.contains(e.path.as_path()))
+        .collect()
+}
+
+/// Restores `snapshot` into `opts.target`. Damaged entries are listed in the summary;
+/// an error is returned only when nothing sensible can be done.
+pub async fn restore(
+    repo: &IndexedRepository,
+    snapshot: &Snapshot,
+    opts: &RestoreOptions,
+) -> Result<RestoreSummary> {
+    let include = include_set(&opts.include)?;
+    let (entries, tree_errors) = walk(repo, snapshot.tree).await;
+    let entries = select(entries, include.as_ref());
+    let mut summary = RestoreSummary::default();
+    for (path, e) in tree_errors {
+        summary.damaged.push(Damaged {
+            path: format!("{}/", path.display()),
+            error: e.to_string(),
+        });
+    }
+    std::fs::create_dir_all(&opts.target).map_err(|e| Error::io(&opts.target, e))?;
+    let target = std::fs::canonicalize(&opts.target).map_err(|e| Error::io(&opts.target, e))?;
+    let job = Job {
+        repo: repo.clone(),
+        rt: tokio::runtime::Handle::current(),
+        target,
+        damaged: Mutex::new(Vec::new()),
+    };
+    let summary = tokio::task::spawn_blocking(move || job.run(entries, summary))
+        .await
+        .map_err(|e| Error::Invalid(format!("restore task: {e}")))??;
+    Ok(summary)
+}
+
+struct Job {
+    repo: IndexedRepository,
+    rt: tokio::runtime::Handle,
+    target: PathBuf,
+    damaged: Mutex<Vec<Damaged>>,
+}
+
+fn io_text(e: std::io::Error) -> String {
+    e.to_string()
+}
+
+impl Job {
+    fn fail(&self, path: &Path, error: impl std::fmt::Display) {
+        if let Ok(mut d) = self.damaged.lock() {
+            d.push(Damaged {
+                path: path.to_string_lossy().into_owned(),
+                error: error.to_string(),
+            });
+        }
+    }
+
+    fn run(self, entries: Vec<Entry>, mut summary: RestoreSummary) -> Result<RestoreSummary> {
+        let me_root = std::fs::metadata("/proc/self")
+            .map(|m| m.uid() == 0)
+            .unwrap_or(false);
+        let mut bad_dirs: HashSet<PathBuf> = HashSet::new();
+        let blocked =
+            |p: &Path, bad: &HashSet<PathBuf>| p.ancestors().skip(1).any(|a| bad.contains(a));
+        let (mut dirs, mut files, mut links) = (Vec::new(), Vec::new(), Vec::new());
+        for e in entries {
+            match e.node.kind {
+                NodeType::Dir => dirs.push(e),
+                NodeType::File => files.push(e),
+                NodeType::Symlink => links.push(e),
+            }
+        }
+        for d in &dirs {
+            if blocked(&d.path, &bad_dirs) {
+                bad_dirs.insert(d.path.clone());
+                continue;
+            }
+            match self.make_dir(&self.target.join(&d.path)) {
+                Ok(()) => summary.dirs += 1,
+                Err(e) => {
+                    self.fail(&d.path, e);
+                    bad_dirs.insert(d.path.clone());
+                }
+            }
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(
+                std::thread::available_parallelism()
+                    .map_or(2, |n| n.get())
+                    .max(4),
+            )
+            .build()
+            .map_err(|e| Error::Invalid(format!("restore threads: {e}")))?;
+        let written: Vec<u64> = pool.install(|| {
+            files
+                .par_iter()
+                .filter(|f| !blocked(&f.path, &bad_dirs))
+                .filter_map(|f| match self.file(f, me_root) {
+                    Ok(n) => Some(n),
+                    Err(e) => {
+                        self.fail(&f.path, e);
+                        None
+                    }
+                })
+                .collect()
+        });
+        summary.files = written.len() as u64;
+        summary.bytes = written.iter().sum();
+        for l in links.iter().filter(|l| !blocked(&l.path, &bad_dirs)) {
+            match self.symlink(l, me_root) {
+                Ok(()) => summary.symlinks += 1,
+                Err(e) => self.fail(&l.path, e),
+            }
+        }
+        for d in dirs.iter().rev().filter(|d| !bad_dirs.contains(&d.path)) {
+            if let Err(e) = set_dir_meta(&self.target.join(&d.path), &d.node, me_root) {
+                self.fail(&d.path, e);
+            }
+        }
+        summary
+            .damaged
+            .extend(self.damaged.into_inner().unwrap_or_default());
+        Ok(summary)
+    }
+
+    fn make_dir(&self, path: &Path) -> Result<(), String> {
+        match std::fs::create_dir(path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let m = std::fs::symlink_metadata(path).map_err(io_text)?;
+                if m.is_dir() {
+                    Ok(())
+                } else {
+                    Err("exists and is not a directory (refusing to follow it)".into())
+                }
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn file(&self, entry: &Entry, me_root: bool) -> Result<u64, String> {
+        let node = &entry.node;
+        let dest = self.target.join(&entry.path);
+        let dir = dest.parent().ok_or("no parent directory")?;
+        let tmp = dir.join(format!(
+            ".holdfast-restore-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&tmp)
+            .map_err(|e| format!("{}: {e}", tmp.display()))?;
+        let result = self.fill(&file, node).and_then(|n| {
+            set_file_meta(&file, node, me_root).map_err(io_text)?;
+            std::fs::rename(&tmp, &dest).map_err(io_text)?;
+            Ok(n)
+        });
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    fn fill(&self, file: &File, node: &Node) -> Result<u64, String> {
+        let mut offsets = Vec::with_capacity(node.content.len());
+        let mut at = 0u64;
+        for id in &node.content {
+            let loc = self.repo.locate(id).map_err(|e| e.to_string())?;
+            offsets.push((id, at));
+            at += u64::from(loc.raw_length);
+        }
+        file.set_len(at).map_err(io_text)?;
+        offsets.par_iter().try_for_each(|(id, off)| {
+            let data = self
+                .rt
+                .block_on(self.repo.read_blob(id))
+                .map_err(|e| e.to_string())?;
+            file.write_all_at(&data, *off).map_err(io_text)
+        })?;
+        Ok(at)
+    }
+
+    fn symlink(&self, entry: &Entry, me_root: bool) -> Result<(), String> {
+        let dest = self.target.join(&entry.path);
+        let target = entry.node.os_target().ok_or("symlink without target")?;
+        if let Ok(m) = std::fs::symlink_metadata(&dest) {
+            if m.is_dir() {
+                return Err("a directory is in the way".into());
+            }
+            std::fs::remove_file(&dest).map_err(io_text)?;
+        }
+        std::os::unix::fs::symlink(&target, &dest).map_err(io_text)?;
+        if me_root {
+            let _ = std::os::unix::fs::lchown(&dest, Some(entry.node.uid), Some(entry.node.gid));
+        }
+        let t = mtime(&entry.node);
+        filetime::set_symlink_file_times(&dest, t, t).map_err(io_text)
+    }
+}
+
+fn mtime(node: &Node) -> FileTime {
+    FileTime::from_unix_time(
+        node.mtime_ns.div_euclid(1_000_000_000),
+        node.mtime_ns.rem_euclid(1_000_000_000) as u32,
+    )
+}
+
+fn set_file_meta(file: &File, node: &Node, me_root: bool) -> std::io::Result<()> {
+    if me_root {
+        std::os::unix::fs::fchown(file, Some(node.uid), Some(node.gid))?;
+    }
+    file.set_permissions(std::fs::Permissions::from_mode(node.mode & 0o7777))?;
+    let t = mtime(node);
+    filetime::set_file_handle_times(file, Some(t), Some(t))
+}
+
+fn set_dir_meta(path: &Path, node: &Node, me_root: bool) -> std::io::Result<()> {
+    if me_root {
+        std::os::unix::fs::lchown(path, Some(node.uid), Some(node.gid))?;
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(node.mode & 0o7777))?;
+    let t = mtime(node);
+    filetime::set_file_times(path, t, t)
+}

@@ -1,0 +1,230 @@
+//! `verify`: checks the structure of a repository (snapshots and index files decrypt,
+//! every snapshot's trees load, every referenced blob is indexed, every indexed pack
+//! exists and is long enough) and, with `read_data`, reads every pack back, checks its
+//! hash and trailer and authenticates every blob. Damage is reported per object with
+//! the file paths and snapshot ids it affects.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::browse::walk;
+use crate::error::Result;
+use crate::id::Id;
+use crate::pack::{pack_key, read_trailer};
+use crate::repository::{IndexedRepository, Repository};
+use crate::tree::NodeType;
+
+/// Options of [`verify`].
+#[derive(Clone, Debug, Default)]
+pub struct VerifyOptions {
+    /// Read every pack and authenticate every blob.
+    pub read_data: bool,
+}
+
+/// One damaged object and what it affects.
+#[derive(Clone, Debug, Serialize)]
+pub struct Problem {
+    /// The object (key, or `blob <id>`).
+    pub object: String,
+    /// What is wrong.
+    pub error: String,
+    /// Snapshots that need it.
+    pub snapshots: Vec<String>,
+    /// Paths (relative to their snapshot's root) that need it.
+    pub paths: Vec<String>,
+}
+
+/// What verify found.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct VerifyReport {
+    /// Snapshots checked.
+    pub snapshots: usize,
+    /// Packs listed in the store.
+    pub packs: usize,
+    /// Blobs in the index.
+    pub blobs: usize,
+    /// Packs read back (read_data).
+    pub packs_read: usize,
+    /// Everything wrong; empty when the repository is sound.
+    pub problems: Vec<Problem>,
+}
+
+/// Checks the repository.
+pub async fn verify(repo: &Repository, opts: &VerifyOptions) -> Result<VerifyReport> {
+    let mut problems: BTreeMap<String, Problem> = BTreeMap::new();
+    let mut add = |object: String, error: String| {
+        problems.entry(object.clone()).or_insert(Problem {
+            object,
+            error,
+            snapshots: vec![],
+            paths: vec![],
+        });
+    };
+    let (snaps, bad_snaps) = repo.snapshots_lenient().await?;
+    for (key, e) in bad_snaps {
+        add(key, e.to_string());
+    }
+    let (irepo, bad_idx) = repo.load_index_lenient().await?;
+    for (key, e) in bad_idx {
+        add(key, e.to_string());
+    }
+    let listed: HashMap<Id, u64> = {
+        let opts = holdfast_store::ListOptions {
+            recursive: true,
+            filter: None,
+        };
+        let metas: Vec<_> = repo.store().list("data/", opts).collect().await;
+        let mut m = HashMap::new();
+        for meta in metas {
+            let meta = meta?;
+            if let Some(id) = meta
+                .key
+                .rsplit('/')
+                .next()
+                .and_then(|n| n.parse::<Id>().ok())
+            {
+                m.insert(id, meta.size);
+            }
+        }
+        m
+    };
+    let mut bad_packs: HashMap<Id, String> = HashMap::new();
+    let mut ends: HashMap<Id, u64> = HashMap::new();
+    for (_, loc) in irepo.index().blobs() {
+        let e = ends.entry(loc.pack).or_default();
+        *e = (*e).max(loc.offset + u64::from(loc.length));
+    }
+    for pack in irepo.index().packs() {
+        match listed.get(pack) {
+            None => {
+                bad_packs.insert(*pack, format!("pack {} is missing", pack_key(pack)));
+            }
+            Some(size) if ends.get(pack).is_some_and(|end| end + 4 > *size) => {
+                bad_packs.insert(
+                    *pack,
+                    format!("pack {} is truncated ({size} bytes)", pack_key(pack)),
+                );
+            }
+            _ => {}
+        }
+    }
+    let mut bad_blobs: HashMap<Id, String> = HashMap::new();
+    let mut packs_read = 0;
+    if opts.read_data {
+        let todo: Vec<Id> = irepo
+            .index()
+            .packs()
+            .filter(|p| !bad_packs.contains_key(p))
+            .copied()
+            .collect();
+        packs_read = todo.len();
+        let results: Vec<_> = futures::stream::iter(todo)
+            .map(|p| check_pack(&irepo, p))
+            .buffer_unordered(4)
+            .collect()
+            .await;
+        for (pack, r) in results {
+            match r {
+                Err(e) => {
+                    bad_packs.insert(pack, e);
+                }
+                Ok((blobs, note)) => {
+                    if let Some(n) = note {
+                        add(pack_key(&pack), n);
+                    }
+                    bad_blobs.extend(blobs);
+                }
+            }
+        }
+    }
+    for (id, loc) in irepo.index().blobs() {
+        if let Some(why) = bad_packs.get(&loc.pack) {
+            bad_blobs.entry(*id).or_insert_with(|| why.clone());
+        }
+    }
+    for (id, why) in &bad_packs {
+        add(pack_key(id), why.clone());
+    }
+    let mut affected: BTreeMap<String, (String, HashSet<String>, Vec<String>)> = BTreeMap::new();
+    for (sid, snap) in &snaps {
+        let (entries, tree_errors) = walk(&irepo, snap.tree).await;
+        for (path, e) in tree_errors {
+            let p = affected
+                .entry(format!("tree of /{}", path.display()))
+                .or_insert_with(|| (e.to_string(), HashSet::new(), vec![]));
+            p.1.insert(sid.to_hex());
+            p.2.push(format!("{}/", path.display()));
+        }
+        for e in entries.iter().filter(|e| e.node.kind == NodeType::File) {
+            for blob in &e.node.content {
+                let why = match bad_blobs.get(blob) {
+                    Some(w) => w.clone(),
+                    None if !irepo.index().contains(blob) => "blob is not in the index".to_owned(),
+                    None => continue,
+                };
+                let p = affected
+                    .entry(format!("blob {blob}"))
+                    .or_insert_with(|| (why, HashSet::new(), vec![]));
+                p.1.insert(sid.to_hex());
+                p.2.push(e.path.to_string_lossy().into_owned());
+            }
+        }
+    }
+    for (object, (error, snapshots, mut paths)) in affected {
+        paths.sort();
+        paths.dedup();
+        let mut snapshots: Vec<String> = snapshots.into_iter().collect();
+        snapshots.sort();
+        problems.insert(
+            object.clone(),
+            Problem {
+                object,
+                error,
+                snapshots,
+                paths,
+            },
+        );
+    }
+    Ok(VerifyReport {
+        snapshots: snaps.len(),
+        packs: listed.len(),
+        blobs: irepo.index().len(),
+        packs_read,
+        problems: problems.into_values().collect(),
+    })
+}
+
+/// Reads one pack: its damaged blobs, and a note when the pack as a whole is damaged.
+/// A pack that cannot be read at all is `Err` (all its blobs are then lost).
+async fn check_pack(
+    repo: &IndexedRepository,
+    pack: Id,
+) -> (Id, Result<(Vec<(Id, String)>, Option<String>), String>) {
+    let key = pack_key(&pack);
+    let bytes = match repo.store().read(&key).await {
+        Ok(b) => b,
+        Err(e) => return (pack, Err(format!("cannot read {key}: {e}"))),
+    };
+    let mut note = None;
+    if Id::hash(&bytes) != pack {
+        note = Some(format!("{key}: content does not match its name (damaged)"));
+    }
+    if let Err(e) = read_trailer(repo.keys(), &key, &bytes) {
+        note = Some(e.to_string());
+    }
+    let mut bad = Vec::new();
+    for (id, loc) in repo.index().blobs().filter(|(_, l)| l.pack == pack) {
+        let (s, e) = (
+            loc.offset as usize,
+            loc.offset as usize + loc.length as usize,
+        );
+        match bytes.get(s..e).map(|env| repo.open_blob(id, loc, env)) {
+            Some(Ok(_)) => {}
+            Some(Err(err)) => bad.push((*id, err.to_string())),
+            None => bad.push((*id, format!("blob {id} lies beyond the end of {key}"))),
+        }
+    }
+    (pack, Ok((bad, note)))
+}
