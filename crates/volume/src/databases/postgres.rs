@@ -1,0 +1,264 @@
+//! Postgres through its own tools: `pg_dump -Fc` streams a custom-format dump that the
+//! backup reads straight from the child's stdout (never staged whole on disk), and
+//! `pg_restore --clean --if-exists` loads one back from stdin. Failures become one clear
+//! message each: a missing client, a refused connection, a refused password.
+
+use std::io::Read;
+use std::process::{Child, ChildStdout, Command, Stdio};
+
+use super::{DatabaseError, redacted_target};
+
+/// Versions recorded beside a dump.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DumpInfo {
+    /// The database's name in holdfast.toml.
+    pub name: String,
+    /// `server_version` as the server reports it.
+    pub server_version: String,
+    /// `pg_dump --version`.
+    pub pg_dump_version: String,
+}
+
+/// A running `pg_dump`: read the dump from [`Dump::stdout`], then call [`Dump::finish`]
+/// to learn whether it succeeded.
+pub struct Dump {
+    child: Child,
+    name: String,
+    target: String,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Dump {
+    /// The dump bytes, as `pg_dump` writes them.
+    pub fn stdout(&mut self) -> Option<&mut ChildStdout> {
+        self.child.stdout.as_mut()
+    }
+
+    /// Waits for `pg_dump` and maps a failure to a clear error.
+    pub fn finish(mut self) -> Result<(), DatabaseError> {
+        drop(self.child.stdout.take());
+        let status = self.child.wait().map_err(|e| DatabaseError::Io {
+            path: "pg_dump".into(),
+            source: e,
+        })?;
+        let stderr = self.stderr.join().unwrap_or_default();
+        if status.success() {
+            return Ok(());
+        }
+        Err(classify(&self.name, &self.target, "pg_dump", &stderr))
+    }
+}
+
+fn spawn_err(program: &str, e: std::io::Error) -> DatabaseError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        DatabaseError::MissingProgram {
+            program: program.to_string(),
+        }
+    } else {
+        DatabaseError::Io {
+            path: program.into(),
+            source: e,
+        }
+    }
+}
+
+/// Maps what a client printed on failure to one error.
+fn classify(name: &str, target: &str, program: &str, stderr: &str) -> DatabaseError {
+    let lower = stderr.to_lowercase();
+    let (name, target) = (name.to_string(), target.to_string());
+    if lower.contains("connection refused")
+        || lower.contains("could not connect") && lower.contains("no such file")
+    {
+        DatabaseError::ConnectionRefused { name, target }
+    } else if lower.contains("password authentication failed")
+        || lower.contains("no password supplied")
+    {
+        DatabaseError::AuthFailed { name, target }
+    } else {
+        let tail: String = stderr
+            .trim()
+            .lines()
+            .rev()
+            .take(5)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n");
+        DatabaseError::Command {
+            name,
+            program: program.to_string(),
+            stderr: tail,
+        }
+    }
+}
+
+fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = r.read_to_string(&mut s);
+        s
+    })
+}
+
+/// Starts `pg_dump -Fc` for the database at `url` (its holdfast.toml `name` is used in
+/// messages).
+pub fn start_dump(name: &str, url: &str) -> Result<Dump, DatabaseError> {
+    let mut child = Command::new("pg_dump")
+        .args(["--format=custom", "--no-password", "--dbname", url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| spawn_err("pg_dump", e))?;
+    let stderr = drain(child.stderr.take().ok_or_else(|| DatabaseError::Io {
+        path: "pg_dump".into(),
+        source: std::io::Error::other("no stderr pipe"),
+    })?);
+    Ok(Dump {
+        child,
+        name: name.to_string(),
+        target: redacted_target(url),
+        stderr,
+    })
+}
+
+fn run_capture(
+    program: &str,
+    args: &[&str],
+    name: &str,
+    url: &str,
+) -> Result<String, DatabaseError> {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| spawn_err(program, e))?;
+    if !out.status.success() {
+        return Err(classify(
+            name,
+            &redacted_target(url),
+            program,
+            &String::from_utf8_lossy(&out.stderr),
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// The server's and the local `pg_dump`'s versions, recorded with every dump.
+pub fn versions(name: &str, url: &str) -> Result<DumpInfo, DatabaseError> {
+    let server_version = run_capture(
+        "psql",
+        &[
+            "--no-password",
+            "-XtA",
+            "--dbname",
+            url,
+            "-c",
+            "SHOW server_version",
+        ],
+        name,
+        url,
+    )?;
+    let pg_dump_version = run_capture("pg_dump", &["--version"], name, url)?;
+    Ok(DumpInfo {
+        name: name.to_string(),
+        server_version,
+        pg_dump_version,
+    })
+}
+
+/// Loads a custom-format dump read from `dump` into the database at `url` with
+/// `pg_restore --clean --if-exists` (existing objects are replaced).
+pub fn restore(name: &str, url: &str, mut dump: impl Read) -> Result<(), DatabaseError> {
+    let mut child = Command::new("pg_restore")
+        .args([
+            "--clean",
+            "--if-exists",
+            "--no-owner",
+            "--no-password",
+            "--single-transaction",
+            "--dbname",
+            url,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| spawn_err("pg_restore", e))?;
+    let stderr = drain(child.stderr.take().ok_or_else(|| DatabaseError::Io {
+        path: "pg_restore".into(),
+        source: std::io::Error::other("no stderr pipe"),
+    })?);
+    let copied = match child.stdin.take() {
+        Some(mut stdin) => std::io::copy(&mut dump, &mut stdin).map(|_| ()),
+        None => Err(std::io::Error::other("no stdin pipe")),
+    };
+    let status = child.wait().map_err(|e| DatabaseError::Io {
+        path: "pg_restore".into(),
+        source: e,
+    })?;
+    let stderr = stderr.join().unwrap_or_default();
+    if !status.success() {
+        return Err(classify(name, &redacted_target(url), "pg_restore", &stderr));
+    }
+    copied.map_err(|e| DatabaseError::Io {
+        path: "pg_restore".into(),
+        source: e,
+    })
+}
+
+/// Checks that a dump file is readable by `pg_restore --list` (restore drills); returns
+/// the number of entries in its table of contents.
+pub fn list_dump(path: &std::path::Path) -> Result<usize, DatabaseError> {
+    let out = Command::new("pg_restore")
+        .arg("--list")
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| spawn_err("pg_restore", e))?;
+    if !out.status.success() {
+        return Err(DatabaseError::Command {
+            name: path.display().to_string(),
+            program: "pg_restore --list".into(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
+        .count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_classified() {
+        let refused = classify(
+            "shop",
+            "127.0.0.1:1",
+            "pg_dump",
+            "pg_dump: error: connection to server at \"127.0.0.1\", port 1 failed: Connection refused",
+        );
+        assert!(
+            matches!(refused, DatabaseError::ConnectionRefused { .. }),
+            "{refused}"
+        );
+        let auth = classify(
+            "shop",
+            "h:5432",
+            "pg_dump",
+            "FATAL:  password authentication failed for user \"x\"",
+        );
+        assert!(matches!(auth, DatabaseError::AuthFailed { .. }), "{auth}");
+        let other = classify(
+            "shop",
+            "h:5432",
+            "pg_dump",
+            "database \"nope\" does not exist",
+        );
+        assert!(other.to_string().contains("does not exist"), "{other}");
+    }
+}
