@@ -1,9 +1,12 @@
 //! holdfast-volume: what holdfast knows about data volumes.
 //!
 //! - [`config`]: holdfast.toml, loaded with errors that name the file, line and key.
+//! - [`databases`]: consistent copies of live SQLite, Postgres and Redis data.
 //! - [`units`]: sizes (`10Gi`), percentages (`80%`) and durations (`7d`, `1d12h`).
 //! - [`mounts`]: is a path really a mount point (device numbers, `/proc/self/mountinfo`).
 //! - [`import`]: railway.toml, railway.json, docker-compose.yml → holdfast.toml volumes.
+//! - [`lint`]: deployment files checked for the ways data gets lost.
+//! - [`sqlite`]: SQLite files recognised by their header, WAL or not.
 //! - [`status`]: per-volume probes: mounted, writable, space, databases, alerts.
 //!
 //! ```
@@ -25,6 +28,8 @@
 
 pub mod config;
 pub mod import;
+pub mod lint;
 pub mod mounts;
+pub mod sqlite;
 pub mod status;
 pub mod units;

@@ -3,6 +3,7 @@
 //! allowed), and fixture directories.
 
 mod integration {
+    mod lint;
     mod status;
     mod util;
 }
