@@ -27,6 +27,7 @@
 //! ```
 
 pub mod config;
+pub mod databases;
 pub mod import;
 pub mod lint;
 pub mod mounts;
