@@ -1,0 +1,215 @@
+//! Damaged repositories: each kind of damage gives the right error, verify names the
+//! affected paths and snapshots, and restore saves everything else.
+
+use std::fs;
+use std::path::PathBuf;
+
+use holdfast_repo::{BackupOptions, Error, RestoreOptions, VerifyOptions};
+
+use super::util::{TestRepo, TestResult, sample_tree, snapshot_of};
+
+async fn backed_up()
+-> Result<(TestRepo, holdfast_repo::BackupSummary, PathBuf), Box<dyn std::error::Error>> {
+    let (t, mut repo) = TestRepo::new().await?;
+    let src = t.dir.path().join("src");
+    sample_tree(&src)?;
+    let s = holdfast_repo::backup(&mut repo, &BackupOptions::new(&src)).await?;
+    Ok((t, s, src))
+}
+
+fn largest_pack(t: &TestRepo) -> Result<PathBuf, Box<dyn std::error::Error>> {
+    let mut packs = t.objects("data");
+    packs.sort_by_key(|p| fs::metadata(p).map(|m| m.len()).unwrap_or(0));
+    Ok(packs.pop().ok_or("no pack")?)
+}
+
+async fn verify(
+    t: &TestRepo,
+    read_data: bool,
+) -> Result<holdfast_repo::VerifyReport, Box<dyn std::error::Error>> {
+    let repo = t.open("pw").await?;
+    Ok(holdfast_repo::verify(&repo, &VerifyOptions { read_data }).await?)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn flipped_byte_is_found_by_read_data_and_restore_saves_the_rest() -> TestResult {
+    let (t, s, src) = backed_up().await?;
+    let pack = largest_pack(&t)?;
+    let mut bytes = fs::read(&pack)?;
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    fs::write(&pack, bytes)?;
+    assert!(
+        verify(&t, false).await?.problems.is_empty(),
+        "structure is intact"
+    );
+    let report = verify(&t, true).await?;
+    let blob = report
+        .problems
+        .iter()
+        .find(|p| p.object.starts_with("blob "))
+        .ok_or("no blob problem")?;
+    assert_eq!(blob.paths, vec!["sub/big.bin".to_string()]);
+    assert_eq!(blob.snapshots, vec![s.id.to_hex()]);
+    assert!(
+        blob.error.contains("authentication failed"),
+        "{}",
+        blob.error
+    );
+    let repo = t.open("pw").await?.load_index().await?;
+    let target = t.dir.path().join("out");
+    let r = holdfast_repo::restore(
+        &repo,
+        &s.snapshot,
+        &RestoreOptions {
+            target: target.clone(),
+            include: vec![],
+        },
+    )
+    .await?;
+    assert_eq!(
+        r.damaged
+            .iter()
+            .map(|d| d.path.as_str())
+            .collect::<Vec<_>>(),
+        vec!["sub/big.bin"]
+    );
+    let mut want = snapshot_of(&src)?;
+    want.remove(&PathBuf::from("sub/big.bin"));
+    let mut got = snapshot_of(&target)?;
+    for m in [&mut want, &mut got] {
+        m.remove(&PathBuf::from("sub"));
+    }
+    assert_eq!(got, want);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn truncated_pack_is_a_structure_problem() -> TestResult {
+    let (t, s, _) = backed_up().await?;
+    let pack = largest_pack(&t)?;
+    let bytes = fs::read(&pack)?;
+    fs::write(&pack, &bytes[..bytes.len() / 3])?;
+    let report = verify(&t, false).await?;
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.error.contains("truncated")),
+        "{:?}",
+        report.problems
+    );
+    let hit = report
+        .problems
+        .iter()
+        .find(|p| p.paths.contains(&"sub/big.bin".to_string()))
+        .ok_or("path not reported")?;
+    assert_eq!(hit.snapshots, vec![s.id.to_hex()]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_pack_names_paths() -> TestResult {
+    let (t, _, _) = backed_up().await?;
+    fs::remove_file(largest_pack(&t)?)?;
+    let report = verify(&t, false).await?;
+    assert!(
+        report.problems.iter().any(|p| p.error.contains("missing")),
+        "{:?}",
+        report.problems
+    );
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.paths.contains(&"hello.txt".to_string()))
+    );
+    let repo = t.open("pw").await?.load_index().await?;
+    let snap = repo.find_snapshot("latest").await?.1;
+    let r = holdfast_repo::restore(
+        &repo,
+        &snap,
+        &RestoreOptions {
+            target: t.dir.path().join("out"),
+            include: vec![],
+        },
+    )
+    .await?;
+    assert!(
+        r.damaged.iter().any(|d| d.error.contains("not found")),
+        "{:?}",
+        r.damaged
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_index_means_blobs_not_indexed() -> TestResult {
+    let (t, _, _) = backed_up().await?;
+    for f in t.objects("index") {
+        fs::remove_file(f)?;
+    }
+    let report = verify(&t, false).await?;
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.error.contains("not in the index")),
+        "{:?}",
+        report.problems
+    );
+    let repo = t.open("pw").await?.load_index().await?;
+    let snap = repo.find_snapshot("latest").await?.1;
+    let err = holdfast_repo::ls(&repo, &snap, &Default::default())
+        .await
+        .err()
+        .ok_or("ls worked without index")?;
+    assert!(err.to_string().contains("not in the index"), "{err}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn corrupt_index_file_is_corrupt() -> TestResult {
+    let (t, _, _) = backed_up().await?;
+    let idx = t.objects("index").pop().ok_or("no index")?;
+    let mut bytes = fs::read(&idx)?;
+    bytes[30] ^= 1;
+    fs::write(&idx, bytes)?;
+    let err = t
+        .open("pw")
+        .await?
+        .load_index()
+        .await
+        .err()
+        .ok_or("loaded a corrupt index")?;
+    assert!(
+        matches!(err, Error::Corrupt { ref object, .. } if object.starts_with("index/")),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn garbage_snapshot_is_corrupt() -> TestResult {
+    let (t, _, _) = backed_up().await?;
+    let snap = t.objects("snapshots").pop().ok_or("no snapshot")?;
+    fs::write(&snap, b"this is not a snapshot at all, just garbage bytes")?;
+    let repo = t.open("pw").await?;
+    let err = repo
+        .snapshots()
+        .await
+        .err()
+        .ok_or("read a garbage snapshot")?;
+    assert!(
+        matches!(err, Error::Corrupt { ref object, .. } if object.starts_with("snapshots/")),
+        "{err}"
+    );
+    let report = holdfast_repo::verify(&repo, &VerifyOptions::default()).await?;
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.object.starts_with("snapshots/"))
+    );
+    Ok(())
+}
