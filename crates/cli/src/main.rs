@@ -27,6 +27,12 @@ struct Cli {
 /// Every subcommand; each one lives in its own file under `cmd/`.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Probe every volume: mounted, writable, space, databases; exit 3 on alerts.
+    Status(cmd::status::StatusArgs),
+    /// Check holdfast.toml, railway.toml/json, Compose files and .env for data-loss risks.
+    Lint(cmd::lint::LintArgs),
+    /// Print a holdfast.toml for the volumes of a railway.toml/json or docker-compose.yml.
+    Import(cmd::import::ImportArgs),
 }
 
 fn main() -> ExitCode {
@@ -52,5 +58,8 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let g = cli.global;
     match cli.command {
+        Command::Status(args) => cmd::status::run(&g, args).await,
+        Command::Lint(args) => cmd::lint::run(&g, args).await,
+        Command::Import(args) => cmd::import::run(&g, args).await,
     }
 }

@@ -1,0 +1,60 @@
+//! `holdfast lint [DIR]`: checks holdfast.toml, railway.toml / railway.json, Compose files
+//! and `.env` in DIR for the ways data gets lost; exit 3 when any finding is an error.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use holdfast_volume::lint::{Finding, Severity, has_errors, lint_dir};
+
+use crate::exit::{self, Failure};
+use crate::global::GlobalArgs;
+
+/// Flags of `holdfast lint`.
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// Project directory holding the deployment files.
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+}
+
+/// Runs `holdfast lint`.
+pub async fn run(g: &GlobalArgs, args: LintArgs) -> Result<ExitCode, Failure> {
+    let dir = args.dir;
+    let findings = tokio::task::spawn_blocking(move || lint_dir(&dir))
+        .await
+        .context("lint panicked")?
+        .map_err(anyhow::Error::from)?;
+    if g.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&findings).context("encoding findings")?
+        );
+    } else if !g.quiet || has_errors(&findings) {
+        print!("{}", render(&findings));
+    }
+    Ok(exit::problems_if(has_errors(&findings)))
+}
+
+fn render(findings: &[Finding]) -> String {
+    if findings.is_empty() {
+        return "no problems found\n".to_string();
+    }
+    let mut out = String::new();
+    for f in findings {
+        let _ = writeln!(out, "{}: {}: {}", f.severity, f.file, f.message);
+        let _ = writeln!(out, "  hint: {}", f.hint);
+    }
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    let _ = writeln!(
+        out,
+        "{errors} error(s), {} warning(s)",
+        findings.len() - errors
+    );
+    out
+}

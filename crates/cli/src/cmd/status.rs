@@ -1,0 +1,157 @@
+//! `holdfast status`: probes every volume of holdfast.toml (mounted, writable, space,
+//! databases) and prints a table or `--json`; exit 3 when any volume has an alert.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use holdfast_volume::config::Config;
+use holdfast_volume::status::{UsageBasis, VolumeStatus};
+use holdfast_volume::units::format_size;
+
+use crate::exit::{self, Failure};
+use crate::global::GlobalArgs;
+
+/// Flags of `holdfast status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this volume (repeatable).
+    #[arg(long = "volume", value_name = "NAME")]
+    pub volumes: Vec<String>,
+}
+
+/// Runs `holdfast status`.
+pub async fn run(g: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, Failure> {
+    let mut config = load_config(g)?;
+    if !args.volumes.is_empty() {
+        for name in &args.volumes {
+            if config.volume(name).is_none() {
+                return Err(Failure::usage(anyhow::anyhow!(
+                    "no volume named `{name}` in {}",
+                    g.config.display()
+                )));
+            }
+        }
+        config.volumes.retain(|v| args.volumes.contains(&v.name));
+    }
+    let statuses = tokio::task::spawn_blocking(move || holdfast_volume::status::probe_all(&config))
+        .await
+        .context("volume probe panicked")?;
+    if g.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&statuses).context("encoding status")?
+        );
+    } else {
+        print!("{}", render(&statuses));
+    }
+    Ok(exit::problems_if(statuses.iter().any(|s| !s.is_healthy())))
+}
+
+/// Loads holdfast.toml and insists on at least one volume.
+pub(crate) fn load_config(g: &GlobalArgs) -> anyhow::Result<Config> {
+    let Some(config) = Config::load_optional(&g.config)? else {
+        bail!(
+            "no config file {}: write one (`holdfast import railway.toml > holdfast.toml`) \
+             or pass --config FILE",
+            g.config.display()
+        );
+    };
+    if config.volumes.is_empty() {
+        bail!("{} declares no [[volumes]]", g.config.display());
+    }
+    Ok(config)
+}
+
+fn yes_no(b: bool) -> String {
+    if b { "yes" } else { "NO" }.to_string()
+}
+
+fn render(statuses: &[VolumeStatus]) -> String {
+    let headers = [
+        "VOLUME",
+        "PATH",
+        "MOUNTED",
+        "WRITABLE",
+        "USED",
+        "SIZE",
+        "FREE",
+        "DATABASES",
+    ];
+    let rows: Vec<Vec<String>> = statuses
+        .iter()
+        .map(|s| {
+            let used = match s.details.usage_basis {
+                UsageBasis::Filesystem => format!("{:.1}%", s.usage_percent),
+                UsageBasis::DeclaredSize => format!("{:.1}% of size", s.usage_percent),
+            };
+            let size = match s.details.declared_size {
+                Some(d) if s.details.usage_basis == UsageBasis::DeclaredSize => {
+                    format!("{} (fs {})", format_size(d), format_size(s.size_total))
+                }
+                _ => format_size(s.size_total),
+            };
+            let mounted = match (&s.details.fs_type, s.mounted) {
+                (Some(fs), true) => format!("yes ({fs})"),
+                _ => yes_no(s.mounted),
+            };
+            let dbs = if s.database_exists { "ok" } else { "MISSING" }.to_string();
+            vec![
+                s.name.clone(),
+                s.path.display().to_string(),
+                mounted,
+                yes_no(s.writable),
+                used,
+                size,
+                format_size(s.size_available),
+                dbs,
+            ]
+        })
+        .collect();
+    let mut out = table(&headers, &rows);
+    for s in statuses {
+        for alert in &s.alerts {
+            let _ = writeln!(out, "alert: {}: {alert}", s.name);
+        }
+        for db in &s.details.missing_databases {
+            let _ = writeln!(
+                out,
+                "note: {}: database {} is missing",
+                s.name,
+                db.display()
+            );
+        }
+    }
+    let bad = statuses.iter().filter(|s| !s.is_healthy()).count();
+    if bad == 0 {
+        let _ = writeln!(out, "{} volume(s) healthy", statuses.len());
+    } else {
+        let _ = writeln!(out, "{bad} of {} volume(s) need attention", statuses.len());
+    }
+    out
+}
+
+/// Left-aligned columns separated by two spaces.
+pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut text = String::new();
+        for (cell, w) in cells.zip(&widths) {
+            let _ = write!(text, "{cell:<w$}  ");
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(&mut headers.iter().copied());
+    for row in rows {
+        line(&mut row.iter().map(String::as_str));
+    }
+    out
+}
