@@ -4,6 +4,7 @@
 //! Exit codes: 0 ok, 1 error, 2 usage, 3 a check found problems.
 
 mod cmd;
+mod context;
 mod exit;
 mod global;
 
@@ -27,6 +28,22 @@ struct Cli {
 /// Every subcommand; each one lives in its own file under `cmd/`.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create a repository.
+    Init(cmd::init::InitArgs),
+    /// Snapshot paths: one snapshot per PATH.
+    Backup(cmd::backup::BackupArgs),
+    /// List snapshots.
+    Snapshots(cmd::snapshots::SnapshotsArgs),
+    /// List the entries of a snapshot.
+    Ls(cmd::ls::LsArgs),
+    /// Compare two snapshots.
+    Diff(cmd::diff::DiffArgs),
+    /// Restore a snapshot into a directory.
+    Restore(cmd::restore::RestoreArgs),
+    /// Check the repository (and with --read-data every blob).
+    Verify(cmd::verify::VerifyArgs),
+    /// Write a snapshot as a .tar or .tar.zst.
+    Export(cmd::export::ExportArgs),
     /// Probe every volume: mounted, writable, space, databases; exit 3 on alerts.
     Status(cmd::status::StatusArgs),
     /// Check holdfast.toml, railway.toml/json, Compose files and .env for data-loss risks.
@@ -58,6 +75,14 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let g = cli.global;
     match cli.command {
+        Command::Init(args) => cmd::init::run(&g, args).await,
+        Command::Backup(args) => cmd::backup::run(&g, args).await,
+        Command::Snapshots(args) => cmd::snapshots::run(&g, args).await,
+        Command::Ls(args) => cmd::ls::run(&g, args).await,
+        Command::Diff(args) => cmd::diff::run(&g, args).await,
+        Command::Restore(args) => cmd::restore::run(&g, args).await,
+        Command::Verify(args) => cmd::verify::run(&g, args).await,
+        Command::Export(args) => cmd::export::run(&g, args).await,
         Command::Status(args) => cmd::status::run(&g, args).await,
         Command::Lint(args) => cmd::lint::run(&g, args).await,
         Command::Import(args) => cmd::import::run(&g, args).await,

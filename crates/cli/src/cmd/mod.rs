@@ -3,3 +3,11 @@
 pub mod import;
 pub mod lint;
 pub mod status;
+pub mod backup;
+pub mod diff;
+pub mod export;
+pub mod init;
+pub mod ls;
+pub mod restore;
+pub mod snapshots;
+pub mod verify;

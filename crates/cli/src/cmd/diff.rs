@@ -1,0 +1,50 @@
+//! `holdfast diff A B`: paths added (+), removed (-), modified (M) or with changed
+//! metadata only (U) from snapshot A to snapshot B.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use holdfast_repo::Change;
+
+use crate::context::{self, outln};
+use crate::exit::Failure;
+use crate::global::GlobalArgs;
+
+/// Flags of `holdfast diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The older snapshot.
+    pub a: String,
+    /// The newer snapshot.
+    pub b: String,
+}
+
+/// Runs `holdfast diff`.
+pub async fn run(g: &GlobalArgs, args: DiffArgs) -> Result<ExitCode, Failure> {
+    let repo = context::open_repo(g)
+        .await?
+        .load_index()
+        .await
+        .context("loading the index")?;
+    let (_, a) = repo.find_snapshot(&args.a).await.map_err(context::fail)?;
+    let (_, b) = repo.find_snapshot(&args.b).await.map_err(context::fail)?;
+    let changes = holdfast_repo::diff(&repo, &a, &b).await.map_err(context::fail)?;
+    if g.json {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&changes).context("encoding diff")?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    for c in &changes {
+        let mark = match c.change {
+            Change::Added => '+',
+            Change::Removed => '-',
+            Change::Modified => 'M',
+            Change::Metadata => 'U',
+        };
+        outln!("{mark} {}", c.path);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,63 @@
+//! `holdfast export SNAPSHOT --output FILE.tar[.zst]`: a tarball of the snapshot with
+//! paths relative to its root.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use holdfast_repo::ExportOptions;
+
+use crate::context::{self, outln};
+use crate::exit::Failure;
+use crate::global::GlobalArgs;
+
+/// Flags of `holdfast export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Snapshot: id prefix, `latest` or `latest:VOLUME`.
+    pub snapshot: String,
+    /// Output file: `.tar`, or `.tar.zst` for zstd compression.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+/// Runs `holdfast export`.
+pub async fn run(g: &GlobalArgs, args: ExportArgs) -> Result<ExitCode, Failure> {
+    let repo = context::open_repo(g)
+        .await?
+        .load_index()
+        .await
+        .context("loading the index")?;
+    let (id, snap) = repo.find_snapshot(&args.snapshot).await.map_err(context::fail)?;
+    let s = holdfast_repo::export(
+        &repo,
+        &snap,
+        &ExportOptions {
+            output: args.output.clone(),
+        },
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "exporting snapshot {} to {}",
+            id.short(),
+            args.output.display()
+        )
+    })?;
+    if g.json {
+        outln!(
+            "{}",
+            serde_json::json!({"snapshot": id.to_hex(), "output": args.output, "entries": s.entries, "bytes": s.bytes})
+        );
+    } else if !g.quiet {
+        outln!(
+            "exported snapshot {} to {}: {} entries, {}",
+            id.short(),
+            args.output.display(),
+            s.entries,
+            indicatif::HumanBytes(s.bytes)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

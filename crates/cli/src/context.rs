@@ -1,0 +1,86 @@
+//! Opening the repository from the global flags: which URL ([`repo_url`]), which
+//! password ([`password`]), and the opened store and repository.
+
+use anyhow::{Context, bail};
+use holdfast_repo::{OpenOptions, Repository};
+use holdfast_store::Store;
+
+use crate::global::GlobalArgs;
+
+/// The repository URL: `--repo` / `HOLDFAST_REPOSITORY`, else `[repository] url` of the
+/// config file; `None` when neither is given.
+pub fn repo_url(g: &GlobalArgs) -> anyhow::Result<Option<String>> {
+    if let Some(url) = &g.repo {
+        return Ok(Some(url.clone()));
+    }
+    let config = holdfast_volume::config::Config::load_optional(&g.config)
+        .with_context(|| format!("reading {}", g.config.display()))?;
+    Ok(config.and_then(|c| c.repository_url().map(str::to_owned)))
+}
+
+/// The store of the repository: [`repo_url`], else the `STORAGE_TYPE` environment.
+pub fn open_store(g: &GlobalArgs) -> anyhow::Result<Store> {
+    if let Some(url) = repo_url(g)? {
+        return Store::open(&url).with_context(|| format!("repository URL {url}"));
+    }
+    match Store::from_env().context("STORAGE_TYPE environment")? {
+        Some(store) => Ok(store),
+        None => bail!(
+            "no repository given: pass --repo URL, set HOLDFAST_REPOSITORY, or set \
+             [repository] url in {}",
+            g.config.display()
+        ),
+    }
+}
+
+/// The password: the first line of `--password-file`, else `HOLDFAST_PASSWORD`.
+pub fn password(g: &GlobalArgs) -> anyhow::Result<String> {
+    if let Some(path) = &g.password_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading password file {}", path.display()))?;
+        let line = text.lines().next().unwrap_or_default();
+        if line.is_empty() {
+            bail!("password file {} is empty", path.display());
+        }
+        return Ok(line.to_owned());
+    }
+    match std::env::var("HOLDFAST_PASSWORD") {
+        Ok(p) if !p.is_empty() => Ok(p),
+        _ => bail!("no repository password: set HOLDFAST_PASSWORD or pass --password-file FILE"),
+    }
+}
+
+/// Opens the repository named by the global flags.
+pub async fn open_repo(g: &GlobalArgs) -> anyhow::Result<Repository> {
+    let password = password(g)?;
+    let store = open_store(g)?;
+    let url = store.url().to_owned();
+    holdfast_repo::open(
+        store,
+        &OpenOptions {
+            password,
+            cache: None,
+        },
+    )
+    .await
+    .with_context(|| format!("opening repository {url}"))
+}
+
+/// Maps a repository error to a failure: a bad argument (snapshot spec, glob) is a usage
+/// error (exit 2), anything else an error (exit 1).
+pub fn fail(e: holdfast_repo::Error) -> crate::exit::Failure {
+    match e {
+        holdfast_repo::Error::Invalid(_) => crate::exit::Failure::usage(e),
+        _ => crate::exit::Failure::from(anyhow::Error::from(e)),
+    }
+}
+
+/// `println!` that returns the write error (a closed pipe ends the command quietly)
+/// instead of panicking.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($t)*).map_err(anyhow::Error::from)?
+    }};
+}
+pub(crate) use outln;
