@@ -1,0 +1,246 @@
+//! `forget`: applies a [`RetentionPolicy`] to the snapshots of each group and deletes the
+//! `snapshots/<id>` objects of those it does not keep. Nothing else is deleted: the data
+//! they alone referenced stays until [`crate::prune`] removes it.
+//!
+//! Snapshots are grouped by volume when they have one, else by root path (the same rule
+//! that picks a backup's parent), and the policy is applied to each group on its own with
+//! [`apply_policy`] (restic's semantics). A policy that would keep no snapshot of a group
+//! is refused unless `allow_empty` is set. A real run holds the exclusive lock.
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::id::Id;
+use crate::lock::{Lock, LockOptions};
+use crate::repository::Repository;
+use crate::retention::{RetentionPolicy, apply_policy};
+use crate::snapshot::{Snapshot, snapshot_key};
+
+/// Options of [`forget`].
+#[derive(Clone, Debug, Default)]
+pub struct ForgetOptions {
+    /// Which snapshots to keep in each group.
+    pub policy: RetentionPolicy,
+    /// Only the snapshots of this volume.
+    pub volume: Option<String>,
+    /// Decide and report, delete nothing.
+    pub dry_run: bool,
+    /// Allow a policy that keeps no snapshot of some group.
+    pub allow_empty: bool,
+    /// How the exclusive lock is taken.
+    pub lock: LockOptions,
+}
+
+/// A kept snapshot and why it is kept.
+#[derive(Clone, Debug, Serialize)]
+pub struct Kept {
+    /// Snapshot id.
+    pub id: Id,
+    /// Snapshot time.
+    pub time: chrono::DateTime<chrono::Utc>,
+    /// The rules that keep it.
+    pub reasons: Vec<String>,
+}
+
+/// A snapshot that is (or, in a dry run, would be) forgotten.
+#[derive(Clone, Debug, Serialize)]
+pub struct Removed {
+    /// Snapshot id.
+    pub id: Id,
+    /// Snapshot time.
+    pub time: chrono::DateTime<chrono::Utc>,
+}
+
+/// The decisions for one group, newest first.
+#[derive(Clone, Debug, Serialize)]
+pub struct ForgetGroup {
+    /// The group: the volume name, or the root path of snapshots without a volume.
+    pub group: String,
+    /// Volume of the group, if any.
+    pub volume: Option<String>,
+    /// Root path of the newest snapshot of the group.
+    pub root: String,
+    /// Kept snapshots.
+    pub keep: Vec<Kept>,
+    /// Forgotten snapshots.
+    pub remove: Vec<Removed>,
+}
+
+/// What [`forget`] decided and did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ForgetReport {
+    /// Per group, in order of group name.
+    pub groups: Vec<ForgetGroup>,
+    /// True when nothing was deleted on purpose.
+    pub dry_run: bool,
+    /// Snapshot objects deleted.
+    pub deleted: usize,
+}
+
+/// The group a snapshot belongs to.
+pub fn group_of(s: &Snapshot) -> String {
+    s.volume.clone().unwrap_or_else(|| s.root.clone())
+}
+
+/// Decides per group which snapshots `policy` keeps (no lock, nothing deleted).
+pub fn plan(snapshots: Vec<(Id, Snapshot)>, policy: &RetentionPolicy) -> Vec<ForgetGroup> {
+    let mut groups: std::collections::BTreeMap<(Option<String>, String), Vec<(Id, Snapshot)>> =
+        Default::default();
+    for (id, s) in snapshots {
+        let key = match &s.volume {
+            Some(v) => (Some(v.clone()), String::new()),
+            None => (None, s.root.clone()),
+        };
+        groups.entry(key).or_default().push((id, s));
+    }
+    groups
+        .into_iter()
+        .map(|((volume, _), items)| {
+            let decisions = apply_policy(
+                items,
+                policy,
+                |(_, s)| s.time.fixed_offset(),
+                |(_, s)| s.tags.as_slice(),
+            );
+            let root = decisions
+                .first()
+                .map(|d| d.item.1.root.clone())
+                .unwrap_or_default();
+            let mut g = ForgetGroup {
+                group: volume.clone().unwrap_or_else(|| root.clone()),
+                volume,
+                root,
+                keep: Vec::new(),
+                remove: Vec::new(),
+            };
+            for d in decisions {
+                let (id, s) = d.item;
+                if d.keep {
+                    g.keep.push(Kept {
+                        id,
+                        time: s.time,
+                        reasons: d.reasons,
+                    });
+                } else {
+                    g.remove.push(Removed { id, time: s.time });
+                }
+            }
+            g
+        })
+        .collect()
+}
+
+/// Applies the policy and deletes the snapshots it does not keep.
+pub async fn forget(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetReport> {
+    if opts.policy.is_empty() {
+        return Err(Error::Invalid(
+            "no retention policy: give at least one keep rule".into(),
+        ));
+    }
+    let lock = if opts.dry_run {
+        None
+    } else {
+        Some(Lock::acquire_with(repo, true, &opts.lock).await?)
+    };
+    let result = run(repo, opts).await;
+    if let Some(lock) = lock {
+        lock.release().await?;
+    }
+    result
+}
+
+async fn run(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetReport> {
+    let snapshots: Vec<(Id, Snapshot)> = repo
+        .snapshots()
+        .await?
+        .into_iter()
+        .filter(|(_, s)| opts.volume.is_none() || s.volume == opts.volume)
+        .collect();
+    let groups = plan(snapshots, &opts.policy);
+    if !opts.allow_empty
+        && let Some(g) = groups.iter().find(|g| g.keep.is_empty())
+    {
+        return Err(Error::Invalid(format!(
+            "the policy ({}) keeps no snapshot of {}; refusing to forget all {} of them \
+             (allow an empty group to do it anyway)",
+            opts.policy,
+            g.group,
+            g.remove.len()
+        )));
+    }
+    let mut deleted = 0;
+    if !opts.dry_run {
+        for g in &groups {
+            for r in &g.remove {
+                let key = snapshot_key(&r.id);
+                repo.store().delete_file(&key).await?;
+                repo.uncache(&key);
+                deleted += 1;
+            }
+        }
+    }
+    Ok(ForgetReport {
+        groups,
+        dry_run: opts.dry_run,
+        deleted,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(day: u32, volume: Option<&str>, root: &str) -> (Id, Snapshot) {
+        let time = chrono::NaiveDate::from_ymd_opt(2026, 3, day)
+            .and_then(|d| d.and_hms_opt(12, 0, 0))
+            .map(|t| t.and_utc())
+            .unwrap_or_default();
+        let s = Snapshot {
+            version: 1,
+            time,
+            hostname: "h".into(),
+            root: root.into(),
+            volume: volume.map(String::from),
+            tags: vec![],
+            tree: Id::hash(b"t"),
+            parent: None,
+            files: 0,
+            dirs: 0,
+            size: 0,
+            added: 0,
+            incomplete: false,
+            errors: vec![],
+        };
+        (Id::hash(format!("{day}{volume:?}{root}").as_bytes()), s)
+    }
+
+    #[test]
+    fn groups_by_volume_else_root() {
+        let list = vec![
+            snap(1, Some("db"), "/a"),
+            snap(2, Some("db"), "/b"),
+            snap(3, None, "/a"),
+            snap(4, None, "/a"),
+            snap(5, None, "/c"),
+        ];
+        let policy = RetentionPolicy {
+            keep_last: Some(1),
+            ..Default::default()
+        };
+        let groups = plan(list, &policy);
+        let shape: Vec<(String, usize, usize)> = groups
+            .iter()
+            .map(|g| (g.group.clone(), g.keep.len(), g.remove.len()))
+            .collect();
+        assert_eq!(
+            shape,
+            vec![
+                ("/a".to_owned(), 1, 1),
+                ("/c".to_owned(), 1, 0),
+                ("db".to_owned(), 1, 1)
+            ]
+        );
+        assert_eq!(groups[2].root, "/b");
+        assert_eq!(groups[0].keep[0].reasons, vec!["last snapshot".to_owned()]);
+    }
+}

@@ -1,0 +1,148 @@
+use super::*;
+use crate::{InitOptions, KdfParams, init};
+
+async fn repo() -> Result<Repository> {
+    let store = holdfast_store::Store::open("memory://")?;
+    let opts = InitOptions {
+        password: "pw".into(),
+        kdf: KdfParams::insecure_fast(),
+    };
+    init(store, &opts).await
+}
+
+fn quick() -> LockOptions {
+    LockOptions {
+        retries: 1,
+        max_backoff: Duration::from_millis(1),
+        ..LockOptions::default()
+    }
+}
+
+fn foreign(exclusive: bool, age: chrono::TimeDelta) -> LockInfo {
+    LockInfo {
+        exclusive,
+        hostname: "other-host".into(),
+        pid: 4242,
+        time: chrono::Utc::now() - age,
+    }
+}
+
+#[tokio::test]
+async fn shared_locks_coexist_and_exclusive_waits_for_them() -> Result<()> {
+    let repo = repo().await?;
+    let a = Lock::acquire_with(&repo, false, &quick()).await?;
+    let b = Lock::acquire_with(&repo, false, &quick()).await?;
+    assert_eq!(list_locks(&repo).await?.len(), 2);
+    let refused = Lock::acquire_with(&repo, true, &quick()).await;
+    assert!(matches!(refused, Err(Error::Locked { .. })), "{refused:?}");
+    a.release().await?;
+    b.release().await?;
+    let x = Lock::acquire_with(&repo, true, &quick()).await?;
+    let shared = Lock::acquire_with(&repo, false, &quick()).await;
+    assert!(matches!(shared, Err(Error::Locked { .. })));
+    x.release().await?;
+    assert!(list_locks(&repo).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn conflict_message_names_host_pid_and_time() -> Result<()> {
+    let repo = repo().await?;
+    let info = foreign(true, chrono::TimeDelta::minutes(1));
+    store_lock(&repo, "locks/held", &info).await?;
+    let Err(e) = Lock::acquire_with(&repo, false, &quick()).await else {
+        panic!("a fresh exclusive lock must block a shared one");
+    };
+    let msg = e.to_string();
+    assert!(
+        msg.contains("pid 4242") && msg.contains("other-host"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&info.time.format("%Y-%m-%dT%H:%M:%S").to_string()),
+        "{msg}"
+    );
+    // Only the holder's lock is left: the refused client removed its own.
+    assert_eq!(list_locks(&repo).await?.len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn stale_locks_are_removed_by_the_next_client() -> Result<()> {
+    let repo = repo().await?;
+    store_lock(
+        &repo,
+        "locks/old",
+        &foreign(true, chrono::TimeDelta::minutes(31)),
+    )
+    .await?;
+    let dead = LockInfo {
+        hostname: crate::snapshot::hostname(),
+        pid: u32::MAX,
+        ..foreign(true, chrono::TimeDelta::zero())
+    };
+    store_lock(&repo, "locks/dead", &dead).await?;
+    let x = Lock::acquire_with(&repo, true, &quick()).await?;
+    let keys: Vec<String> = list_locks(&repo)
+        .await?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys, vec![x.key().to_owned()]);
+    x.release().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn custom_stale_time_applies() -> Result<()> {
+    let repo = repo().await?;
+    store_lock(
+        &repo,
+        "locks/a",
+        &foreign(false, chrono::TimeDelta::seconds(10)),
+    )
+    .await?;
+    let strict = LockOptions {
+        stale_after: chrono::TimeDelta::seconds(5),
+        ..quick()
+    };
+    assert!(Lock::acquire_with(&repo, true, &quick()).await.is_err());
+    Lock::acquire_with(&repo, true, &strict)
+        .await?
+        .release()
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn unlock_removes_stale_or_all() -> Result<()> {
+    let repo = repo().await?;
+    store_lock(
+        &repo,
+        "locks/old",
+        &foreign(false, chrono::TimeDelta::hours(2)),
+    )
+    .await?;
+    store_lock(
+        &repo,
+        "locks/new",
+        &foreign(false, chrono::TimeDelta::zero()),
+    )
+    .await?;
+    let r = unlock(&repo, &UnlockOptions::default()).await?;
+    assert_eq!(
+        r.removed
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect::<Vec<_>>(),
+        ["locks/old"]
+    );
+    assert_eq!(r.kept.len(), 1);
+    let all = UnlockOptions {
+        all: true,
+        ..UnlockOptions::default()
+    };
+    assert_eq!(unlock(&repo, &all).await?.removed.len(), 1);
+    assert!(list_locks(&repo).await?.is_empty());
+    Ok(())
+}
