@@ -95,8 +95,25 @@ fn select(entries: Vec<Entry>, include: Option<&GlobSet>) -> Vec<Entry> {
 }
 
 /// Restores `snapshot` into `opts.target`. Damaged entries are listed in the summary;
-/// an error is returned only when nothing sensible can be done.
+/// an error is returned only when nothing sensible can be done. Holds a shared lock, and
+/// reads the index again under it (a prune may have moved blobs since `repo` loaded it).
 pub async fn restore(
+    repo: &IndexedRepository,
+    snapshot: &Snapshot,
+    opts: &RestoreOptions,
+) -> Result<RestoreSummary> {
+    let lock = crate::lock::Lock::acquire(repo, false).await?;
+    let result = match repo.load_index().await {
+        Ok(fresh) => restore_locked(&fresh, snapshot, opts).await,
+        Err(e) => Err(e),
+    };
+    let released = lock.release().await;
+    let summary = result?;
+    released?;
+    Ok(summary)
+}
+
+async fn restore_locked(
     repo: &IndexedRepository,
     snapshot: &Snapshot,
     opts: &RestoreOptions,

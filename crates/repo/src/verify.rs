@@ -51,8 +51,17 @@ pub struct VerifyReport {
     pub problems: Vec<Problem>,
 }
 
-/// Checks the repository.
+/// Checks the repository, holding a shared lock (so no prune runs meanwhile).
 pub async fn verify(repo: &Repository, opts: &VerifyOptions) -> Result<VerifyReport> {
+    let lock = crate::lock::Lock::acquire(repo, false).await?;
+    let result = check(repo, opts).await;
+    let released = lock.release().await;
+    let report = result?;
+    released?;
+    Ok(report)
+}
+
+async fn check(repo: &Repository, opts: &VerifyOptions) -> Result<VerifyReport> {
     let mut problems: BTreeMap<String, Problem> = BTreeMap::new();
     let mut add = |object: String, error: String| {
         problems.entry(object.clone()).or_insert(Problem {

@@ -91,6 +91,14 @@ pub async fn backup(repo: &mut IndexedRepository, opts: &BackupOptions) -> Resul
         .filter(|(_, s)| s.same_root(opts.volume.as_deref(), &root_str))
         .max_by_key(|(id, s)| (s.time, *id));
     let lock = Lock::acquire(repo, false).await?;
+    // A prune may have run since the index was loaded: dedup only against what is stored.
+    match repo.load_index().await {
+        Ok(fresh) => *repo = fresh,
+        Err(e) => {
+            lock.release().await.ok();
+            return Err(e);
+        }
+    }
     let result = run(
         repo,
         opts,
