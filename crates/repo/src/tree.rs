@@ -135,7 +135,7 @@ pub struct Tree {
 impl Tree {
     /// Sorts the entries and serializes the tree.
     pub fn to_bytes(&mut self) -> Result<Vec<u8>> {
-        self.nodes.sort_by(|a, b| a.os_name().cmp(&b.os_name()));
+        self.nodes.sort_by_key(Node::os_name);
         serde_json::to_vec(self).map_err(|e| Error::Invalid(e.to_string()))
     }
 
