@@ -44,6 +44,12 @@ enum Command {
     Verify(cmd::verify::VerifyArgs),
     /// Write a snapshot as a .tar or .tar.zst.
     Export(cmd::export::ExportArgs),
+    /// Apply a retention policy: forget the snapshots it does not keep.
+    Forget(cmd::forget::ForgetArgs),
+    /// Remove data no snapshot references.
+    Prune(cmd::prune::PruneArgs),
+    /// Remove stale locks (--all: every lock).
+    Unlock(cmd::unlock::UnlockArgs),
     /// Probe every volume: mounted, writable, space, databases; exit 3 on alerts.
     Status(cmd::status::StatusArgs),
     /// Check holdfast.toml, railway.toml/json, Compose files and .env for data-loss risks.
@@ -83,6 +89,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Restore(args) => cmd::restore::run(&g, args).await,
         Command::Verify(args) => cmd::verify::run(&g, args).await,
         Command::Export(args) => cmd::export::run(&g, args).await,
+        Command::Forget(args) => cmd::forget::run(&g, args).await,
+        Command::Prune(args) => cmd::prune::run(&g, args).await,
+        Command::Unlock(args) => cmd::unlock::run(&g, args).await,
         Command::Status(args) => cmd::status::run(&g, args).await,
         Command::Lint(args) => cmd::lint::run(&g, args).await,
         Command::Import(args) => cmd::import::run(&g, args).await,

@@ -3,11 +3,14 @@
 pub mod import;
 pub mod lint;
 pub mod status;
+pub mod unlock;
 pub mod backup;
 pub mod diff;
 pub mod export;
+pub mod forget;
 pub mod init;
 pub mod ls;
+pub mod prune;
 pub mod restore;
 pub mod snapshots;
 pub mod verify;

@@ -1,0 +1,230 @@
+//! `holdfast forget`: applies a retention policy (flags, else `[retention]` of
+//! holdfast.toml) per volume or root and deletes the snapshots it does not keep;
+//! `--prune` then removes the data they alone used.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use holdfast_repo::retention::{CalendarDuration, RetentionPolicy};
+use holdfast_repo::{ForgetOptions, ForgetReport, PruneOptions};
+
+use crate::context::{self, outln};
+use crate::exit::Failure;
+use crate::global::GlobalArgs;
+
+/// Flags of `holdfast forget`.
+#[derive(Debug, Args)]
+pub struct ForgetArgs {
+    /// Keep the newest N snapshots.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<u32>,
+    /// Keep the newest snapshot of each of the last N hours that have one.
+    #[arg(long, value_name = "N")]
+    pub keep_hourly: Option<u32>,
+    /// … of each of the last N days.
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<u32>,
+    /// … of each of the last N ISO weeks.
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<u32>,
+    /// … of each of the last N months.
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<u32>,
+    /// … of each of the last N years.
+    #[arg(long, value_name = "N")]
+    pub keep_yearly: Option<u32>,
+    /// Keep every snapshot within DUR (e.g. 1y2m3d4h) of the newest one.
+    #[arg(long, value_name = "DUR")]
+    pub keep_within: Option<CalendarDuration>,
+    /// Keep one snapshot per hour within DUR of the newest one.
+    #[arg(long, value_name = "DUR")]
+    pub keep_within_hourly: Option<CalendarDuration>,
+    /// Keep one snapshot per day within DUR of the newest one.
+    #[arg(long, value_name = "DUR")]
+    pub keep_within_daily: Option<CalendarDuration>,
+    /// Keep one snapshot per week within DUR of the newest one.
+    #[arg(long, value_name = "DUR")]
+    pub keep_within_weekly: Option<CalendarDuration>,
+    /// Keep one snapshot per month within DUR of the newest one.
+    #[arg(long, value_name = "DUR")]
+    pub keep_within_monthly: Option<CalendarDuration>,
+    /// Keep one snapshot per year within DUR of the newest one.
+    #[arg(long, value_name = "DUR")]
+    pub keep_within_yearly: Option<CalendarDuration>,
+    /// Keep snapshots carrying all of these tags (repeatable: any one set).
+    #[arg(long = "keep-tag", value_name = "T[,T]")]
+    pub keep_tag: Vec<String>,
+    /// Only the snapshots of this volume.
+    #[arg(long, value_name = "NAME")]
+    pub volume: Option<String>,
+    /// Run prune afterwards (with --json the output is {"groups": […], "prune": {…}}).
+    #[arg(long)]
+    pub prune: bool,
+    /// Show what would be kept and removed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Allow a policy that removes every snapshot of a volume or root.
+    #[arg(long)]
+    pub allow_empty: bool,
+}
+
+impl ForgetArgs {
+    fn policy(&self) -> RetentionPolicy {
+        RetentionPolicy {
+            keep_last: self.keep_last,
+            keep_hourly: self.keep_hourly,
+            keep_daily: self.keep_daily,
+            keep_weekly: self.keep_weekly,
+            keep_monthly: self.keep_monthly,
+            keep_yearly: self.keep_yearly,
+            keep_within: self.keep_within,
+            keep_within_hourly: self.keep_within_hourly,
+            keep_within_daily: self.keep_within_daily,
+            keep_within_weekly: self.keep_within_weekly,
+            keep_within_monthly: self.keep_within_monthly,
+            keep_within_yearly: self.keep_within_yearly,
+            keep_tags: self
+                .keep_tag
+                .iter()
+                .map(|t| t.split(',').map(str::trim).map(str::to_owned).collect())
+                .collect(),
+        }
+    }
+
+    fn any_flag(&self) -> bool {
+        let counts = [
+            self.keep_last,
+            self.keep_hourly,
+            self.keep_daily,
+            self.keep_weekly,
+            self.keep_monthly,
+            self.keep_yearly,
+        ];
+        let withins = [
+            self.keep_within,
+            self.keep_within_hourly,
+            self.keep_within_daily,
+            self.keep_within_weekly,
+            self.keep_within_monthly,
+            self.keep_within_yearly,
+        ];
+        counts.iter().any(Option::is_some)
+            || withins.iter().any(Option::is_some)
+            || !self.keep_tag.is_empty()
+    }
+}
+
+/// The policy: the flags, else `[retention]` of the config file.
+fn policy(g: &GlobalArgs, args: &ForgetArgs) -> Result<RetentionPolicy, Failure> {
+    if args.any_flag() {
+        return Ok(args.policy());
+    }
+    let config = holdfast_volume::config::Config::load_optional(&g.config)
+        .with_context(|| format!("reading {}", g.config.display()))?;
+    let r = config.map(|c| c.retention).unwrap_or_default();
+    let policy = RetentionPolicy {
+        keep_last: r.keep_last,
+        keep_hourly: r.keep_hourly,
+        keep_daily: r.keep_daily,
+        keep_weekly: r.keep_weekly,
+        keep_monthly: r.keep_monthly,
+        keep_yearly: r.keep_yearly,
+        keep_within: r.keep_within.map(|d| CalendarDuration::from_std(d.get())),
+        ..RetentionPolicy::default()
+    };
+    if policy.is_empty() {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "no retention policy: pass --keep-last/--keep-daily/… or set [retention] in {}",
+            g.config.display()
+        )));
+    }
+    Ok(policy)
+}
+
+/// Runs `holdfast forget`.
+pub async fn run(g: &GlobalArgs, args: ForgetArgs) -> Result<ExitCode, Failure> {
+    let policy = policy(g, &args)?;
+    let repo = context::open_repo(g).await?;
+    let opts = ForgetOptions {
+        policy,
+        volume: args.volume.clone(),
+        dry_run: args.dry_run,
+        allow_empty: args.allow_empty,
+        ..ForgetOptions::default()
+    };
+    let report = holdfast_repo::forget(&repo, &opts)
+        .await
+        .map_err(context::fail)?;
+    let pruned = if args.prune && !args.dry_run {
+        let r = holdfast_repo::prune(&repo, &PruneOptions::default())
+            .await
+            .context("pruning after forget")?;
+        Some(r)
+    } else {
+        None
+    };
+    if g.json {
+        let text = match &pruned {
+            Some(p) => serde_json::to_string_pretty(
+                &serde_json::json!({"groups": report.groups, "prune": p}),
+            ),
+            None => serde_json::to_string_pretty(&report.groups),
+        };
+        outln!("{}", text.context("encoding report")?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_table(g, &opts.policy, &report)?;
+    if let Some(p) = &pruned {
+        super::prune::print_report(p)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_table(
+    g: &GlobalArgs,
+    policy: &RetentionPolicy,
+    report: &ForgetReport,
+) -> anyhow::Result<()> {
+    if !g.quiet {
+        outln!("policy: {policy}");
+    }
+    for group in &report.groups {
+        let what = match &group.volume {
+            Some(v) => format!("volume {v}"),
+            None => format!("root {}", group.root),
+        };
+        outln!(
+            "\n{what}: keep {}, remove {}",
+            group.keep.len(),
+            group.remove.len()
+        );
+        outln!("{:<10} {:<20} {:<7} REASONS", "ID", "TIME", "ACTION");
+        let mut rows: Vec<(chrono::DateTime<chrono::Utc>, String, &str, String)> = group
+            .keep
+            .iter()
+            .map(|k| (k.time, k.id.short(), "keep", k.reasons.join(", ")))
+            .chain(
+                group
+                    .remove
+                    .iter()
+                    .map(|r| (r.time, r.id.short(), "remove", String::new())),
+            )
+            .collect();
+        rows.sort_by(|a, b| b.0.cmp(&a.0));
+        for (time, id, action, reasons) in rows {
+            let line = format!(
+                "{id:<10} {:<20} {action:<7} {reasons}",
+                time.format("%Y-%m-%d %H:%M:%S")
+            );
+            outln!("{}", line.trim_end());
+        }
+    }
+    let removed: usize = report.groups.iter().map(|g| g.remove.len()).sum();
+    if report.dry_run {
+        outln!("\ndry run: would remove {removed} snapshots");
+    } else {
+        outln!("\nremoved {} snapshots", report.deleted);
+    }
+    Ok(())
+}

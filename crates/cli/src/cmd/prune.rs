@@ -1,0 +1,95 @@
+//! `holdfast prune`: removes the data no snapshot references (repacking packs that are
+//! mostly unused); `--dry-run` reports what would be freed.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use holdfast_repo::{PruneOptions, PruneReport};
+
+use crate::context::{self, outln};
+use crate::exit::Failure;
+use crate::global::GlobalArgs;
+
+/// Flags of `holdfast prune`.
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Repack a pack when more than this share of it is unused (e.g. 5%, 0%, 100%).
+    #[arg(long, value_name = "PERCENT", default_value = "5%", value_parser = parse_percent)]
+    pub max_unused: f64,
+    /// Report what would be freed; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let n: f64 = s
+        .trim()
+        .trim_end_matches('%')
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a percentage (e.g. 5%)"))?;
+    if (0.0..=100.0).contains(&n) {
+        Ok(n / 100.0)
+    } else {
+        Err(format!("{s:?} is not between 0% and 100%"))
+    }
+}
+
+/// Runs `holdfast prune`.
+pub async fn run(g: &GlobalArgs, args: PruneArgs) -> Result<ExitCode, Failure> {
+    let repo = context::open_repo(g).await?;
+    let opts = PruneOptions {
+        max_unused: args.max_unused,
+        dry_run: args.dry_run,
+        ..PruneOptions::default()
+    };
+    let report = holdfast_repo::prune(&repo, &opts)
+        .await
+        .map_err(context::fail)?;
+    if g.json {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&report).context("encoding report")?
+        );
+    } else {
+        print_report(&report)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a prune report as text.
+pub fn print_report(r: &PruneReport) -> anyhow::Result<()> {
+    let bytes = |n: u64| indicatif::HumanBytes(n).to_string();
+    let would = if r.dry_run { "would be " } else { "" };
+    outln!("snapshots kept:   {}", r.snapshots);
+    outln!(
+        "blobs:            {} used, {} unused",
+        r.blobs_used,
+        r.blobs_unused
+    );
+    outln!(
+        "packs:            {} -> {} ({} deleted, {} repacked into {}, {} unindexed deleted, {} unindexed kept)",
+        r.packs_before,
+        r.packs_after,
+        r.packs_deleted,
+        r.packs_repacked,
+        r.packs_written,
+        r.unindexed_deleted,
+        r.unindexed_kept
+    );
+    if r.packs_missing > 0 {
+        outln!(
+            "missing packs:    {} (dropped from the index)",
+            r.packs_missing
+        );
+    }
+    outln!(
+        "repository size:  {} -> {} ({} {would}freed)",
+        bytes(r.size_before),
+        bytes(r.size_after),
+        bytes(r.bytes_freed)
+    );
+    outln!("duration:         {:.2} s", r.duration_s);
+    Ok(())
+}
