@@ -1,8 +1,11 @@
 //! holdfast-volume: what holdfast knows about data volumes.
 //!
+//! - [`cleanup`]: delete files older than a given age from a directory.
 //! - [`config`]: holdfast.toml, loaded with errors that name the file, line and key.
 //! - [`databases`]: consistent copies of live SQLite, Postgres and Redis data.
+//! - [`hooks`]: `[hooks]` commands around a backup, with a timeout.
 //! - [`units`]: sizes (`10Gi`), percentages (`80%`) and durations (`7d`, `1d12h`).
+//! - [`migrate`]: copy a volume to new storage with its metadata, verified by hash.
 //! - [`mounts`]: is a path really a mount point (device numbers, `/proc/self/mountinfo`).
 //! - [`import`]: railway.toml, railway.json, docker-compose.yml → holdfast.toml volumes.
 //! - [`lint`]: deployment files checked for the ways data gets lost.
@@ -26,10 +29,13 @@
 //! # Ok::<(), holdfast_volume::config::ConfigError>(())
 //! ```
 
+pub mod cleanup;
 pub mod config;
 pub mod databases;
+pub mod hooks;
 pub mod import;
 pub mod lint;
+pub mod migrate;
 pub mod mounts;
 pub mod sqlite;
 pub mod status;

@@ -3,7 +3,9 @@
 //! allowed), and fixture directories.
 
 mod integration {
+    mod cleanup;
     mod lint;
+    mod migrate;
     mod status;
     mod util;
 }

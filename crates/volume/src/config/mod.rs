@@ -86,7 +86,8 @@ impl Config {
     }
 
     /// Parses config text. `origin` names the file in messages and anchors relative
-    /// volume paths (its parent directory); `env` looks up environment variables.
+    /// volume paths (its parent directory, made absolute); `env` looks up environment
+    /// variables.
     pub fn from_toml(
         text: &str,
         origin: &Path,
@@ -101,7 +102,10 @@ impl Config {
                 message: e.message().trim().to_string(),
             }
         })?;
-        let base = origin.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base = std::path::absolute(origin)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .unwrap_or_default();
         validate::check(&mut config, text, origin, &base, env)?;
         config.source = Some(origin.to_path_buf());
         Ok(config)

@@ -36,6 +36,8 @@ fn read(dir: &Path, name: &str) -> Option<Result<String, String>> {
 
 impl Project {
     pub fn load(dir: &Path) -> Project {
+        let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let dir = absolute.as_path();
         let railway_toml =
             read(dir, "railway.toml").map(|r| r.and_then(|t| railway::parse_toml(&t)));
         let railway_json =

@@ -96,3 +96,66 @@ pub fn fill_until_full(path: &Path) -> u64 {
         }
     }
 }
+
+impl Tmpfs {
+    /// Remounts with a new size (such as `"16m"`).
+    pub fn resize(&self, size: &str) {
+        let out = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.mount_point)
+            .output()
+            .expect("run mount(8)");
+        assert!(
+            out.status.success(),
+            "remount size: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so files do not compress or dedupe.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// A directory bind-mounted read-only onto itself; unmounted when dropped.
+pub struct ReadOnlyBind {
+    path: PathBuf,
+}
+
+impl ReadOnlyBind {
+    /// Makes `path` read-only by bind-mounting it onto itself and remounting `ro`.
+    pub fn new(path: &Path) -> ReadOnlyBind {
+        for args in [vec!["--bind"], vec!["-o", "remount,bind,ro"]] {
+            let out = Command::new("mount")
+                .args(&args)
+                .arg(path)
+                .arg(path)
+                .output()
+                .expect("mount");
+            assert!(
+                out.status.success(),
+                "bind mount {} failed (these tests need root): {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        ReadOnlyBind {
+            path: path.to_path_buf(),
+        }
+    }
+}
+
+impl Drop for ReadOnlyBind {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.path).status();
+    }
+}
