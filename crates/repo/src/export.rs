@@ -28,6 +28,27 @@ pub struct ExportSummary {
     pub bytes: u64,
 }
 
+enum Output {
+    Plain(std::io::BufWriter<std::fs::File>),
+    Zstd(zstd::Encoder<'static, std::io::BufWriter<std::fs::File>>),
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Output::Plain(w) => w.write(buf),
+            Output::Zstd(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Output::Plain(w) => w.flush(),
+            Output::Zstd(w) => w.flush(),
+        }
+    }
+}
+
 struct BlobReader {
     repo: IndexedRepository,
     rt: tokio::runtime::Handle,
@@ -78,14 +99,10 @@ pub async fn export(
         let file = tmp.reopen().map_err(|e| Error::io(tmp.path(), e))?;
         let io = |e: std::io::Error| Error::io(&out, e);
         let zst = out.extension().is_some_and(|e| e == "zst");
-        let writer: Box<dyn Write> = if zst {
-            Box::new(
-                zstd::Encoder::new(std::io::BufWriter::new(file), 3)
-                    .map_err(io)?
-                    .auto_finish(),
-            )
+        let writer = if zst {
+            Output::Zstd(zstd::Encoder::new(std::io::BufWriter::new(file), 3).map_err(io)?)
         } else {
-            Box::new(std::io::BufWriter::new(file))
+            Output::Plain(std::io::BufWriter::new(file))
         };
         let mut tar = tar::Builder::new(writer);
         let mut summary = ExportSummary::default();
@@ -131,8 +148,12 @@ pub async fn export(
             }
             summary.entries += 1;
         }
-        let mut w = tar.into_inner().map_err(io)?;
+        let mut w = match tar.into_inner().map_err(io)? {
+            Output::Plain(w) => w,
+            Output::Zstd(z) => z.finish().map_err(io)?,
+        };
         w.flush().map_err(io)?;
+        w.get_ref().sync_all().map_err(io)?;
         drop(w);
         tmp.persist(&out).map_err(|e| Error::io(&out, e.error))?;
         Ok(summary)
