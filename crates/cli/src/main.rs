@@ -28,6 +28,10 @@ struct Cli {
 /// Every subcommand; each one lives in its own file under `cmd/`.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Copy a volume to new storage, keeping metadata, verified by hash.
+    Migrate(cmd::migrate::MigrateArgs),
+    /// Delete files older than a duration in a directory or store URL.
+    Cleanup(cmd::cleanup::CleanupArgs),
     /// Create a repository.
     Init(cmd::init::InitArgs),
     /// Snapshot paths: one snapshot per PATH.
@@ -81,6 +85,8 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let g = cli.global;
     match cli.command {
+        Command::Migrate(args) => cmd::migrate::run(&g, args).await,
+        Command::Cleanup(args) => cmd::cleanup::run(&g, args).await,
         Command::Init(args) => cmd::init::run(&g, args).await,
         Command::Backup(args) => cmd::backup::run(&g, args).await,
         Command::Snapshots(args) => cmd::snapshots::run(&g, args).await,

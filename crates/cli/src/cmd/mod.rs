@@ -14,3 +14,5 @@ pub mod prune;
 pub mod restore;
 pub mod snapshots;
 pub mod verify;
+pub mod cleanup;
+pub mod migrate;

@@ -223,7 +223,7 @@ async fn young_unindexed_packs_survive_the_grace_period() -> Result<()> {
 }
 
 #[tokio::test]
-async fn prune_waits_for_no_one_while_a_backup_holds_its_lock() -> Result<()> {
+async fn prune_refuses_while_a_backup_holds_its_lock() -> Result<()> {
     let f = partly_used_repository().await?;
     let held = Lock::acquire(&f.repo, false).await?;
     let opts = PruneOptions {
@@ -237,5 +237,29 @@ async fn prune_waits_for_no_one_while_a_backup_holds_its_lock() -> Result<()> {
     assert!(matches!(r, Err(Error::Locked { .. })), "{r:?}");
     held.release().await?;
     prune(&f.repo, &opts).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_backup_with_an_index_loaded_before_a_prune_stores_its_data_again() -> Result<()> {
+    let f = fixture().await?;
+    f.write("a", 1)?;
+    f.backup().await?;
+    let mut stale = f.repo.load_index().await?;
+    io(std::fs::remove_file(f.src.join("a")))?;
+    f.write("b", 2)?;
+    f.backup().await?;
+    f.forget_all_but_last().await?;
+    let r = prune(&f.repo, &now_prune()).await?;
+    // The first snapshot's data and tree packs.
+    assert_eq!(r.packs_deleted, 2, "{r:?}");
+    // The pack holding `a` is gone, but `stale` still lists it.
+    io(std::fs::remove_file(f.src.join("b")))?;
+    f.write("a", 1)?;
+    let mut opts = BackupOptions::new(&f.src);
+    opts.compression = 0;
+    crate::backup(&mut stale, &opts).await?;
+    f.forget_all_but_last().await?;
+    f.assert_sound().await?;
     Ok(())
 }
