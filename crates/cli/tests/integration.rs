@@ -1,0 +1,10 @@
+//! CLI integration tests: the `holdfast` binary run against real directories and mounts.
+
+mod integration {
+    mod volume_cleanup;
+    mod volume_import;
+    mod volume_lint;
+    mod volume_migrate;
+    mod volume_status;
+    mod volume_util;
+}
