@@ -5,7 +5,11 @@ use std::path::Path;
 use holdfast_volume::config::Config;
 use holdfast_volume::status::{UsageBasis, VolumeStatus, probe};
 
-use super::util::{Tmpfs, fill, fill_until_full};
+use std::os::unix::fs::MetadataExt;
+
+use holdfast_volume::mounts::{is_mount_point, read_mountinfo};
+
+use super::util::{BindMount, Tmpfs, fill, fill_until_full};
 
 fn volume_config(path: &Path, extra: &str) -> Config {
     let text = format!(
@@ -149,4 +153,29 @@ fn json_has_exactly_the_documented_fields() {
             "writable"
         ]
     );
+}
+
+#[test]
+fn bind_mount_on_the_same_device_is_found_in_mountinfo() {
+    let fs = Tmpfs::mount("1m", &[]);
+    let source = fs.path().join("source");
+    let target = fs.path().join("my volume\twith\\escapes");
+    std::fs::create_dir(&source).expect("mkdir");
+    std::fs::create_dir(&target).expect("mkdir");
+    let _bind = BindMount::new(&source, &target);
+    let dev = |p: &Path| std::fs::metadata(p).expect("stat").dev();
+    assert_eq!(
+        dev(&target),
+        dev(fs.path()),
+        "a bind mount keeps the device number"
+    );
+    let entries = read_mountinfo().expect("mountinfo");
+    assert!(
+        entries.iter().any(|e| e.mount_point == target),
+        "mountinfo lists the escaped mount point {}",
+        target.display()
+    );
+    assert!(is_mount_point(&target, &entries).expect("stat"));
+    assert!(!is_mount_point(&source, &entries).expect("stat"));
+    assert!(status_of(&target, "").mounted);
 }

@@ -159,3 +159,35 @@ impl Drop for ReadOnlyBind {
         let _ = Command::new("umount").arg(&self.path).status();
     }
 }
+
+/// `source` bind-mounted on `target`; unmounted when dropped.
+pub struct BindMount {
+    target: PathBuf,
+}
+
+impl BindMount {
+    /// Bind-mounts `source` on `target` (both directories).
+    pub fn new(source: &Path, target: &Path) -> BindMount {
+        let out = Command::new("mount")
+            .arg("--bind")
+            .arg(source)
+            .arg(target)
+            .output()
+            .expect("mount");
+        assert!(
+            out.status.success(),
+            "bind mount on {} failed (these tests need root): {}",
+            target.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        BindMount {
+            target: target.to_path_buf(),
+        }
+    }
+}
+
+impl Drop for BindMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.target).status();
+    }
+}
