@@ -1,6 +1,9 @@
 //! CLI integration tests: the `holdfast` binary run against real directories and mounts.
 
 mod integration {
+    mod repo_backends;
+    mod repo_suite;
+    mod repo_util;
     mod volume_cleanup;
     mod volume_import;
     mod volume_lint;
