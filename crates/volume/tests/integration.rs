@@ -6,6 +6,7 @@ mod integration {
     mod cleanup;
     mod lint;
     mod migrate;
+    mod migrate_store;
     mod status;
     mod util;
 }

@@ -1,12 +1,14 @@
-//! `holdfast migrate SRC DST`: copies a volume to a new directory with its metadata, in
-//! parallel, skipping what is already there, then verifies both sides by BLAKE3 hash.
+//! `holdfast migrate SRC DST`: copies a volume to a new directory with its metadata (or
+//! into a store URL, with the metadata in a manifest object), in parallel, skipping what is
+//! already there, then verifies both sides by BLAKE3 hash.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, anyhow};
+use anyhow::Context;
 use clap::Args;
-use holdfast_volume::migrate::{MigrateOptions, migrate};
+use holdfast_store::Store;
+use holdfast_volume::migrate::{MANIFEST_KEY, MigrateOptions, migrate, migrate_to_store};
 use holdfast_volume::units::format_size;
 
 use crate::exit::Failure;
@@ -17,7 +19,9 @@ use crate::global::GlobalArgs;
 pub struct MigrateArgs {
     /// The volume directory to copy (only read).
     pub src: PathBuf,
-    /// The new directory (created if missing; must not overlap SRC).
+    /// The new directory (created if missing; must not overlap SRC), or a store URL
+    /// (file:///…, s3://bucket/prefix, azblob://…): files become objects and their
+    /// metadata goes to a manifest object.
     pub dst: PathBuf,
     /// Parallel copy workers (default: 2–4 by CPU count).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=16))]
@@ -26,20 +30,23 @@ pub struct MigrateArgs {
 
 /// Runs `holdfast migrate`.
 pub async fn run(g: &GlobalArgs, args: MigrateArgs) -> Result<ExitCode, Failure> {
-    if args.dst.to_string_lossy().contains("://") {
-        return Err(Failure::usage(anyhow!(
-            "migrate copies to a directory; to put a volume in a store use `holdfast backup`"
-        )));
-    }
     let mut opts = MigrateOptions::default();
     if let Some(n) = args.workers {
         opts.workers = usize::from(n);
     }
-    let (src, dst) = (args.src.clone(), args.dst.clone());
-    let report = tokio::task::spawn_blocking(move || migrate(&src, &dst, &opts))
-        .await
-        .context("migrate panicked")?
-        .map_err(anyhow::Error::from)?;
+    let dst_text = args.dst.to_string_lossy().into_owned();
+    let report = if dst_text.contains("://") {
+        let store = Store::open(&dst_text).map_err(|e| Failure::usage(anyhow::Error::from(e)))?;
+        migrate_to_store(&args.src, &store, &opts)
+            .await
+            .map_err(anyhow::Error::from)?
+    } else {
+        let (src, dst) = (args.src.clone(), args.dst.clone());
+        tokio::task::spawn_blocking(move || migrate(&src, &dst, &opts))
+            .await
+            .context("migrate panicked")?
+            .map_err(anyhow::Error::from)?
+    };
     if g.json {
         println!(
             "{}",
@@ -64,6 +71,9 @@ pub async fn run(g: &GlobalArgs, args: MigrateArgs) -> Result<ExitCode, Failure>
                 String::new()
             }
         );
+        if dst_text.contains("://") {
+            println!("modes, owners, times and symlinks are recorded in {MANIFEST_KEY}");
+        }
         println!(
             "verified: every file's BLAKE3 hash matches on both sides ({:.1}s)",
             report.seconds

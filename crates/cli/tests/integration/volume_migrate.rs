@@ -72,3 +72,26 @@ fn migrate_out_of_space_is_a_clear_error() {
         1_000_000
     );
 }
+
+#[test]
+fn migrate_into_a_store_url() {
+    let src = Tmpfs::mount("2m", &[]);
+    std::fs::write(src.path().join("a.txt"), b"alpha").expect("write");
+    std::os::unix::fs::symlink("a.txt", src.path().join("link")).expect("symlink");
+    let t = TestDir::new();
+    let url = format!("file://{}", t.path().join("store").display());
+    let s = src.path().display().to_string();
+    let (code, stdout, stderr) = outcome(&t.holdfast(&["migrate", &s, &url]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("recorded in holdfast-migrate.json"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read(t.path().join("store/a.txt")).expect("object"),
+        b"alpha"
+    );
+    let manifest =
+        std::fs::read_to_string(t.path().join("store/holdfast-migrate.json")).expect("manifest");
+    assert!(manifest.contains("\"target\": \"a.txt\""), "{manifest}");
+}

@@ -14,11 +14,14 @@
 //! 5. Verify: every file is hashed with BLAKE3 on both sides (also the skipped ones) and
 //!    every symlink target compared; any difference fails the migration.
 //!
+//! DST may also be a store: see [`migrate_to_store`].
+//!
 //! SRC is only read. When DST runs out of space, the error names the file and the
 //! partial temporary file is removed. Hard links are copied as separate files; sockets,
 //! FIFOs and device nodes are counted in `special` and skipped.
 
 mod copy;
+mod store;
 mod verify;
 
 use std::path::{Path, PathBuf};
@@ -27,6 +30,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use serde::Serialize;
+
+pub use store::{MANIFEST_KEY, ManifestEntry, migrate_to_store};
 
 /// How to migrate.
 #[derive(Debug, Clone)]
@@ -108,6 +113,17 @@ pub enum MigrateError {
         /// The cause.
         #[source]
         source: std::io::Error,
+    },
+    /// The destination store refused an operation.
+    #[error("migrate: {op} {key} in the destination store: {source}")]
+    Store {
+        /// What was being done.
+        op: &'static str,
+        /// The object key.
+        key: String,
+        /// The store's error (it names the store URL).
+        #[source]
+        source: holdfast_store::Error,
     },
     /// Verification found differences.
     #[error("migrate: verification failed: {count} entr{} differ, first {}", if *count == 1 { "y" } else { "ies" }, first.display())]
