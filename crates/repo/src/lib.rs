@@ -16,7 +16,9 @@
 //! let summary = backup(&mut repo, &BackupOptions::new(dir.path())).await?;
 //! assert_eq!(summary.snapshot.files, 1);
 //! # Ok(()) }
-//! # tokio::runtime::Runtime::new().map(|rt| rt.block_on(demo())).ok();
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! #     Ok(tokio::runtime::Runtime::new()?.block_on(demo())?)
+//! # }
 //! ```
 
 pub mod backup;
