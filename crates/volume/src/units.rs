@@ -285,6 +285,12 @@ impl<'de> Deserialize<'de> for Percent {
                 parse_percent(v).map(Percent).map_err(E::custom)
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Percent, E> {
+                if v > 0.0 && v < 1.0 {
+                    return Err(E::custom(format!(
+                        "{v} is ambiguous: write the percentage as a string, \"{}%\" or \"{v}%\"",
+                        v * 100.0
+                    )));
+                }
                 check_percent(&v.to_string(), v)
                     .map(Percent)
                     .map_err(E::custom)

@@ -42,21 +42,42 @@ pub(crate) fn key_at(text: &str, span: &Range<usize>) -> Option<String> {
             parts.push(key.to_string());
         }
     }
-    let is_bare = !spanned.is_empty()
-        && spanned
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if is_bare && parts.last().map(String::as_str) != Some(spanned) && !header_line {
-        let in_value = line.find('=').is_some_and(|eq| line_start + eq < start);
-        let value_is_inline = in_value && line.contains('{');
-        if value_is_inline {
-            parts.push(spanned.to_string());
-        }
+    let in_inline_table = !header_line
+        && line.contains('{')
+        && line.find('=').is_some_and(|eq| line_start + eq < start);
+    if in_inline_table && let Some(inner) = inline_key(text, span) {
+        parts.push(inner);
     }
     if parts.is_empty() {
         None
     } else {
         Some(parts.join("."))
+    }
+}
+
+/// The key of an error span inside an inline table: the span itself when an `=` follows
+/// it, else the bare key written before the `=` that precedes it.
+fn inline_key(text: &str, span: &Range<usize>) -> Option<String> {
+    let is_bare = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    let spanned = text.get(span.clone())?.trim().trim_matches('"');
+    let after = text.get(span.end..)?.trim_start();
+    if after.starts_with('=') && is_bare(spanned) {
+        return Some(spanned.to_string());
+    }
+    let before = text.get(..span.start)?.trim_end();
+    let before = before.strip_suffix('=')?.trim_end();
+    let key_start = before
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .map_or(0, |i| i + 1);
+    let key = &before[key_start..];
+    if is_bare(key) {
+        Some(key.to_string())
+    } else {
+        None
     }
 }
 

@@ -117,6 +117,8 @@ fn bad_size_names_line_and_key() {
 fn bad_percent_and_duration() {
     let (line, key, _) = invalid("[[volumes]]\nname = \"a\"\npath = \"/a\"\nalert_at = \"120%\"\n");
     assert_eq!((line, key.as_deref()), (Some(4), Some("volumes.alert_at")));
+    let (_, _, message) = invalid("[[volumes]]\nname = \"a\"\npath = \"/a\"\nalert_at = 0.8\n");
+    assert!(message.contains("\"80%\""), "{message}");
     let (line, key, _) = invalid("[retention]\nkeep_within = \"7\"\n");
     assert_eq!(
         (line, key.as_deref()),
@@ -135,6 +137,10 @@ fn unknown_database_field_and_kind() {
         "[[volumes]]\nname = \"a\"\npath = \"/a\"\ndatabases = [{ kind = \"mongo\", path = \"x\" }]\n",
     );
     assert!(message.contains("mongo"), "{message}");
+    let (_, key, _) = invalid(
+        "[[volumes]]\nname = \"a\"\npath = \"/a\"\ndatabases = [{ kind = \"mongo\", path = \"x\" }]\n",
+    );
+    assert_eq!(key.as_deref(), Some("volumes.databases.kind"));
 }
 
 #[test]
