@@ -41,7 +41,10 @@ pub mod snapshot;
 pub mod tree;
 pub mod verify;
 
-pub use backup::{BackupOptions, BackupProgress, BackupSummary, backup};
+pub use backup::{
+    BackupOptions, BackupProgress, BackupSummary, DATABASES_DIR, ExtraFile, ExtraSource, Overrides,
+    backup,
+};
 pub use browse::{Change, DiffEntry, Entry, LsOptions, diff, ls};
 pub use crypto::KdfParams;
 pub use error::{Error, Result};
@@ -49,7 +52,7 @@ pub use export::{ExportOptions, ExportSummary, export};
 pub use forget::{ForgetGroup, ForgetOptions, ForgetReport, forget};
 pub use id::Id;
 pub use lock::{Lock, LockOptions, UnlockOptions, UnlockReport, unlock};
-pub use prune::{PrunePhase, PruneOptions, PruneReport, prune};
+pub use prune::{PruneOptions, PrunePhase, PruneReport, prune};
 pub use repository::{IndexedRepository, InitOptions, OpenOptions, Repository, init, open};
 pub use restore::{Damaged, RestoreOptions, RestoreSummary, restore};
 pub use snapshot::Snapshot;

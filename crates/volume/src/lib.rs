@@ -1,6 +1,7 @@
 //! holdfast-volume: what holdfast knows about data volumes.
 //!
 //! - [`cleanup`]: delete files older than a given age from a directory.
+//! - [`backup`]: a volume's snapshot with consistent copies of its databases.
 //! - [`config`]: holdfast.toml, loaded with errors that name the file, line and key.
 //! - [`databases`]: consistent copies of live SQLite, Postgres and Redis data.
 //! - [`hooks`]: `[hooks]` commands around a backup, with a timeout.
@@ -29,6 +30,7 @@
 //! # Ok::<(), holdfast_volume::config::ConfigError>(())
 //! ```
 
+pub mod backup;
 pub mod cleanup;
 pub mod config;
 pub mod databases;

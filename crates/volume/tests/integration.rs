@@ -3,6 +3,7 @@
 //! allowed), and fixture directories.
 
 mod integration {
+    mod backup_databases;
     mod cleanup;
     mod lint;
     mod migrate;

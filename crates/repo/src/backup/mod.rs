@@ -4,7 +4,10 @@
 //! for the new packs and finally the snapshot — the commit.
 
 mod pipeline;
+mod sources;
 mod walk;
+
+pub use sources::{DATABASES_DIR, ExtraFile, ExtraSource, Overrides};
 
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -49,6 +52,8 @@ pub struct BackupOptions {
     pub compression: i32,
     /// Progress counters to update.
     pub progress: Option<Arc<BackupProgress>>,
+    /// Content taken from elsewhere: consistent database copies and dumps.
+    pub overrides: Overrides,
 }
 
 impl BackupOptions {
@@ -62,6 +67,7 @@ impl BackupOptions {
             excludes: Vec::new(),
             compression: 3,
             progress: None,
+            overrides: Overrides::default(),
         }
     }
 }
@@ -163,6 +169,7 @@ async fn run(
         progress: opts.progress.clone(),
         seen: HashSet::new(),
         stats: WalkStats::default(),
+        overrides: opts.overrides.clone(),
     };
     let walked = tokio::task::spawn_blocking(move || {
         let r = walker.root(&root, parent.map(|(_, tree)| tree));

@@ -77,13 +77,14 @@ pub(crate) struct Walker {
     pub progress: Option<Arc<BackupProgress>>,
     pub seen: HashSet<Id>,
     pub stats: WalkStats,
+    pub overrides: super::sources::Overrides,
 }
 
 fn ns(secs: i64, nsec: i64) -> i64 {
     secs.saturating_mul(1_000_000_000).saturating_add(nsec)
 }
 
-fn node_from(name: &OsStr, kind: NodeType, m: &Metadata) -> Node {
+pub(crate) fn node_from(name: &OsStr, kind: NodeType, m: &Metadata) -> Node {
     let mut n = Node::new(name, kind);
     n.mode = m.mode();
     n.uid = m.uid();
@@ -96,7 +97,7 @@ fn node_from(name: &OsStr, kind: NodeType, m: &Metadata) -> Node {
 }
 
 impl Walker {
-    fn submit(&mut self, id: Id, kind: BlobType, data: Bytes) -> Result<()> {
+    pub(crate) fn submit(&mut self, id: Id, kind: BlobType, data: Bytes) -> Result<()> {
         if self.repo.index().contains(&id) || !self.seen.insert(id) {
             return Ok(());
         }
@@ -141,7 +142,7 @@ impl Walker {
         }
     }
 
-    fn save_tree(&mut self, tree: &mut Tree) -> Result<Id> {
+    pub(crate) fn save_tree(&mut self, tree: &mut Tree) -> Result<Id> {
         let bytes = tree.to_bytes()?;
         let id = self.repo.keys().blob_id(&bytes);
         self.submit(id, BlobType::Tree, Bytes::from(bytes))?;
@@ -169,7 +170,12 @@ impl Walker {
         for name in names {
             let child = path.join(&name);
             let child_rel = rel.join(&name);
-            if self.excludes.excluded(&child_rel, &name) {
+            if self.excludes.excluded(&child_rel, &name) || self.overrides.omit.contains(&child_rel)
+            {
+                continue;
+            }
+            if rel.as_os_str().is_empty() && name == super::sources::DATABASES_DIR {
+                self.warn(&child, "left out: the name is reserved for database dumps");
                 continue;
             }
             let meta = match std::fs::symlink_metadata(&child) {
@@ -179,7 +185,17 @@ impl Walker {
                     continue;
                 }
             };
-            if let Some(n) = self.entry(&child, &child_rel, &name, &meta, prev.remove(&name))? {
+            let node = match self.overrides.replace.get(&child_rel).cloned() {
+                Some(source) if meta.is_file() => self.replaced_file(&meta, &source, &name)?,
+                _ => self.entry(&child, &child_rel, &name, &meta, prev.remove(&name))?,
+            };
+            if let Some(n) = node {
+                tree.nodes.push(n);
+            }
+        }
+        if rel.as_os_str().is_empty() {
+            let extra = std::mem::take(&mut self.overrides.extra);
+            if let Some(n) = self.extra_dir(&extra)? {
                 tree.nodes.push(n);
             }
         }
@@ -231,7 +247,7 @@ impl Walker {
         }
     }
 
-    fn file(
+    pub(crate) fn file(
         &mut self,
         path: &Path,
         name: &OsStr,

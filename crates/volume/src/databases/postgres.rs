@@ -28,10 +28,19 @@ pub struct Dump {
     stderr: std::thread::JoinHandle<String>,
 }
 
+impl std::fmt::Debug for Dump {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dump")
+            .field("name", &self.name)
+            .field("target", &self.target)
+            .finish()
+    }
+}
+
 impl Dump {
-    /// The dump bytes, as `pg_dump` writes them.
-    pub fn stdout(&mut self) -> Option<&mut ChildStdout> {
-        self.child.stdout.as_mut()
+    /// Takes the dump bytes' pipe, as `pg_dump` writes them.
+    pub fn take_stdout(&mut self) -> Option<ChildStdout> {
+        self.child.stdout.take()
     }
 
     /// Waits for `pg_dump` and maps a failure to a clear error.

@@ -1,0 +1,286 @@
+//! Backing up a configured volume with its databases: the orchestration between the
+//! volume's config and the repository.
+//!
+//! Order: Redis servers are asked for a fresh RDB (`BGSAVE`); every SQLite database (the
+//! configured ones, and those found by their header unless `sqlite_autodetect = false`)
+//! is copied through SQLite's online backup API into a private staging directory and the
+//! snapshot stores that copy at the database's path, without its `-wal`/`-shm`/`-journal`
+//! files; every Postgres database is dumped with `pg_dump -Fc` straight into the snapshot
+//! as `.holdfast-databases/<name>.pgdump`, beside `<name>.json` with the server and
+//! pg_dump versions. Then one snapshot of the volume is written. The `[hooks]` around a
+//! backup run are in [`with_hooks`].
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use holdfast_repo::{
+    BackupOptions, BackupSummary, ExtraFile, ExtraSource, IndexedRepository, Overrides,
+};
+
+use crate::config::{Config, Database, Volume};
+use crate::databases::{DatabaseError, postgres, redis, sqlite};
+use crate::hooks::{self, HookError};
+
+/// What can stop a volume backup; each names the volume or database.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VolumeBackupError {
+    /// A database could not be copied or dumped.
+    #[error("volume {volume}: {source}")]
+    Database {
+        /// The volume.
+        volume: String,
+        /// The cause.
+        source: DatabaseError,
+    },
+    /// The repository failed.
+    #[error("volume {volume}: {source}")]
+    Repo {
+        /// The volume.
+        volume: String,
+        /// The cause.
+        source: holdfast_repo::Error,
+    },
+    /// A `before_backup` hook failed, so nothing was backed up.
+    #[error("before_backup hook: {0}")]
+    BeforeHook(HookError),
+    /// An `after_backup` hook failed (the backup itself is reported separately).
+    #[error("after_backup hook: {0}")]
+    AfterHook(HookError),
+    /// Local I/O (the staging directory).
+    #[error("volume {volume}: {path}: {source}")]
+    Io {
+        /// The volume.
+        volume: String,
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Options of one volume backup.
+#[derive(Debug, Clone, Default)]
+pub struct VolumeBackupOptions {
+    /// Tags of the snapshot.
+    pub tags: Vec<String>,
+    /// Snapshot time (default: now).
+    pub time: Option<chrono::DateTime<chrono::Utc>>,
+    /// Excludes on top of the volume's own.
+    pub excludes: Vec<String>,
+    /// Progress counters.
+    pub progress: Option<Arc<holdfast_repo::BackupProgress>>,
+}
+
+/// The database files of a volume, relative to it: configured SQLite paths plus, unless
+/// autodetection is off, every SQLite file found by its header.
+pub fn sqlite_databases(volume: &Volume) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = volume
+        .databases
+        .iter()
+        .filter_map(|d| match d {
+            Database::Sqlite { path, .. } => Some(path.clone()),
+            _ => None,
+        })
+        .collect();
+    if volume.sqlite_autodetect {
+        for p in crate::sqlite::find_databases(&volume.path, usize::MAX) {
+            if let Ok(rel) = p.strip_prefix(&volume.path) {
+                found.push(rel.to_path_buf());
+            }
+        }
+    }
+    let mut seen = HashSet::new();
+    found.retain(|p| seen.insert(p.clone()));
+    found
+}
+
+/// Backs up one volume (see the module doc for the order of work).
+pub async fn backup_volume(
+    repo: &mut IndexedRepository,
+    volume: &Volume,
+    opts: &VolumeBackupOptions,
+) -> Result<BackupSummary, VolumeBackupError> {
+    let name = volume.name.clone();
+    let db_err = |source| VolumeBackupError::Database {
+        volume: name.clone(),
+        source,
+    };
+    for db in &volume.databases {
+        if let Database::Redis { url: Some(url), .. } = db {
+            let url = url.clone();
+            blocking(move || redis::bgsave(&url))
+                .await
+                .map_err(db_err)?;
+        }
+    }
+    let staging = tempfile::Builder::new()
+        .prefix("holdfast-staging-")
+        .tempdir()
+        .map_err(|e| VolumeBackupError::Io {
+            volume: name.clone(),
+            path: std::env::temp_dir(),
+            source: e,
+        })?;
+    let mut overrides = Overrides::default();
+    for (i, rel) in sqlite_databases(volume).into_iter().enumerate() {
+        let live = volume.resolve(&rel);
+        if !live.exists() {
+            tracing::warn!(
+                "volume {name}: database {} is missing; nothing to copy",
+                live.display()
+            );
+            continue;
+        }
+        let copy = staging.path().join(format!("{i}.db"));
+        let (from, to) = (live.clone(), copy.clone());
+        blocking(move || sqlite::online_copy(&from, &to))
+            .await
+            .map_err(db_err)?;
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut side = rel.clone().into_os_string();
+            side.push(suffix);
+            overrides.omit.insert(PathBuf::from(side));
+        }
+        overrides.replace.insert(rel, copy);
+    }
+    for db in &volume.databases {
+        if let Database::Postgres { url, .. } = db {
+            let db_name = db.name();
+            let (n, u) = (db_name.clone(), url.clone());
+            let info = blocking(move || postgres::versions(&n, &u))
+                .await
+                .map_err(db_err)?;
+            let json = serde_json::to_vec_pretty(&info).unwrap_or_default();
+            overrides.extra.push(ExtraFile {
+                name: format!("{db_name}.json"),
+                source: Arc::new(BytesSource(json)),
+            });
+            overrides.extra.push(ExtraFile {
+                name: format!("{db_name}.pgdump"),
+                source: Arc::new(PgDumpSource {
+                    name: db_name,
+                    url: url.clone(),
+                    dump: Mutex::new(None),
+                }),
+            });
+        }
+    }
+    let mut excludes = volume.exclude.clone();
+    excludes.extend(opts.excludes.iter().cloned());
+    let backup_opts = BackupOptions {
+        volume: Some(name.clone()),
+        tags: opts.tags.clone(),
+        time: opts.time,
+        excludes,
+        progress: opts.progress.clone(),
+        overrides,
+        ..BackupOptions::new(&volume.path)
+    };
+    let result = holdfast_repo::backup(repo, &backup_opts).await;
+    drop(staging);
+    result.map_err(|source| VolumeBackupError::Repo {
+        volume: name,
+        source,
+    })
+}
+
+/// Runs `before_backup` hooks, then `work`, then `after_backup` hooks — the latter even
+/// when `work` failed. A failing `before_backup` hook aborts before `work`.
+pub async fn with_hooks<T, F, Fut>(config: &Config, work: F) -> Result<T, VolumeBackupError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, VolumeBackupError>>,
+{
+    let timeout = config
+        .hooks
+        .timeout
+        .map_or(hooks::DEFAULT_TIMEOUT, |t| t.get());
+    let before = config.hooks.before_backup.clone();
+    blocking(move || hooks::run_all(&before, timeout))
+        .await
+        .map_err(VolumeBackupError::BeforeHook)?;
+    let result = work().await;
+    let after = config.hooks.after_backup.clone();
+    let after_result = blocking(move || hooks::run_all(&after, timeout)).await;
+    match (result, after_result) {
+        (Ok(v), Ok(_)) => Ok(v),
+        (Ok(_), Err(e)) => Err(VolumeBackupError::AfterHook(e)),
+        (Err(e), Ok(_)) => Err(e),
+        (Err(e), Err(after)) => {
+            tracing::error!("after_backup hook: {after}");
+            Err(e)
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static, E: Send + 'static>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, E> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(join) => std::panic::resume_unwind(join.into_panic()),
+    }
+}
+
+#[derive(Debug)]
+struct BytesSource(Vec<u8>);
+
+impl ExtraSource for BytesSource {
+    fn open(&self) -> std::io::Result<Box<dyn Read + Send>> {
+        Ok(Box::new(std::io::Cursor::new(self.0.clone())))
+    }
+
+    fn finish(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `pg_dump` as a stream: started on open, its exit status checked on finish.
+#[derive(Debug)]
+struct PgDumpSource {
+    name: String,
+    url: String,
+    dump: Mutex<Option<postgres::Dump>>,
+}
+
+impl ExtraSource for PgDumpSource {
+    fn open(&self) -> std::io::Result<Box<dyn Read + Send>> {
+        let mut dump =
+            postgres::start_dump(&self.name, &self.url).map_err(std::io::Error::other)?;
+        let out = dump
+            .take_stdout()
+            .ok_or_else(|| std::io::Error::other("pg_dump has no stdout"))?;
+        *self
+            .dump
+            .lock()
+            .map_err(|_| std::io::Error::other("pg_dump state poisoned"))? = Some(dump);
+        Ok(Box::new(out))
+    }
+
+    fn finish(&self) -> std::io::Result<()> {
+        let dump = self
+            .dump
+            .lock()
+            .map_err(|_| std::io::Error::other("pg_dump state poisoned"))?
+            .take();
+        match dump {
+            Some(d) => d.finish().map_err(std::io::Error::other),
+            None => Err(std::io::Error::other("pg_dump was never started")),
+        }
+    }
+}
+
+/// Where a volume's database lives in its snapshot: SQLite files at their own path,
+/// Postgres dumps under `.holdfast-databases/`.
+pub fn snapshot_path(db: &Database) -> PathBuf {
+    match db {
+        Database::Sqlite { path, .. } => path.clone(),
+        Database::Postgres { .. } => {
+            Path::new(holdfast_repo::DATABASES_DIR).join(format!("{}.pgdump", db.name()))
+        }
+        Database::Redis { path, .. } => path.clone().unwrap_or_else(|| PathBuf::from("dump.rdb")),
+    }
+}
