@@ -4,6 +4,7 @@ mod integration {
     mod repo_backends;
     mod repo_suite;
     mod repo_util;
+    mod retention_util;
     mod volume_cleanup;
     mod volume_import;
     mod volume_lint;
