@@ -4,6 +4,9 @@ mod integration {
     mod repo_backends;
     mod repo_suite;
     mod repo_util;
+    mod retention_forget;
+    mod retention_locks;
+    mod retention_restic;
     mod retention_util;
     mod volume_cleanup;
     mod volume_import;
