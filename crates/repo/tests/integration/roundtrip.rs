@@ -145,3 +145,59 @@ async fn excludes_tags_time_and_export() -> TestResult {
     }
     Ok(())
 }
+
+mod property {
+    use std::collections::BTreeMap;
+    use std::os::unix::fs::PermissionsExt;
+
+    use proptest::prelude::*;
+
+    use super::super::util::{TestRepo, pseudo_random, snapshot_of};
+    use holdfast_repo::{BackupOptions, RestoreOptions};
+
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof!["[a-z]{1,8}", "[ä-ü日本 ._-]{1,6}"].prop_filter("safe name", |s| {
+            s != "." && s != ".." && !s.starts_with(".holdfast")
+        })
+    }
+
+    fn layout() -> impl Strategy<Value = BTreeMap<(String, String), (usize, u64, u32)>> {
+        proptest::collection::btree_map(
+            (name(), name()),
+            (
+                0usize..700_000,
+                any::<u64>(),
+                prop_oneof![Just(0o644u32), Just(0o600), Just(0o755)],
+            ),
+            0..12,
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+        #[test]
+        fn restore_of_backup_equals_any_tree(files in layout()) {
+            let rt = tokio::runtime::Runtime::new().map_err(|e| TestCaseError::fail(e.to_string()))?;
+            rt.block_on(async {
+                let (t, mut repo) = TestRepo::new().await?;
+                let src = t.dir.path().join("src");
+                std::fs::create_dir_all(&src)?;
+                for ((dir, file), (len, seed, mode)) in &files {
+                    let d = src.join(dir);
+                    if d.is_file() { continue; }
+                    std::fs::create_dir_all(&d)?;
+                    let p = d.join(file);
+                    if p.is_dir() { continue; }
+                    std::fs::write(&p, pseudo_random(*len, *seed))?;
+                    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode))?;
+                }
+                let s = holdfast_repo::backup(&mut repo, &BackupOptions::new(&src)).await?;
+                let out = t.dir.path().join("out");
+                let r = holdfast_repo::restore(&repo, &s.snapshot, &RestoreOptions { target: out.clone(), include: vec![] }).await?;
+                assert!(r.damaged.is_empty(), "{:?}", r.damaged);
+                assert_eq!(snapshot_of(&src)?, snapshot_of(&out)?);
+                Ok::<(), Box<dyn std::error::Error>>(())
+            }).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        }
+    }
+}
