@@ -87,6 +87,12 @@ fn read_only_full_and_unmounted_volumes_exit_three() {
 
     let (code, table, _) = outcome(&t.holdfast(&["status"]));
     assert_eq!(code, 3);
+    let (code, one, _) = outcome(&t.holdfast(&["status", "--volume", "plain", "--json"]));
+    assert_eq!(code, 3);
+    let one: serde_json::Value = serde_json::from_str(&one).expect("json");
+    assert_eq!(one.as_array().map(Vec::len), Some(1));
+    let (code, _, stderr) = outcome(&t.holdfast(&["status", "--volume", "nope"]));
+    assert_eq!(code, 2, "{stderr}");
     assert!(table.contains("alert: ro: not writable"), "{table}");
     assert!(table.contains("3 of 3 volume(s) need attention"), "{table}");
 }

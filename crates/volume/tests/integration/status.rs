@@ -179,3 +179,14 @@ fn bind_mount_on_the_same_device_is_found_in_mountinfo() {
     assert!(!is_mount_point(&source, &entries).expect("stat"));
     assert!(status_of(&target, "").mounted);
 }
+
+#[test]
+fn a_symlink_to_a_mount_point_counts_as_mounted() {
+    let fs = Tmpfs::mount("1m", &[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let link = dir.path().join("data");
+    std::os::unix::fs::symlink(fs.path(), &link).expect("symlink");
+    let s = status_of(&link, "");
+    assert!(s.mounted && s.writable, "{s:?}");
+    assert!(s.alerts.is_empty(), "{:?}", s.alerts);
+}
