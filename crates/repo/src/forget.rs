@@ -82,10 +82,12 @@ pub fn group_of(s: &Snapshot) -> String {
     s.volume.clone().unwrap_or_else(|| s.root.clone())
 }
 
+/// Snapshots by group: (volume, root of snapshots without a volume).
+type Groups = std::collections::BTreeMap<(Option<String>, String), Vec<(Id, Snapshot)>>;
+
 /// Decides per group which snapshots `policy` keeps (no lock, nothing deleted).
 pub fn plan(snapshots: Vec<(Id, Snapshot)>, policy: &RetentionPolicy) -> Vec<ForgetGroup> {
-    let mut groups: std::collections::BTreeMap<(Option<String>, String), Vec<(Id, Snapshot)>> =
-        Default::default();
+    let mut groups: Groups = Groups::new();
     for (id, s) in snapshots {
         let key = match &s.volume {
             Some(v) => (Some(v.clone()), String::new()),
