@@ -7,6 +7,7 @@ mod cmd;
 mod context;
 mod exit;
 mod global;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -60,6 +61,8 @@ enum Command {
     Lint(cmd::lint::LintArgs),
     /// Print a holdfast.toml for the volumes of a railway.toml/json or docker-compose.yml.
     Import(cmd::import::ImportArgs),
+    /// Scheduler, HTTP API (health, metrics, files, uploads, cache) and status page.
+    Serve(cmd::serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -101,5 +104,6 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Status(args) => cmd::status::run(&g, args).await,
         Command::Lint(args) => cmd::lint::run(&g, args).await,
         Command::Import(args) => cmd::import::run(&g, args).await,
+        Command::Serve(args) => cmd::serve::run(&g, args).await,
     }
 }

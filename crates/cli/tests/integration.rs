@@ -8,6 +8,10 @@ mod integration {
     mod retention_locks;
     mod retention_restic;
     mod retention_util;
+    mod serve_api;
+    mod serve_backup;
+    mod serve_status_page;
+    mod serve_util;
     mod volume_cleanup;
     mod volume_import;
     mod volume_lint;

@@ -12,6 +12,7 @@ pub mod init;
 pub mod ls;
 pub mod prune;
 pub mod restore;
+pub mod serve;
 pub mod snapshots;
 pub mod verify;
 pub mod cleanup;

@@ -1,0 +1,69 @@
+//! `holdfast serve [--listen ADDR]`: the scheduler, the HTTP API and the status page,
+//! without a child process. SIGTERM or SIGINT stops accepting requests, lets running
+//! requests and a running job finish, then exits 0.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Args;
+use holdfast_volume::config::Config;
+use tokio_util::sync::CancellationToken;
+
+use crate::exit::Failure;
+use crate::global::GlobalArgs;
+use crate::serve::snapshots::RepoAccess;
+use crate::serve::{ServeOptions, serve};
+
+/// Flags of `holdfast serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (the address is printed on stderr).
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8080",
+        env = "HOLDFAST_LISTEN"
+    )]
+    pub listen: SocketAddr,
+}
+
+/// Runs `holdfast serve`.
+pub async fn run(g: &GlobalArgs, args: ServeArgs) -> Result<ExitCode, Failure> {
+    let config =
+        Config::load(&g.config).with_context(|| format!("loading {}", g.config.display()))?;
+    let repo = RepoAccess::resolve(&config, g.repo.as_deref(), g.password_file.as_ref())?;
+    let token = std::env::var("HOLDFAST_API_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    let opts = ServeOptions {
+        config,
+        listen: args.listen,
+        token,
+        repo,
+    };
+    serve(opts, shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Cancels `token` on the first SIGTERM or SIGINT.
+pub async fn stop_on_signal(token: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+                _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+            }
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!("cannot listen for signals: {e}");
+            return;
+        }
+    }
+    token.cancel();
+}

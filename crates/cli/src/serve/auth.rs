@@ -1,0 +1,91 @@
+//! The bearer-token gate: `Authorization: Bearer $HOLDFAST_API_TOKEN`, compared in
+//! constant time (SHA-256 of both sides, then `subtle`, so neither the content nor the
+//! length of the token leaks through timing). With no token configured the gated routes
+//! are off and answer 404, as if they did not exist.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::error::ApiError;
+use super::server::AppState;
+
+/// The configured API token, kept only as its SHA-256.
+#[derive(Clone)]
+pub struct ApiToken {
+    digest: [u8; 32],
+}
+
+impl std::fmt::Debug for ApiToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiToken(..)")
+    }
+}
+
+impl ApiToken {
+    /// A token from its text; empty text means no token.
+    pub fn new(token: &str) -> Option<Self> {
+        if token.is_empty() {
+            return None;
+        }
+        Some(ApiToken {
+            digest: Sha256::digest(token.as_bytes()).into(),
+        })
+    }
+
+    /// True when `presented` is the token.
+    pub fn matches(&self, presented: &str) -> bool {
+        let d: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        d.ct_eq(&self.digest).into()
+    }
+}
+
+/// Middleware: 404 when no token is configured, 401 when the header is missing or wrong.
+pub async fn require_token(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(token) = &state.token else {
+        return ApiError::not_found("the API is off: set HOLDFAST_API_TOKEN to turn it on")
+            .into_response();
+    };
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match presented {
+        Some(p) if token.matches(p) => next.run(req).await,
+        _ => {
+            let mut res = ApiError::new(StatusCode::UNAUTHORIZED, "missing or wrong bearer token")
+                .into_response();
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+            res
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_only_the_token() {
+        let t = ApiToken::new("s3cret").expect("non-empty");
+        assert!(t.matches("s3cret"));
+        assert!(!t.matches("s3cre"));
+        assert!(!t.matches("s3cret "));
+        assert!(!t.matches(""));
+        assert!(ApiToken::new("").is_none());
+    }
+}

@@ -1,0 +1,210 @@
+//! The scheduled work, built from holdfast.toml: `[schedule] backup` (every volume, one
+//! snapshot each), `verify` (the repository opens, its index loads and every snapshot's
+//! root tree decrypts), `prune` (needs the repository's forget/prune, reported as
+//! unavailable until then) and each `[[cleanup]]` (files under `path` older than
+//! `older_than`, optionally only those matching `filter`, a glob relative to `path`; a
+//! cleanup without its own schedule follows the backup schedule).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use holdfast_store::{CleanupReport, ListOptions, ObjectMeta, Store};
+use holdfast_volume::config::{CleanupJob, Config};
+
+use super::metrics::Metrics;
+use super::paths::local_files;
+use super::scheduler::{Job, JobFn};
+use super::snapshots::{RepoAccess, backup_volumes};
+
+/// What the jobs need.
+#[derive(Clone)]
+pub struct JobContext {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// The repository.
+    pub repo: RepoAccess,
+    /// Where backups are counted.
+    pub metrics: Arc<Metrics>,
+    /// Shared with `POST /api/v1/backups`.
+    pub backup_lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Every job the configuration schedules.
+pub fn build(ctx: &JobContext) -> anyhow::Result<Vec<Job>> {
+    let schedule = &ctx.config.schedule;
+    let mut jobs = Vec::new();
+    if let Some(p) = &schedule.backup {
+        let c = ctx.clone();
+        let run: JobFn = Arc::new(move || {
+            let c = c.clone();
+            Box::pin(async move {
+                let reports = backup_volumes(&c.repo, &c.config, None, &c.metrics).await?;
+                let added: u64 = reports.iter().map(|r| r.added).sum();
+                Ok(format!(
+                    "{} snapshot(s), {added} bytes added",
+                    reports.len()
+                ))
+            })
+        });
+        jobs.push(Job::new("backup", p, run, ctx.backup_lock.clone())?);
+    }
+    if let Some(p) = &schedule.verify {
+        let repo = ctx.repo.clone();
+        let run: JobFn = Arc::new(move || {
+            let repo = repo.clone();
+            Box::pin(async move { verify(&repo).await })
+        });
+        jobs.push(Job::new("verify", p, run, Arc::default())?);
+    }
+    if let Some(p) = &schedule.prune {
+        let run: JobFn = Arc::new(|| {
+            Box::pin(async {
+                bail!("prune is not available in this build of the repository library")
+            })
+        });
+        jobs.push(Job::new("prune", p, run, Arc::default())?);
+    }
+    let base = ctx
+        .config
+        .source
+        .as_ref()
+        .and_then(|p| p.parent())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let base = std::path::absolute(&base).unwrap_or(base);
+    for (i, c) in ctx.config.cleanup.iter().enumerate() {
+        let Some(p) = c.schedule.as_ref().or(schedule.backup.as_ref()) else {
+            tracing::warn!(
+                "[[cleanup]] {} has no schedule and there is no backup schedule: not run",
+                c.path
+            );
+            continue;
+        };
+        let mut name = format!("cleanup:{}", c.path);
+        if jobs.iter().any(|j| j.name == name) {
+            name = format!("{name}#{}", i + 1);
+        }
+        let (job, base) = (c.clone(), base.clone());
+        let run: JobFn = Arc::new(move || {
+            let (job, base) = (job.clone(), base.clone());
+            Box::pin(async move {
+                let r = cleanup(&job, &base, Utc::now()).await?;
+                Ok(format!(
+                    "deleted {} file(s), {} bytes, {} error(s)",
+                    r.deleted, r.bytes, r.errors
+                ))
+            })
+        });
+        jobs.push(Job::new(&name, p, run, Arc::default())?);
+    }
+    Ok(jobs)
+}
+
+/// A light structural check: the repository opens, the index loads and every
+/// snapshot's root tree can be read.
+async fn verify(repo: &RepoAccess) -> anyhow::Result<String> {
+    let repo = repo.open().await?.load_index().await?;
+    let snapshots = repo.snapshots().await?;
+    for (id, s) in &snapshots {
+        repo.load_tree(&s.tree)
+            .await
+            .with_context(|| format!("snapshot {id}: root tree"))?;
+    }
+    Ok(format!("{} snapshot(s) checked", snapshots.len()))
+}
+
+/// Deletes the files of one `[[cleanup]]` entry last modified before `now - older_than`
+/// (only those matching `filter`, when set). A relative `path` is relative to `base`
+/// (the config file's directory); a missing directory is nothing to do, and is not
+/// created.
+pub async fn cleanup(
+    job: &CleanupJob,
+    base: &Path,
+    now: DateTime<Utc>,
+) -> anyhow::Result<CleanupReport> {
+    let target = if job.path.contains("://") || Path::new(&job.path).is_absolute() {
+        job.path.clone()
+    } else {
+        base.join(&job.path).to_string_lossy().into_owned()
+    };
+    if !target.contains("://") && !Path::new(&target).is_dir() {
+        tracing::warn!("cleanup {target}: no such directory, nothing to do");
+        return Ok(CleanupReport::default());
+    }
+    let age = chrono::Duration::from_std(job.older_than.get()).context("older_than too large")?;
+    let cutoff = now - age;
+    let filter = match &job.filter {
+        Some(g) => Some(
+            globset::GlobBuilder::new(g)
+                .literal_separator(true)
+                .build()
+                .with_context(|| format!("bad filter {g:?}"))?
+                .compile_matcher(),
+        ),
+        None => None,
+    };
+    let store = Store::open(&target)?;
+    let entries: Vec<ObjectMeta> = match store.local_root() {
+        Some(root) => {
+            let root = root.to_path_buf();
+            tokio::task::spawn_blocking(move || local_files(&root, "")).await?
+        }
+        None => {
+            let opts = ListOptions {
+                recursive: true,
+                filter: None,
+            };
+            store.list("", opts).try_collect().await?
+        }
+    };
+    let mut report = CleanupReport::default();
+    for entry in entries {
+        let old = entry.modified.is_some_and(|m| m < cutoff);
+        if !old || filter.as_ref().is_some_and(|f| !f.is_match(&entry.key)) {
+            continue;
+        }
+        match store.delete_file(&entry.key).await {
+            Ok(()) => {
+                report.deleted += 1;
+                report.bytes += entry.size;
+            }
+            Err(e) => {
+                tracing::warn!("cleanup {target}: {e}");
+                report.errors += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use holdfast_volume::units::HumanDuration;
+
+    #[tokio::test]
+    async fn cleanup_deletes_only_old_matching_files() -> anyhow::Result<()> {
+        let base = tempfile::tempdir()?;
+        let root = base.path().join("files");
+        std::fs::create_dir_all(root.join("sub"))?;
+        for f in ["a.log", "b.txt", "sub/c.log"] {
+            std::fs::write(root.join(f), "x")?;
+        }
+        let job = CleanupJob {
+            path: "files".into(),
+            older_than: HumanDuration(std::time::Duration::from_secs(3600)),
+            filter: Some("**/*.log".into()),
+            schedule: None,
+        };
+        let now = Utc::now();
+        let r = cleanup(&job, base.path(), now).await?;
+        assert_eq!(r.deleted, 0, "nothing is an hour old yet");
+        let r = cleanup(&job, base.path(), now + chrono::Duration::hours(2)).await?;
+        assert_eq!((r.deleted, r.errors), (2, 0));
+        assert!(root.join("b.txt").exists());
+        assert!(!root.join("sub/c.log").exists());
+        Ok(())
+    }
+}

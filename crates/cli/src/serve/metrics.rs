@@ -1,0 +1,304 @@
+//! Every Prometheus metric of the server, declared in this one module: names start with
+//! `holdfast_`, per-volume series carry a `volume` label. Volume gauges are probed at
+//! scrape time; backup and job counters are recorded as jobs run. The text exposition
+//! format is written by hand (a few gauges and counters need no library).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use holdfast_volume::status::VolumeStatus;
+
+/// Backup figures of one volume.
+#[derive(Debug, Clone, Default)]
+pub struct BackupStats {
+    /// End of the last successful backup.
+    pub last_success: Option<DateTime<Utc>>,
+    /// Duration of the last successful backup.
+    pub last_duration: Option<Duration>,
+    /// Bytes added to the repository by backups of this volume.
+    pub added_bytes: u64,
+    /// Failed backups.
+    pub failures: u64,
+}
+
+/// Name, help text and value of a gauge probed per volume.
+type VolumeGauge = (&'static str, &'static str, fn(&VolumeStatus) -> f64);
+
+#[derive(Debug, Default)]
+struct Inner {
+    backups: BTreeMap<String, BackupStats>,
+    snapshots: BTreeMap<String, u64>,
+    job_runs: BTreeMap<(String, &'static str), u64>,
+}
+
+/// The counters and gauges that are not probed at scrape time.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+impl Metrics {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Counts one run of `job` (`ok`, `failed` or `skipped`).
+    pub fn job_run(&self, job: &str, result: &'static str) {
+        *self
+            .lock()
+            .job_runs
+            .entry((job.to_string(), result))
+            .or_default() += 1;
+    }
+
+    /// Records a successful backup of `volume`.
+    pub fn backup_succeeded(&self, volume: &str, end: DateTime<Utc>, took: Duration, added: u64) {
+        let mut inner = self.lock();
+        let s = inner.backups.entry(volume.to_string()).or_default();
+        s.last_success = Some(end);
+        s.last_duration = Some(took);
+        s.added_bytes += added;
+    }
+
+    /// Records a failed backup of `volume`.
+    pub fn backup_failed(&self, volume: &str) {
+        self.lock()
+            .backups
+            .entry(volume.to_string())
+            .or_default()
+            .failures += 1;
+    }
+
+    /// Sets the snapshot count of every volume (from the latest repository listing);
+    /// the last-backup time is raised to the newest snapshot when that is later.
+    pub fn set_snapshots(
+        &self,
+        counts: BTreeMap<String, u64>,
+        newest: BTreeMap<String, DateTime<Utc>>,
+    ) {
+        let mut inner = self.lock();
+        inner.snapshots = counts;
+        for (volume, time) in newest {
+            let s = inner.backups.entry(volume).or_default();
+            if s.last_success.is_none_or(|t| t < time) {
+                s.last_success = Some(time);
+            }
+        }
+    }
+
+    /// The backup figures of `volume`.
+    pub fn backup_stats(&self, volume: &str) -> BackupStats {
+        self.lock().backups.get(volume).cloned().unwrap_or_default()
+    }
+
+    /// The Prometheus text exposition of everything, with `statuses` probed just now.
+    pub fn render(&self, statuses: &[VolumeStatus]) -> String {
+        let inner = self.lock();
+        let mut out = String::new();
+        let volume_gauges: [VolumeGauge; 6] = [
+            (
+                "holdfast_volume_used_bytes",
+                "Bytes used on the volume's filesystem.",
+                |s| s.size_total.saturating_sub(s.size_available) as f64,
+            ),
+            (
+                "holdfast_volume_total_bytes",
+                "Size of the volume's filesystem in bytes.",
+                |s| s.size_total as f64,
+            ),
+            (
+                "holdfast_volume_available_bytes",
+                "Bytes available on the volume.",
+                |s| s.size_available as f64,
+            ),
+            (
+                "holdfast_volume_usage_percent",
+                "Usage in percent, as `status` reports it.",
+                |s| s.usage_percent,
+            ),
+            (
+                "holdfast_volume_mounted",
+                "1 when the volume path is a mount point.",
+                |s| f64::from(u8::from(s.mounted)),
+            ),
+            (
+                "holdfast_volume_writable",
+                "1 when a probe file could be written.",
+                |s| f64::from(u8::from(s.writable)),
+            ),
+        ];
+        for (name, help, value) in volume_gauges {
+            header(&mut out, name, help, "gauge");
+            for s in statuses {
+                sample(&mut out, name, &[("volume", &s.name)], value(s));
+            }
+        }
+        header(
+            &mut out,
+            "holdfast_volume_alerts",
+            "Alerts raised by the volume probe.",
+            "gauge",
+        );
+        for s in statuses {
+            sample(
+                &mut out,
+                "holdfast_volume_alerts",
+                &[("volume", &s.name)],
+                s.alerts.len() as f64,
+            );
+        }
+        let b = &inner.backups;
+        header(
+            &mut out,
+            "holdfast_backup_last_success_timestamp_seconds",
+            "Unix time of the last successful backup.",
+            "gauge",
+        );
+        for (v, s) in b {
+            if let Some(t) = s.last_success {
+                let name = "holdfast_backup_last_success_timestamp_seconds";
+                sample(&mut out, name, &[("volume", v)], t.timestamp() as f64);
+            }
+        }
+        header(
+            &mut out,
+            "holdfast_backup_duration_seconds",
+            "Duration of the last successful backup.",
+            "gauge",
+        );
+        for (v, s) in b {
+            if let Some(d) = s.last_duration {
+                sample(
+                    &mut out,
+                    "holdfast_backup_duration_seconds",
+                    &[("volume", v)],
+                    d.as_secs_f64(),
+                );
+            }
+        }
+        header(
+            &mut out,
+            "holdfast_backup_added_bytes_total",
+            "Bytes added to the repository by backups.",
+            "counter",
+        );
+        for (v, s) in b {
+            sample(
+                &mut out,
+                "holdfast_backup_added_bytes_total",
+                &[("volume", v)],
+                s.added_bytes as f64,
+            );
+        }
+        header(
+            &mut out,
+            "holdfast_backup_failures_total",
+            "Failed backups.",
+            "counter",
+        );
+        for (v, s) in b {
+            sample(
+                &mut out,
+                "holdfast_backup_failures_total",
+                &[("volume", v)],
+                s.failures as f64,
+            );
+        }
+        header(
+            &mut out,
+            "holdfast_snapshots",
+            "Snapshots in the repository.",
+            "gauge",
+        );
+        for (v, n) in &inner.snapshots {
+            sample(&mut out, "holdfast_snapshots", &[("volume", v)], *n as f64);
+        }
+        header(
+            &mut out,
+            "holdfast_job_runs_total",
+            "Scheduled and on-demand job runs by result.",
+            "counter",
+        );
+        for ((job, result), n) in &inner.job_runs {
+            sample(
+                &mut out,
+                "holdfast_job_runs_total",
+                &[("job", job), ("result", result)],
+                *n as f64,
+            );
+        }
+        out
+    }
+}
+
+fn header(out: &mut String, name: &str, help: &str, kind: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: f64) {
+    let _ = write!(out, "{name}");
+    if !labels.is_empty() {
+        out.push('{');
+        for (i, (k, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "{k}=\"{}\"", escape(v));
+        }
+        out.push('}');
+    }
+    let _ = writeln!(out, " {value}");
+}
+
+/// Escapes a label value: backslash, double quote and newline.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_with_labels() {
+        let m = Metrics::default();
+        m.job_run("backup", "ok");
+        m.job_run("backup", "ok");
+        m.backup_failed("we\"ird");
+        let text = m.render(&[]);
+        assert!(
+            text.contains("holdfast_job_runs_total{job=\"backup\",result=\"ok\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("holdfast_backup_failures_total{volume=\"we\\\"ird\"} 1\n"),
+            "{text}"
+        );
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            assert!(line.starts_with("holdfast_"), "{line}");
+        }
+    }
+
+    #[test]
+    fn snapshot_listing_raises_last_success() {
+        let m = Metrics::default();
+        let t = Utc::now();
+        m.set_snapshots(
+            BTreeMap::from([("a".into(), 3)]),
+            BTreeMap::from([("a".into(), t)]),
+        );
+        assert_eq!(m.backup_stats("a").last_success, Some(t));
+        assert!(
+            m.render(&[])
+                .contains("holdfast_snapshots{volume=\"a\"} 3\n")
+        );
+    }
+}

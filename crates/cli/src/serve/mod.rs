@@ -1,0 +1,29 @@
+//! `holdfast serve` (and the server `holdfast run` starts beside the app): an axum HTTP
+//! server and a cron scheduler sharing one state.
+//!
+//! - [`server`]: the shared state, the router and the listen/shutdown life cycle.
+//! - [`auth`]: the bearer-token gate in front of the `/api/v1` routes.
+//! - [`health`]: `/healthz`, `/readyz`, `/api/v1/status`.
+//! - [`metrics`]: every Prometheus metric, declared in one place.
+//! - [`paths`], [`files`]: the file API over each volume's store.
+//! - [`uploads`], [`cache`]: seed 000's multer uploads and TTL disk cache.
+//! - [`scheduler`], [`jobs`]: cron jobs (backup, verify, prune, cleanup) on an
+//!   injectable clock.
+//! - [`snapshots`]: snapshot listing and on-demand backups through the repository.
+//! - [`status_page`]: the server-rendered page at `/`.
+
+pub mod auth;
+pub mod cache;
+pub mod error;
+pub mod files;
+pub mod health;
+pub mod jobs;
+pub mod metrics;
+pub mod paths;
+pub mod scheduler;
+pub mod server;
+pub mod snapshots;
+pub mod status_page;
+pub mod uploads;
+
+pub use server::{ServeOptions, serve};

@@ -1,0 +1,259 @@
+//! The repository side of the server: `GET /api/v1/snapshots` (the `snapshots --json`
+//! array) and `POST /api/v1/backups` (back up every volume, or `?volume=NAME`, now),
+//! plus [`backup_volumes`], which the scheduled backup job runs too. The repository is
+//! opened per operation from `[repository] url` (or `--repo` / `HOLDFAST_REPOSITORY`)
+//! with the password from `HOLDFAST_PASSWORD` or the password file.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context as _, anyhow, bail};
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use holdfast_repo::{BackupOptions, OpenOptions, Repository};
+use holdfast_store::Store;
+use holdfast_volume::config::Config;
+use serde::{Deserialize, Serialize};
+
+use super::error::{ApiError, ApiResult};
+use super::metrics::Metrics;
+use super::server::AppState;
+
+/// Where the repository is and how to unlock it.
+#[derive(Clone, Default)]
+pub struct RepoAccess {
+    /// Repository URL, when one is configured.
+    pub url: Option<String>,
+    /// The password, when one is given.
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for RepoAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RepoAccess")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RepoAccess {
+    /// The URL from `flag` (or its environment variable), else the config; the password
+    /// from `HOLDFAST_PASSWORD`, else the password file.
+    pub fn resolve(
+        config: &Config,
+        flag: Option<&str>,
+        password_file: Option<&PathBuf>,
+    ) -> anyhow::Result<Self> {
+        let url = flag
+            .map(str::to_string)
+            .or_else(|| config.repository_url().map(str::to_string));
+        let password = match std::env::var("HOLDFAST_PASSWORD") {
+            Ok(p) if !p.is_empty() => Some(p),
+            _ => match password_file {
+                Some(f) => Some(
+                    std::fs::read_to_string(f)
+                        .with_context(|| format!("reading password file {}", f.display()))?
+                        .trim_end_matches(['\r', '\n'])
+                        .to_string(),
+                ),
+                None => None,
+            },
+        };
+        Ok(RepoAccess { url, password })
+    }
+
+    /// Opens the repository.
+    pub async fn open(&self) -> anyhow::Result<Repository> {
+        let Some(url) = &self.url else {
+            bail!("no repository: set [repository] url in holdfast.toml or HOLDFAST_REPOSITORY");
+        };
+        let Some(password) = &self.password else {
+            bail!("no repository password: set HOLDFAST_PASSWORD or HOLDFAST_PASSWORD_FILE");
+        };
+        let store = Store::open(url)?;
+        let opts = OpenOptions {
+            password: password.clone(),
+            cache: None,
+        };
+        holdfast_repo::open(store, &opts)
+            .await
+            .with_context(|| format!("opening repository {url}"))
+    }
+}
+
+/// One snapshot as `holdfast snapshots --json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SnapshotEntry {
+    /// Snapshot id.
+    pub id: String,
+    /// When it was taken.
+    pub time: DateTime<Utc>,
+    /// Volume name, if any.
+    pub volume: Option<String>,
+    /// The root that was backed up.
+    pub root: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Regular files.
+    pub files: u64,
+    /// Total bytes of the files.
+    pub size: u64,
+    /// Bytes newly stored.
+    pub added: u64,
+}
+
+/// Every snapshot, oldest first; also refreshes the snapshot metrics.
+pub async fn list(access: &RepoAccess, metrics: &Metrics) -> anyhow::Result<Vec<SnapshotEntry>> {
+    let repo = access.open().await?;
+    let mut entries: Vec<SnapshotEntry> = repo
+        .snapshots()
+        .await?
+        .into_iter()
+        .map(|(id, s)| SnapshotEntry {
+            id: id.to_string(),
+            time: s.time,
+            volume: s.volume,
+            root: s.root,
+            tags: s.tags,
+            files: s.files,
+            size: s.size,
+            added: s.added,
+        })
+        .collect();
+    entries.sort_by_key(|e| e.time);
+    let mut counts = BTreeMap::new();
+    let mut newest = BTreeMap::new();
+    for e in &entries {
+        let v = e.volume.clone().unwrap_or_else(|| e.root.clone());
+        *counts.entry(v.clone()).or_insert(0u64) += 1;
+        newest.insert(v, e.time);
+    }
+    metrics.set_snapshots(counts, newest);
+    Ok(entries)
+}
+
+/// One volume backed up.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupReport {
+    /// The volume.
+    pub volume: String,
+    /// New snapshot id.
+    pub snapshot: String,
+    /// Files in it.
+    pub files: u64,
+    /// Their bytes.
+    pub size: u64,
+    /// Bytes added to the repository.
+    pub added: u64,
+    /// Seconds it took.
+    pub duration_s: f64,
+}
+
+/// Backs up every volume (or only `only`), one snapshot each, counting successes and
+/// failures per volume. Every volume is tried; the error lists those that failed.
+pub async fn backup_volumes(
+    access: &RepoAccess,
+    config: &Config,
+    only: Option<&str>,
+    metrics: &Metrics,
+) -> anyhow::Result<Vec<BackupReport>> {
+    let volumes: Vec<_> = config
+        .volumes
+        .iter()
+        .filter(|v| only.is_none_or(|o| o == v.name))
+        .collect();
+    if volumes.is_empty() {
+        bail!("no volume to back up");
+    }
+    let mut repo = match access.open().await {
+        Ok(r) => r.load_index().await?,
+        Err(e) => {
+            volumes.iter().for_each(|v| metrics.backup_failed(&v.name));
+            return Err(e);
+        }
+    };
+    let mut reports = Vec::new();
+    let mut failed = Vec::new();
+    for v in volumes {
+        let mut opts = BackupOptions::new(&v.path);
+        opts.volume = Some(v.name.clone());
+        opts.excludes = v.exclude.clone();
+        match holdfast_repo::backup(&mut repo, &opts).await {
+            Ok(s) => {
+                metrics.backup_succeeded(&v.name, Utc::now(), s.duration, s.snapshot.added);
+                reports.push(BackupReport {
+                    volume: v.name.clone(),
+                    snapshot: s.id.to_string(),
+                    files: s.snapshot.files,
+                    size: s.snapshot.size,
+                    added: s.snapshot.added,
+                    duration_s: s.duration.as_secs_f64(),
+                });
+            }
+            Err(e) => {
+                tracing::error!("backup of volume {}: {e}", v.name);
+                metrics.backup_failed(&v.name);
+                failed.push(format!("{}: {e}", v.name));
+            }
+        }
+    }
+    if !failed.is_empty() {
+        return Err(anyhow!("backup failed for {}", failed.join("; ")));
+    }
+    Ok(reports)
+}
+
+fn unavailable(e: anyhow::Error) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}"))
+}
+
+/// `GET /api/v1/snapshots`.
+pub async fn get_snapshots(
+    State(state): State<Arc<AppState>>,
+) -> ApiResult<Json<Vec<SnapshotEntry>>> {
+    Ok(Json(
+        list(&state.repo, &state.metrics)
+            .await
+            .map_err(unavailable)?,
+    ))
+}
+
+/// Query of `POST /api/v1/backups`.
+#[derive(Debug, Deserialize)]
+pub struct BackupQuery {
+    /// Only this volume.
+    pub volume: Option<String>,
+}
+
+/// `POST /api/v1/backups[?volume=NAME]`: 201 with the new snapshots, 409 while a backup
+/// is already running, 404 for an unknown volume.
+pub async fn post_backup(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<BackupQuery>,
+) -> ApiResult<(StatusCode, Json<Vec<BackupReport>>)> {
+    if let Some(v) = &q.volume
+        && state.config.volume(v).is_none()
+    {
+        return Err(ApiError::not_found(format!("no volume named {v:?}")));
+    }
+    let Ok(_guard) = state.backup_lock.clone().try_lock_owned() else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "a backup is already running",
+        ));
+    };
+    let result = backup_volumes(
+        &state.repo,
+        &state.config,
+        q.volume.as_deref(),
+        &state.metrics,
+    )
+    .await;
+    state
+        .metrics
+        .job_run("backup", if result.is_ok() { "ok" } else { "failed" });
+    Ok((StatusCode::CREATED, Json(result.map_err(unavailable)?)))
+}

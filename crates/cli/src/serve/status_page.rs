@@ -1,0 +1,308 @@
+//! `GET /`: the status page, server-rendered HTML with inline CSS and no script. One card
+//! per volume (usage bar, mounted and writable state, alerts in red, age of the last
+//! backup, the snapshot timeline), then the scheduled jobs with their next run. It
+//! refreshes itself every 30 seconds. Snapshots are listed from the repository at most
+//! once a minute (opening it derives a key, which is deliberately slow).
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::response::Html;
+use chrono::{DateTime, Utc};
+use holdfast_volume::status::VolumeStatus;
+use holdfast_volume::units::format_size;
+
+use super::error::ApiResult;
+use super::health::probe;
+use super::scheduler::JobInfo;
+use super::server::AppState;
+use super::snapshots::{SnapshotEntry, list};
+
+/// How long a snapshot listing is reused.
+const SNAPSHOT_TTL: Duration = Duration::from_secs(60);
+/// Snapshots shown per volume on the timeline.
+const TIMELINE: usize = 30;
+
+/// The last snapshot listing (or why there is none) and when it was taken.
+pub type SnapshotCache = tokio::sync::Mutex<Option<(Instant, Result<Vec<SnapshotEntry>, String>)>>;
+
+async fn snapshots(state: &AppState) -> Result<Vec<SnapshotEntry>, String> {
+    if state.repo.url.is_none() {
+        return Err("no repository configured".into());
+    }
+    let mut cache = state.snapshot_cache.lock().await;
+    if let Some((at, r)) = &*cache
+        && at.elapsed() < SNAPSHOT_TTL
+    {
+        return r.clone();
+    }
+    let fresh = match tokio::time::timeout(
+        Duration::from_secs(10),
+        list(&state.repo, &state.metrics),
+    )
+    .await
+    {
+        Ok(r) => r.map_err(|e| format!("{e:#}")),
+        Err(_) => Err("the repository did not answer within 10 s".into()),
+    };
+    *cache = Some((Instant::now(), fresh.clone()));
+    fresh
+}
+
+/// `GET /`.
+pub async fn page(State(state): State<Arc<AppState>>) -> ApiResult<Html<String>> {
+    let statuses = probe(&state).await?;
+    let snaps = snapshots(&state).await;
+    let jobs = state.board.snapshot();
+    let now = Utc::now();
+    let mut out = String::with_capacity(8 * 1024);
+    out.push_str(HEAD);
+    let failing = statuses.iter().filter(|s| !s.is_healthy()).count();
+    let _ = write!(
+        out,
+        "<header><h1>holdfast</h1><p class=\"summary {}\">{}</p><p class=\"when\">{}</p></header>\n<main>\n",
+        if failing == 0 { "ok" } else { "bad" },
+        if failing == 0 {
+            format!("{} volume(s) healthy", statuses.len())
+        } else {
+            format!("{failing} of {} volume(s) failing", statuses.len())
+        },
+        esc(&now.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+    );
+    if statuses.is_empty() {
+        out.push_str("<p>No volumes are configured.</p>\n");
+    }
+    for s in &statuses {
+        volume_card(&mut out, &state, s, snaps.as_deref().ok(), now);
+    }
+    if let Err(e) = &snaps {
+        let _ = writeln!(out, "<p class=\"note\">Snapshots: {}</p>", esc(e));
+    }
+    jobs_table(&mut out, &jobs, now);
+    out.push_str("</main>\n</body>\n</html>\n");
+    Ok(Html(out))
+}
+
+fn volume_card(
+    out: &mut String,
+    state: &AppState,
+    s: &VolumeStatus,
+    snaps: Option<&[SnapshotEntry]>,
+    now: DateTime<Utc>,
+) {
+    let ok = s.is_healthy();
+    let pct = s.usage_percent.clamp(0.0, 100.0);
+    let level = if !ok || pct >= s.details.alert_at {
+        "bad"
+    } else if pct >= s.details.alert_at * 0.8 {
+        "warn"
+    } else {
+        "ok"
+    };
+    let _ = writeln!(
+        out,
+        "<section class=\"volume {}\" data-volume=\"{}\" data-state=\"{}\">",
+        if ok { "healthy" } else { "failing" },
+        esc(&s.name),
+        if ok { "ok" } else { "failing" }
+    );
+    let _ = writeln!(
+        out,
+        "<h2>{} <span class=\"badge {}\">{}</span></h2><p class=\"path\">{}</p>",
+        esc(&s.name),
+        if ok { "ok" } else { "bad" },
+        if ok { "OK" } else { "FAILING" },
+        esc(&s.path.display().to_string())
+    );
+    let _ = writeln!(
+        out,
+        "<div class=\"bar\" title=\"{pct:.1}%\"><div class=\"fill {level}\" style=\"width:{pct:.1}%\"></div></div>\
+         <p class=\"usage\">{pct:.1}% used · {} free of {}</p>",
+        esc(&format_size(s.size_available)),
+        esc(&format_size(s.size_total))
+    );
+    let flag = |b: bool, yes: &str, no: &str| {
+        if b {
+            format!("<span class=\"ok\">{yes}</span>")
+        } else {
+            format!("<span class=\"bad\">{no}</span>")
+        }
+    };
+    let _ = writeln!(
+        out,
+        "<ul class=\"flags\"><li>{}</li><li>{}</li><li>{}</li></ul>",
+        flag(s.mounted, "mounted", "not mounted"),
+        flag(s.writable, "writable", "not writable"),
+        flag(s.database_exists, "databases present", "database missing")
+    );
+    if !s.alerts.is_empty() {
+        out.push_str("<ul class=\"alerts\">");
+        for a in &s.alerts {
+            let _ = write!(out, "<li>{}</li>", esc(a));
+        }
+        out.push_str("</ul>\n");
+    }
+    let last = state.metrics.backup_stats(&s.name).last_success;
+    let _ = writeln!(
+        out,
+        "<p class=\"backup\">Last backup: {}</p>",
+        last.map_or_else(|| "never".to_string(), |t| format!("{} ago", age(now - t)))
+    );
+    if let Some(all) = snaps {
+        let mine: Vec<&SnapshotEntry> = all
+            .iter()
+            .filter(|e| e.volume.as_deref() == Some(s.name.as_str()))
+            .collect();
+        let _ = write!(
+            out,
+            "<div class=\"timeline\" title=\"{} snapshot(s)\">",
+            mine.len()
+        );
+        for e in mine.iter().rev().take(TIMELINE).rev() {
+            let _ = write!(
+                out,
+                "<span class=\"snap\" title=\"{} · {} · {} added\"></span>",
+                esc(&e.id.chars().take(8).collect::<String>()),
+                esc(&e.time.format("%Y-%m-%d %H:%M").to_string()),
+                esc(&format_size(e.added))
+            );
+        }
+        let _ = writeln!(
+            out,
+            "<span class=\"count\">{} snapshot(s)</span></div>",
+            mine.len()
+        );
+    }
+    out.push_str("</section>\n");
+}
+
+fn jobs_table(
+    out: &mut String,
+    jobs: &std::collections::BTreeMap<String, JobInfo>,
+    now: DateTime<Utc>,
+) {
+    out.push_str("<section class=\"jobs\"><h2>Scheduled jobs</h2>\n");
+    if jobs.is_empty() {
+        out.push_str("<p>No jobs are scheduled ([schedule] and [[cleanup]] in holdfast.toml).</p></section>\n");
+        return;
+    }
+    out.push_str("<table><tr><th>job</th><th>schedule</th><th>next run</th><th>last run</th><th>result</th></tr>\n");
+    for (name, j) in jobs {
+        let next = match j.next {
+            _ if j.running => "running now".to_string(),
+            Some(t) if t > now => {
+                format!("in {} ({})", age(t - now), t.format("%Y-%m-%d %H:%M UTC"))
+            }
+            Some(_) => "due".to_string(),
+            None => "never".to_string(),
+        };
+        let last = j
+            .last_run
+            .map_or_else(|| "—".to_string(), |t| format!("{} ago", age(now - t)));
+        let result = j.last_result.clone().unwrap_or_default();
+        let class = if result.starts_with("failed") {
+            " class=\"bad\""
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td{class}>{}</td></tr>",
+            esc(name),
+            esc(&j.schedule),
+            esc(&next),
+            esc(&last),
+            esc(&result)
+        );
+    }
+    out.push_str("</table></section>\n");
+}
+
+/// `3d 4h`, `2h 5m`, `40s`.
+pub fn age(d: chrono::Duration) -> String {
+    let s = d.num_seconds().max(0);
+    let (days, hours, mins) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
+    if days > 0 {
+        format!("{days}d {hours}h")
+    } else if hours > 0 {
+        format!("{hours}h {mins}m")
+    } else if mins > 0 {
+        format!("{mins}m")
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// Escapes text for HTML content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const HEAD: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="refresh" content="30">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>holdfast status</title>
+<style>
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;background:#f5f6f8;color:#1d2330}
+header{display:flex;gap:1.5rem;align-items:baseline;padding:1rem 2rem;background:#1d2330;color:#fff}
+header h1{margin:0;font-size:1.4rem}
+.summary.ok{color:#7fe0a0}.summary.bad{color:#ff8a80;font-weight:600}.when{margin-left:auto;opacity:.7}
+main{display:grid;grid-template-columns:repeat(auto-fill,minmax(340px,1fr));gap:1rem;padding:1.5rem 2rem}
+section{background:#fff;border-radius:8px;padding:1rem 1.2rem;box-shadow:0 1px 3px rgba(0,0,0,.08)}
+section.failing{border-left:6px solid #d32f2f}section.healthy{border-left:6px solid #2e7d32}
+section.jobs{grid-column:1/-1}
+h2{margin:0 0 .2rem;font-size:1.1rem}.path{margin:0 0 .6rem;color:#5b6475;font-family:ui-monospace,monospace;font-size:.85rem}
+.badge{font-size:.7rem;padding:.1rem .45rem;border-radius:4px;vertical-align:middle;color:#fff}
+.badge.ok{background:#2e7d32}.badge.bad{background:#d32f2f}
+.bar{height:12px;background:#e3e6ec;border-radius:6px;overflow:hidden}
+.fill{height:100%}.fill.ok{background:#43a047}.fill.warn{background:#f9a825}.fill.bad{background:#e53935}
+.usage{margin:.3rem 0;font-size:.85rem;color:#5b6475}
+.flags{list-style:none;padding:0;margin:.4rem 0;display:flex;gap:.8rem;font-size:.85rem}
+.ok{color:#2e7d32}.bad{color:#d32f2f;font-weight:600}
+.alerts{margin:.5rem 0;padding:.5rem .5rem .5rem 1.6rem;background:#fdecea;color:#b71c1c;border-radius:6px;font-size:.85rem}
+.backup{margin:.4rem 0;font-size:.9rem}
+.timeline{display:flex;gap:3px;align-items:center;flex-wrap:wrap}
+.snap{width:9px;height:18px;background:#3f51b5;border-radius:2px;display:inline-block}
+.count{margin-left:.5rem;font-size:.8rem;color:#5b6475}
+table{border-collapse:collapse;width:100%;font-size:.9rem}
+th,td{text-align:left;padding:.35rem .6rem;border-bottom:1px solid #eceef2}
+.note{grid-column:1/-1;color:#5b6475}
+</style>
+</head>
+<body>
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_and_ages() {
+        assert_eq!(
+            esc("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+        assert_eq!(age(chrono::Duration::seconds(40)), "40s");
+        assert_eq!(age(chrono::Duration::seconds(3 * 3600 + 120)), "3h 2m");
+        assert_eq!(
+            age(chrono::Duration::days(2) + chrono::Duration::hours(5)),
+            "2d 5h"
+        );
+    }
+}

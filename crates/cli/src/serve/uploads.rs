@@ -1,0 +1,201 @@
+//! `POST /api/v1/uploads/{volume}`: seed 000's multer handler. The first file part of a
+//! multipart body is sniffed by its magic bytes (the client's `Content-Type` is not
+//! trusted) against the `[uploads] allow` list (415 otherwise), streamed into
+//! `uploads/<uuid>.<ext>` on the volume while its size is counted (413 past
+//! `[uploads] max_size`; the atomic write is aborted so no partial file stays) and its
+//! SHA-256 computed. The extension is the one of the sniffed type, never the client's.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use axum::Json;
+use axum::extract::multipart::Field;
+use axum::extract::{Multipart, Path, State};
+use axum::http::StatusCode;
+use bytes::{Bytes, BytesMut};
+use holdfast_store::checksum::Hasher;
+use holdfast_volume::config::Uploads;
+use serde::Serialize;
+
+use super::error::{ApiError, ApiResult};
+use super::server::AppState;
+
+/// `max_size` when `[uploads]` does not set one.
+pub const DEFAULT_MAX_SIZE: u64 = 10 * 1024 * 1024;
+/// The allow-list when `[uploads]` does not set one.
+pub const DEFAULT_ALLOW: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "application/pdf"];
+/// Bytes read before sniffing the type.
+const SNIFF_LEN: usize = 8 * 1024;
+/// Directory of the volume uploads go to.
+pub const UPLOAD_DIR: &str = "uploads";
+
+/// The effective upload limits.
+#[derive(Debug, Clone)]
+pub struct UploadLimits {
+    /// Largest accepted file in bytes.
+    pub max_size: u64,
+    /// Accepted MIME types.
+    pub allow: Vec<String>,
+}
+
+impl UploadLimits {
+    /// `[uploads]` with the defaults filled in.
+    pub fn from_config(u: &Uploads) -> Self {
+        UploadLimits {
+            max_size: u.max_size.map_or(DEFAULT_MAX_SIZE, |s| s.bytes()),
+            allow: if u.allow.is_empty() {
+                DEFAULT_ALLOW.iter().map(|s| (*s).to_string()).collect()
+            } else {
+                u.allow.clone()
+            },
+        }
+    }
+}
+
+/// The reply to an upload.
+#[derive(Debug, Serialize)]
+pub struct Uploaded {
+    /// The stored name, `<uuid>.<ext>`.
+    pub filename: String,
+    /// Where it is in the volume.
+    pub path: String,
+    /// Bytes.
+    pub size: u64,
+    /// The sniffed MIME type.
+    pub mimetype: String,
+    /// SHA-256 of the content, hex.
+    pub sha256: String,
+}
+
+fn too_large(max: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("file larger than max_size ({max} bytes)"),
+    )
+}
+
+fn bad_multipart(e: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request(format!("malformed multipart body: {e}"))
+}
+
+/// `POST /api/v1/uploads/{volume}` (201 with [`Uploaded`]).
+pub async fn upload(
+    State(state): State<Arc<AppState>>,
+    Path(volume_name): Path<String>,
+    mut multipart: Multipart,
+) -> ApiResult<(StatusCode, Json<Uploaded>)> {
+    let vs = state.volumes.get(&volume_name).await?;
+    let limits = &state.uploads;
+    while let Some(mut field) = multipart.next_field().await.map_err(bad_multipart)? {
+        if field.file_name().is_none() {
+            continue;
+        }
+        let head = read_head(&mut field, limits.max_size).await?;
+        let Some(kind) = infer::get(&head) else {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unrecognised file type",
+            ));
+        };
+        let mime = kind.mime_type();
+        if !limits.allow.iter().any(|a| a == mime) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!("{mime} is not in the upload allow-list"),
+            ));
+        }
+        let filename = format!("{}.{}", uuid::Uuid::new_v4(), kind.extension());
+        let key = format!("{UPLOAD_DIR}/{filename}");
+        let hasher = Mutex::new(Hasher::new());
+        let size = AtomicU64::new(0);
+        let over = AtomicBool::new(false);
+        let max = limits.max_size;
+        let stream = futures::stream::unfold((Some(head), field), |(first, mut field)| {
+            let (hasher, size, over) = (&hasher, &size, &over);
+            async move {
+                let next = match first {
+                    Some(b) => Ok(Some(b)),
+                    None => field.chunk().await,
+                };
+                let item = match next {
+                    Ok(Some(b)) => {
+                        let total =
+                            size.fetch_add(b.len() as u64, Ordering::Relaxed) + b.len() as u64;
+                        if total > max {
+                            over.store(true, Ordering::Relaxed);
+                            Err(std::io::Error::other("upload larger than max_size"))
+                        } else {
+                            hasher
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .update(&b);
+                            Ok(b)
+                        }
+                    }
+                    Ok(None) => return None,
+                    Err(e) => Err(std::io::Error::other(e)),
+                };
+                Some((item, (None, field)))
+            }
+        });
+        let written = vs.store.write_stream(&key, Box::pin(stream)).await;
+        if let Err(e) = written {
+            if let Err(d) = vs.store.delete_file(&key).await {
+                tracing::warn!("removing a failed upload: {d}");
+            }
+            if over.load(Ordering::Relaxed) {
+                return Err(too_large(max));
+            }
+            return Err(e.into());
+        }
+        let sums = hasher
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .finish();
+        tracing::info!(volume = %volume_name, %key, size = sums.size, "upload stored");
+        let reply = Uploaded {
+            filename,
+            path: key,
+            size: sums.size,
+            mimetype: mime.to_string(),
+            sha256: sums.sha256,
+        };
+        return Ok((StatusCode::CREATED, Json(reply)));
+    }
+    Err(ApiError::bad_request("no file part in the multipart body"))
+}
+
+/// Reads up to [`SNIFF_LEN`] bytes of a part (less when it is shorter).
+async fn read_head(field: &mut Field<'_>, max: u64) -> ApiResult<Bytes> {
+    let mut head = BytesMut::new();
+    while head.len() < SNIFF_LEN {
+        match field.chunk().await.map_err(bad_multipart)? {
+            Some(b) => head.extend_from_slice(&b),
+            None => break,
+        }
+        if head.len() as u64 > max {
+            return Err(too_large(max));
+        }
+    }
+    Ok(head.freeze())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_fill_in() {
+        let l = UploadLimits::from_config(&Uploads::default());
+        assert_eq!(l.max_size, DEFAULT_MAX_SIZE);
+        assert_eq!(l.allow, DEFAULT_ALLOW);
+    }
+
+    #[test]
+    fn sniffing_ignores_labels() {
+        let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+        assert_eq!(infer::get(png).map(|k| k.mime_type()), Some("image/png"));
+        assert_eq!(infer::get(b"<?php echo 1; ?>").map(|k| k.mime_type()), None);
+    }
+}

@@ -1,0 +1,204 @@
+//! `holdfast serve` with a repository: on-demand backups, the snapshot listing, the
+//! scheduled backup job and what metrics say about them.
+
+use std::time::{Duration, Instant};
+
+use holdfast_repo::{InitOptions, KdfParams};
+use reqwest::{Method, StatusCode};
+
+use super::serve_util::{Server, Setup};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A config with two volumes and a file repository in the test directory.
+pub fn repo_config(extra: &str) -> Setup {
+    let config = format!(
+        "[repository]\nurl = \"file://{{dir}}/repo\"\n\
+         [[volumes]]\nname = \"data\"\npath = \"vol\"\n\
+         [[volumes]]\nname = \"media\"\npath = \"media\"\n{extra}"
+    );
+    let mut setup = Setup::new(&config);
+    setup
+        .env
+        .push(("HOLDFAST_PASSWORD".into(), PASSWORD.into()));
+    setup
+}
+
+/// Creates the volumes with a few files and initialises the repository.
+pub fn prepare(dir: &std::path::Path) {
+    for (f, body) in [
+        ("vol/db/app.db", "db"),
+        ("vol/notes.txt", "notes"),
+        ("media/a.bin", "media"),
+    ] {
+        let p = dir.join(f);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, body).expect("write");
+    }
+    let url = format!("file://{}/repo", dir.display());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let store = holdfast_store::Store::open(&url).expect("store");
+        let opts = InitOptions {
+            password: PASSWORD.into(),
+            kdf: KdfParams::insecure_fast(),
+        };
+        holdfast_repo::init(store, &opts)
+            .await
+            .expect("init repository");
+    });
+}
+
+#[test]
+fn backups_on_demand_and_snapshot_listing() {
+    let s = Server::start(repo_config(""), prepare);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let r = s
+            .authed(Method::POST, "/api/v1/backups")
+            .send()
+            .await
+            .expect("backup");
+        let status = r.status();
+        let text = r.text().await.expect("body");
+        assert_eq!(status, StatusCode::CREATED, "{text}\n{}", s.log());
+        let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+        let vols: Vec<&str> = v
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|b| b["volume"].as_str().expect("volume"))
+            .collect();
+        assert_eq!(vols, ["data", "media"]);
+        assert_eq!(v[0]["files"], 2);
+
+        let r = s
+            .authed(Method::POST, "/api/v1/backups?volume=media")
+            .send()
+            .await
+            .expect("backup");
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let r = s
+            .authed(Method::POST, "/api/v1/backups?volume=nope")
+            .send()
+            .await
+            .expect("backup");
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+        let r = s
+            .authed(Method::GET, "/api/v1/snapshots")
+            .send()
+            .await
+            .expect("snapshots");
+        assert_eq!(r.status(), StatusCode::OK);
+        let v: serde_json::Value =
+            serde_json::from_str(&r.text().await.expect("body")).expect("json");
+        let list = v.as_array().expect("array");
+        assert_eq!(list.len(), 3);
+        for key in [
+            "id", "time", "volume", "root", "tags", "files", "size", "added",
+        ] {
+            assert!(list[0].get(key).is_some(), "snapshot lacks {key}");
+        }
+        let media = list.iter().filter(|e| e["volume"] == "media").count();
+        assert_eq!(media, 2);
+
+        let text = reqwest::get(s.url("/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("body");
+        assert!(
+            text.contains("holdfast_snapshots{volume=\"media\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("holdfast_backup_last_success_timestamp_seconds{volume=\"data\"}"),
+            "{text}"
+        );
+        assert!(
+            text.contains("holdfast_job_runs_total{job=\"backup\",result=\"ok\"} 2"),
+            "{text}"
+        );
+    });
+}
+
+#[test]
+fn a_wrong_password_is_a_clear_503() {
+    let mut setup = repo_config("");
+    setup.env.retain(|(k, _)| k != "HOLDFAST_PASSWORD");
+    setup.env.push(("HOLDFAST_PASSWORD".into(), "wrong".into()));
+    let s = Server::start(setup, prepare);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let r = s
+            .authed(Method::POST, "/api/v1/backups")
+            .send()
+            .await
+            .expect("backup");
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let text = reqwest::get(s.url("/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("body");
+        assert!(
+            text.contains("holdfast_backup_failures_total{volume=\"data\"} 1"),
+            "{text}"
+        );
+    });
+}
+
+#[test]
+fn the_scheduler_runs_backups_and_cleanups() {
+    let extra = "[schedule]\nbackup = \"* * * * * *\"\n\
+                 [[cleanup]]\npath = \"vol/tmp\"\nolder_than = \"1s\"\nschedule = \"* * * * * *\"\n";
+    let s = Server::start(repo_config(extra), |d| {
+        prepare(d);
+        std::fs::create_dir_all(d.join("vol/tmp")).expect("mkdir");
+        std::fs::write(d.join("vol/tmp/old.log"), "old").expect("write");
+        let past = std::time::SystemTime::now() - Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(d.join("vol/tmp/old.log"))
+            .and_then(|f| f.set_modified(past))
+            .expect("age the file");
+    });
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let text = reqwest::get(s.url("/metrics"))
+                .await
+                .expect("metrics")
+                .text()
+                .await
+                .expect("body");
+            let backup = text.contains("holdfast_job_runs_total{job=\"backup\",result=\"ok\"}");
+            let cleanup =
+                text.contains("holdfast_job_runs_total{job=\"cleanup:vol/tmp\",result=\"ok\"}");
+            if backup && cleanup {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no scheduled runs in time:\n{text}\n{}",
+                s.log()
+            );
+            tokio::task::yield_now().await;
+            std::thread::park_timeout(Duration::from_millis(100));
+        }
+        assert!(
+            !s.path("vol/tmp/old.log").exists(),
+            "the cleanup job deleted the old file"
+        );
+        let log = s.log();
+        assert!(log.contains("job backup: ok"), "{log}");
+        assert!(s.path("vol/.holdfast/schedule.json").is_file());
+    });
+}
