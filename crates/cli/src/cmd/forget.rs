@@ -211,7 +211,7 @@ fn print_table(
                     .map(|r| (r.time, r.id.short(), "remove", String::new())),
             )
             .collect();
-        rows.sort_by(|a, b| b.0.cmp(&a.0));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.0));
         for (time, id, action, reasons) in rows {
             let line = format!(
                 "{id:<10} {:<20} {action:<7} {reasons}",

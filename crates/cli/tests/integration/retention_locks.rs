@@ -49,7 +49,7 @@ fn stopped_backup(repo: &Repo, root: &str) -> Child {
     child
 }
 
-fn finish(mut child: Child) {
+fn finish(child: Child) {
     signal(&child, "-CONT");
     let out = child.wait_with_output().expect("wait");
     check(&out, &["backup"], 0);
@@ -73,8 +73,7 @@ fn restores_exactly(repo: &Repo, root: &str) {
         .as_array()
         .expect("array")
         .iter()
-        .filter(|s| Path::new(s["root"].as_str().expect("root")).ends_with(root))
-        .next_back()
+        .rfind(|s| Path::new(s["root"].as_str().expect("root")).ends_with(root))
         .unwrap_or_else(|| panic!("a snapshot of {root}"))
         .clone();
     let target = format!("restored-{root}");
