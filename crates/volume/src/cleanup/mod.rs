@@ -1,6 +1,6 @@
-//! Deleting old files from a local directory (seed 002's `deleteOldFiles`, seed 001's
-//! workspace cleanup): every regular file under the directory last modified before
-//! `now - older_than`, optionally only those matching a glob.
+//! Deleting old files (seed 002's `deleteOldFiles`, seed 001's workspace cleanup): every
+//! regular file under a directory, or object under a store URL ([`cleanup_path`]), last
+//! modified before `now - older_than`, optionally only those matching a glob.
 //!
 //! The walk does not follow symlinks and leaves symlinks and directories alone. A missing
 //! directory is an empty report, not an error; a file that cannot be inspected or deleted
@@ -9,8 +9,12 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+mod store;
+
 use globset::{GlobBuilder, GlobMatcher};
 use serde::Serialize;
+
+pub use store::{cleanup_path, cleanup_store};
 
 /// What to delete.
 #[derive(Debug, Clone)]
@@ -63,6 +67,19 @@ pub enum CleanupError {
     NotADirectory {
         /// The path.
         path: PathBuf,
+    },
+    /// The store URL could not be opened.
+    #[error("cleanup: {source}")]
+    Store {
+        /// The store's error.
+        #[source]
+        source: holdfast_store::Error,
+    },
+    /// The cleanup task was cancelled or panicked.
+    #[error("cleanup interrupted: {message}")]
+    Interrupted {
+        /// What happened.
+        message: String,
     },
     /// The filter is not a valid glob.
     #[error("cleanup: bad filter `{pattern}`: {message}")]

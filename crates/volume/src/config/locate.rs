@@ -13,18 +13,12 @@ pub(crate) fn line_of(text: &str, offset: usize) -> usize {
 }
 
 /// The dotted key an error span points into: the enclosing table header, the key on the
-/// span's line, and the span's own text when it is a different bare key (an unknown key
-/// inside an inline table).
+/// span's line, and, inside an inline table, the key of the span there.
 pub(crate) fn key_at(text: &str, span: &Range<usize>) -> Option<String> {
     let start = span.start.min(text.len());
     let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
     let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
     let line = &text[line_start..line_end];
-    let spanned = text
-        .get(span.clone())
-        .unwrap_or("")
-        .trim()
-        .trim_matches('"');
 
     let mut parts: Vec<String> = Vec::new();
     let header_line = line.trim_start().starts_with('[');
