@@ -29,10 +29,10 @@ struct Cli {
 /// Every subcommand; each one lives in its own file under `cmd/`.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Copy a volume to new storage, keeping metadata, verified by hash.
-    Migrate(cmd::migrate::MigrateArgs),
     /// Delete files older than a duration in a directory or store URL.
     Cleanup(cmd::cleanup::CleanupArgs),
+    /// Copy a volume to new storage, keeping metadata, verified by hash.
+    Migrate(cmd::migrate::MigrateArgs),
     /// Create a repository.
     Init(cmd::init::InitArgs),
     /// Snapshot paths: one snapshot per PATH.
@@ -63,6 +63,9 @@ enum Command {
     Import(cmd::import::ImportArgs),
     /// Scheduler, HTTP API (health, metrics, files, uploads, cache) and status page.
     Serve(cmd::serve::ServeArgs),
+    /// Guard the volumes, restore what is missing, then run the app with backups and
+    /// the HTTP API beside it; exits with the app's code.
+    Run(cmd::run::RunArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,11 +73,18 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     global::init_logging(&cli.global);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return exit::report(&Failure::from(anyhow::Error::from(e))),
     };
@@ -88,8 +98,8 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let g = cli.global;
     match cli.command {
-        Command::Migrate(args) => cmd::migrate::run(&g, args).await,
         Command::Cleanup(args) => cmd::cleanup::run(&g, args).await,
+        Command::Migrate(args) => cmd::migrate::run(&g, args).await,
         Command::Init(args) => cmd::init::run(&g, args).await,
         Command::Backup(args) => cmd::backup::run(&g, args).await,
         Command::Snapshots(args) => cmd::snapshots::run(&g, args).await,
@@ -105,5 +115,6 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Lint(args) => cmd::lint::run(&g, args).await,
         Command::Import(args) => cmd::import::run(&g, args).await,
         Command::Serve(args) => cmd::serve::run(&g, args).await,
+        Command::Run(args) => cmd::run::run(&g, args).await,
     }
 }

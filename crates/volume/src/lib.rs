@@ -4,6 +4,8 @@
 //! - [`backup`]: a volume's snapshot with consistent copies of its databases.
 //! - [`config`]: holdfast.toml, loaded with errors that name the file, line and key.
 //! - [`databases`]: consistent copies of live SQLite, Postgres and Redis data.
+//! - [`drill`]: restore drills that measure the recovery time.
+//! - [`guard`]: the checks before an app starts, and what to restore first.
 //! - [`hooks`]: `[hooks]` commands around a backup, with a timeout.
 //! - [`units`]: sizes (`10Gi`), percentages (`80%`) and durations (`7d`, `1d12h`).
 //! - [`migrate`]: copy a volume to new storage with its metadata, verified by hash.
@@ -34,6 +36,8 @@ pub mod backup;
 pub mod cleanup;
 pub mod config;
 pub mod databases;
+pub mod drill;
+pub mod guard;
 pub mod hooks;
 pub mod import;
 pub mod lint;

@@ -1,5 +1,7 @@
-//! `holdfast verify [--read-data]`: checks the repository; exit 3 when damage is found,
-//! each problem listed with the paths and snapshots it affects.
+//! `holdfast verify [--read-data] [--restore-test]`: checks the repository; exit 3 when
+//! damage is found, each problem listed with the paths and snapshots it affects.
+//! `--restore-test` then restores the latest snapshot of each volume (or of each root)
+//! into a temporary directory and checks it ([`holdfast_volume::drill`]).
 
 use std::process::ExitCode;
 
@@ -17,6 +19,10 @@ pub struct VerifyArgs {
     /// Also read every pack back and authenticate every blob.
     #[arg(long)]
     pub read_data: bool,
+    /// Also restore the latest snapshot of each volume into a temporary directory, check
+    /// every file and database in it, and report the time it took.
+    #[arg(long)]
+    pub restore_test: bool,
 }
 
 /// Runs `holdfast verify`.
@@ -64,5 +70,64 @@ pub async fn run(g: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Failure> 
             );
         }
     }
-    Ok(exit::problems_if(!report.problems.is_empty()))
+    let mut drill_failed = false;
+    if args.restore_test {
+        let repo = repo.load_index().await.context("loading the index")?;
+        for (id, snap) in drill_targets(g, &repo).await? {
+            let d = holdfast_volume::drill::restore_test(&repo, id, &snap, None)
+                .await
+                .with_context(|| format!("restore test of snapshot {}", id.short()))?;
+            drill_failed |= !d.problems.is_empty();
+            if g.json {
+                outln!(
+                    "{}",
+                    serde_json::to_string(&d).context("encoding drill report")?
+                );
+            } else {
+                for p in &d.problems {
+                    outln!("RESTORE TEST {}: {p}", id.short());
+                }
+                if !g.quiet {
+                    outln!("{}", holdfast_volume::drill::describe(&d));
+                }
+            }
+        }
+    }
+    Ok(exit::problems_if(
+        !report.problems.is_empty() || drill_failed,
+    ))
+}
+
+/// The snapshots a restore test covers: the latest of each configured volume, or, with
+/// no volumes configured, the latest of each root.
+async fn drill_targets(
+    g: &GlobalArgs,
+    repo: &holdfast_repo::IndexedRepository,
+) -> anyhow::Result<Vec<(holdfast_repo::Id, holdfast_repo::Snapshot)>> {
+    let all = repo.snapshots().await.context("listing snapshots")?;
+    let config = holdfast_volume::config::Config::load_optional(&g.config)
+        .with_context(|| format!("reading {}", g.config.display()))?;
+    let mut latest: std::collections::BTreeMap<
+        String,
+        (holdfast_repo::Id, holdfast_repo::Snapshot),
+    > = std::collections::BTreeMap::new();
+    for (id, s) in all {
+        let key = s.volume.clone().unwrap_or_else(|| s.root.clone());
+        if let Some(c) = &config
+            && !c.volumes.is_empty()
+            && !c.volumes.iter().any(|v| Some(&v.name) == s.volume.as_ref())
+        {
+            continue;
+        }
+        match latest.get(&key) {
+            Some((_, cur)) if cur.time >= s.time => {}
+            _ => {
+                latest.insert(key, (id, s));
+            }
+        }
+    }
+    if latest.is_empty() {
+        anyhow::bail!("no snapshot to restore-test");
+    }
+    Ok(latest.into_values().collect())
 }

@@ -1,4 +1,6 @@
-//! `holdfast backup PATH…`: one snapshot per path; exit 3 when a snapshot is incomplete.
+//! `holdfast backup [PATH…] [--volume NAME]`: one snapshot per path, or, without paths,
+//! one per configured volume (with consistent copies of its databases, between the
+//! `[hooks]`); exit 3 when a snapshot is incomplete.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -15,12 +17,18 @@ use crate::context::{self, outln};
 use crate::exit::{self, Failure};
 use crate::global::GlobalArgs;
 
+mod volumes;
+
 /// Flags of `holdfast backup`.
 #[derive(Debug, Args)]
 pub struct BackupArgs {
-    /// Directories (or files) to back up; each becomes one snapshot.
-    #[arg(value_name = "PATH", required = true)]
+    /// Directories (or files) to back up; each becomes one snapshot. Without paths, every
+    /// volume of holdfast.toml (or those named with --volume).
+    #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    /// Back up only this configured volume (repeatable).
+    #[arg(long = "volume", value_name = "NAME", conflicts_with = "paths")]
+    pub volumes: Vec<String>,
     /// Tag the snapshots (repeatable).
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
@@ -32,7 +40,7 @@ pub struct BackupArgs {
     pub excludes: Vec<String>,
 }
 
-fn progress_bar(progress: Arc<BackupProgress>) -> Option<tokio::task::JoinHandle<()>> {
+pub(crate) fn progress_bar(progress: Arc<BackupProgress>) -> Option<tokio::task::JoinHandle<()>> {
     if !std::io::stderr().is_terminal() {
         return None;
     }
@@ -57,6 +65,9 @@ fn progress_bar(progress: Arc<BackupProgress>) -> Option<tokio::task::JoinHandle
 pub async fn run(g: &GlobalArgs, args: BackupArgs) -> Result<ExitCode, Failure> {
     let repo = context::open_repo(g).await?;
     let mut repo = repo.load_index().await.context("loading the index")?;
+    if args.paths.is_empty() {
+        return volumes::run(g, &args, &mut repo).await;
+    }
     let mut incomplete = false;
     for path in &args.paths {
         let progress = Arc::new(BackupProgress::default());
@@ -76,8 +87,19 @@ pub async fn run(g: &GlobalArgs, args: BackupArgs) -> Result<ExitCode, Failure> 
             eprint!("\r\x1b[2K");
         }
         let summary = result.with_context(|| format!("backing up {}", path.display()))?;
+        incomplete |= report(g, &summary)?;
+    }
+    Ok(exit::problems_if(incomplete))
+}
+
+/// Prints one snapshot's summary (a JSON line with `--json`) and its warnings; true when
+/// the snapshot is incomplete.
+pub(crate) fn report(
+    g: &GlobalArgs,
+    summary: &holdfast_repo::BackupSummary,
+) -> anyhow::Result<bool> {
+    {
         let s = &summary.snapshot;
-        incomplete |= s.incomplete;
         if g.json {
             let line = serde_json::json!({
                 "snapshot": summary.id.to_hex(),
@@ -102,6 +124,6 @@ pub async fn run(g: &GlobalArgs, args: BackupArgs) -> Result<ExitCode, Failure> 
         for e in &s.errors {
             eprintln!("holdfast: warning: {e}");
         }
+        Ok(s.incomplete)
     }
-    Ok(exit::problems_if(incomplete))
 }

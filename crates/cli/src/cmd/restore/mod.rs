@@ -1,5 +1,7 @@
 //! `holdfast restore SNAPSHOT --target DIR`: the snapshot root's contents into DIR;
 //! exit 3 when some entries were damaged (they are listed, the rest is restored).
+//! `--in-place --yes` restores into the snapshot's own volume ([`in_place`]);
+//! `--database NAME --yes` loads one database back ([`database`]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,14 +14,27 @@ use crate::context::{self, outln};
 use crate::exit::{self, Failure};
 use crate::global::GlobalArgs;
 
+mod database;
+mod in_place;
+
 /// Flags of `holdfast restore`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("where").required(true).args(["target", "in_place", "database"])))]
 pub struct RestoreArgs {
     /// Snapshot: id prefix, `latest` or `latest:VOLUME`.
     pub snapshot: String,
     /// Directory that receives the snapshot root's contents.
     #[arg(long, value_name = "DIR")]
-    pub target: PathBuf,
+    pub target: Option<PathBuf>,
+    /// Restore into the snapshot's own volume: stage, verify, then swap (needs --yes).
+    #[arg(long)]
+    pub in_place: bool,
+    /// Load this configured database back from the snapshot (needs --yes).
+    #[arg(long, value_name = "NAME")]
+    pub database: Option<String>,
+    /// Confirm a restore that replaces live data.
+    #[arg(long)]
+    pub yes: bool,
     /// Only paths matching this glob, or inside a matching directory (repeatable).
     #[arg(long = "include", value_name = "GLOB")]
     pub include: Vec<String>,
@@ -32,21 +47,29 @@ pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure>
         .load_index()
         .await
         .context("loading the index")?;
-    let (id, snap) = repo.find_snapshot(&args.snapshot).await.map_err(context::fail)?;
+    let (id, snap) = repo
+        .find_snapshot(&args.snapshot)
+        .await
+        .map_err(context::fail)?;
+    if (args.in_place || args.database.is_some()) && !args.yes {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "this replaces live data: add --yes to confirm (stop the app first)"
+        )));
+    }
+    if let Some(name) = &args.database {
+        return database::run(g, &repo, &snap, name).await;
+    }
+    let Some(target) = args.target.clone() else {
+        return in_place::run(g, &repo, id, &snap, &args.include).await;
+    };
     let opts = RestoreOptions {
-        target: args.target.clone(),
+        target: target.clone(),
         include: args.include,
     };
     let started = std::time::Instant::now();
     let s = holdfast_repo::restore(&repo, &snap, &opts)
         .await
-        .with_context(|| {
-            format!(
-                "restoring snapshot {} to {}",
-                id.short(),
-                args.target.display()
-            )
-        })?;
+        .with_context(|| format!("restoring snapshot {} to {}", id.short(), target.display()))?;
     for d in &s.damaged {
         eprintln!("holdfast: damaged: {}: {}", d.path, d.error);
     }
@@ -65,7 +88,7 @@ pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure>
         outln!(
             "restored snapshot {} to {}: {} files, {} dirs, {} symlinks, {}{}",
             id.short(),
-            args.target.display(),
+            target.display(),
             s.files,
             s.dirs,
             s.symlinks,

@@ -1,0 +1,237 @@
+//! `holdfast run [--listen ADDR] [--no-serve] -- CMD…`: the start command of an app.
+//!
+//! 1. Guard: every `require_mount` volume mounted, every volume writable and below
+//!    critical usage; otherwise print why and exit 1 without starting CMD.
+//! 2. `restore_if_missing`: a listed file missing from its volume is restored from the
+//!    volume's latest snapshot before CMD starts; when it cannot be (no repository, the
+//!    repository fails) CMD is not started either, so the app never starts on an empty
+//!    database while a backup exists.
+//! 3. CMD runs with SIGTERM/SIGINT forwarded; holdfast exits with CMD's exit code (or
+//!    128 + the signal that ended it). The scheduler and HTTP server of `serve` run
+//!    beside it unless `--no-serve`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, anyhow};
+use clap::Args;
+use holdfast_repo::RestoreOptions;
+use holdfast_volume::config::{Config, Volume};
+use holdfast_volume::guard;
+use tokio_util::sync::CancellationToken;
+
+use crate::context;
+use crate::exit::Failure;
+use crate::global::GlobalArgs;
+use crate::serve::snapshots::RepoAccess;
+use crate::serve::{ServeOptions, serve};
+
+/// Flags of `holdfast run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Address of the HTTP API and status page.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8080",
+        env = "HOLDFAST_LISTEN"
+    )]
+    pub listen: SocketAddr,
+    /// Run only the guard and the app: no scheduler, no HTTP server.
+    #[arg(long)]
+    pub no_serve: bool,
+    /// The app's command and its arguments (after `--`).
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub command: Vec<String>,
+}
+
+/// Runs `holdfast run`.
+pub async fn run(g: &GlobalArgs, args: RunArgs) -> Result<ExitCode, Failure> {
+    let config =
+        Config::load(&g.config).with_context(|| format!("loading {}", g.config.display()))?;
+    let refusals = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || guard::preflight(&config)
+    })
+    .await
+    .map_err(|e| anyhow!("guard: {e}"))?;
+    if !refusals.is_empty() {
+        for r in &refusals {
+            eprintln!("holdfast: refusing to start: {r}");
+        }
+        return Err(anyhow!(
+            "{} volume check(s) failed; {} was not started",
+            refusals.len(),
+            args.command[0]
+        )
+        .into());
+    }
+    restore_missing(g, &config).await?;
+
+    let shutdown = CancellationToken::new();
+    let server = if args.no_serve {
+        None
+    } else {
+        let repo = RepoAccess::resolve(&config, g.repo.as_deref(), g.password_file.as_ref())?;
+        let token = std::env::var("HOLDFAST_API_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty());
+        let opts = ServeOptions {
+            config: config.clone(),
+            listen: args.listen,
+            token,
+            repo,
+        };
+        Some(tokio::spawn(serve(opts, shutdown.clone())))
+    };
+    let code = run_child(&args.command).await;
+    shutdown.cancel();
+    if let Some(server) = server {
+        match server.await {
+            Ok(Err(e)) => eprintln!("holdfast: server: {e:#}"),
+            Err(e) => eprintln!("holdfast: server task: {e}"),
+            Ok(Ok(())) => {}
+        }
+    }
+    Ok(ExitCode::from(code?))
+}
+
+/// Restores every missing `restore_if_missing` file from its volume's latest snapshot.
+async fn restore_missing(g: &GlobalArgs, config: &Config) -> anyhow::Result<()> {
+    let wanted: Vec<(&Volume, Vec<std::path::PathBuf>)> = config
+        .volumes
+        .iter()
+        .map(|v| (v, guard::missing_files(v)))
+        .filter(|(_, m)| !m.is_empty())
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let names = |m: &[std::path::PathBuf]| {
+        m.iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let repo = context::open_repo(g).await.with_context(|| {
+        let all: Vec<String> = wanted
+            .iter()
+            .map(|(v, m)| format!("{} ({})", v.name, names(m)))
+            .collect();
+        format!(
+            "missing on the volume and cannot be restored: {}",
+            all.join("; ")
+        )
+    })?;
+    let repo = repo
+        .load_index()
+        .await
+        .context("loading the repository index")?;
+    for (volume, missing) in wanted {
+        let snapshot = match repo.find_snapshot(&format!("latest:{}", volume.name)).await {
+            Ok((_, s)) => s,
+            Err(holdfast_repo::Error::NotFound { .. }) => {
+                eprintln!(
+                    "holdfast: volume {}: {} missing and no snapshot of the volume exists yet: starting fresh",
+                    volume.name,
+                    names(&missing)
+                );
+                continue;
+            }
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!("finding the latest snapshot of volume {}", volume.name)
+                });
+            }
+        };
+        for rel in &missing {
+            remove_sqlite_sidecars(&volume.resolve(rel));
+        }
+        let opts = RestoreOptions {
+            target: volume.path.clone(),
+            include: missing
+                .iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect(),
+        };
+        let summary = holdfast_repo::restore(&repo, &snapshot, &opts)
+            .await
+            .with_context(|| {
+                format!("restoring {} into volume {}", names(&missing), volume.name)
+            })?;
+        if !summary.damaged.is_empty() {
+            return Err(anyhow!(
+                "volume {}: restored with damage: {:?}",
+                volume.name,
+                summary.damaged
+            ));
+        }
+        let still: Vec<_> = missing
+            .iter()
+            .filter(|p| !volume.resolve(p).exists())
+            .collect();
+        if !still.is_empty() {
+            return Err(anyhow!(
+                "volume {}: the latest snapshot ({}) holds no {:?}",
+                volume.name,
+                snapshot.time,
+                still
+            ));
+        }
+        eprintln!(
+            "holdfast: volume {}: restored {} from the snapshot of {}",
+            volume.name,
+            names(&missing),
+            snapshot.time.to_rfc3339()
+        );
+    }
+    Ok(())
+}
+
+/// A restored SQLite file must not meet the `-wal`/`-shm` of the database that was lost.
+fn remove_sqlite_sidecars(db: &Path) {
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut side = db.as_os_str().to_owned();
+        side.push(suffix);
+        let _ = std::fs::remove_file(std::path::PathBuf::from(side));
+    }
+}
+
+/// Runs the app with SIGTERM/SIGINT forwarded; its exit code, or 128 + its signal.
+async fn run_child(command: &[String]) -> anyhow::Result<u8> {
+    use std::os::unix::process::ExitStatusExt;
+    use tokio::signal::unix::{SignalKind, signal};
+    let (program, rest) = command
+        .split_first()
+        .ok_or_else(|| anyhow!("no command given"))?;
+    let mut child = tokio::process::Command::new(program)
+        .args(rest)
+        .spawn()
+        .with_context(|| format!("starting {program}"))?;
+    let pid = child
+        .id()
+        .and_then(|id| rustix::process::Pid::from_raw(id as i32));
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    let status = loop {
+        let sig = tokio::select! {
+            status = child.wait() => break status.with_context(|| format!("waiting for {program}"))?,
+            _ = term.recv() => rustix::process::Signal::TERM,
+            _ = int.recv() => rustix::process::Signal::INT,
+        };
+        if let Some(pid) = pid {
+            let _ = rustix::process::kill_process(pid, sig);
+        }
+    };
+    Ok(match (status.code(), status.signal()) {
+        (Some(code), _) => u8::try_from(code).unwrap_or(1),
+        (None, Some(sig)) => u8::try_from(128 + sig).unwrap_or(1),
+        (None, None) => 1,
+    })
+}
