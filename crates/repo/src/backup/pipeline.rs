@@ -1,6 +1,6 @@
 //! The write side of a backup: blobs go through a bounded channel to a pool of
 //! compress+encrypt workers, then to a packer that fills data and tree packs (16 MiB),
-//! then to an uploader that keeps at most 4 pack writes in flight. Every queue is
+//! then to an uploader that keeps at most 4 pack writes in flight (2 on a local disk). Every queue is
 //! bounded, so memory stays bounded whatever the data size.
 
 use std::sync::Arc;
@@ -17,7 +17,9 @@ use crate::index::IndexPack;
 use crate::pack::{BlobType, FinishedPack, PackWriter, TARGET_SIZE, pack_key};
 use crate::repository::Repository;
 
-const IN_FLIGHT: usize = 4;
+/// Pack writes in flight to a remote store (a local disk gains nothing from more than 2).
+const IN_FLIGHT_REMOTE: usize = 4;
+const IN_FLIGHT_LOCAL: usize = 2;
 
 /// A plaintext blob on its way to a pack.
 pub(crate) struct Job {
@@ -172,8 +174,13 @@ async fn upload(
     let mut done = Vec::new();
     let mut bytes = 0u64;
     let store = Arc::new(repo.store().clone());
+    let in_flight = if repo.store().local_root().is_some() {
+        IN_FLIGHT_LOCAL
+    } else {
+        IN_FLIGHT_REMOTE
+    };
     loop {
-        while running.len() >= IN_FLIGHT {
+        while running.len() >= in_flight {
             if let Some(r) = running.join_next().await {
                 let (p, n) = r.map_err(|e| Error::Invalid(format!("upload: {e}")))??;
                 done.push(p);
