@@ -8,6 +8,7 @@ mod integration {
     mod retention_locks;
     mod retention_restic;
     mod retention_util;
+    mod run_guard;
     mod serve_api;
     mod serve_backup;
     mod serve_status_page;
