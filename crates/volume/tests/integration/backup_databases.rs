@@ -31,6 +31,46 @@ fn config(text: &str) -> Config {
     text.parse().expect("config")
 }
 
+/// A fresh database of its own on the test server (tests run in parallel and restore
+/// with `--clean`), as a URL.
+fn fresh_database(tag: &str) -> String {
+    let url = std::env::var("HOLDFAST_TEST_PG_URL")
+        .expect("HOLDFAST_TEST_PG_URL is not set: run the tests through scripts/test.sh");
+    let name = format!("{tag}_{}", std::process::id());
+    let out = std::process::Command::new("psql")
+        .args([
+            "-XtA",
+            "--dbname",
+            &url,
+            "-c",
+            &format!("DROP DATABASE IF EXISTS {name}"),
+        ])
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = std::process::Command::new("psql")
+        .args([
+            "-XtA",
+            "--dbname",
+            &url,
+            "-c",
+            &format!("CREATE DATABASE {name}"),
+        ])
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (base, _) = url.rsplit_once('/').expect("database in url");
+    format!("{base}/{name}")
+}
+
 fn rows(db: &Path) -> Vec<i64> {
     let conn = Connection::open(db).expect("open restored");
     let mut stmt = conn.prepare("SELECT n FROM t ORDER BY n").expect("prepare");
@@ -124,8 +164,7 @@ async fn sqlite_copies_are_consistent_while_a_writer_runs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_dump_goes_into_the_snapshot_and_loads_back() {
-    let url = std::env::var("HOLDFAST_TEST_PG_URL")
-        .expect("HOLDFAST_TEST_PG_URL is not set: run the tests through scripts/test.sh");
+    let url = fresh_database("shop");
     let table = format!("pets_{}", std::process::id());
     let psql = |sql: &str| {
         let out = std::process::Command::new("psql")
@@ -213,4 +252,91 @@ async fn postgres_failures_are_one_clear_message() {
         .await
         .expect_err("auth");
     assert!(e.to_string().contains("authentication failed"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_dump_is_consistent_under_pgbench_load() {
+    let url = fresh_database("bench");
+    let init = std::process::Command::new("pgbench")
+        .args(["-i", "-q", "-s", "1", &url])
+        .output()
+        .expect("pgbench -i runs");
+    assert!(
+        init.status.success(),
+        "pgbench -i: {}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let mut load = std::process::Command::new("pgbench")
+        .args(["-c", "2", "-T", "20", "-n", &url])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("pgbench load starts");
+    let vol = tempfile::tempdir().expect("volume");
+    let cfg = config(&format!(
+        "[[volumes]]\nname = \"pg\"\npath = \"{}\"\ndatabases = [{{ kind = \"postgres\", name = \"bench\", url = \"{url}\" }}]\n",
+        vol.path().display()
+    ));
+    let mut repo = repo().await;
+    let s = backup_volume(&mut repo, &cfg.volumes[0], &VolumeBackupOptions::default()).await;
+    let _ = load.kill();
+    let _ = load.wait();
+    let s = s.expect("backup under load");
+    let target = tempfile::tempdir().expect("target");
+    let opts = RestoreOptions {
+        target: target.path().to_path_buf(),
+        include: Vec::new(),
+    };
+    holdfast_repo::restore(&repo, &s.snapshot, &opts)
+        .await
+        .expect("restore");
+    let dump = target.path().join(".holdfast-databases/bench.pgdump");
+    postgres::restore("bench", &url, std::fs::File::open(&dump).expect("dump"))
+        .expect("pg_restore");
+    let psql = |sql: &str| {
+        let out = std::process::Command::new("psql")
+            .args(["-XtA", "--dbname", &url, "-c", sql])
+            .output()
+            .expect("psql");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(psql("SELECT count(*) FROM pgbench_accounts"), "100000");
+    let balance_sums = psql(
+        "SELECT (SELECT sum(abalance) FROM pgbench_accounts) = (SELECT sum(bbalance) FROM pgbench_branches)",
+    );
+    assert_eq!(
+        balance_sums, "t",
+        "the dump is one consistent transaction snapshot"
+    );
+}
+
+#[test]
+fn redis_bgsave_writes_a_fresh_rdb() {
+    let url = std::env::var("HOLDFAST_TEST_REDIS_URL")
+        .expect("HOLDFAST_TEST_REDIS_URL is not set: run the tests through scripts/test.sh");
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new("redis-cli")
+            .arg("-u")
+            .arg(&url)
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    cli(&["SET", "holdfast:test", "kept"]);
+    let before = cli(&["LASTSAVE"]);
+    holdfast_volume::databases::redis::bgsave(&url).expect("bgsave");
+    assert_ne!(cli(&["LASTSAVE"]), before, "a new save finished");
+    let dir = cli(&["CONFIG", "GET", "dir"]);
+    let file = cli(&["CONFIG", "GET", "dbfilename"]);
+    let rdb = std::path::Path::new(dir.lines().nth(1).expect("dir"))
+        .join(file.lines().nth(1).expect("file"));
+    let bytes = std::fs::read(&rdb).expect("rdb file");
+    assert!(
+        bytes.starts_with(b"REDIS"),
+        "an RDB file at {}",
+        rdb.display()
+    );
+    let e = holdfast_volume::databases::redis::bgsave("redis://127.0.0.1:1").expect_err("refused");
+    assert!(e.to_string().contains("cannot connect"), "{e}");
 }
