@@ -72,6 +72,7 @@ pub fn build(ctx: &JobContext) -> anyhow::Result<Vec<Job>> {
         .source
         .as_ref()
         .and_then(|p| p.parent())
+        .filter(|p| !p.as_os_str().is_empty())
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
     let base = std::path::absolute(&base).unwrap_or(base);
     for (i, c) in ctx.config.cleanup.iter().enumerate() {

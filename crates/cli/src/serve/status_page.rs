@@ -130,10 +130,19 @@ fn volume_card(
             format!("<span class=\"bad\">{no}</span>")
         }
     };
+    let required = state
+        .config
+        .volume(&s.name)
+        .is_some_and(|v| v.require_mount);
+    let mounted = if s.mounted || required {
+        flag(s.mounted, "mounted", "not mounted")
+    } else {
+        "<span class=\"muted\">not a mount point</span>".to_string()
+    };
     let _ = writeln!(
         out,
         "<ul class=\"flags\"><li>{}</li><li>{}</li><li>{}</li></ul>",
-        flag(s.mounted, "mounted", "not mounted"),
+        mounted,
         flag(s.writable, "writable", "not writable"),
         flag(s.database_exists, "databases present", "database missing")
     );
@@ -269,12 +278,12 @@ section.failing{border-left:6px solid #d32f2f}section.healthy{border-left:6px so
 section.jobs{grid-column:1/-1}
 h2{margin:0 0 .2rem;font-size:1.1rem}.path{margin:0 0 .6rem;color:#5b6475;font-family:ui-monospace,monospace;font-size:.85rem}
 .badge{font-size:.7rem;padding:.1rem .45rem;border-radius:4px;vertical-align:middle;color:#fff}
-.badge.ok{background:#2e7d32}.badge.bad{background:#d32f2f}
+.badge.ok{background:#2e7d32;color:#fff}.badge.bad{background:#d32f2f;color:#fff}
 .bar{height:12px;background:#e3e6ec;border-radius:6px;overflow:hidden}
 .fill{height:100%}.fill.ok{background:#43a047}.fill.warn{background:#f9a825}.fill.bad{background:#e53935}
 .usage{margin:.3rem 0;font-size:.85rem;color:#5b6475}
 .flags{list-style:none;padding:0;margin:.4rem 0;display:flex;gap:.8rem;font-size:.85rem}
-.ok{color:#2e7d32}.bad{color:#d32f2f;font-weight:600}
+.ok{color:#2e7d32}.bad{color:#d32f2f;font-weight:600}.muted{color:#5b6475}
 .alerts{margin:.5rem 0;padding:.5rem .5rem .5rem 1.6rem;background:#fdecea;color:#b71c1c;border-radius:6px;font-size:.85rem}
 .backup{margin:.4rem 0;font-size:.9rem}
 .timeline{display:flex;gap:3px;align-items:center;flex-wrap:wrap}

@@ -126,7 +126,7 @@ fn status_page_in_a_real_browser() {
                     let alert = card.find(Locator::Css(".alerts li")).await?;
                     assert_eq!(alert.css_value("color").await?, "rgba(183, 28, 28, 1)");
                 } else {
-                    assert!(text.contains("OK") && text.contains("mounted"), "{name}: {text}");
+                    assert!(text.contains("OK") && text.contains("writable"), "{name}: {text}");
                 }
             }
             let data = client.find(Locator::Css("section[data-volume=\"data\"]")).await?;
