@@ -6,7 +6,8 @@
 //! gives up (or backs off) on a fresh conflicting one; otherwise it writes
 //! `locks/<random uuid>` and lists again. If a conflicting lock appeared meanwhile (two
 //! clients raced), it removes its own lock, waits a random back-off and starts over; after
-//! the last attempt it fails with [`Error::Locked`] naming the holder (host, pid, time).
+//! `retries` attempts, and no sooner than [`LockOptions::wait`] after the first, it fails with
+//! [`Error::Locked`] naming the holder (host, pid, time).
 //! Of two racing clients at least one sees the other's lock in its second listing, so two
 //! conflicting holders never both proceed.
 //!
@@ -87,6 +88,8 @@ pub struct LockOptions {
     pub refresh_every: Duration,
     /// How many times to try again after meeting a conflicting lock (default 3).
     pub retries: u32,
+    /// Keep trying for at least this long (default 0: only `retries` attempts).
+    pub wait: Duration,
     /// Longest random back-off between attempts (default 2 s).
     pub max_backoff: Duration,
 }
@@ -97,6 +100,7 @@ impl Default for LockOptions {
             stale_after: STALE_AFTER,
             refresh_every: REFRESH_EVERY,
             retries: 3,
+            wait: Duration::ZERO,
             max_backoff: Duration::from_secs(2),
         }
     }
@@ -195,6 +199,7 @@ impl Lock {
     ) -> Result<Lock> {
         let key = format!("locks/{}", uuid::Uuid::new_v4().simple());
         let mut attempt = 0;
+        let started = tokio::time::Instant::now();
         loop {
             let mut found = conflicts(repo, exclusive, None, opts).await?;
             if found.is_empty() {
@@ -205,18 +210,22 @@ impl Lock {
                 }
                 repo.store().delete_file(&key).await?;
             }
-            if attempt >= opts.retries {
-                let holder = found
-                    .iter()
-                    .map(|(k, i)| i.describe(k))
-                    .collect::<Vec<_>>()
-                    .join("; ");
+            let holder = found
+                .iter()
+                .map(|(k, i)| i.describe(k))
+                .collect::<Vec<_>>()
+                .join("; ");
+            if attempt >= opts.retries && started.elapsed() >= opts.wait {
                 return Err(Error::Locked {
                     repo: repo.store().url().to_owned(),
                     holder,
                 });
             }
             attempt += 1;
+            tracing::warn!(
+                "repository {} is locked by {holder}; trying again",
+                repo.store().url()
+            );
             tokio::time::sleep(backoff(opts.max_backoff)).await;
         }
         let (r, k, every) = (repo.clone(), key.clone(), opts.refresh_every);

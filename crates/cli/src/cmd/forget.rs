@@ -67,6 +67,9 @@ pub struct ForgetArgs {
     /// Allow a policy that removes every snapshot of a volume or root.
     #[arg(long)]
     pub allow_empty: bool,
+    /// Wait up to DUR (e.g. 10m) for another operation's lock instead of failing at once.
+    #[arg(long, value_name = "DUR")]
+    pub retry_lock: Option<holdfast_volume::units::HumanDuration>,
 }
 
 impl ForgetArgs {
@@ -151,13 +154,18 @@ pub async fn run(g: &GlobalArgs, args: ForgetArgs) -> Result<ExitCode, Failure> 
         volume: args.volume.clone(),
         dry_run: args.dry_run,
         allow_empty: args.allow_empty,
+        lock: super::prune::lock_options(args.retry_lock),
         ..ForgetOptions::default()
     };
     let report = holdfast_repo::forget(&repo, &opts)
         .await
         .map_err(context::fail)?;
     let pruned = if args.prune && !args.dry_run {
-        let r = holdfast_repo::prune(&repo, &PruneOptions::default())
+        let opts = PruneOptions {
+            lock: super::prune::lock_options(args.retry_lock),
+            ..PruneOptions::default()
+        };
+        let r = holdfast_repo::prune(&repo, &opts)
             .await
             .context("pruning after forget")?;
         Some(r)

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use holdfast_repo::{PruneOptions, PruneReport};
+use holdfast_repo::{LockOptions, PruneOptions, PruneReport};
 
 use crate::context::{self, outln};
 use crate::exit::Failure;
@@ -20,6 +20,9 @@ pub struct PruneArgs {
     /// Report what would be freed; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Wait up to DUR (e.g. 10m) for another operation's lock instead of failing at once.
+    #[arg(long, value_name = "DUR")]
+    pub retry_lock: Option<holdfast_volume::units::HumanDuration>,
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {
@@ -42,6 +45,7 @@ pub async fn run(g: &GlobalArgs, args: PruneArgs) -> Result<ExitCode, Failure> {
     let opts = PruneOptions {
         max_unused: args.max_unused,
         dry_run: args.dry_run,
+        lock: lock_options(args.retry_lock),
         ..PruneOptions::default()
     };
     let report = holdfast_repo::prune(&repo, &opts)
@@ -56,6 +60,14 @@ pub async fn run(g: &GlobalArgs, args: PruneArgs) -> Result<ExitCode, Failure> {
         print_report(&report)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Lock options that wait up to `retry` for a conflicting lock to go away.
+pub fn lock_options(retry: Option<holdfast_volume::units::HumanDuration>) -> LockOptions {
+    LockOptions {
+        wait: retry.map(|d| d.get()).unwrap_or_default(),
+        ..LockOptions::default()
+    }
 }
 
 /// Prints a prune report as text.

@@ -5,6 +5,7 @@
 //! A backup is caught while it holds its lock by stopping it (SIGSTOP) as soon as its
 //! lock object appears, so no test depends on how long anything takes.
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -183,4 +184,34 @@ fn unlock_all_removes_a_fresh_lock_with_a_warning() {
     assert!(lock_keys(&repo).is_empty());
     finish(running);
     repo.ok(&["verify"], 0);
+}
+
+#[test]
+fn prune_with_retry_lock_waits_for_a_running_backup() {
+    let repo = Repo::local();
+    repo.ok(&["init"], 0);
+    big_root(&repo, "x", 6);
+    let running = stopped_backup(&repo, "x");
+    let mut prune = repo.spawn(&["prune", "--retry-lock", "10m", "--json"]);
+    let mut stderr = BufReader::new(prune.stderr.take().expect("stderr"));
+    // Resume the backup only once prune has met its lock.
+    let mut line = String::new();
+    while !line.contains("is locked by") {
+        line.clear();
+        let n = stderr.read_line(&mut line).expect("read prune's stderr");
+        assert!(n > 0, "prune ended without waiting for the lock");
+    }
+    assert!(line.contains(&format!("pid {}", running.id())), "{line}");
+    let drain = std::thread::spawn(move || {
+        let mut rest = String::new();
+        stderr.read_to_string(&mut rest).map(|_| rest)
+    });
+    finish(running);
+    let out = prune.wait_with_output().expect("wait");
+    let rest = drain.join().expect("drain thread").expect("read");
+    let stdout = check(&out, &["prune"], 0);
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(report["snapshots"], 1, "{report}\n{rest}");
+    repo.ok(&["verify", "--read-data"], 0);
+    restores_exactly(&repo, "x");
 }
