@@ -31,42 +31,33 @@ fn config(text: &str) -> Config {
     text.parse().expect("config")
 }
 
+/// Runs one SQL statement with `psql` and returns its unaligned output; fails the test
+/// when psql does.
+fn psql(url: &str, sql: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .args(["-XtA", "-v", "ON_ERROR_STOP=1", "--dbname", url, "-c", sql])
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn server_url() -> String {
+    std::env::var("HOLDFAST_TEST_PG_URL")
+        .expect("HOLDFAST_TEST_PG_URL is not set: run the tests through scripts/test.sh")
+}
+
 /// A fresh database of its own on the test server (tests run in parallel and restore
 /// with `--clean`), as a URL.
 fn fresh_database(tag: &str) -> String {
-    let url = std::env::var("HOLDFAST_TEST_PG_URL")
-        .expect("HOLDFAST_TEST_PG_URL is not set: run the tests through scripts/test.sh");
+    let url = server_url();
     let name = format!("{tag}_{}", std::process::id());
-    let out = std::process::Command::new("psql")
-        .args([
-            "-XtA",
-            "--dbname",
-            &url,
-            "-c",
-            &format!("DROP DATABASE IF EXISTS {name}"),
-        ])
-        .output()
-        .expect("psql runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = std::process::Command::new("psql")
-        .args([
-            "-XtA",
-            "--dbname",
-            &url,
-            "-c",
-            &format!("CREATE DATABASE {name}"),
-        ])
-        .output()
-        .expect("psql runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    psql(&url, &format!("DROP DATABASE IF EXISTS {name}"));
+    psql(&url, &format!("CREATE DATABASE {name}"));
     let (base, _) = url.rsplit_once('/').expect("database in url");
     format!("{base}/{name}")
 }
@@ -166,24 +157,14 @@ async fn sqlite_copies_are_consistent_while_a_writer_runs() {
 async fn postgres_dump_goes_into_the_snapshot_and_loads_back() {
     let url = fresh_database("shop");
     let table = format!("pets_{}", std::process::id());
-    let psql = |sql: &str| {
-        let out = std::process::Command::new("psql")
-            .args(["-XtA", "-v", "ON_ERROR_STOP=1", "--dbname", &url, "-c", sql])
-            .output()
-            .expect("psql runs");
-        assert!(
-            out.status.success(),
-            "psql {sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    psql(&format!(
-        "CREATE TABLE {table}(id int primary key, name text)"
-    ));
-    psql(&format!(
-        "INSERT INTO {table} SELECT g, 'pet ' || g FROM generate_series(1, 500) g"
-    ));
+    psql(
+        &url,
+        &format!("CREATE TABLE {table}(id int primary key, name text)"),
+    );
+    psql(
+        &url,
+        &format!("INSERT INTO {table} SELECT g, 'pet ' || g FROM generate_series(1, 500) g"),
+    );
     let vol = tempfile::tempdir().expect("volume");
     let cfg = config(&format!(
         "[[volumes]]\nname = \"pg\"\npath = \"{}\"\ndatabases = [{{ kind = \"postgres\", name = \"shop\", url = \"{url}\" }}]\n",
@@ -193,7 +174,7 @@ async fn postgres_dump_goes_into_the_snapshot_and_loads_back() {
     let s = backup_volume(&mut repo, &cfg.volumes[0], &VolumeBackupOptions::default())
         .await
         .expect("backup");
-    psql(&format!("DROP TABLE {table}"));
+    psql(&url, &format!("DROP TABLE {table}"));
     let target = tempfile::tempdir().expect("target");
     let opts = RestoreOptions {
         target: target.path().to_path_buf(),
@@ -211,8 +192,8 @@ async fn postgres_dump_goes_into_the_snapshot_and_loads_back() {
         "{info}"
     );
     postgres::restore("shop", &url, std::fs::File::open(&dump).expect("dump")).expect("pg_restore");
-    assert_eq!(psql(&format!("SELECT count(*) FROM {table}")), "500");
-    psql(&format!("DROP TABLE {table}"));
+    assert_eq!(psql(&url, &format!("SELECT count(*) FROM {table}")), "500");
+    psql(&url, &format!("DROP TABLE {table}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -241,8 +222,7 @@ async fn postgres_failures_are_one_clear_message() {
         repo.snapshots().await.expect("list").is_empty(),
         "nothing written"
     );
-    let url = std::env::var("HOLDFAST_TEST_PG_URL")
-        .expect("HOLDFAST_TEST_PG_URL is not set: run the tests through scripts/test.sh");
+    let url = server_url();
     let wrong = url.replacen(":holdfast@", ":wrong-password@", 1);
     let cfg = config(&format!(
         "[[volumes]]\nname = \"pg\"\npath = \"{}\"\ndatabases = [{{ kind = \"postgres\", name = \"shop\", url = \"{wrong}\" }}]\n",
@@ -293,15 +273,12 @@ async fn postgres_dump_is_consistent_under_pgbench_load() {
     let dump = target.path().join(".holdfast-databases/bench.pgdump");
     postgres::restore("bench", &url, std::fs::File::open(&dump).expect("dump"))
         .expect("pg_restore");
-    let psql = |sql: &str| {
-        let out = std::process::Command::new("psql")
-            .args(["-XtA", "--dbname", &url, "-c", sql])
-            .output()
-            .expect("psql");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
-    assert_eq!(psql("SELECT count(*) FROM pgbench_accounts"), "100000");
+    assert_eq!(
+        psql(&url, "SELECT count(*) FROM pgbench_accounts"),
+        "100000"
+    );
     let balance_sums = psql(
+        &url,
         "SELECT (SELECT sum(abalance) FROM pgbench_accounts) = (SELECT sum(bbalance) FROM pgbench_branches)",
     );
     assert_eq!(
