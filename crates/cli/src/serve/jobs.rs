@@ -1,7 +1,7 @@
-//! The scheduled work, built from holdfast.toml: `[schedule] backup` (every volume, one
-//! snapshot each), `verify` (the repository opens, its index loads and every snapshot's
-//! root tree decrypts), `prune` (needs the repository's forget/prune, reported as
-//! unavailable until then) and each `[[cleanup]]` (files under `path` older than
+//! The scheduled work, built from holdfast.toml: `[schedule] backup` (every volume with
+//! its databases, one snapshot each, inside `[hooks]`), `verify` (the repository's
+//! structure), `prune` (`forget` with `[retention]`, then `prune`; the repository's own
+//! locks keep it apart from backups) and each `[[cleanup]]` (files under `path` older than
 //! `older_than`, optionally only those matching `filter`, a glob relative to `path`; a
 //! cleanup without its own schedule follows the backup schedule).
 
@@ -11,8 +11,10 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
+use holdfast_repo::retention::{CalendarDuration, RetentionPolicy};
+use holdfast_repo::{ForgetOptions, PruneOptions, VerifyOptions};
 use holdfast_store::{CleanupReport, ListOptions, ObjectMeta, Store};
-use holdfast_volume::config::{CleanupJob, Config};
+use holdfast_volume::config::{CleanupJob, Config, Retention};
 
 use super::metrics::Metrics;
 use super::paths::local_files;
@@ -60,10 +62,10 @@ pub fn build(ctx: &JobContext) -> anyhow::Result<Vec<Job>> {
         jobs.push(Job::new("verify", p, run, Arc::default())?);
     }
     if let Some(p) = &schedule.prune {
-        let run: JobFn = Arc::new(|| {
-            Box::pin(async {
-                bail!("prune is not available in this build of the repository library")
-            })
+        let (repo, retention) = (ctx.repo.clone(), ctx.config.retention.clone());
+        let run: JobFn = Arc::new(move || {
+            let (repo, retention) = (repo.clone(), retention.clone());
+            Box::pin(async move { forget_and_prune(&repo, &retention).await })
         });
         jobs.push(Job::new("prune", p, run, Arc::default())?);
     }
@@ -103,17 +105,55 @@ pub fn build(ctx: &JobContext) -> anyhow::Result<Vec<Job>> {
     Ok(jobs)
 }
 
-/// A light structural check: the repository opens, the index loads and every
-/// snapshot's root tree can be read.
+/// `holdfast verify` without `--read-data`: the structure of the repository; any
+/// problem fails the run.
 async fn verify(repo: &RepoAccess) -> anyhow::Result<String> {
-    let repo = repo.open().await?.load_index().await?;
-    let snapshots = repo.snapshots().await?;
-    for (id, s) in &snapshots {
-        repo.load_tree(&s.tree)
-            .await
-            .with_context(|| format!("snapshot {id}: root tree"))?;
+    let repo = repo.open().await?;
+    let report = holdfast_repo::verify(&repo, &VerifyOptions::default()).await?;
+    if let Some(first) = report.problems.first() {
+        bail!(
+            "{} problem(s), first: {}: {}",
+            report.problems.len(),
+            first.object,
+            first.error
+        );
     }
-    Ok(format!("{} snapshot(s) checked", snapshots.len()))
+    Ok(format!(
+        "{} snapshot(s), {} pack(s), {} blob(s): no problems",
+        report.snapshots, report.packs, report.blobs
+    ))
+}
+
+/// `[retention]` as the repository's policy.
+pub fn policy(r: &Retention) -> RetentionPolicy {
+    RetentionPolicy {
+        keep_last: r.keep_last,
+        keep_hourly: r.keep_hourly,
+        keep_daily: r.keep_daily,
+        keep_weekly: r.keep_weekly,
+        keep_monthly: r.keep_monthly,
+        keep_yearly: r.keep_yearly,
+        keep_within: r.keep_within.map(|d| CalendarDuration::from_std(d.get())),
+        ..RetentionPolicy::default()
+    }
+}
+
+/// `forget` with `[retention]` (skipped when it is empty), then `prune`.
+async fn forget_and_prune(repo: &RepoAccess, retention: &Retention) -> anyhow::Result<String> {
+    let repo = repo.open().await?;
+    let mut forgotten = 0;
+    if !retention.is_empty() {
+        let opts = ForgetOptions {
+            policy: policy(retention),
+            ..ForgetOptions::default()
+        };
+        forgotten = holdfast_repo::forget(&repo, &opts).await?.deleted;
+    }
+    let p = holdfast_repo::prune(&repo, &PruneOptions::default()).await?;
+    Ok(format!(
+        "forgot {forgotten} snapshot(s); packs {} -> {} ({} deleted, {} repacked)",
+        p.packs_before, p.packs_after, p.packs_deleted, p.packs_repacked
+    ))
 }
 
 /// Deletes the files of one `[[cleanup]]` entry last modified before `now - older_than`

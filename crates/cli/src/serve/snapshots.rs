@@ -13,8 +13,9 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use holdfast_repo::{BackupOptions, OpenOptions, Repository};
+use holdfast_repo::{OpenOptions, Repository};
 use holdfast_store::Store;
+use holdfast_volume::backup::{VolumeBackupOptions, backup_volume, with_hooks};
 use holdfast_volume::config::Config;
 use serde::{Deserialize, Serialize};
 
@@ -152,7 +153,8 @@ pub struct BackupReport {
     pub duration_s: f64,
 }
 
-/// Backs up every volume (or only `only`), one snapshot each, counting successes and
+/// Backs up every volume (or only `only`) with its databases, one snapshot each, inside
+/// the `[hooks]` (the same orchestration as `holdfast backup`), counting successes and
 /// failures per volume. Every volume is tried; the error lists those that failed.
 pub async fn backup_volumes(
     access: &RepoAccess,
@@ -175,17 +177,30 @@ pub async fn backup_volumes(
             return Err(e);
         }
     };
+    let results = with_hooks(config, || async {
+        let mut out = Vec::new();
+        for v in &volumes {
+            let opts = VolumeBackupOptions::default();
+            out.push((v.name.clone(), backup_volume(&mut repo, v, &opts).await));
+        }
+        Ok(out)
+    })
+    .await;
+    let results = match results {
+        Ok(r) => r,
+        Err(e) => {
+            volumes.iter().for_each(|v| metrics.backup_failed(&v.name));
+            return Err(e.into());
+        }
+    };
     let mut reports = Vec::new();
     let mut failed = Vec::new();
-    for v in volumes {
-        let mut opts = BackupOptions::new(&v.path);
-        opts.volume = Some(v.name.clone());
-        opts.excludes = v.exclude.clone();
-        match holdfast_repo::backup(&mut repo, &opts).await {
+    for (name, result) in results {
+        match result {
             Ok(s) => {
-                metrics.backup_succeeded(&v.name, Utc::now(), s.duration, s.snapshot.added);
+                metrics.backup_succeeded(&name, Utc::now(), s.duration, s.snapshot.added);
                 reports.push(BackupReport {
-                    volume: v.name.clone(),
+                    volume: name,
                     snapshot: s.id.to_string(),
                     files: s.snapshot.files,
                     size: s.snapshot.size,
@@ -194,14 +209,14 @@ pub async fn backup_volumes(
                 });
             }
             Err(e) => {
-                tracing::error!("backup of volume {}: {e}", v.name);
-                metrics.backup_failed(&v.name);
-                failed.push(format!("{}: {e}", v.name));
+                tracing::error!("backup of volume {name}: {e}");
+                metrics.backup_failed(&name);
+                failed.push(e.to_string());
             }
         }
     }
     if !failed.is_empty() {
-        return Err(anyhow!("backup failed for {}", failed.join("; ")));
+        return Err(anyhow!("backup failed: {}", failed.join("; ")));
     }
     Ok(reports)
 }

@@ -202,3 +202,44 @@ fn the_scheduler_runs_backups_and_cleanups() {
         assert!(s.path("vol/.holdfast/schedule.json").is_file());
     });
 }
+
+#[test]
+fn scheduled_verify_and_prune_apply_retention() {
+    let extra = "[schedule]\nverify = \"* * * * * *\"\nprune = \"* * * * * *\"\n\
+                 [retention]\nkeep_last = 1\n";
+    let s = Server::start(repo_config(extra), prepare);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        for _ in 0..3 {
+            let r = s
+                .authed(Method::POST, "/api/v1/backups")
+                .send()
+                .await
+                .expect("backup");
+            assert_eq!(r.status(), StatusCode::CREATED, "{}", s.log());
+        }
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let r = s
+                .authed(Method::GET, "/api/v1/snapshots")
+                .send()
+                .await
+                .expect("list");
+            let v: serde_json::Value =
+                serde_json::from_str(&r.text().await.expect("body")).expect("json");
+            let text = reqwest::get(s.url("/metrics")).await.expect("metrics");
+            let text = text.text().await.expect("body");
+            let verified = text.contains("holdfast_job_runs_total{job=\"verify\",result=\"ok\"}");
+            if v.as_array().map(Vec::len) == Some(2) && verified {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "retention not applied:\n{v}\n{}",
+                s.log()
+            );
+            std::thread::park_timeout(Duration::from_millis(100));
+        }
+        assert!(s.log().contains("job prune: ok: forgot"), "{}", s.log());
+    });
+}
