@@ -243,3 +243,52 @@ fn scheduled_verify_and_prune_apply_retention() {
         assert!(s.log().contains("job prune: ok: forgot"), "{}", s.log());
     });
 }
+
+#[test]
+fn sigterm_lets_a_running_backup_finish() {
+    let extra = "[hooks]\nbefore_backup = [\"touch {dir}/started; \
+                 while [ ! -e {dir}/release ]; do sleep 0.05; done\"]\n";
+    let mut s = Server::start(repo_config(extra), prepare);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let request = s.authed(Method::POST, "/api/v1/backups").send();
+    let pending = rt.spawn(request);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !s.path("started").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the backup did not start: {}",
+            s.log()
+        );
+        std::thread::park_timeout(Duration::from_millis(20));
+    }
+    let pid = s.pid().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    assert!(sent.expect("run kill").success());
+    std::fs::write(s.path("release"), "").expect("release the hook");
+    let response = rt
+        .block_on(pending)
+        .expect("request task")
+        .expect("response");
+    assert_eq!(response.status(), StatusCode::CREATED, "{}", s.log());
+    let status = s.wait_exit();
+    assert!(status.success(), "exit {status:?}: {}", s.log());
+    let snapshots = rt.block_on(async {
+        let url = format!("file://{}/repo", s.dir().display());
+        let store = holdfast_store::Store::open(&url).expect("store");
+        let opts = holdfast_repo::OpenOptions {
+            password: PASSWORD.into(),
+            cache: None,
+        };
+        let repo = holdfast_repo::open(store, &opts)
+            .await
+            .expect("open repository");
+        repo.snapshots().await.expect("snapshots")
+    });
+    assert_eq!(
+        snapshots.len(),
+        2,
+        "both volumes were backed up before the exit"
+    );
+}
