@@ -1,7 +1,8 @@
 //! The write side of a backup: blobs go through a bounded channel to a pool of
 //! compress+encrypt workers, then to a packer that fills data and tree packs (16 MiB),
-//! then to an uploader that keeps at most 4 pack writes in flight (2 on a local disk). Every queue is
-//! bounded, so memory stays bounded whatever the data size.
+//! then to an uploader that keeps at most 4 pack writes in flight (1 on a local disk,
+//! where more only costs memory). Every queue is bounded, so memory stays bounded
+//! whatever the data size.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -17,9 +18,10 @@ use crate::index::IndexPack;
 use crate::pack::{BlobType, FinishedPack, PackWriter, TARGET_SIZE, pack_key};
 use crate::repository::Repository;
 
-/// Pack writes in flight to a remote store (a local disk gains nothing from more than 2).
+/// Pack writes in flight to a remote store.
 const IN_FLIGHT_REMOTE: usize = 4;
-const IN_FLIGHT_LOCAL: usize = 2;
+/// Pack writes in flight to a local disk.
+const IN_FLIGHT_LOCAL: usize = 1;
 
 /// A plaintext blob on its way to a pack.
 pub(crate) struct Job {
