@@ -12,6 +12,7 @@ mod integration {
     mod serve_api;
     mod serve_backup;
     mod serve_status_page;
+    mod serve_stream;
     mod serve_util;
     mod volume_cleanup;
     mod volume_import;
