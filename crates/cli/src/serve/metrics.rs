@@ -32,6 +32,7 @@ struct Inner {
     backups: BTreeMap<String, BackupStats>,
     snapshots: BTreeMap<String, u64>,
     job_runs: BTreeMap<(String, &'static str), u64>,
+    repository_bytes: Option<u64>,
 }
 
 /// The counters and gauges that are not probed at scrape time.
@@ -89,6 +90,11 @@ impl Metrics {
                 s.last_success = Some(time);
             }
         }
+    }
+
+    /// Sets the bytes the repository holds (all its objects).
+    pub fn set_repository_size(&self, bytes: u64) {
+        self.lock().repository_bytes = Some(bytes);
     }
 
     /// The backup figures of `volume`.
@@ -217,6 +223,11 @@ impl Metrics {
         );
         for (v, n) in &inner.snapshots {
             sample(&mut out, "holdfast_snapshots", &[("volume", v)], *n as f64);
+        }
+        if let Some(bytes) = inner.repository_bytes {
+            let name = "holdfast_repository_size_bytes";
+            header(&mut out, name, "Bytes stored in the repository.", "gauge");
+            sample(&mut out, name, &[], bytes as f64);
         }
         header(
             &mut out,

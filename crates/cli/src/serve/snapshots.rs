@@ -13,8 +13,9 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
 use holdfast_repo::{OpenOptions, Repository};
-use holdfast_store::Store;
+use holdfast_store::{ListOptions, Store};
 use holdfast_volume::backup::{VolumeBackupOptions, backup_volume, with_hooks};
 use holdfast_volume::config::Config;
 use serde::{Deserialize, Serialize};
@@ -133,6 +134,18 @@ pub async fn list(access: &RepoAccess, metrics: &Metrics) -> anyhow::Result<Vec<
         newest.insert(v, e.time);
     }
     metrics.set_snapshots(counts, newest);
+    let opts = ListOptions {
+        recursive: true,
+        filter: None,
+    };
+    let size = repo
+        .store()
+        .list("", opts)
+        .try_fold(0u64, |acc, m| async move { Ok(acc + m.size) });
+    match size.await {
+        Ok(bytes) => metrics.set_repository_size(bytes),
+        Err(e) => tracing::warn!("measuring the repository: {e}"),
+    }
     Ok(entries)
 }
 

@@ -124,6 +124,7 @@ fn backups_on_demand_and_snapshot_listing() {
             text.contains("holdfast_job_runs_total{job=\"backup\",result=\"ok\"} 2"),
             "{text}"
         );
+        assert!(text.contains("holdfast_repository_size_bytes "), "{text}");
     });
 }
 
