@@ -1,23 +1,21 @@
-//! The scheduled work, built from holdfast.toml: `[schedule] backup` (every volume with
-//! its databases, one snapshot each, inside `[hooks]`), `verify` (the repository's
+//! The scheduled work, built from holdfast.toml: `[schedule] backup` (every volume
+//! with its databases, one snapshot each, inside `[hooks]`), `verify` (the repository's
 //! structure), `prune` (`forget` with `[retention]`, then `prune`; the repository's own
-//! locks keep it apart from backups) and each `[[cleanup]]` (files under `path` older than
-//! `older_than`, optionally only those matching `filter`, a glob relative to `path`; a
-//! cleanup without its own schedule follows the backup schedule).
+//! locks keep it apart from backups) and each `[[cleanup]]` (`holdfast cleanup` on a
+//! schedule: files under `path` older than `older_than`, only those matching `filter`;
+//! a cleanup without its own schedule follows the backup schedule).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use chrono::{DateTime, Utc};
-use futures::TryStreamExt;
 use holdfast_repo::retention::{CalendarDuration, RetentionPolicy};
 use holdfast_repo::{ForgetOptions, PruneOptions, VerifyOptions};
-use holdfast_store::{CleanupReport, ListOptions, ObjectMeta, Store};
+use holdfast_volume::cleanup::{CleanupOptions, CleanupReport, cleanup_path};
 use holdfast_volume::config::{CleanupJob, Config, Retention};
 
 use super::metrics::Metrics;
-use super::paths::local_files;
 use super::scheduler::{Job, JobFn};
 use super::snapshots::{RepoAccess, backup_volumes};
 
@@ -156,10 +154,10 @@ async fn forget_and_prune(repo: &RepoAccess, retention: &Retention) -> anyhow::R
     ))
 }
 
-/// Deletes the files of one `[[cleanup]]` entry last modified before `now - older_than`
-/// (only those matching `filter`, when set). A relative `path` is relative to `base`
-/// (the config file's directory); a missing directory is nothing to do, and is not
-/// created.
+/// Runs one `[[cleanup]]` entry through the volume crate's cleanup (the same rules as
+/// `holdfast cleanup`): files under `path` last modified before `now - older_than`, only
+/// those matching `filter` when set. A relative `path` is relative to `base` (the config
+/// file's directory); a missing directory is an empty report and is not created.
 pub async fn cleanup(
     job: &CleanupJob,
     base: &Path,
@@ -170,52 +168,15 @@ pub async fn cleanup(
     } else {
         base.join(&job.path).to_string_lossy().into_owned()
     };
-    if !target.contains("://") && !Path::new(&target).is_dir() {
-        tracing::warn!("cleanup {target}: no such directory, nothing to do");
-        return Ok(CleanupReport::default());
-    }
-    let age = chrono::Duration::from_std(job.older_than.get()).context("older_than too large")?;
-    let cutoff = now - age;
-    let filter = match &job.filter {
-        Some(g) => Some(
-            globset::GlobBuilder::new(g)
-                .literal_separator(true)
-                .build()
-                .with_context(|| format!("bad filter {g:?}"))?
-                .compile_matcher(),
-        ),
-        None => None,
+    let opts = CleanupOptions {
+        older_than: job.older_than.get(),
+        filter: job.filter.clone(),
+        dry_run: false,
+        now: Some(now.into()),
     };
-    let store = Store::open(&target)?;
-    let entries: Vec<ObjectMeta> = match store.local_root() {
-        Some(root) => {
-            let root = root.to_path_buf();
-            tokio::task::spawn_blocking(move || local_files(&root, "")).await?
-        }
-        None => {
-            let opts = ListOptions {
-                recursive: true,
-                filter: None,
-            };
-            store.list("", opts).try_collect().await?
-        }
-    };
-    let mut report = CleanupReport::default();
-    for entry in entries {
-        let old = entry.modified.is_some_and(|m| m < cutoff);
-        if !old || filter.as_ref().is_some_and(|f| !f.is_match(&entry.key)) {
-            continue;
-        }
-        match store.delete_file(&entry.key).await {
-            Ok(()) => {
-                report.deleted += 1;
-                report.bytes += entry.size;
-            }
-            Err(e) => {
-                tracing::warn!("cleanup {target}: {e}");
-                report.errors += 1;
-            }
-        }
+    let report = cleanup_path(&target, &opts).await?;
+    for p in &report.problems {
+        tracing::warn!("cleanup {target}: {p}");
     }
     Ok(report)
 }
@@ -236,7 +197,7 @@ mod tests {
         let job = CleanupJob {
             path: "files".into(),
             older_than: HumanDuration(std::time::Duration::from_secs(3600)),
-            filter: Some("**/*.log".into()),
+            filter: Some("*.log".into()),
             schedule: None,
         };
         let now = Utc::now();
