@@ -155,7 +155,6 @@ pub async fn run(g: &GlobalArgs, args: ForgetArgs) -> Result<ExitCode, Failure> 
         dry_run: args.dry_run,
         allow_empty: args.allow_empty,
         lock: super::prune::lock_options(args.retry_lock),
-        ..ForgetOptions::default()
     };
     let report = holdfast_repo::forget(&repo, &opts)
         .await

@@ -24,7 +24,7 @@ fn times() -> Vec<chrono::DateTime<chrono::Utc>> {
         let hours = match i % 6 {
             0 => 3 + (state >> 60),
             1 => 30 + (state >> 58),
-            _ => 250 + (state >> 55),
+            _ => 200 + (state >> 57),
         };
         t += chrono::TimeDelta::hours(i64::try_from(hours).expect("small"));
     }
