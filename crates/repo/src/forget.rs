@@ -216,6 +216,61 @@ mod tests {
         (Id::hash(format!("{day}{volume:?}{root}").as_bytes()), s)
     }
 
+    #[tokio::test]
+    async fn volume_filter_dry_run_and_empty_groups() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        std::fs::write(dir.path().join("f"), "x").map_err(|e| Error::io("f", e))?;
+        let store = holdfast_store::Store::open("memory://")?;
+        let init = crate::InitOptions {
+            password: "pw".into(),
+            kdf: crate::KdfParams::insecure_fast(),
+        };
+        let repo = crate::init(store, &init).await?;
+        let mut irepo = repo.load_index().await?;
+        for volume in [Some("v"), Some("v"), None, None] {
+            let mut opts = crate::BackupOptions::new(dir.path());
+            opts.volume = volume.map(String::from);
+            crate::backup(&mut irepo, &opts).await?;
+        }
+        let last = |n| RetentionPolicy {
+            keep_last: Some(n),
+            ..Default::default()
+        };
+        let dry = ForgetOptions {
+            policy: last(1),
+            dry_run: true,
+            ..Default::default()
+        };
+        let r = forget(&repo, &dry).await?;
+        assert_eq!((r.groups.len(), r.deleted), (2, 0));
+        assert_eq!(repo.snapshots().await?.len(), 4);
+        let only_v = ForgetOptions {
+            policy: last(1),
+            volume: Some("v".into()),
+            ..Default::default()
+        };
+        let r = forget(&repo, &only_v).await?;
+        assert_eq!((r.groups.len(), r.deleted), (1, 1));
+        assert_eq!(r.groups[0].group, "v");
+        assert_eq!(repo.snapshots().await?.len(), 3);
+        let none = ForgetOptions {
+            policy: RetentionPolicy {
+                keep_tags: vec![vec!["missing".into()]],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(matches!(forget(&repo, &none).await, Err(Error::Invalid(_))));
+        assert_eq!(repo.snapshots().await?.len(), 3);
+        let allowed = ForgetOptions {
+            allow_empty: true,
+            ..none
+        };
+        assert_eq!(forget(&repo, &allowed).await?.deleted, 3);
+        assert!(forget(&repo, &ForgetOptions::default()).await.is_err());
+        Ok(())
+    }
+
     #[test]
     fn groups_by_volume_else_root() {
         let list = vec![
