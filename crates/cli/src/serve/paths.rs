@@ -8,7 +8,9 @@
 //!    NUL);
 //! 3. holdfast's own directories (`.holdfast`, `.holdfast-tmp`) are off limits;
 //! 4. on a local volume no component of the key may be a symlink, so a link inside the
-//!    volume that points elsewhere cannot be followed.
+//!    volume that points elsewhere cannot be followed; and a directory where the file
+//!    should be, or a file where a directory should be, is a 409 before the store is
+//!    asked.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -96,7 +98,7 @@ impl VolumeStore {
         check_key(key)?;
         if let Some(root) = &self.root {
             let (root, k) = (root.clone(), key.to_string());
-            tokio::task::spawn_blocking(move || no_symlinks(&root, &k)).await??;
+            tokio::task::spawn_blocking(move || check_local(&root, &k)).await??;
         }
         Ok(key.to_string())
     }
@@ -179,26 +181,37 @@ pub fn check_key(key: &str) -> ApiResult<()> {
     Ok(())
 }
 
-/// Walks `key` below `root` and refuses any component that is a symlink; components that
-/// do not exist yet are fine (a PUT creates them).
-pub fn no_symlinks(root: &Path, key: &str) -> ApiResult<()> {
+/// Walks `key` below `root`: any component that is a symlink is 403; a directory where
+/// a file is meant (the last component) or a file where a directory is meant (any
+/// other) is 409. Components that do not exist yet are fine (a PUT creates them).
+pub fn check_local(root: &Path, key: &str) -> ApiResult<()> {
     let mut p = root.to_path_buf();
-    for seg in key.split('/') {
+    let segments: Vec<&str> = key.split('/').collect();
+    for (i, seg) in segments.iter().enumerate() {
         p.push(seg);
+        let last = i + 1 == segments.len();
         match std::fs::symlink_metadata(&p) {
             Ok(m) if m.file_type().is_symlink() => {
                 return Err(ApiError::forbidden(format!(
                     "path {key:?} goes through a symlink; refused"
                 )));
             }
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => {
+            Ok(m) if last && m.is_dir() => {
                 return Err(ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("{key}: {e}"),
+                    StatusCode::CONFLICT,
+                    format!("{key:?} is a directory"),
                 ));
             }
+            Ok(m) if !last && !m.is_dir() => {
+                let what = segments[..=i].join("/");
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    format!("{what:?} is a file, not a directory"),
+                ));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(ApiError::internal(format!("{key}: {e}"))),
         }
     }
     Ok(())
@@ -238,9 +251,14 @@ mod tests {
         let outside = tempfile::tempdir()?;
         std::os::unix::fs::symlink(outside.path(), dir.path().join("link"))?;
         std::fs::create_dir(dir.path().join("real"))?;
-        assert!(no_symlinks(dir.path(), "link/x").is_err());
-        assert!(no_symlinks(dir.path(), "link").is_err());
-        assert!(no_symlinks(dir.path(), "real/new/file").is_ok());
+        assert!(check_local(dir.path(), "link/x").is_err());
+        assert!(check_local(dir.path(), "link").is_err());
+        assert!(check_local(dir.path(), "real/new/file").is_ok());
+        std::fs::write(dir.path().join("real/f"), "x")?;
+        let conflict = |k| check_local(dir.path(), k).err().map(|e| e.status);
+        assert_eq!(conflict("real"), Some(StatusCode::CONFLICT));
+        assert_eq!(conflict("real/f/x"), Some(StatusCode::CONFLICT));
+        assert_eq!(conflict("real/f"), None);
         Ok(())
     }
 }

@@ -87,6 +87,12 @@ impl AppState {
 /// The router: open routes (`/`, `/healthz`, `/readyz`, `/metrics`) and the token-gated
 /// `/api/v1` routes.
 pub fn router(state: Arc<AppState>) -> Router {
+    let upload_limit = state
+        .uploads
+        .max_size
+        .saturating_add(uploads::FRAMING_ALLOWANCE)
+        .try_into()
+        .unwrap_or(usize::MAX);
     let file = get(files::get_file)
         .head(files::head_file)
         .put(files::put_file)
@@ -96,7 +102,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/files/{volume}", get(files::list_files))
         .route("/api/v1/files/{volume}/", get(files::list_files))
         .route("/api/v1/files/{volume}/{*path}", file)
-        .route("/api/v1/uploads/{volume}", post(uploads::upload))
+        .route(
+            "/api/v1/uploads/{volume}",
+            post(uploads::upload).layer(DefaultBodyLimit::max(upload_limit)),
+        )
         .route(
             "/api/v1/cache/{*key}",
             put(cache::put_entry)

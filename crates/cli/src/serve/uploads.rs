@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use axum::Json;
-use axum::extract::multipart::Field;
+use axum::extract::multipart::{Field, MultipartError};
 use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use bytes::{Bytes, BytesMut};
@@ -25,6 +25,9 @@ use super::server::AppState;
 pub const DEFAULT_MAX_SIZE: u64 = 10 * 1024 * 1024;
 /// The allow-list when `[uploads]` does not set one.
 pub const DEFAULT_ALLOW: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "application/pdf"];
+/// Room for the other parts and the multipart framing on top of `max_size`: the whole
+/// request body may not exceed `max_size` plus this.
+pub const FRAMING_ALLOWANCE: u64 = 1024 * 1024;
 /// Bytes read before sniffing the type.
 const SNIFF_LEN: usize = 8 * 1024;
 /// Directory of the volume uploads go to.
@@ -75,8 +78,8 @@ fn too_large(max: u64) -> ApiError {
     )
 }
 
-fn bad_multipart(e: impl std::fmt::Display) -> ApiError {
-    ApiError::bad_request(format!("malformed multipart body: {e}"))
+fn bad_multipart(e: MultipartError) -> ApiError {
+    ApiError::new(e.status(), format!("multipart body: {}", e.body_text()))
 }
 
 /// `POST /api/v1/uploads/{volume}` (201 with [`Uploaded`]).

@@ -299,6 +299,19 @@ async fn files_put_get_range_etag_head_list_delete() {
         .await
         .expect("delete");
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    for path in ["docs", "docs/b.txt/x"] {
+        let r = s
+            .authed(Method::PUT, &format!("/api/v1/files/data/{path}"))
+            .body("x")
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(r.status(), StatusCode::CONFLICT, "{path}");
+    }
+    assert_eq!(
+        files_under(&s.path("vol/.holdfast-tmp")),
+        Vec::<String>::new()
+    );
     let r = s
         .authed(Method::GET, "/api/v1/files/nope/a.txt")
         .send()
@@ -465,6 +478,26 @@ async fn uploads_sniff_limit_and_hash() {
         .await
         .expect("upload");
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    let padding = "x".repeat(2 * 1024 * 1024);
+    let part = reqwest::multipart::Part::bytes(PNG.to_vec())
+        .file_name("a.png")
+        .mime_str("image/png")
+        .expect("mime");
+    let form = reqwest::multipart::Form::new()
+        .text("padding", padding)
+        .part("file", part);
+    let r = s
+        .authed(Method::POST, "/api/v1/uploads/data")
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(
+        r.status(),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "other parts count too"
+    );
 
     let stored: Vec<String> = files_under(&s.path("vol"))
         .into_iter()
