@@ -301,10 +301,27 @@ impl Repository {
         Ok((ok, bad))
     }
 
-    /// Picks a snapshot by id prefix, `latest` or `latest:VOLUME`.
+    /// Picks a snapshot by id prefix, `latest` or `latest:VOLUME` among the readable ones
+    /// (an unreadable snapshot is skipped with a warning, or is the error when named).
     pub async fn find_snapshot(&self, spec: &str) -> Result<(Id, Snapshot)> {
-        let list = self.snapshots().await?;
-        crate::snapshot::select(&list, spec).cloned()
+        let (list, bad) = self.snapshots_lenient().await?;
+        for (key, e) in &bad {
+            tracing::warn!("skipping unreadable snapshot {key}: {e}");
+        }
+        match crate::snapshot::select(&list, spec) {
+            Err(Error::NotFound { .. })
+                if bad
+                    .iter()
+                    .any(|(k, _)| k.rsplit('/').next().is_some_and(|n| n.starts_with(spec))) =>
+            {
+                let (_, e) = bad
+                    .into_iter()
+                    .find(|(k, _)| k.rsplit('/').next().is_some_and(|n| n.starts_with(spec)))
+                    .ok_or_else(|| Error::not_found(format!("snapshot {spec}")))?;
+                Err(e)
+            }
+            other => other.cloned(),
+        }
     }
 
     /// Loads every index file; fails on the first damaged one.

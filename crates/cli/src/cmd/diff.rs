@@ -29,7 +29,9 @@ pub async fn run(g: &GlobalArgs, args: DiffArgs) -> Result<ExitCode, Failure> {
         .context("loading the index")?;
     let (_, a) = repo.find_snapshot(&args.a).await.map_err(context::fail)?;
     let (_, b) = repo.find_snapshot(&args.b).await.map_err(context::fail)?;
-    let changes = holdfast_repo::diff(&repo, &a, &b).await.map_err(context::fail)?;
+    let changes = holdfast_repo::diff(&repo, &a, &b)
+        .await
+        .map_err(context::fail)?;
     if g.json {
         outln!(
             "{}",

@@ -29,7 +29,10 @@ pub async fn run(g: &GlobalArgs, args: ExportArgs) -> Result<ExitCode, Failure> 
         .load_index()
         .await
         .context("loading the index")?;
-    let (id, snap) = repo.find_snapshot(&args.snapshot).await.map_err(context::fail)?;
+    let (id, snap) = repo
+        .find_snapshot(&args.snapshot)
+        .await
+        .map_err(context::fail)?;
     let s = holdfast_repo::export(
         &repo,
         &snap,

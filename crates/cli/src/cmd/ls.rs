@@ -27,8 +27,13 @@ pub async fn run(g: &GlobalArgs, args: LsArgs) -> Result<ExitCode, Failure> {
         .load_index()
         .await
         .context("loading the index")?;
-    let (_, snap) = repo.find_snapshot(&args.snapshot).await.map_err(context::fail)?;
-    let entries = holdfast_repo::ls(&repo, &snap, &LsOptions { path: args.path }).await.map_err(context::fail)?;
+    let (_, snap) = repo
+        .find_snapshot(&args.snapshot)
+        .await
+        .map_err(context::fail)?;
+    let entries = holdfast_repo::ls(&repo, &snap, &LsOptions { path: args.path })
+        .await
+        .map_err(context::fail)?;
     if g.json {
         let out: Vec<_> = entries
             .iter()

@@ -1,4 +1,5 @@
-//! `holdfast snapshots`: lists snapshots, oldest first.
+//! `holdfast snapshots`: lists snapshots, oldest first; damaged snapshot objects are
+//! reported on stderr and make the exit code 3.
 
 use std::process::ExitCode;
 
@@ -6,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 
 use crate::context::{self, outln};
-use crate::exit::Failure;
+use crate::exit::{self, Failure};
 use crate::global::GlobalArgs;
 
 /// Flags of `holdfast snapshots`.
@@ -20,7 +21,10 @@ pub struct SnapshotsArgs {
 /// Runs `holdfast snapshots`.
 pub async fn run(g: &GlobalArgs, args: SnapshotsArgs) -> Result<ExitCode, Failure> {
     let repo = context::open_repo(g).await?;
-    let mut list = repo.snapshots().await.context("reading snapshots")?;
+    let (mut list, unreadable) = repo.snapshots_lenient().await.context("reading snapshots")?;
+    for (key, e) in &unreadable {
+        eprintln!("holdfast: damaged snapshot {key}: {e}");
+    }
     if let Some(v) = &args.volume {
         list.retain(|(_, s)| s.volume.as_deref() == Some(v.as_str()));
     }
@@ -39,11 +43,17 @@ pub async fn run(g: &GlobalArgs, args: SnapshotsArgs) -> Result<ExitCode, Failur
             "{}",
             serde_json::to_string_pretty(&out).context("encoding snapshots")?
         );
-        return Ok(ExitCode::SUCCESS);
+        return Ok(exit::problems_if(!unreadable.is_empty()));
     }
     outln!(
         "{:<10} {:<20} {:<12} {:>8} {:>10} {:>10}  {}",
-        "ID", "TIME", "VOLUME", "FILES", "SIZE", "ADDED", "ROOT / TAGS"
+        "ID",
+        "TIME",
+        "VOLUME",
+        "FILES",
+        "SIZE",
+        "ADDED",
+        "ROOT / TAGS"
     );
     for (id, s) in &list {
         outln!(
@@ -63,5 +73,5 @@ pub async fn run(g: &GlobalArgs, args: SnapshotsArgs) -> Result<ExitCode, Failur
             if s.incomplete { " (incomplete)" } else { "" },
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(exit::problems_if(!unreadable.is_empty()))
 }

@@ -47,7 +47,10 @@ fn damaged_pack_makes_verify_and_restore_exit_3() {
     let out = env.run(&["restore", "latest", "--target", "out"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("damaged: sub/big.bin"));
-    assert_eq!(std::fs::read_to_string(env.path("out/hello.txt")).expect("restored"), "hello\n");
+    assert_eq!(
+        std::fs::read_to_string(env.path("out/hello.txt")).expect("restored"),
+        "hello\n"
+    );
 }
 
 #[test]

@@ -90,9 +90,11 @@ pub async fn backup(repo: &mut IndexedRepository, opts: &BackupOptions) -> Resul
     let root = std::fs::canonicalize(&opts.root).map_err(|e| Error::io(&opts.root, e))?;
     let root_str = root.to_string_lossy().into_owned();
     let excludes = Excludes::new(&opts.excludes)?;
-    let parent = repo
-        .snapshots()
-        .await?
+    let (snapshots, unreadable) = repo.snapshots_lenient().await?;
+    for (key, e) in &unreadable {
+        tracing::warn!("ignoring unreadable snapshot {key} when looking for a parent: {e}");
+    }
+    let parent = snapshots
         .into_iter()
         .filter(|(_, s)| s.same_root(opts.volume.as_deref(), &root_str))
         .max_by_key(|(id, s)| (s.time, *id));

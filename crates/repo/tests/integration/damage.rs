@@ -211,5 +211,24 @@ async fn garbage_snapshot_is_corrupt() -> TestResult {
             .iter()
             .any(|p| p.object.starts_with("snapshots/"))
     );
+    let name = snap
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or("name")?
+        .to_owned();
+    let named = repo
+        .find_snapshot(&name[..10])
+        .await
+        .err()
+        .ok_or("found a garbage snapshot")?;
+    assert!(matches!(named, Error::Corrupt { .. }), "{named}");
+    let mut indexed = repo.load_index().await?;
+    let again =
+        holdfast_repo::backup(&mut indexed, &BackupOptions::new(t.dir.path().join("src"))).await?;
+    assert_eq!(
+        again.snapshot.parent, None,
+        "the damaged snapshot cannot be a parent"
+    );
+    assert_eq!(repo.find_snapshot("latest").await?.0, again.id);
     Ok(())
 }
