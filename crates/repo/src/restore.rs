@@ -142,6 +142,17 @@ async fn restore_locked(
     Ok(summary)
 }
 
+/// Threads that fetch and write blobs: enough to keep the cores busy on a local store,
+/// more on a remote one, where each read mostly waits on the network.
+fn restore_threads(store: &holdfast_store::Store) -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    if store.local_root().is_some() {
+        cores.max(4)
+    } else {
+        (cores * 4).max(16)
+    }
+}
+
 struct Job {
     repo: IndexedRepository,
     rt: tokio::runtime::Handle,
@@ -192,11 +203,7 @@ impl Job {
             }
         }
         let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(
-                std::thread::available_parallelism()
-                    .map_or(2, |n| n.get())
-                    .max(4),
-            )
+            .num_threads(restore_threads(self.repo.store()))
             .build()
             .map_err(|e| Error::Invalid(format!("restore threads: {e}")))?;
         let written: Vec<u64> = pool.install(|| {

@@ -112,6 +112,9 @@ pub async fn run(
                 side.push(suffix);
                 let _ = std::fs::remove_file(std::path::PathBuf::from(side));
             }
+            std::fs::File::open(&staged)
+                .and_then(|f| f.sync_all())
+                .with_context(|| format!("syncing {}", staged.display()))?;
             std::fs::rename(&staged, &live)
                 .with_context(|| format!("replacing {}", live.display()))?;
             if let Some(dir) = live.parent() {

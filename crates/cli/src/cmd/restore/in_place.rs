@@ -103,6 +103,11 @@ fn sync(dir: &Path) -> anyhow::Result<()> {
 }
 
 fn swap(root: &Path, staging: &Path, old: &Path) -> anyhow::Result<()> {
+    // The staged files must be on disk before any of them replaces live data.
+    let fs =
+        std::fs::File::open(staging).with_context(|| format!("opening {}", staging.display()))?;
+    rustix::fs::syncfs(&fs)
+        .with_context(|| format!("syncing the filesystem of {}", staging.display()))?;
     std::fs::create_dir(old).with_context(|| format!("creating {}", old.display()))?;
     for name in entries(root)? {
         std::fs::rename(root.join(&name), old.join(&name))
