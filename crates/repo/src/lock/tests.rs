@@ -146,3 +146,44 @@ async fn unlock_removes_stale_or_all() -> Result<()> {
     assert!(list_locks(&repo).await?.is_empty());
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_exclusive_clients_never_hold_the_lock_together() -> Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let repo = repo().await?;
+    let holders = Arc::new(AtomicUsize::new(0));
+    let opts = LockOptions {
+        retries: 20,
+        max_backoff: Duration::from_millis(5),
+        ..LockOptions::default()
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let (repo, holders, opts) = (repo.clone(), holders.clone(), opts.clone());
+        tasks.spawn(async move {
+            let lock = Lock::acquire_with(&repo, true, &opts).await?;
+            let before = holders.fetch_add(1, Ordering::SeqCst);
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+            holders.fetch_sub(1, Ordering::SeqCst);
+            lock.release().await?;
+            Ok::<usize, Error>(before)
+        });
+    }
+    let mut won = 0;
+    while let Some(joined) = tasks.join_next().await {
+        match joined.map_err(|e| Error::Invalid(e.to_string()))? {
+            Ok(before) => {
+                assert_eq!(before, 0, "two exclusive holders at once");
+                won += 1;
+            }
+            Err(Error::Locked { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    assert!(won >= 1);
+    assert!(list_locks(&repo).await?.is_empty());
+    Ok(())
+}
