@@ -283,5 +283,6 @@ pub async fn post_backup(
     state
         .metrics
         .job_run("backup", if result.is_ok() { "ok" } else { "failed" });
+    *state.snapshot_cache.lock().await = None;
     Ok((StatusCode::CREATED, Json(result.map_err(unavailable)?)))
 }
