@@ -421,10 +421,16 @@ impl IndexedRepository {
         let key = pack_key(&loc.pack);
         let range = loc.offset..loc.offset + u64::from(loc.length);
         let sealed = match (&self.inner.cache, loc.kind) {
-            (Some(c), crate::pack::BlobType::Tree) => match c.get_range(&key, range.clone()) {
-                Some(b) => b,
-                None => self.read_tree_pack(&key, range).await?,
-            },
+            (Some(c), crate::pack::BlobType::Tree) => {
+                if let Some(b) = c.get_range(&key, range.clone())
+                    && b.len() == loc.length as usize
+                    && let Ok(plain) = self.open_blob(id, &loc, &b)
+                {
+                    return Ok(plain);
+                }
+                c.remove(&key);
+                self.read_tree_pack(&key, range).await?
+            }
             _ => self
                 .inner
                 .store
