@@ -71,3 +71,36 @@ fn no_repository_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("holdfast init"));
 }
+
+#[test]
+fn unreadable_file_makes_an_incomplete_snapshot_and_exit_3() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = RepoEnv::local();
+    let open = std::fs::Permissions::from_mode(0o777);
+    std::fs::set_permissions(env.dir.path(), open.clone()).expect("chmod scratch");
+    let data = env.path("data");
+    std::fs::create_dir(&data).expect("mkdir");
+    std::fs::set_permissions(&data, open).expect("chmod data");
+    std::fs::write(data.join("ok.txt"), "fine").expect("write");
+    std::fs::write(data.join("secret"), "hidden").expect("write");
+    std::fs::set_permissions(data.join("secret"), std::fs::Permissions::from_mode(0o000))
+        .expect("chmod");
+    let init = env.run_unprivileged(&["init"]);
+    assert_eq!(
+        init.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let backup = env.run_unprivileged(&["backup", "data", "--json"]);
+    let stderr = String::from_utf8_lossy(&backup.stderr);
+    assert_eq!(backup.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("secret") && stderr.contains("cannot open"),
+        "{stderr}"
+    );
+    let list = env.run_unprivileged(&["snapshots", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).expect("JSON");
+    assert_eq!(list[0]["incomplete"], true);
+    assert_eq!(list[0]["files"], 1);
+}

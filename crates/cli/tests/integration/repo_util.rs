@@ -33,7 +33,10 @@ impl RepoEnv {
 
     /// A repository at `url` and a fresh scratch directory.
     pub fn at(url: String) -> RepoEnv {
-        RepoEnv { url, dir: tempfile::tempdir().expect("temporary directory") }
+        RepoEnv {
+            url,
+            dir: tempfile::tempdir().expect("temporary directory"),
+        }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -62,6 +65,36 @@ impl RepoEnv {
         cmd.output().expect("run holdfast")
     }
 
+    /// `holdfast ARGS…` as an unprivileged user: as `nobody` through `setpriv` when the
+    /// tests run as root (so file permissions apply), else as the current user.
+    pub fn run_unprivileged(&self, args: &[&str]) -> Output {
+        use std::os::unix::fs::MetadataExt;
+        let root = std::fs::metadata("/proc/self")
+            .map(|m| m.uid() == 0)
+            .unwrap_or(false);
+        let mut cmd = if root {
+            let mut c = Command::new("setpriv");
+            c.args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                env!("CARGO_BIN_EXE_holdfast"),
+            ]);
+            c
+        } else {
+            Command::new(env!("CARGO_BIN_EXE_holdfast"))
+        };
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env("HOLDFAST_REPOSITORY", &self.url)
+            .env("HOLDFAST_PASSWORD", "correct horse")
+            .env("HOLDFAST_CACHE_DIR", self.dir.path().join("cache"))
+            .env_remove("HOLDFAST_CONFIG")
+            .env_remove("HOLDFAST_PASSWORD_FILE")
+            .env_remove("STORAGE_TYPE");
+        cmd.output().expect("run holdfast")
+    }
+
     /// Runs and asserts the exit code; returns stdout.
     pub fn ok(&self, args: &[&str], code: i32) -> String {
         let out = self.run(args);
@@ -82,7 +115,9 @@ pub fn sample(root: &Path) {
     std::fs::write(root.join("hello.txt"), "hello\n").expect("write");
     std::fs::write(root.join("empty"), "").expect("write");
     std::fs::write(root.join("sub/ünï €.txt"), "unicode").expect("write");
-    let big: Vec<u8> = (0..2_500_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let big: Vec<u8> = (0..2_500_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     std::fs::write(root.join("sub/big.bin"), big).expect("write");
     std::os::unix::fs::symlink("hello.txt", root.join("link")).expect("symlink");
 }
@@ -94,13 +129,23 @@ pub fn contents(root: &Path) -> Vec<(String, Vec<u8>)> {
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).expect("read_dir") {
             let p = e.expect("entry").path();
-            let rel = p.strip_prefix(root).expect("prefix").to_string_lossy().into_owned();
+            let rel = p
+                .strip_prefix(root)
+                .expect("prefix")
+                .to_string_lossy()
+                .into_owned();
             let m = std::fs::symlink_metadata(&p).expect("stat");
             if m.is_dir() {
                 stack.push(p);
                 out.push((rel, b"<dir>".to_vec()));
             } else if m.file_type().is_symlink() {
-                out.push((rel, std::fs::read_link(&p).expect("readlink").into_os_string().into_encoded_bytes()));
+                out.push((
+                    rel,
+                    std::fs::read_link(&p)
+                        .expect("readlink")
+                        .into_os_string()
+                        .into_encoded_bytes(),
+                ));
             } else {
                 out.push((rel, std::fs::read(&p).expect("read")));
             }
