@@ -1,6 +1,6 @@
 //! `holdfast serve [--listen ADDR]`: the scheduler, the HTTP API and the status page,
 //! without a child process. SIGTERM or SIGINT stops accepting requests, lets running
-//! requests and a running job finish, then exits 0.
+//! requests and a running job finish, then exits 0; a second signal exits at once.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -48,22 +48,30 @@ pub async fn run(g: &GlobalArgs, args: ServeArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Cancels `token` on the first SIGTERM or SIGINT.
+/// Cancels `token` on the first SIGTERM or SIGINT; a second one exits at once (a
+/// running backup is then abandoned, which leaves no snapshot, only unreferenced data
+/// that `prune` removes).
 pub async fn stop_on_signal(token: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-                _ = int.recv() => tracing::info!("SIGINT: shutting down"),
-            }
-        }
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(t), Ok(i)) => (t, i),
         (Err(e), _) | (_, Err(e)) => {
             tracing::warn!("cannot listen for signals: {e}");
             return;
         }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
     }
     token.cancel();
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    eprintln!("holdfast: second signal: exiting now");
+    std::process::exit(i32::from(crate::exit::ERROR));
 }

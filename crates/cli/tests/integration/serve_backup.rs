@@ -293,3 +293,52 @@ fn sigterm_lets_a_running_backup_finish() {
         "both volumes were backed up before the exit"
     );
 }
+
+#[test]
+fn a_second_sigterm_exits_at_once_without_a_snapshot() {
+    let extra = "[hooks]\nbefore_backup = [\"touch {dir}/started; \
+                 while [ ! -e {dir}/release ]; do sleep 0.05; done\"]\n";
+    let mut s = Server::start(repo_config(extra), prepare);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let pending = rt.spawn(s.authed(Method::POST, "/api/v1/backups").send());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !s.path("started").exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the backup did not start: {}",
+            s.log()
+        );
+        std::thread::park_timeout(Duration::from_millis(20));
+    }
+    let pid = s.pid().to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    assert!(sent.expect("run kill").success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !s.log().contains("SIGTERM: shutting down") {
+        assert!(Instant::now() < deadline, "no shutdown: {}", s.log());
+        std::thread::park_timeout(Duration::from_millis(20));
+    }
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    assert!(sent.expect("run kill").success());
+    let status = s.wait_exit();
+    assert_eq!(status.code(), Some(1), "{}", s.log());
+    std::fs::write(s.path("release"), "").expect("release the hook");
+    let _ = rt.block_on(pending);
+    let snapshots = rt.block_on(async {
+        let url = format!("file://{}/repo", s.dir().display());
+        let store = holdfast_store::Store::open(&url).expect("store");
+        let opts = holdfast_repo::OpenOptions {
+            password: PASSWORD.into(),
+            cache: None,
+        };
+        let repo = holdfast_repo::open(store, &opts)
+            .await
+            .expect("open repository");
+        repo.snapshots().await.expect("snapshots")
+    });
+    assert!(snapshots.is_empty(), "an abandoned backup left a snapshot");
+}
