@@ -165,3 +165,176 @@ pub async fn diff(repo: &IndexedRepository, a: &Snapshot, b: &Snapshot) -> Resul
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+    use serde_json::json;
+
+    use crate::crypto::KdfParams;
+    use crate::index::{IndexFile, IndexPack};
+    use crate::pack::{BlobType, PackWriter, pack_key};
+    use crate::repository::{InitOptions, Repository, init};
+    use crate::restore::{RestoreOptions, restore};
+    use crate::snapshot::Snapshot;
+    use crate::{Error, Id};
+
+    type TestResult = std::result::Result<(), Box<dyn std::error::Error>>;
+
+    /// Stores tree blobs as written by a hostile client and a snapshot of the first one.
+    async fn hostile_snapshot(
+        repo: &Repository,
+        trees: &[serde_json::Value],
+    ) -> crate::Result<Snapshot> {
+        let mut w = PackWriter::new();
+        let mut ids = Vec::new();
+        for t in trees {
+            let bytes = serde_json::to_vec(t).map_err(|e| Error::Invalid(e.to_string()))?;
+            let id = repo.keys().blob_id(&bytes);
+            w.add(
+                id,
+                BlobType::Tree,
+                &repo.keys().seal(&id.0, &bytes, 0)?,
+                bytes.len(),
+            );
+            ids.push(id);
+        }
+        let pack = w.finish(repo.keys())?;
+        repo.store().write(&pack_key(&pack.id), pack.bytes).await?;
+        let index = IndexFile {
+            packs: vec![IndexPack {
+                id: pack.id,
+                blobs: pack.blobs,
+            }],
+        };
+        let sealed = index.seal(repo.keys())?;
+        repo.store()
+            .write(&format!("index/{}", Id::hash(&sealed)), Bytes::from(sealed))
+            .await?;
+        let snap = Snapshot {
+            version: 1,
+            time: chrono::Utc::now(),
+            hostname: "evil".into(),
+            root: "/".into(),
+            volume: None,
+            tags: vec![],
+            tree: ids[0],
+            parent: None,
+            files: 0,
+            dirs: 0,
+            size: 0,
+            added: 0,
+            incomplete: false,
+            errors: vec![],
+        };
+        repo.save_snapshot(&snap).await?;
+        Ok(snap)
+    }
+
+    fn node(name: &str, kind: &str) -> serde_json::Value {
+        json!({"name": name, "type": kind, "mode": 0o100644, "uid": 0, "gid": 0, "mtime_ns": 0,
+               "ctime_ns": 0, "inode": 1, "size": 0})
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn restore_refuses_entries_escaping_the_target() -> TestResult {
+        let payload = json!({"nodes": [node("escaped", "file")]});
+        for bad in [
+            "..",
+            "../escaped",
+            "/tmp/escaped",
+            "a/../../escaped",
+            ".",
+            "nul\u{0}byte",
+            "",
+        ] {
+            let dir = tempfile::tempdir()?;
+            let url = format!("file://{}", dir.path().join("repo").display());
+            let opts = InitOptions {
+                password: "p".into(),
+                kdf: KdfParams::insecure_fast(),
+            };
+            let repo = init(holdfast_store::Store::open(&url)?, &opts).await?;
+            let sub = {
+                let bytes = serde_json::to_vec(&payload)?;
+                repo.keys().blob_id(&bytes)
+            };
+            let mut evil = node(bad, "dir");
+            evil["subtree"] = json!(sub.to_hex());
+            let root = json!({"nodes": [evil, node("fine.txt", "file")]});
+            let snap = hostile_snapshot(&repo, &[root, payload.clone()]).await?;
+            let repo = repo.load_index().await?;
+            let target = dir.path().join("a/b/target");
+            let summary = restore(
+                &repo,
+                &snap,
+                &RestoreOptions {
+                    target: target.clone(),
+                    include: vec![],
+                },
+            )
+            .await?;
+            assert!(!summary.damaged.is_empty(), "{bad:?} was not refused");
+            assert!(
+                summary.damaged.iter().any(|d| d.error.contains("unsafe")),
+                "{bad:?}: {:?}",
+                summary.damaged
+            );
+            for place in [
+                dir.path().join("escaped"),
+                dir.path().join("a/escaped"),
+                dir.path().join("a/b/escaped"),
+                std::path::PathBuf::from("/tmp/escaped"),
+            ] {
+                assert!(!place.exists(), "{bad:?} wrote {}", place.display());
+            }
+            assert_eq!(
+                std::fs::read_dir(&target)?.count(),
+                0,
+                "{bad:?}: a damaged tree restores nothing of it"
+            );
+        }
+        Ok(())
+    }
+    #[tokio::test(flavor = "multi_thread")]
+    async fn restore_never_writes_through_a_symlink_of_the_snapshot() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let outside = dir.path().join("outside");
+        std::fs::create_dir(&outside)?;
+        let url = format!("file://{}", dir.path().join("repo").display());
+        let opts = InitOptions {
+            password: "p".into(),
+            kdf: KdfParams::insecure_fast(),
+        };
+        let repo = init(holdfast_store::Store::open(&url)?, &opts).await?;
+        let payload = json!({"nodes": [node("escaped", "file")]});
+        let sub = repo.keys().blob_id(&serde_json::to_vec(&payload)?);
+        let mut link = node("link", "symlink");
+        link["target"] = json!(outside.to_string_lossy());
+        let mut same = node("link", "dir");
+        same["subtree"] = json!(sub.to_hex());
+        let snap = hostile_snapshot(&repo, &[json!({"nodes": [link, same]}), payload]).await?;
+        let repo = repo.load_index().await?;
+        let target = dir.path().join("target");
+        let summary = restore(
+            &repo,
+            &snap,
+            &RestoreOptions {
+                target: target.clone(),
+                include: vec![],
+            },
+        )
+        .await?;
+        assert!(
+            summary
+                .damaged
+                .iter()
+                .any(|d| d.error.contains("duplicate")),
+            "{:?}",
+            summary.damaged
+        );
+        assert_eq!(std::fs::read_dir(&outside)?.count(), 0);
+        assert_eq!(std::fs::read_dir(&target)?.count(), 0);
+        Ok(())
+    }
+}
