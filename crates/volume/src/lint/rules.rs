@@ -249,25 +249,27 @@ fn volume_list(persistent: &[PathBuf]) -> String {
 
 fn env_paths(p: &Project, out: &mut Vec<Finding>) {
     let persistent = p.persistent_paths();
-    let mut sources: Vec<(String, &str, &str)> = p
+    // (file, " (service NAME)" or "", key, value)
+    let mut sources: Vec<(&str, String, &str, &str)> = p
         .env_pairs()
         .iter()
-        .map(|(k, v)| (".env".to_string(), k.as_str(), v.as_str()))
+        .map(|(k, v)| (".env", String::new(), k.as_str(), v.as_str()))
         .collect();
     for (file, c) in p.composes() {
         for s in &c.services {
             for (k, v) in &s.environment {
-                sources.push((format!("{file}#{}", s.name), k.as_str(), v.as_str()));
+                sources.push((
+                    file,
+                    format!(" (service {})", s.name),
+                    k.as_str(),
+                    v.as_str(),
+                ));
             }
         }
     }
-    for (origin, key, value) in sources {
+    for (file, service, key, value) in sources {
         let Some(dp) = data_path(key, value) else {
             continue;
-        };
-        let (file, service) = match origin.split_once('#') {
-            Some((f, s)) => (f.to_string(), format!(" (service {s})")),
-            None => (origin.clone(), String::new()),
         };
         let path = PathBuf::from(&dp.path);
         if path.is_relative() {
