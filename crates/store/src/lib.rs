@@ -31,6 +31,7 @@ mod cache;
 pub mod checksum;
 mod error;
 mod key;
+mod local;
 mod location;
 mod store;
 

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use futures::Stream;
 use futures::stream::{BoxStream, StreamExt, TryStreamExt};
-use futures::{Stream, TryStream};
 use opendal::Operator;
 use opendal::layers::{RetryLayer, TimeoutLayer};
 use tokio::sync::OnceCell;
@@ -68,7 +68,7 @@ pub struct CleanupReport {
 }
 
 struct Inner {
-    op: Operator,
+    op: std::sync::OnceLock<Operator>,
     location: Location,
     url: String,
     conditional: OnceCell<bool>,
@@ -109,8 +109,30 @@ impl Store {
     /// Opens the store at a parsed location.
     pub fn at(location: Location) -> Result<Store> {
         let url = location.display_url();
-        let op = location
-            .operator(&url)?
+        let store = Store {
+            inner: Arc::new(Inner {
+                op: std::sync::OnceLock::new(),
+                location,
+                url,
+                conditional: OnceCell::new(),
+            }),
+        };
+        if store.local_root().is_none() {
+            store.op()?;
+        }
+        Ok(store)
+    }
+
+    /// The OpenDAL operator, built on first use: building a file store's operator creates
+    /// its root, which must not happen on a mere read of a missing directory.
+    fn op(&self) -> Result<&Operator> {
+        if let Some(op) = self.inner.op.get() {
+            return Ok(op);
+        }
+        let op = self
+            .inner
+            .location
+            .operator(&self.inner.url)?
             .layer(
                 TimeoutLayer::new()
                     .with_timeout(Duration::from_secs(120))
@@ -123,14 +145,17 @@ impl Store {
                     .with_min_delay(Duration::from_millis(100))
                     .with_max_delay(Duration::from_secs(10)),
             );
-        Ok(Store {
-            inner: Arc::new(Inner {
-                op,
-                location,
-                url,
-                conditional: OnceCell::new(),
-            }),
-        })
+        Ok(self.inner.op.get_or_init(|| op))
+    }
+
+    /// A file store whose root directory does not exist (yet): reads find nothing there.
+    fn missing_root(&self) -> bool {
+        self.local_root().is_some_and(|r| !r.is_dir())
+    }
+
+    fn not_found(&self, op: &'static str, key: &str) -> Error {
+        Error::new(ErrorKind::NotFound, op, self.url(), key)
+            .with_detail("the store directory does not exist")
     }
 
     /// The store's URL without credentials, for messages.
@@ -171,11 +196,11 @@ impl Store {
         if self.local_root().is_some() || matches!(self.inner.location, Location::Memory) {
             return true;
         }
-        if !self.inner.op.info().capability().write_with_if_not_exists {
+        let Ok(op) = self.op() else { return false };
+        if !op.info().capability().write_with_if_not_exists {
             return false;
         }
         let key = format!(".holdfast-probe/{}", uuid::Uuid::new_v4());
-        let op = &self.inner.op;
         let first = op
             .write_with(&key, Bytes::from_static(b"1"))
             .if_not_exists(true)
@@ -191,9 +216,11 @@ impl Store {
     /// Reads a whole object. Missing → [`ErrorKind::NotFound`].
     pub async fn read(&self, key: &str) -> Result<Bytes> {
         check_file("read", self.url(), key)?;
+        if self.missing_root() {
+            return Err(self.not_found("read", key));
+        }
         let buf = self
-            .inner
-            .op
+            .op()?
             .read(key)
             .await
             .map_err(|e| self.err(e, "read", key))?;
@@ -204,12 +231,14 @@ impl Store {
     /// [`ErrorKind::InvalidRange`] (or a short read where the backend clips it).
     pub async fn read_range(&self, key: &str, range: Range<u64>) -> Result<Bytes> {
         check_file("read", self.url(), key)?;
+        if self.missing_root() {
+            return Err(self.not_found("read", key));
+        }
         if range.start >= range.end {
             return Ok(Bytes::new());
         }
         let buf = self
-            .inner
-            .op
+            .op()?
             .read_with(key)
             .range(range)
             .await
@@ -229,9 +258,11 @@ impl Store {
         range: Option<Range<u64>>,
     ) -> Result<BoxStream<'static, Result<Bytes>>> {
         check_file("read", self.url(), key)?;
+        if self.missing_root() {
+            return Err(self.not_found("read", key));
+        }
         let reader = self
-            .inner
-            .op
+            .op()?
             .reader(key)
             .await
             .map_err(|e| self.err(e, "read", key))?;
@@ -249,12 +280,17 @@ impl Store {
     /// Writes a whole object atomically, replacing any previous one.
     pub async fn write(&self, key: &str, data: Bytes) -> Result<()> {
         check_file("write", self.url(), key)?;
-        self.inner
-            .op
+        if let Some(root) = self.local_root() {
+            let one = futures::stream::iter([Ok(data)]);
+            return crate::local::write_stream(self.url(), root, key, one)
+                .await
+                .map(|_| ());
+        }
+        self.op()?
             .write(key, data)
             .await
             .map_err(|e| self.err(e, "write", key))?;
-        self.sync_parent("write", key).await
+        Ok(())
     }
 
     /// Writes an object from a stream atomically and returns its size. On error the
@@ -264,9 +300,11 @@ impl Store {
         S: Stream<Item = std::io::Result<Bytes>> + Send + Unpin,
     {
         check_file("write", self.url(), key)?;
+        if let Some(root) = self.local_root() {
+            return crate::local::write_stream(self.url(), root, key, stream).await;
+        }
         let mut w = self
-            .inner
-            .op
+            .op()?
             .writer_with(key)
             .chunk(WRITE_CHUNK)
             .concurrent(4)
@@ -287,7 +325,6 @@ impl Store {
             }
         }
         w.close().await.map_err(|e| self.err(e, "write", key))?;
-        self.sync_parent("write", key).await?;
         Ok(size)
     }
 
@@ -303,8 +340,7 @@ impl Store {
             return Err(Error::new(ErrorKind::Unsupported, "write", self.url(), key)
                 .with_detail("this server does not honour conditional writes"));
         }
-        self.inner
-            .op
+        self.op()?
             .write_with(key, data)
             .if_not_exists(true)
             .await
@@ -340,30 +376,14 @@ impl Store {
         .map_err(|e| Error::new(ErrorKind::Other, "write", self.url(), key).with_source(e))?
     }
 
-    /// On local disk, fsyncs the directory holding `key` so the rename is durable.
-    async fn sync_parent(&self, op: &'static str, key: &str) -> Result<()> {
-        let Some(root) = self.local_root() else {
-            return Ok(());
-        };
-        let dir = root
-            .join(key)
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| root.to_path_buf());
-        let (url, k) = (self.inner.url.clone(), key.to_string());
-        tokio::task::spawn_blocking(move || {
-            sync_dir(&dir).map_err(|e| Error::from_io(e, op, &url, &k))
-        })
-        .await
-        .map_err(|e| Error::new(ErrorKind::Other, op, self.url(), key).with_source(e))?
-    }
-
     /// Size and modification time of an object. Missing → [`ErrorKind::NotFound`].
     pub async fn stat(&self, key: &str) -> Result<ObjectMeta> {
         check_file("stat", self.url(), key)?;
+        if self.missing_root() {
+            return Err(self.not_found("stat", key));
+        }
         let m = self
-            .inner
-            .op
+            .op()?
             .stat(key)
             .await
             .map_err(|e| self.err(e, "stat", key))?;
@@ -386,7 +406,10 @@ impl Store {
     /// Deletes an object; deleting an absent object succeeds.
     pub async fn delete_file(&self, key: &str) -> Result<()> {
         check_file("delete", self.url(), key)?;
-        match self.inner.op.delete(key).await {
+        if self.missing_root() {
+            return Ok(());
+        }
+        match self.op()?.delete(key).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(self.err(e, "delete", key)),
@@ -399,8 +422,7 @@ impl Store {
         if path == "/" {
             return Ok(());
         }
-        self.inner
-            .op
+        self.op()?
             .create_dir(&path)
             .await
             .map_err(|e| self.err(e, "mkdir", dir))
@@ -409,15 +431,18 @@ impl Store {
     /// True when the directory exists or any object lies under it.
     pub async fn dir_exists(&self, dir: &str) -> Result<bool> {
         let path = dir_path("stat", self.url(), dir)?;
+        if self.missing_root() {
+            return Ok(false);
+        }
         if path != "/" {
-            match self.inner.op.stat(&path).await {
+            match self.op()?.stat(&path).await {
                 Ok(m) if m.is_dir() => return Ok(true),
                 Ok(_) => {}
                 Err(e) if e.kind() == opendal::ErrorKind::NotFound => {}
                 Err(e) => return Err(self.err(e, "stat", dir)),
             }
         }
-        let mut lister = match self.inner.op.lister(&path).await {
+        let mut lister = match self.op()?.lister(&path).await {
             Ok(l) => l,
             Err(e) if e.kind() == opendal::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(self.err(e, "list", dir)),
@@ -436,6 +461,9 @@ impl Store {
     /// missing directory succeeds.
     pub async fn delete_dir(&self, dir: &str, recursive: bool) -> Result<()> {
         let path = dir_path("rmdir", self.url(), dir)?;
+        if self.missing_root() {
+            return Ok(());
+        }
         if !recursive
             && self
                 .list(&path_prefix(&path), ListOptions::default())
@@ -451,11 +479,11 @@ impl Store {
             ));
         }
         let res = if recursive {
-            self.inner.op.delete_with(&path).recursive(true).await
+            self.op()?.delete_with(&path).recursive(true).await
         } else if path == "/" {
             Ok(())
         } else {
-            self.inner.op.delete(&path).await
+            self.op()?.delete(&path).await
         };
         match res {
             Ok(()) => Ok(()),
@@ -470,16 +498,21 @@ impl Store {
     pub fn list(&self, prefix: &str, opts: ListOptions) -> BoxStream<'static, Result<ObjectMeta>> {
         let store = self.clone();
         let prefix = prefix.to_string();
-        futures::stream::once(async move { store.list_inner(prefix, opts).await })
-            .try_flatten()
-            .boxed()
+        futures::stream::once(async move {
+            match store.list_inner(prefix, opts).await {
+                Ok(s) => s,
+                Err(e) => futures::stream::iter([Err(e)]).boxed(),
+            }
+        })
+        .flatten()
+        .boxed()
     }
 
     async fn list_inner(
         self,
         prefix: String,
         opts: ListOptions,
-    ) -> Result<impl TryStream<Ok = ObjectMeta, Error = Error> + Send + 'static> {
+    ) -> Result<BoxStream<'static, Result<ObjectMeta>>> {
         let dir = match prefix.rfind('/') {
             Some(i) => &prefix[..=i],
             None => "",
@@ -498,44 +531,47 @@ impl Store {
             ),
             None => None,
         };
-        let lister = match self
-            .inner
-            .op
-            .lister_with(&dir)
-            .recursive(opts.recursive)
-            .await
-        {
+        let keep = move |m: &Result<ObjectMeta>| match m {
+            Ok(m) => {
+                !is_internal(&m.key)
+                    && m.key.starts_with(&prefix)
+                    && filter.as_ref().is_none_or(|f| f.is_match(&m.key))
+            }
+            Err(_) => true,
+        };
+        if let Some(root) = self.local_root().map(Path::to_path_buf) {
+            let (tx, rx) = tokio::sync::mpsc::channel(256);
+            let url = self.inner.url.clone();
+            let rel_dir = if dir == "/" { String::new() } else { dir };
+            tokio::task::spawn_blocking(move || {
+                crate::local::list(&url, &root, &rel_dir, opts.recursive, |item| {
+                    !keep(&item) || tx.blocking_send(item).is_ok()
+                })
+            });
+            let stream =
+                futures::stream::unfold(
+                    rx,
+                    |mut rx| async move { rx.recv().await.map(|i| (i, rx)) },
+                );
+            return Ok(stream.boxed());
+        }
+        let lister = match self.op()?.lister_with(&dir).recursive(opts.recursive).await {
             Ok(l) => futures::stream::iter(Some(l)),
             Err(e) if e.kind() == opendal::ErrorKind::NotFound => futures::stream::iter(None),
-            Err(e) => return Err(self.err(e, "list", &prefix)),
+            Err(e) => return Err(self.err(e, "list", &dir)),
         };
         let store = self.clone();
-        let needs_stat = self.local_root().is_some();
-        let prefix_owned = prefix.clone();
-        let entries = lister
+        Ok(lister
             .flatten()
-            .map_err(move |e| store.err(e, "list", &prefix_owned));
-        let store = self.clone();
-        Ok(entries
-            .try_filter(move |entry| {
-                let p = entry.path();
-                let keep = !entry.metadata().is_dir()
-                    && !is_internal(p)
-                    && p.starts_with(&prefix)
-                    && filter.as_ref().is_none_or(|m| m.is_match(p));
-                futures::future::ready(keep)
+            .filter(|e| {
+                futures::future::ready(!matches!(e, Ok(entry) if entry.metadata().is_dir()))
             })
-            .and_then(move |entry| {
-                let store = store.clone();
-                async move {
-                    let key = entry.path().to_string();
-                    if needs_stat {
-                        store.stat(&key).await
-                    } else {
-                        Ok(meta(&key, entry.metadata()))
-                    }
-                }
-            }))
+            .map(move |e| match e {
+                Ok(entry) => Ok(meta(entry.path(), entry.metadata())),
+                Err(e) => Err(store.err(e, "list", &dir)),
+            })
+            .filter(move |m| futures::future::ready(keep(m)))
+            .boxed())
     }
 
     /// Deletes every object under `dir` last modified before `cutoff` and says how many

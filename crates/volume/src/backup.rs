@@ -23,6 +23,16 @@ use crate::config::{Config, Database, Volume};
 use crate::databases::{DatabaseError, postgres, redis, sqlite};
 use crate::hooks::{self, HookError};
 
+/// What holdfast itself keeps on a volume (the serve cache and schedule state, temp
+/// files of atomic writes, staged and set-aside data of an in-place restore): never part
+/// of the volume's snapshot.
+pub const HOLDFAST_OWN: [&str; 4] = [
+    ".holdfast",
+    holdfast_store::TEMP_DIR,
+    ".holdfast-restore-*",
+    ".holdfast-old-*",
+];
+
 /// What can stop a volume backup; each names the volume or database.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -168,7 +178,8 @@ pub async fn backup_volume(
             });
         }
     }
-    let mut excludes = volume.exclude.clone();
+    let mut excludes: Vec<String> = HOLDFAST_OWN.iter().map(|s| s.to_string()).collect();
+    excludes.extend(volume.exclude.iter().cloned());
     excludes.extend(opts.excludes.iter().cloned());
     let backup_opts = BackupOptions {
         volume: Some(name.clone()),

@@ -105,6 +105,26 @@ all_backends!(
 );
 
 #[tokio::test]
+async fn fs_symlinks_are_not_objects() {
+    let t = fs();
+    super::suite::fs_symlinks_are_not_objects_and_do_not_break_listing(&t.store).await;
+}
+
+#[tokio::test]
+async fn fs_missing_root_is_not_created_by_reads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("not-yet");
+    let store = Store::open(&format!("file://{}", root.display())).expect("open");
+    super::suite::fs_reads_of_a_missing_root_create_nothing(&store).await;
+}
+
+#[tokio::test]
+async fn fs_failed_writes_leave_no_temp_files() {
+    let t = fs();
+    super::suite::fs_failed_write_leaves_no_temp_file(&t.store).await;
+}
+
+#[tokio::test]
 async fn fs_delete_older_than_by_mtime() {
     let t = fs();
     super::suite::fs_mtime_cleanup(&t.store).await;

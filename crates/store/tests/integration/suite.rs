@@ -427,3 +427,69 @@ pub async fn checksums(store: &Store) {
     assert_eq!(sums.blake3, checksum::blake3_hex(&data));
     assert_eq!(sums.size, data.len() as u64);
 }
+
+pub async fn fs_symlinks_are_not_objects_and_do_not_break_listing(store: &Store) {
+    let root = store.local_root().expect("fs store");
+    store
+        .write("real/a.txt", Bytes::from_static(b"a"))
+        .await
+        .expect("write");
+    std::os::unix::fs::symlink(root.join("real"), root.join("link-to-dir")).expect("dir symlink");
+    std::os::unix::fs::symlink("/etc/hostname", root.join("real/link-out")).expect("file symlink");
+    assert_eq!(
+        keys(store, "", true, None).await,
+        ["real/a.txt".to_string()].into()
+    );
+    assert_eq!(
+        keys(store, "real/", false, None).await,
+        ["real/a.txt".to_string()].into()
+    );
+}
+
+pub async fn fs_reads_of_a_missing_root_create_nothing(store: &Store) {
+    let root = store.local_root().expect("fs store").to_path_buf();
+    assert!(!root.exists());
+    assert_eq!(
+        store.read("x").await.expect_err("missing").kind(),
+        ErrorKind::NotFound
+    );
+    assert!(!store.file_exists("x").await.expect("exists"));
+    assert!(keys(store, "", true, None).await.is_empty());
+    assert!(!store.dir_exists("d").await.expect("dir_exists"));
+    store.delete_file("x").await.expect("delete absent");
+    assert!(!root.exists(), "no read created the store's directory");
+    store
+        .write("x", Bytes::from_static(b"1"))
+        .await
+        .expect("first write creates it");
+    assert_eq!(store.read("x").await.expect("read"), "1");
+}
+
+pub async fn fs_failed_write_leaves_no_temp_file(store: &Store) {
+    let root = store.local_root().expect("fs store");
+    store
+        .write("dir/inner", Bytes::from_static(b"1"))
+        .await
+        .expect("write");
+    let e = store
+        .write("dir", Bytes::from_static(b"2"))
+        .await
+        .expect_err("a directory is in the way");
+    assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
+    let pieces: Vec<std::io::Result<Bytes>> = vec![
+        Ok(Bytes::from_static(b"part")),
+        Err(std::io::Error::other("source failed")),
+    ];
+    store
+        .write_stream("streamed", futures::stream::iter(pieces))
+        .await
+        .expect_err("source fails");
+    assert!(
+        !store.file_exists("streamed").await.expect("exists"),
+        "no partial object"
+    );
+    let temps: Vec<_> = std::fs::read_dir(root.join(holdfast_store::TEMP_DIR))
+        .map(|rd| rd.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(temps.is_empty(), "temp files left: {temps:?}");
+}
