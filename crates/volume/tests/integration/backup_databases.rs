@@ -77,6 +77,8 @@ async fn sqlite_copies_are_consistent_while_a_writer_runs() {
     let db = vol.path().join("db/app.db");
     std::fs::create_dir_all(db.parent().expect("parent")).expect("mkdir");
     std::fs::write(vol.path().join("notes.txt"), "hello").expect("write");
+    std::fs::create_dir_all(vol.path().join(".holdfast/cache")).expect("mkdir");
+    std::fs::write(vol.path().join(".holdfast/cache/entry"), "cached").expect("write");
     {
         let conn = Connection::open(&db).expect("create");
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -131,6 +133,10 @@ async fn sqlite_copies_are_consistent_while_a_writer_runs() {
         assert!(
             !target.path().join("db/app.db-wal").exists(),
             "the WAL file is left out"
+        );
+        assert!(
+            !target.path().join(".holdfast").exists(),
+            "holdfast's own files are left out"
         );
         assert!(
             sqlite::integrity_check(&restored)
