@@ -29,10 +29,6 @@ struct Cli {
 /// Every subcommand; each one lives in its own file under `cmd/`.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Delete files older than a duration in a directory or store URL.
-    Cleanup(cmd::cleanup::CleanupArgs),
-    /// Copy a volume to new storage, keeping metadata, verified by hash.
-    Migrate(cmd::migrate::MigrateArgs),
     /// Create a repository.
     Init(cmd::init::InitArgs),
     /// Snapshot paths: one snapshot per PATH.
@@ -61,6 +57,10 @@ enum Command {
     Lint(cmd::lint::LintArgs),
     /// Print a holdfast.toml for the volumes of a railway.toml/json or docker-compose.yml.
     Import(cmd::import::ImportArgs),
+    /// Delete files older than a duration in a directory or store URL.
+    Cleanup(cmd::cleanup::CleanupArgs),
+    /// Copy a volume to new storage, keeping metadata, verified by hash.
+    Migrate(cmd::migrate::MigrateArgs),
     /// Scheduler, HTTP API (health, metrics, files, uploads, cache) and status page.
     Serve(cmd::serve::ServeArgs),
     /// Guard the volumes, restore what is missing, then run the app with backups and
