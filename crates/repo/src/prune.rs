@@ -323,9 +323,15 @@ async fn repack(repo: &IndexedRepository, packs: &[PackPlan]) -> Result<(Vec<Ind
     let mut out = Vec::new();
     let mut bytes = 0u64;
     let mut writers = [PackWriter::default(), PackWriter::default()];
-    for p in packs.iter().filter(|p| p.fate == Fate::Repack) {
-        let key = pack_key(&p.id);
-        let whole = repo.read(&key).await?;
+    // Up to four packs are downloaded ahead; blobs are copied in pack order.
+    let mut reads = futures::stream::iter(packs.iter().filter(|p| p.fate == Fate::Repack))
+        .map(|p| async move {
+            let key = pack_key(&p.id);
+            repo.read(&key).await.map(|whole| (p, key, whole))
+        })
+        .buffered(4);
+    while let Some(read) = reads.next().await {
+        let (p, key, whole) = read?;
         for b in &p.used {
             let end = b.offset + u64::from(b.length);
             let sealed = usize::try_from(b.offset)
