@@ -323,15 +323,23 @@ async fn repack(repo: &IndexedRepository, packs: &[PackPlan]) -> Result<(Vec<Ind
     let mut out = Vec::new();
     let mut bytes = 0u64;
     let mut writers = [PackWriter::default(), PackWriter::default()];
-    // Up to four packs are downloaded ahead; blobs are copied in pack order.
-    let mut reads = futures::stream::iter(packs.iter().filter(|p| p.fate == Fate::Repack))
-        .map(|p| async move {
-            let key = pack_key(&p.id);
-            repo.read(&key).await.map(|whole| (p, key, whole))
+    // Up to four packs are downloaded ahead; blobs are copied in pack order. The stream
+    // carries owned values only, so the future stays `Send` for any caller.
+    let todo: Vec<(usize, String)> = packs
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.fate == Fate::Repack)
+        .map(|(i, p)| (i, pack_key(&p.id)))
+        .collect();
+    let mut reads = futures::stream::iter(todo)
+        .map(|(i, key)| {
+            let repo = repo.clone();
+            async move { repo.read(&key).await.map(|whole| (i, key, whole)) }
         })
         .buffered(4);
     while let Some(read) = reads.next().await {
-        let (p, key, whole) = read?;
+        let (i, key, whole) = read?;
+        let p = &packs[i];
         for b in &p.used {
             let end = b.offset + u64::from(b.length);
             let sealed = usize::try_from(b.offset)

@@ -263,3 +263,24 @@ async fn a_backup_with_an_index_loaded_before_a_prune_stores_its_data_again() ->
     f.assert_sound().await?;
     Ok(())
 }
+
+type Boxed<T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send>>;
+
+fn boxed_prune(repo: Repository) -> Boxed<PruneReport> {
+    Box::pin(async move { prune(&repo, &PruneOptions::default()).await })
+}
+
+fn boxed_forget(repo: Repository) -> Boxed<crate::ForgetReport> {
+    Box::pin(async move { forget(&repo, &ForgetOptions::default()).await })
+}
+
+fn boxed_unlock(repo: Repository) -> Boxed<crate::UnlockReport> {
+    Box::pin(async move { crate::unlock(&repo, &crate::UnlockOptions::default()).await })
+}
+
+/// A scheduler boxes these operations as `Send` futures; this fails to compile if one
+/// stops being `Send`.
+#[test]
+fn operations_can_run_on_any_thread() {
+    let _ = (boxed_prune, boxed_forget, boxed_unlock);
+}
