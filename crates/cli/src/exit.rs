@@ -24,7 +24,10 @@ pub struct Failure {
 impl Failure {
     /// A usage error (exit 2).
     pub fn usage(error: impl Into<anyhow::Error>) -> Self {
-        Failure { error: error.into(), code: USAGE }
+        Failure {
+            error: error.into(),
+            code: USAGE,
+        }
     }
 }
 

@@ -8,7 +8,12 @@ use clap::Args;
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Config file.
-    #[arg(long, global = true, env = "HOLDFAST_CONFIG", default_value = "holdfast.toml")]
+    #[arg(
+        long,
+        global = true,
+        env = "HOLDFAST_CONFIG",
+        default_value = "holdfast.toml"
+    )]
     pub config: PathBuf,
     /// Repository URL (file:///…, s3://bucket/prefix, azblob://container/prefix, memory://).
     #[arg(long, global = true, env = "HOLDFAST_REPOSITORY")]
@@ -41,5 +46,8 @@ pub fn init_logging(g: &GlobalArgs) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }

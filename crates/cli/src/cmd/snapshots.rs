@@ -21,7 +21,10 @@ pub struct SnapshotsArgs {
 /// Runs `holdfast snapshots`.
 pub async fn run(g: &GlobalArgs, args: SnapshotsArgs) -> Result<ExitCode, Failure> {
     let repo = context::open_repo(g).await?;
-    let (mut list, unreadable) = repo.snapshots_lenient().await.context("reading snapshots")?;
+    let (mut list, unreadable) = repo
+        .snapshots_lenient()
+        .await
+        .context("reading snapshots")?;
     for (key, e) in &unreadable {
         eprintln!("holdfast: damaged snapshot {key}: {e}");
     }
