@@ -10,7 +10,6 @@
 //!    128 + the signal that ended it). The scheduler and HTTP server of `serve` run
 //!    beside it unless `--no-serve`.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -30,14 +29,9 @@ use crate::serve::{ServeOptions, serve};
 /// Flags of `holdfast run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Address of the HTTP API and status page.
-    #[arg(
-        long,
-        value_name = "ADDR",
-        default_value = "127.0.0.1:8080",
-        env = "HOLDFAST_LISTEN"
-    )]
-    pub listen: SocketAddr,
+    /// The server's flags (`--listen`).
+    #[command(flatten)]
+    pub serve: super::serve::ServeArgs,
     /// Run only the guard and the app: no scheduler, no HTTP server.
     #[arg(long)]
     pub no_serve: bool,
@@ -78,13 +72,13 @@ pub async fn run(g: &GlobalArgs, args: RunArgs) -> Result<ExitCode, Failure> {
     let server = if args.no_serve {
         None
     } else {
-        let repo = RepoAccess::resolve(&config, g.repo.as_deref(), g.password_file.as_ref())?;
+        let repo = RepoAccess::from_global(g)?;
         let token = std::env::var("HOLDFAST_API_TOKEN")
             .ok()
             .filter(|t| !t.is_empty());
         let opts = ServeOptions {
             config: config.clone(),
-            listen: args.listen,
+            listen: args.serve.listen,
             token,
             repo,
         };

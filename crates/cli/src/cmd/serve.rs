@@ -32,7 +32,7 @@ pub struct ServeArgs {
 pub async fn run(g: &GlobalArgs, args: ServeArgs) -> Result<ExitCode, Failure> {
     let config =
         Config::load(&g.config).with_context(|| format!("loading {}", g.config.display()))?;
-    let repo = RepoAccess::resolve(&config, g.repo.as_deref(), g.password_file.as_ref())?;
+    let repo = RepoAccess::from_global(g)?;
     let token = std::env::var("HOLDFAST_API_TOKEN")
         .ok()
         .filter(|t| !t.is_empty());

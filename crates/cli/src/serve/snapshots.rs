@@ -5,7 +5,6 @@
 //! with the password from `HOLDFAST_PASSWORD` or the password file.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow, bail};
@@ -42,27 +41,15 @@ impl std::fmt::Debug for RepoAccess {
 }
 
 impl RepoAccess {
-    /// The URL from `flag` (or its environment variable), else the config; the password
-    /// from `HOLDFAST_PASSWORD`, else the password file.
-    pub fn resolve(
-        config: &Config,
-        flag: Option<&str>,
-        password_file: Option<&PathBuf>,
-    ) -> anyhow::Result<Self> {
-        let url = flag
-            .map(str::to_string)
-            .or_else(|| config.repository_url().map(str::to_string));
-        let password = match std::env::var("HOLDFAST_PASSWORD") {
-            Ok(p) if !p.is_empty() => Some(p),
-            _ => match password_file {
-                Some(f) => Some(
-                    std::fs::read_to_string(f)
-                        .with_context(|| format!("reading password file {}", f.display()))?
-                        .trim_end_matches(['\r', '\n'])
-                        .to_string(),
-                ),
-                None => None,
-            },
+    /// The repository and password the global flags name, resolved exactly as the
+    /// other commands resolve them ([`crate::context`]); either may be absent, and only
+    /// the operations that need the repository fail then.
+    pub fn from_global(g: &crate::global::GlobalArgs) -> anyhow::Result<Self> {
+        let url = crate::context::repo_url(g)?;
+        let password = if g.password_file.is_some() {
+            Some(crate::context::password(g)?)
+        } else {
+            crate::context::password(g).ok()
         };
         Ok(RepoAccess { url, password })
     }
