@@ -2,7 +2,7 @@
 //! prefix on the S3 / Azure test servers), `holdfast` runs against it, directory
 //! contents.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 
 pub const PASSWORD: &str = "retention test";
@@ -24,18 +24,8 @@ impl Repo {
     /// A repository under a fresh prefix of the server named by `var`; fails (never
     /// skips) when the variable is missing.
     pub fn remote(var: &str) -> Repo {
-        let base = std::env::var(var).unwrap_or_else(|_| {
-            panic!(
-                "{var} is not set: run the tests through scripts/test.sh, which starts the servers"
-            )
-        });
-        let prefix = uuid::Uuid::new_v4().simple().to_string();
-        let url = match base.split_once('?') {
-            Some((head, query)) => format!("{}/{prefix}?{query}", head.trim_end_matches('/')),
-            None => format!("{}/{prefix}", base.trim_end_matches('/')),
-        };
         Repo {
-            url,
+            url: super::repo_util::remote_url(var),
             dir: tempfile::tempdir().expect("temporary directory"),
         }
     }
@@ -99,33 +89,7 @@ pub fn check(out: &Output, args: &[&str], code: i32) -> String {
     stdout
 }
 
-/// Relative path → file content or link target, for every entry under `root`.
-pub fn contents(root: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).expect("read_dir") {
-            let p = e.expect("entry").path();
-            let rel = p
-                .strip_prefix(root)
-                .expect("prefix")
-                .to_string_lossy()
-                .into_owned();
-            let m = std::fs::symlink_metadata(&p).expect("stat");
-            if m.is_dir() {
-                stack.push(p);
-                out.push((rel, b"<dir>".to_vec()));
-            } else if m.file_type().is_symlink() {
-                let target = std::fs::read_link(&p).expect("readlink");
-                out.push((rel, target.into_os_string().into_encoded_bytes()));
-            } else {
-                out.push((rel, std::fs::read(&p).expect("read")));
-            }
-        }
-    }
-    out.sort();
-    out
-}
+pub use super::repo_util::contents;
 
 /// Deterministic incompressible bytes.
 pub fn noise(seed: u64, len: usize) -> Vec<u8> {
