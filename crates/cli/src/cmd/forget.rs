@@ -96,25 +96,7 @@ impl ForgetArgs {
     }
 
     fn any_flag(&self) -> bool {
-        let counts = [
-            self.keep_last,
-            self.keep_hourly,
-            self.keep_daily,
-            self.keep_weekly,
-            self.keep_monthly,
-            self.keep_yearly,
-        ];
-        let withins = [
-            self.keep_within,
-            self.keep_within_hourly,
-            self.keep_within_daily,
-            self.keep_within_weekly,
-            self.keep_within_monthly,
-            self.keep_within_yearly,
-        ];
-        counts.iter().any(Option::is_some)
-            || withins.iter().any(Option::is_some)
-            || !self.keep_tag.is_empty()
+        !self.policy().is_empty()
     }
 }
 
@@ -125,17 +107,7 @@ fn policy(g: &GlobalArgs, args: &ForgetArgs) -> Result<RetentionPolicy, Failure>
     }
     let config = holdfast_volume::config::Config::load_optional(&g.config)
         .with_context(|| format!("reading {}", g.config.display()))?;
-    let r = config.map(|c| c.retention).unwrap_or_default();
-    let policy = RetentionPolicy {
-        keep_last: r.keep_last,
-        keep_hourly: r.keep_hourly,
-        keep_daily: r.keep_daily,
-        keep_weekly: r.keep_weekly,
-        keep_monthly: r.keep_monthly,
-        keep_yearly: r.keep_yearly,
-        keep_within: r.keep_within.map(|d| CalendarDuration::from_std(d.get())),
-        ..RetentionPolicy::default()
-    };
+    let policy = config.map(|c| c.retention.policy()).unwrap_or_default();
     if policy.is_empty() {
         return Err(Failure::usage(anyhow::anyhow!(
             "no retention policy: pass --keep-last/--keep-daily/… or set [retention] in {}",

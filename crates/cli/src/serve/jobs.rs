@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use anyhow::bail;
 use chrono::{DateTime, Utc};
-use holdfast_repo::retention::{CalendarDuration, RetentionPolicy};
 use holdfast_repo::{ForgetOptions, PruneOptions, VerifyOptions};
 use holdfast_volume::cleanup::{CleanupOptions, CleanupReport, cleanup_path};
 use holdfast_volume::config::{CleanupJob, Config, Retention};
@@ -122,27 +121,13 @@ async fn verify(repo: &RepoAccess) -> anyhow::Result<String> {
     ))
 }
 
-/// `[retention]` as the repository's policy.
-pub fn policy(r: &Retention) -> RetentionPolicy {
-    RetentionPolicy {
-        keep_last: r.keep_last,
-        keep_hourly: r.keep_hourly,
-        keep_daily: r.keep_daily,
-        keep_weekly: r.keep_weekly,
-        keep_monthly: r.keep_monthly,
-        keep_yearly: r.keep_yearly,
-        keep_within: r.keep_within.map(|d| CalendarDuration::from_std(d.get())),
-        ..RetentionPolicy::default()
-    }
-}
-
 /// `forget` with `[retention]` (skipped when it is empty), then `prune`.
 async fn forget_and_prune(repo: &RepoAccess, retention: &Retention) -> anyhow::Result<String> {
     let repo = repo.open().await?;
     let mut forgotten = 0;
     if !retention.is_empty() {
         let opts = ForgetOptions {
-            policy: policy(retention),
+            policy: retention.policy(),
             ..ForgetOptions::default()
         };
         forgotten = holdfast_repo::forget(&repo, &opts).await?.deleted;

@@ -285,6 +285,23 @@ impl Retention {
     pub fn is_empty(&self) -> bool {
         *self == Retention::default()
     }
+
+    /// The repository's retention policy for this table (`keep_within` in whole hours).
+    pub fn policy(&self) -> holdfast_repo::retention::RetentionPolicy {
+        use holdfast_repo::retention::{CalendarDuration, RetentionPolicy};
+        RetentionPolicy {
+            keep_last: self.keep_last,
+            keep_hourly: self.keep_hourly,
+            keep_daily: self.keep_daily,
+            keep_weekly: self.keep_weekly,
+            keep_monthly: self.keep_monthly,
+            keep_yearly: self.keep_yearly,
+            keep_within: self
+                .keep_within
+                .map(|d| CalendarDuration::from_std(d.get())),
+            ..RetentionPolicy::default()
+        }
+    }
 }
 
 /// `[hooks]`: shell commands run before and after a backup.
