@@ -166,6 +166,10 @@ async fn restore_missing(g: &GlobalArgs, config: &Config) -> anyhow::Result<()> 
                 summary.damaged
             ));
         }
+        // The app must never find a restored file that a crash could still take away.
+        let dir = std::fs::File::open(&volume.path)
+            .with_context(|| format!("opening {}", volume.path.display()))?;
+        rustix::fs::syncfs(&dir).with_context(|| format!("syncing {}", volume.path.display()))?;
         let still: Vec<_> = missing
             .iter()
             .filter(|p| !volume.resolve(p).exists())
