@@ -137,6 +137,31 @@ fn check_entries(root: &std::path::Path, entries: Vec<holdfast_repo::Entry>) -> 
     out
 }
 
+/// The snapshots a restore drill covers: the latest of each configured volume, or, with
+/// no volumes configured, the latest of each root.
+pub async fn targets(
+    repo: &IndexedRepository,
+    config: Option<&crate::config::Config>,
+) -> Result<Vec<(Id, Snapshot)>, holdfast_repo::Error> {
+    let mut latest: std::collections::BTreeMap<String, (Id, Snapshot)> = Default::default();
+    for (id, s) in repo.snapshots().await? {
+        if let Some(c) = config
+            && !c.volumes.is_empty()
+            && !c.volumes.iter().any(|v| Some(&v.name) == s.volume.as_ref())
+        {
+            continue;
+        }
+        let key = s.volume.clone().unwrap_or_else(|| s.root.clone());
+        match latest.get(&key) {
+            Some((_, cur)) if cur.time >= s.time => {}
+            _ => {
+                latest.insert(key, (id, s));
+            }
+        }
+    }
+    Ok(latest.into_values().collect())
+}
+
 /// A human summary of a drill's duration.
 pub fn describe(d: &DrillReport) -> String {
     let took = Duration::from_secs_f64(d.duration_s);

@@ -73,7 +73,15 @@ pub async fn run(g: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Failure> 
     let mut drill_failed = false;
     if args.restore_test {
         let repo = repo.load_index().await.context("loading the index")?;
-        for (id, snap) in drill_targets(g, &repo).await? {
+        let config = holdfast_volume::config::Config::load_optional(&g.config)
+            .with_context(|| format!("reading {}", g.config.display()))?;
+        let targets = holdfast_volume::drill::targets(&repo, config.as_ref())
+            .await
+            .context("listing snapshots")?;
+        if targets.is_empty() {
+            return Err(anyhow::anyhow!("no snapshot to restore-test").into());
+        }
+        for (id, snap) in targets {
             let d = holdfast_volume::drill::restore_test(&repo, id, &snap, None)
                 .await
                 .with_context(|| format!("restore test of snapshot {}", id.short()))?;
@@ -96,38 +104,4 @@ pub async fn run(g: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Failure> 
     Ok(exit::problems_if(
         !report.problems.is_empty() || drill_failed,
     ))
-}
-
-/// The snapshots a restore test covers: the latest of each configured volume, or, with
-/// no volumes configured, the latest of each root.
-async fn drill_targets(
-    g: &GlobalArgs,
-    repo: &holdfast_repo::IndexedRepository,
-) -> anyhow::Result<Vec<(holdfast_repo::Id, holdfast_repo::Snapshot)>> {
-    let all = repo.snapshots().await.context("listing snapshots")?;
-    let config = holdfast_volume::config::Config::load_optional(&g.config)
-        .with_context(|| format!("reading {}", g.config.display()))?;
-    let mut latest: std::collections::BTreeMap<
-        String,
-        (holdfast_repo::Id, holdfast_repo::Snapshot),
-    > = std::collections::BTreeMap::new();
-    for (id, s) in all {
-        let key = s.volume.clone().unwrap_or_else(|| s.root.clone());
-        if let Some(c) = &config
-            && !c.volumes.is_empty()
-            && !c.volumes.iter().any(|v| Some(&v.name) == s.volume.as_ref())
-        {
-            continue;
-        }
-        match latest.get(&key) {
-            Some((_, cur)) if cur.time >= s.time => {}
-            _ => {
-                latest.insert(key, (id, s));
-            }
-        }
-    }
-    if latest.is_empty() {
-        anyhow::bail!("no snapshot to restore-test");
-    }
-    Ok(latest.into_values().collect())
 }

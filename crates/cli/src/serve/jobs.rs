@@ -51,10 +51,16 @@ pub fn build(ctx: &JobContext) -> anyhow::Result<Vec<Job>> {
         jobs.push(Job::new("backup", p, run, ctx.backup_lock.clone())?);
     }
     if let Some(p) = &schedule.verify {
-        let repo = ctx.repo.clone();
+        let c = ctx.clone();
         let run: JobFn = Arc::new(move || {
-            let repo = repo.clone();
-            Box::pin(async move { verify(&repo).await })
+            let c = c.clone();
+            Box::pin(async move {
+                verify(
+                    &c.repo,
+                    c.config.schedule.restore_test.then_some(&*c.config),
+                )
+                .await
+            })
         });
         jobs.push(Job::new("verify", p, run, Arc::default())?);
     }
@@ -102,9 +108,10 @@ pub fn build(ctx: &JobContext) -> anyhow::Result<Vec<Job>> {
     Ok(jobs)
 }
 
-/// `holdfast verify` without `--read-data`: the structure of the repository; any
+/// `holdfast verify` without `--read-data`: the structure of the repository, then, with
+/// `[schedule] restore_test`, a restore drill of each volume's latest snapshot; any
 /// problem fails the run.
-async fn verify(repo: &RepoAccess) -> anyhow::Result<String> {
+async fn verify(repo: &RepoAccess, drill: Option<&Config>) -> anyhow::Result<String> {
     let repo = repo.open().await?;
     let report = holdfast_repo::verify(&repo, &VerifyOptions::default()).await?;
     if let Some(first) = report.problems.first() {
@@ -115,10 +122,25 @@ async fn verify(repo: &RepoAccess) -> anyhow::Result<String> {
             first.error
         );
     }
-    Ok(format!(
+    let mut out = format!(
         "{} snapshot(s), {} pack(s), {} blob(s): no problems",
         report.snapshots, report.packs, report.blobs
-    ))
+    );
+    if let Some(config) = drill {
+        let repo = repo.load_index().await?;
+        for (id, snap) in holdfast_volume::drill::targets(&repo, Some(config)).await? {
+            let d = holdfast_volume::drill::restore_test(&repo, id, &snap, None).await?;
+            if let Some(first) = d.problems.first() {
+                bail!(
+                    "restore test of {}: {} problem(s), first: {first}",
+                    id.short(),
+                    d.problems.len()
+                );
+            }
+            out.push_str(&format!("; {}", holdfast_volume::drill::describe(&d)));
+        }
+    }
+    Ok(out)
 }
 
 /// `forget` with `[retention]` (skipped when it is empty), then `prune`.

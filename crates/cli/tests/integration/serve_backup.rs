@@ -207,7 +207,7 @@ fn the_scheduler_runs_backups_and_cleanups() {
 #[test]
 fn scheduled_verify_and_prune_apply_retention() {
     let extra = "[schedule]\nverify = \"* * * * * *\"\nprune = \"* * * * * *\"\n\
-                 [retention]\nkeep_last = 1\n";
+                 restore_test = true\n[retention]\nkeep_last = 1\n";
     let s = Server::start(repo_config(extra), prepare);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
@@ -242,6 +242,11 @@ fn scheduled_verify_and_prune_apply_retention() {
             std::thread::park_timeout(Duration::from_millis(100));
         }
         assert!(s.log().contains("job prune: ok: forgot"), "{}", s.log());
+        assert!(
+            s.log().contains("job verify: ok") && s.log().contains("restore test of"),
+            "the scheduled verify ran a restore drill: {}",
+            s.log()
+        );
     });
 }
 

@@ -235,6 +235,10 @@ pub struct Schedule {
     /// When to apply retention and prune.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prune: Option<String>,
+    /// The scheduled verify also restores the latest snapshot of each volume into a
+    /// temporary directory and checks it (a restore drill).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restore_test: bool,
 }
 
 /// One `[[cleanup]]` job: delete files older than a given age.
