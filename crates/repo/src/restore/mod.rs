@@ -3,22 +3,23 @@
 //! How it works: the trees are walked first (names were checked by the tree parser: one
 //! component, no `..`, `/` or NUL). Directories are created parents first and each one
 //! is checked to be a real directory, never a symlink, before anything is written in
-//! it. Files are written in parallel to a fresh temp name opened with `O_EXCL |
-//! O_NOFOLLOW`, their blobs fetched and written at their offsets in parallel, then
-//! metadata is set and the temp file renamed over the final name. Symlinks are made
+//! it. Files are written to fresh temp names opened with `O_EXCL | O_NOFOLLOW`,
+//! their blobs fetched pack by pack in range requests ([`files`]), then metadata is set
+//! and each temp file renamed over the final name. Symlinks are made
 //! after all files, so no file is ever written through one; directory modes and times
 //! are set last, deepest first. A damaged blob or tree spoils only the files that need
 //! it: they are listed in the summary and the rest is restored.
 
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::fs::File;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use filetime::FileTime;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
-use rayon::prelude::*;
+
+mod files;
 
 use crate::browse::{Entry, walk};
 use crate::error::{Error, Result};
@@ -149,7 +150,7 @@ fn restore_threads(store: &holdfast_store::Store) -> usize {
     if store.local_root().is_some() {
         cores.max(4)
     } else {
-        (cores * 4).max(16)
+        (cores * 2).max(8)
     }
 }
 
@@ -160,7 +161,7 @@ struct Job {
     damaged: Mutex<Vec<Damaged>>,
 }
 
-fn io_text(e: std::io::Error) -> String {
+pub(super) fn io_text(e: std::io::Error) -> String {
     e.to_string()
 }
 
@@ -206,19 +207,11 @@ impl Job {
             .num_threads(restore_threads(self.repo.store()))
             .build()
             .map_err(|e| Error::Invalid(format!("restore threads: {e}")))?;
-        let written: Vec<u64> = pool.install(|| {
-            files
-                .par_iter()
-                .filter(|f| !blocked(&f.path, &bad_dirs))
-                .filter_map(|f| match self.file(f, me_root) {
-                    Ok(n) => Some(n),
-                    Err(e) => {
-                        self.fail(&f.path, e);
-                        None
-                    }
-                })
-                .collect()
-        });
+        let wanted: Vec<&Entry> = files
+            .iter()
+            .filter(|f| !blocked(&f.path, &bad_dirs))
+            .collect();
+        let written: Vec<u64> = pool.install(|| self.restore_files(wanted, me_root));
         summary.files = written.len() as u64;
         summary.bytes = written.iter().sum();
         for l in links.iter().filter(|l| !blocked(&l.path, &bad_dirs)) {
@@ -251,51 +244,6 @@ impl Job {
             }
             Err(e) => Err(e.to_string()),
         }
-    }
-
-    fn file(&self, entry: &Entry, me_root: bool) -> Result<u64, String> {
-        let node = &entry.node;
-        let dest = self.target.join(&entry.path);
-        let dir = dest.parent().ok_or("no parent directory")?;
-        let tmp = dir.join(format!(
-            ".holdfast-restore-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&tmp)
-            .map_err(|e| format!("{}: {e}", tmp.display()))?;
-        let result = self.fill(&file, node).and_then(|n| {
-            set_file_meta(&file, node, me_root).map_err(io_text)?;
-            std::fs::rename(&tmp, &dest).map_err(io_text)?;
-            Ok(n)
-        });
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result
-    }
-
-    fn fill(&self, file: &File, node: &Node) -> Result<u64, String> {
-        let mut offsets = Vec::with_capacity(node.content.len());
-        let mut at = 0u64;
-        for id in &node.content {
-            let loc = self.repo.locate(id).map_err(|e| e.to_string())?;
-            offsets.push((id, at));
-            at += u64::from(loc.raw_length);
-        }
-        file.set_len(at).map_err(io_text)?;
-        offsets.par_iter().try_for_each(|(id, off)| {
-            let data = self
-                .rt
-                .block_on(self.repo.read_blob(id))
-                .map_err(|e| e.to_string())?;
-            file.write_all_at(&data, *off).map_err(io_text)
-        })?;
-        Ok(at)
     }
 
     fn symlink(&self, entry: &Entry, me_root: bool) -> Result<(), String> {
