@@ -1,7 +1,8 @@
 //! The write side of a backup: blobs go through a bounded channel to a pool of
 //! compress+encrypt workers, then to a packer that fills data and tree packs (16 MiB),
 //! then to an uploader that keeps at most 4 pack writes in flight (1 on a local disk,
-//! where more only costs memory). Every queue is bounded, so memory stays bounded
+//! where more only costs memory); the packer seals a pack only when a write slot is
+//! free, so no finished pack waits in a queue. Every queue is bounded, so memory stays bounded
 //! whatever the data size.
 
 use std::sync::Arc;
@@ -55,8 +56,8 @@ impl Pipeline {
     /// Starts workers, packer and uploader.
     pub(crate) fn start(repo: &Repository, level: i32) -> Pipeline {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let (job_tx, job_rx) = bounded::<Job>(threads * 2);
-        let (sealed_tx, sealed_rx) = bounded::<Sealed>(threads * 2);
+        let (job_tx, job_rx) = bounded::<Job>(threads);
+        let (sealed_tx, sealed_rx) = bounded::<Sealed>(threads);
         let workers = (0..threads)
             .map(|_| {
                 let (rx, tx, r) = (job_rx.clone(), sealed_tx.clone(), repo.clone());
@@ -65,9 +66,20 @@ impl Pipeline {
             .collect();
         drop(sealed_tx);
         let (pack_tx, pack_rx) = mpsc::channel::<FinishedPack>(1);
+        let in_flight = if repo.store().local_root().is_some() {
+            IN_FLIGHT_LOCAL
+        } else {
+            IN_FLIGHT_REMOTE
+        };
+        // One token per pack that may exist finished (queued or being written): the
+        // packer takes one before it seals a pack, the uploader returns it once stored.
+        let (token_tx, token_rx) = bounded::<()>(in_flight);
+        for _ in 0..in_flight {
+            let _ = token_tx.send(());
+        }
         let r = repo.clone();
-        let packer = std::thread::spawn(move || pack(&r, &sealed_rx, &pack_tx));
-        let uploader = tokio::spawn(upload(repo.clone(), pack_rx));
+        let packer = std::thread::spawn(move || pack(&r, &sealed_rx, &pack_tx, &token_rx));
+        let uploader = tokio::spawn(upload(repo.clone(), pack_rx, token_tx, in_flight));
         Pipeline {
             jobs: Some(job_tx),
             workers,
@@ -136,10 +148,18 @@ fn work(repo: &Repository, level: i32, rx: &Receiver<Job>, tx: &Sender<Sealed>) 
     Ok(())
 }
 
-fn pack(repo: &Repository, rx: &Receiver<Sealed>, tx: &mpsc::Sender<FinishedPack>) -> Result<()> {
+fn pack(
+    repo: &Repository,
+    rx: &Receiver<Sealed>,
+    tx: &mpsc::Sender<FinishedPack>,
+    tokens: &Receiver<()>,
+) -> Result<()> {
     let mut data = PackWriter::new();
     let mut tree = PackWriter::default();
     let send = |w: PackWriter| -> Result<()> {
+        tokens
+            .recv()
+            .map_err(|_| Error::Invalid("pack upload stopped".into()))?;
         let p = w.finish(repo.keys())?;
         tx.blocking_send(p)
             .map_err(|_| Error::Invalid("pack upload stopped".into()))
@@ -171,22 +191,20 @@ fn pack(repo: &Repository, rx: &Receiver<Sealed>, tx: &mpsc::Sender<FinishedPack
 async fn upload(
     repo: Repository,
     mut rx: mpsc::Receiver<FinishedPack>,
+    tokens: Sender<()>,
+    in_flight: usize,
 ) -> Result<(Vec<IndexPack>, u64)> {
     let mut running: JoinSet<Result<(IndexPack, u64)>> = JoinSet::new();
     let mut done = Vec::new();
     let mut bytes = 0u64;
     let store = Arc::new(repo.store().clone());
-    let in_flight = if repo.store().local_root().is_some() {
-        IN_FLIGHT_LOCAL
-    } else {
-        IN_FLIGHT_REMOTE
-    };
     loop {
         while running.len() >= in_flight {
             if let Some(r) = running.join_next().await {
                 let (p, n) = r.map_err(|e| Error::Invalid(format!("upload: {e}")))??;
                 done.push(p);
                 bytes += n;
+                let _ = tokens.send(());
             }
         }
         let Some(pack) = rx.recv().await else { break };
