@@ -66,6 +66,15 @@ pub async fn open_repo(g: &GlobalArgs) -> anyhow::Result<Repository> {
     .with_context(|| format!("opening repository {url}"))
 }
 
+/// Opens the repository named by the global flags and loads its index.
+pub async fn open_indexed(g: &GlobalArgs) -> anyhow::Result<holdfast_repo::IndexedRepository> {
+    open_repo(g)
+        .await?
+        .load_index()
+        .await
+        .context("loading the index")
+}
+
 /// Maps a repository error to a failure: a bad argument (snapshot spec, glob) is a usage
 /// error (exit 2), anything else an error (exit 1).
 pub fn fail(e: holdfast_repo::Error) -> crate::exit::Failure {

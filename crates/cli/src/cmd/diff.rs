@@ -22,11 +22,7 @@ pub struct DiffArgs {
 
 /// Runs `holdfast diff`.
 pub async fn run(g: &GlobalArgs, args: DiffArgs) -> Result<ExitCode, Failure> {
-    let repo = context::open_repo(g)
-        .await?
-        .load_index()
-        .await
-        .context("loading the index")?;
+    let repo = context::open_indexed(g).await?;
     let (_, a) = repo.find_snapshot(&args.a).await.map_err(context::fail)?;
     let (_, b) = repo.find_snapshot(&args.b).await.map_err(context::fail)?;
     let changes = holdfast_repo::diff(&repo, &a, &b)

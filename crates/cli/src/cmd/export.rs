@@ -24,11 +24,7 @@ pub struct ExportArgs {
 
 /// Runs `holdfast export`.
 pub async fn run(g: &GlobalArgs, args: ExportArgs) -> Result<ExitCode, Failure> {
-    let repo = context::open_repo(g)
-        .await?
-        .load_index()
-        .await
-        .context("loading the index")?;
+    let repo = context::open_indexed(g).await?;
     let (id, snap) = repo
         .find_snapshot(&args.snapshot)
         .await

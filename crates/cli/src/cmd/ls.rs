@@ -22,11 +22,7 @@ pub struct LsArgs {
 
 /// Runs `holdfast ls`.
 pub async fn run(g: &GlobalArgs, args: LsArgs) -> Result<ExitCode, Failure> {
-    let repo = context::open_repo(g)
-        .await?
-        .load_index()
-        .await
-        .context("loading the index")?;
+    let repo = context::open_indexed(g).await?;
     let (_, snap) = repo
         .find_snapshot(&args.snapshot)
         .await

@@ -63,8 +63,7 @@ pub(crate) fn progress_bar(progress: Arc<BackupProgress>) -> Option<tokio::task:
 
 /// Runs `holdfast backup`.
 pub async fn run(g: &GlobalArgs, args: BackupArgs) -> Result<ExitCode, Failure> {
-    let repo = context::open_repo(g).await?;
-    let mut repo = repo.load_index().await.context("loading the index")?;
+    let mut repo = context::open_indexed(g).await?;
     if args.paths.is_empty() {
         return volumes::run(g, &args, &mut repo).await;
     }

@@ -42,11 +42,7 @@ pub struct RestoreArgs {
 
 /// Runs `holdfast restore`.
 pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure> {
-    let repo = context::open_repo(g)
-        .await?
-        .load_index()
-        .await
-        .context("loading the index")?;
+    let repo = context::open_indexed(g).await?;
     let (id, snap) = repo
         .find_snapshot(&args.snapshot)
         .await
