@@ -19,6 +19,7 @@ use holdfast_repo::{
     BackupOptions, BackupSummary, ExtraFile, ExtraSource, IndexedRepository, Overrides,
 };
 
+use crate::child_env::{self, ChildEnv, ChildKind};
 use crate::config::{Config, Database, Volume};
 use crate::databases::{DatabaseError, postgres, redis, sqlite};
 use crate::hooks::{self, HookError};
@@ -149,7 +150,7 @@ pub async fn backup_volume(
         blocking(move || sqlite::online_copy(&from, &to))
             .await
             .map_err(db_err)?;
-        for suffix in ["-wal", "-shm", "-journal"] {
+        for suffix in crate::sqlite::SIDECAR_SUFFIXES {
             let mut side = rel.clone().into_os_string();
             side.push(suffix);
             overrides.omit.insert(PathBuf::from(side));
@@ -209,13 +210,15 @@ where
         .hooks
         .timeout
         .map_or(hooks::DEFAULT_TIMEOUT, |t| t.get());
+    let env = ChildEnv::new(ChildKind::Hook, &child_env::config_secrets(config));
     let before = config.hooks.before_backup.clone();
-    blocking(move || hooks::run_all(&before, timeout))
+    let before_env = env.clone();
+    blocking(move || hooks::run_all(&before, timeout, &before_env))
         .await
         .map_err(VolumeBackupError::BeforeHook)?;
     let result = work().await;
     let after = config.hooks.after_backup.clone();
-    let after_result = blocking(move || hooks::run_all(&after, timeout)).await;
+    let after_result = blocking(move || hooks::run_all(&after, timeout, &env)).await;
     match (result, after_result) {
         (Ok(v), Ok(_)) => Ok(v),
         (Ok(_), Err(e)) => Err(VolumeBackupError::AfterHook(e)),

@@ -2,6 +2,7 @@
 //!
 //! - [`cleanup`]: delete files older than a given age from a directory.
 //! - [`backup`]: a volume's snapshot with consistent copies of its databases.
+//! - [`child_env`]: the scrubbed environment of every program holdfast starts.
 //! - [`config`]: holdfast.toml, loaded with errors that name the file, line and key.
 //! - [`databases`]: consistent copies of live SQLite, Postgres and Redis data.
 //! - [`drill`]: restore drills that measure the recovery time.
@@ -13,6 +14,7 @@
 //! - [`import`]: railway.toml, railway.json, docker-compose.yml → holdfast.toml volumes.
 //! - [`lint`]: deployment files checked for the ways data gets lost.
 //! - [`sqlite`]: SQLite files recognised by their header, WAL or not.
+//! - [`swap`]: the one journaled stage-and-swap that replaces live data, and its recovery.
 //! - [`status`]: per-volume probes: mounted, writable, space, databases, alerts.
 //!
 //! ```
@@ -33,6 +35,7 @@
 //! ```
 
 pub mod backup;
+pub mod child_env;
 pub mod cleanup;
 pub mod config;
 pub mod databases;
@@ -45,4 +48,5 @@ pub mod migrate;
 pub mod mounts;
 pub mod sqlite;
 pub mod status;
+pub mod swap;
 pub mod units;

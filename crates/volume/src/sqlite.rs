@@ -5,6 +5,27 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+/// The files SQLite keeps beside a database `x` while it runs: `x-wal`, `x-shm` and
+/// `x-journal`. The one list every part of holdfast uses.
+pub const SIDECAR_SUFFIXES: [&str; 3] = ["-wal", "-shm", "-journal"];
+
+/// True when `name` ends with one of [`SIDECAR_SUFFIXES`].
+pub fn is_sidecar_name(name: &str) -> bool {
+    SIDECAR_SUFFIXES.iter().any(|s| name.ends_with(s))
+}
+
+/// The sidecar paths of database `db` (whether they exist or not).
+pub fn sidecars(db: &Path) -> Vec<PathBuf> {
+    SIDECAR_SUFFIXES
+        .iter()
+        .map(|s| {
+            let mut side = db.as_os_str().to_owned();
+            side.push(s);
+            PathBuf::from(side)
+        })
+        .collect()
+}
+
 /// The first 16 bytes of every SQLite 3 database.
 pub const MAGIC: &[u8; 16] = b"SQLite format 3\0";
 
@@ -58,7 +79,7 @@ pub fn find_databases(dir: &Path, depth: usize) -> Vec<PathBuf> {
         .filter(|e| e.file_type().is_file())
         .filter(|e| {
             let name = e.file_name().to_string_lossy();
-            !(name.ends_with("-wal") || name.ends_with("-shm") || name.ends_with("-journal"))
+            !is_sidecar_name(&name)
         })
         .filter(|e| matches!(journal_mode(e.path()), Ok(Some(_))))
         .map(walkdir::DirEntry::into_path)

@@ -9,5 +9,6 @@ mod integration {
     mod migrate;
     mod migrate_store;
     mod status;
+    mod swap;
     mod util;
 }

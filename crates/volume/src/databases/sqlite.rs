@@ -80,7 +80,7 @@ pub fn is_sidecar(path: &Path) -> bool {
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
-    ["-wal", "-shm", "-journal"]
+    crate::sqlite::SIDECAR_SUFFIXES
         .iter()
         .any(|s| name.ends_with(s))
 }
