@@ -76,11 +76,12 @@ pub async fn open_indexed(g: &GlobalArgs) -> anyhow::Result<holdfast_repo::Index
 }
 
 /// Maps a repository error to a failure: a bad argument (snapshot spec, glob) is a usage
-/// error (exit 2), anything else an error (exit 1).
+/// error (exit 2), anything else (internal faults, the store, damage) an error (exit 1).
 pub fn fail(e: holdfast_repo::Error) -> crate::exit::Failure {
-    match e {
-        holdfast_repo::Error::Invalid(_) => crate::exit::Failure::usage(e),
-        _ => crate::exit::Failure::from(anyhow::Error::from(e)),
+    if e.is_input() {
+        crate::exit::Failure::usage(e)
+    } else {
+        crate::exit::Failure::from(anyhow::Error::from(e))
     }
 }
 

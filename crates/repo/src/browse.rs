@@ -189,7 +189,7 @@ mod tests {
         let mut w = PackWriter::new();
         let mut ids = Vec::new();
         for t in trees {
-            let bytes = serde_json::to_vec(t).map_err(|e| Error::Invalid(e.to_string()))?;
+            let bytes = serde_json::to_vec(t).map_err(|e| Error::Internal(e.to_string()))?;
             let id = repo.keys().blob_id(&bytes);
             w.add(
                 id,
@@ -271,6 +271,7 @@ mod tests {
                 &RestoreOptions {
                     target: target.clone(),
                     include: vec![],
+                    ..Default::default()
                 },
             )
             .await?;
@@ -322,6 +323,7 @@ mod tests {
             &RestoreOptions {
                 target: target.clone(),
                 include: vec![],
+                ..Default::default()
             },
         )
         .await?;

@@ -66,9 +66,30 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
-    /// A bad argument (snapshot spec, glob, option).
+    /// A bad argument (snapshot spec, glob, option): the caller's input, not the repository.
     #[error("invalid argument: {0}")]
     Invalid(String),
+    /// The operation's lock was lost (removed by another client as stale, or not refreshed
+    /// in time, e.g. while the process was paused): it stopped without committing.
+    #[error("lost lock {lock} on repository {repo}: {reason}; nothing was committed")]
+    LockLost {
+        /// The repository URL.
+        repo: String,
+        /// The lock's store key.
+        lock: String,
+        /// Why the lock counts as lost.
+        reason: String,
+    },
+    /// The operation was cancelled (signal, dropped request, lost lock elsewhere).
+    #[error("{0} cancelled")]
+    Cancelled(String),
+    /// The store did not answer in time (after its retries): nothing is known to be
+    /// damaged; trying again later may work.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A fault inside holdfast (a task that panicked, no random numbers, encoding).
+    #[error("internal error: {0}")]
+    Internal(String),
     /// The store failed.
     #[error("store: {0}")]
     Store(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
@@ -97,6 +118,28 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+
+    /// True when the cause is the caller's input (exit code 2 in the CLI).
+    pub fn is_input(&self) -> bool {
+        matches!(self, Error::Invalid(_))
+    }
+
+    /// True when the store was unavailable (refused, stalled or throttled past its
+    /// retries): not damage, and trying again later may work.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Error::Unavailable(_) => true,
+            Error::Store(e) => e
+                .downcast_ref::<holdfast_store::Error>()
+                .is_some_and(|e| e.kind() == holdfast_store::ErrorKind::Unavailable),
+            _ => false,
+        }
+    }
+
+    /// A [`Error::Internal`] for a task that could not be joined.
+    pub fn task(what: &str, e: impl std::fmt::Display) -> Self {
+        Error::Internal(format!("{what}: {e}"))
     }
 
     /// A [`Error::NotFound`] for `what`.

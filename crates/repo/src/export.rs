@@ -159,5 +159,5 @@ pub async fn export(
         Ok(summary)
     })
     .await
-    .map_err(|e| Error::Invalid(format!("export task: {e}")))?
+    .map_err(|e| Error::Internal(format!("export task: {e}")))?
 }

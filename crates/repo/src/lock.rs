@@ -9,12 +9,24 @@
 //! `retries` attempts, and no sooner than [`LockOptions::wait`] after the first, it fails with
 //! [`Error::Locked`] naming the holder (host, pid, time).
 //! Of two racing clients at least one sees the other's lock in its second listing, so two
-//! conflicting holders never both proceed.
+//! conflicting holders never both proceed. A lock object that cannot be read or
+//! decrypted blocks like a fresh exclusive lock and is named in the error: what it
+//! protects is unknown.
 //!
-//! A holder rewrites its lock every 5 minutes from a background task. A lock whose `time`
-//! is more than 30 minutes old, or that names a process of this host that no longer runs,
-//! is stale: the next client removes it, as does `holdfast unlock`.
+//! A lock whose `time` is more than 30 minutes old, or that names a process of this host
+//! that no longer runs, is stale: the next client removes it, as does `holdfast unlock`.
+//!
+//! **Keeping a lock.** A holder rewrites its lock every 5 minutes from a background task,
+//! but only after reading it back: a lock another client removed as stale is never
+//! re-created. The holder counts its lock as *lost* — and cancels the lock's
+//! [`CancellationToken`], which every worker of the operation watches — when the object is
+//! gone, or when its last successful rewrite is older than three quarters of the stale
+//! window (a paused process, a frozen VM, a store that refused every refresh): other
+//! clients may judge it stale soon, and the quarter left covers clock skew between hosts.
+//! Before it commits, an operation calls [`Lock::check`], which reads the lock back and
+//! rewrites it; a lost lock fails with [`Error::LockLost`] and nothing is committed.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -23,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use crate::crypto::AD_LOCK;
 use crate::error::{Error, Result};
 use crate::repository::Repository;
+use tokio_util::sync::CancellationToken;
 
 /// A lock not rewritten for this long is stale.
 pub const STALE_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(30);
@@ -110,21 +123,113 @@ impl Default for LockOptions {
 pub struct Lock {
     repo: Repository,
     key: String,
+    exclusive: bool,
+    state: Arc<Held>,
+    token: CancellationToken,
     refresher: tokio::task::JoinHandle<()>,
 }
 
-async fn write_lock(repo: &Repository, key: &str, exclusive: bool) -> Result<()> {
+/// What the holder knows of its lock.
+struct Held {
+    /// Wall time and monotonic time of the last successful write of the lock object.
+    written: Mutex<(chrono::DateTime<chrono::Utc>, std::time::Instant)>,
+    /// Why the lock was lost, once it is.
+    lost: Mutex<Option<String>>,
+    /// A write older than this no longer counts as holding the lock.
+    valid_for: chrono::TimeDelta,
+}
+
+impl Held {
+    fn new(valid_for: chrono::TimeDelta, written: chrono::DateTime<chrono::Utc>) -> Held {
+        Held {
+            written: Mutex::new((written, std::time::Instant::now())),
+            lost: Mutex::new(None),
+            valid_for,
+        }
+    }
+
+    /// Time since the last successful write, by wall clock or monotonic clock, whichever
+    /// is longer (a paused process sees both jump; a suspended VM only the wall clock).
+    fn age(&self) -> chrono::TimeDelta {
+        let (wall, mono) = *self.written.lock().unwrap_or_else(|e| e.into_inner());
+        let by_wall = chrono::Utc::now() - wall;
+        let by_mono =
+            chrono::TimeDelta::from_std(mono.elapsed()).unwrap_or(chrono::TimeDelta::MAX);
+        by_wall.max(by_mono)
+    }
+
+    fn wrote(&self, at: chrono::DateTime<chrono::Utc>) {
+        *self.written.lock().unwrap_or_else(|e| e.into_inner()) = (at, std::time::Instant::now());
+    }
+
+    fn lost(&self) -> Option<String> {
+        self.lost.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn lose(&self, reason: String) {
+        self.lost
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(reason);
+    }
+
+    /// The reason the lock is lost by age, if it is.
+    fn expired(&self) -> Option<String> {
+        let age = self.age();
+        (age >= self.valid_for).then(|| {
+            format!(
+                "not refreshed for {} s (the process was paused, or the store refused every \
+                 refresh)",
+                age.num_seconds()
+            )
+        })
+    }
+}
+
+async fn write_lock(
+    repo: &Repository,
+    key: &str,
+    exclusive: bool,
+) -> Result<chrono::DateTime<chrono::Utc>> {
     let info = LockInfo {
         exclusive,
         hostname: crate::snapshot::hostname(),
         pid: std::process::id(),
         time: chrono::Utc::now(),
     };
-    store_lock(repo, key, &info).await
+    store_lock(repo, key, &info).await?;
+    Ok(info.time)
+}
+
+/// Reads the holder's own lock back and rewrites it. `Ok(Err(reason))` when the lock is
+/// lost; `Err` when the store could not be asked.
+async fn refresh(
+    repo: &Repository,
+    key: &str,
+    exclusive: bool,
+    held: &Held,
+) -> Result<std::result::Result<(), String>> {
+    if let Some(reason) = held.lost().or_else(|| held.expired()) {
+        return Ok(Err(reason));
+    }
+    match repo.read(key).await {
+        Ok(_) => {}
+        Err(Error::NotFound { .. }) => {
+            return Ok(Err("another client removed it as stale".into()));
+        }
+        Err(e) => return Err(e),
+    }
+    let at = write_lock(repo, key, exclusive).await?;
+    // The read and write may have been slow (or the process paused between them).
+    if let Some(reason) = held.expired() {
+        return Ok(Err(reason));
+    }
+    held.wrote(at);
+    Ok(Ok(()))
 }
 
 async fn store_lock(repo: &Repository, key: &str, info: &LockInfo) -> Result<()> {
-    let json = serde_json::to_vec(info).map_err(|e| Error::Invalid(e.to_string()))?;
+    let json = serde_json::to_vec(info).map_err(|e| Error::Internal(e.to_string()))?;
     let sealed = repo.keys().seal(AD_LOCK, &json, 0)?;
     repo.store().write(key, Bytes::from(sealed)).await?;
     Ok(())
@@ -132,14 +237,28 @@ async fn store_lock(repo: &Repository, key: &str, info: &LockInfo) -> Result<()>
 
 /// Every lock object and its content (`None` when it cannot be read or decrypted).
 pub async fn list_locks(repo: &Repository) -> Result<Vec<(String, Option<LockInfo>)>> {
+    Ok(read_locks(repo)
+        .await?
+        .into_iter()
+        .map(|(k, r)| (k, r.ok()))
+        .collect())
+}
+
+/// Every lock object and its content, or why it cannot be read.
+async fn read_locks(
+    repo: &Repository,
+) -> Result<Vec<(String, std::result::Result<LockInfo, String>)>> {
     let mut out = Vec::new();
     for key in repo.list("locks/").await? {
         let info = match repo.read(&key).await {
             Ok(bytes) => repo
                 .keys()
                 .open(&key, AD_LOCK, &bytes, 0)
-                .ok()
-                .and_then(|json| serde_json::from_slice::<LockInfo>(&json).ok()),
+                .map_err(|e| e.to_string())
+                .and_then(|json| {
+                    serde_json::from_slice::<LockInfo>(&json)
+                        .map_err(|e| format!("lock {key} is not a lock: {e}"))
+                }),
             Err(Error::NotFound { .. }) => continue,
             Err(e) => return Err(e),
         };
@@ -149,27 +268,38 @@ pub async fn list_locks(repo: &Repository) -> Result<Vec<(String, Option<LockInf
 }
 
 /// Removes stale locks; returns the fresh ones other than `own` that conflict with a lock
-/// of kind `exclusive`.
+/// of kind `exclusive` (key and description). An unreadable lock always conflicts.
 async fn conflicts(
     repo: &Repository,
     exclusive: bool,
     own: Option<&str>,
     opts: &LockOptions,
-) -> Result<Vec<(String, LockInfo)>> {
+) -> Result<Vec<(String, String)>> {
     let now = chrono::Utc::now();
     let mut out = Vec::new();
-    for (key, info) in list_locks(repo).await? {
-        let Some(info) = info else { continue };
+    for (key, info) in read_locks(repo).await? {
         if Some(key.as_str()) == own {
             continue;
         }
+        let info = match info {
+            Ok(info) => info,
+            Err(reason) => {
+                let d = format!(
+                    "an unreadable lock {key} ({reason}); if no other client runs, remove it \
+                     with `holdfast unlock --all`"
+                );
+                out.push((key, d));
+                continue;
+            }
+        };
         if info.is_stale(now, opts.stale_after) {
             tracing::info!("removing stale {}", info.describe(&key));
             repo.store().delete_file(&key).await?;
             continue;
         }
         if exclusive || info.exclusive {
-            out.push((key, info));
+            let d = info.describe(&key);
+            out.push((key, d));
         }
     }
     Ok(out)
@@ -197,22 +327,36 @@ impl Lock {
         exclusive: bool,
         opts: &LockOptions,
     ) -> Result<Lock> {
+        Lock::acquire_for(repo, exclusive, opts, &CancellationToken::new()).await
+    }
+
+    /// Takes a lock whose [`Lock::token`] is a child of `parent`: cancelling `parent`
+    /// cancels the lock's token too; losing the lock cancels only the latter.
+    pub async fn acquire_for(
+        repo: &Repository,
+        exclusive: bool,
+        opts: &LockOptions,
+        parent: &CancellationToken,
+    ) -> Result<Lock> {
         let key = format!("locks/{}", uuid::Uuid::new_v4().simple());
         let mut attempt = 0;
         let started = tokio::time::Instant::now();
-        loop {
+        let written = loop {
+            if parent.is_cancelled() {
+                return Err(Error::Cancelled("taking the lock".into()));
+            }
             let mut found = conflicts(repo, exclusive, None, opts).await?;
             if found.is_empty() {
-                write_lock(repo, &key, exclusive).await?;
+                let at = write_lock(repo, &key, exclusive).await?;
                 found = conflicts(repo, exclusive, Some(&key), opts).await?;
                 if found.is_empty() {
-                    break;
+                    break at;
                 }
                 repo.store().delete_file(&key).await?;
             }
             let holder = found
                 .iter()
-                .map(|(k, i)| i.describe(k))
+                .map(|(_, d)| d.as_str())
                 .collect::<Vec<_>>()
                 .join("; ");
             if attempt >= opts.retries && started.elapsed() >= opts.wait {
@@ -226,20 +370,29 @@ impl Lock {
                 "repository {} is locked by {holder}; trying again",
                 repo.store().url()
             );
-            tokio::time::sleep(backoff(opts.max_backoff)).await;
-        }
-        let (r, k, every) = (repo.clone(), key.clone(), opts.refresh_every);
-        let refresher = tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                if let Err(e) = write_lock(&r, &k, exclusive).await {
-                    tracing::warn!("could not refresh lock {k}: {e}");
+            tokio::select! {
+                () = parent.cancelled() => {
+                    return Err(Error::Cancelled("taking the lock".into()));
                 }
+                () = tokio::time::sleep(backoff(opts.max_backoff)) => {}
             }
-        });
+        };
+        let state = Arc::new(Held::new(opts.stale_after * 3 / 4, written));
+        let token = parent.child_token();
+        let refresher = tokio::spawn(keep(
+            repo.clone(),
+            key.clone(),
+            exclusive,
+            state.clone(),
+            token.clone(),
+            opts.refresh_every,
+        ));
         Ok(Lock {
             repo: repo.clone(),
             key,
+            exclusive,
+            state,
+            token,
             refresher,
         })
     }
@@ -249,11 +402,97 @@ impl Lock {
         &self.key
     }
 
+    /// The token every worker of the operation watches: cancelled when the lock is lost
+    /// or the caller's token is cancelled.
+    pub fn token(&self) -> CancellationToken {
+        self.token.clone()
+    }
+
+    /// Why the lock is lost, once it is.
+    pub fn lost(&self) -> Option<String> {
+        self.state.lost()
+    }
+
+    /// Confirms the lock is still held, right before a commit: the object is still there
+    /// and was rewritten within the validity window; rewrites it. Fails with
+    /// [`Error::LockLost`] (and cancels the token) otherwise, or with
+    /// [`Error::Cancelled`] when the caller cancelled.
+    pub async fn check(&self) -> Result<()> {
+        match refresh(&self.repo, &self.key, self.exclusive, &self.state).await? {
+            Ok(()) if self.token.is_cancelled() => Err(self.cancelled_error("the operation")),
+            Ok(()) => Ok(()),
+            Err(reason) => {
+                self.state.lose(reason.clone());
+                self.token.cancel();
+                Err(self.lost_error(reason))
+            }
+        }
+    }
+
+    /// The error for a cancelled token: [`Error::LockLost`] when the lock was lost, else
+    /// [`Error::Cancelled`] naming `what`.
+    pub fn cancelled_error(&self, what: &str) -> Error {
+        match self.state.lost() {
+            Some(reason) => self.lost_error(reason),
+            None => Error::Cancelled(what.to_owned()),
+        }
+    }
+
+    /// Fails when the token is cancelled (see [`Lock::cancelled_error`]).
+    pub fn ensure_live(&self, what: &str) -> Result<()> {
+        if self.token.is_cancelled() {
+            Err(self.cancelled_error(what))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn lost_error(&self, reason: String) -> Error {
+        Error::LockLost {
+            repo: self.repo.store().url().to_owned(),
+            lock: self.key.clone(),
+            reason,
+        }
+    }
+
     /// Removes the lock.
     pub async fn release(self) -> Result<()> {
         self.refresher.abort();
         self.repo.store().delete_file(&self.key).await?;
         Ok(())
+    }
+}
+
+/// The refresher: rewrites the lock every `every` (sooner after a failed attempt) until
+/// the token is cancelled; cancels it when the lock is lost.
+async fn keep(
+    repo: Repository,
+    key: String,
+    exclusive: bool,
+    state: Arc<Held>,
+    token: CancellationToken,
+    every: Duration,
+) {
+    let retry = every.min(Duration::from_secs(30));
+    let mut wait = every;
+    loop {
+        tokio::select! {
+            () = token.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+        match refresh(&repo, &key, exclusive, &state).await {
+            Ok(Ok(())) => wait = every,
+            Ok(Err(reason)) => {
+                tracing::error!("lost lock {key}: {reason}; stopping the operation");
+                state.lose(reason);
+                token.cancel();
+                return;
+            }
+            Err(e) => {
+                tracing::warn!("could not refresh lock {key}: {e}; trying again");
+                wait = retry;
+            }
+        }
     }
 }
 

@@ -43,7 +43,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// Encrypts the snapshot for storing.
     pub fn seal(&self, keys: &Keys) -> Result<Vec<u8>> {
-        let json = serde_json::to_vec(self).map_err(|e| Error::Invalid(e.to_string()))?;
+        let json = serde_json::to_vec(self).map_err(|e| Error::Internal(e.to_string()))?;
         keys.seal(AD_SNAPSHOT, &json, 3)
     }
 

@@ -136,7 +136,7 @@ impl Tree {
     /// Sorts the entries and serializes the tree.
     pub fn to_bytes(&mut self) -> Result<Vec<u8>> {
         self.nodes.sort_by_key(Node::os_name);
-        serde_json::to_vec(self).map_err(|e| Error::Invalid(e.to_string()))
+        serde_json::to_vec(self).map_err(|e| Error::Internal(e.to_string()))
     }
 
     /// Parses a tree blob, rejecting unsafe or duplicate names and inconsistent nodes.

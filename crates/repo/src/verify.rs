@@ -3,6 +3,9 @@
 //! exists and is long enough) and, with `read_data`, reads every pack back, checks its
 //! hash and trailer and authenticates every blob. Damage is reported per object with
 //! the file paths and snapshot ids it affects.
+//!
+//! A store that is unavailable is not damage: verify then fails with that error and
+//! reports no problem it could not prove.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -10,7 +13,7 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use crate::browse::walk;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::pack::{pack_key, read_trailer};
 use crate::repository::{IndexedRepository, Repository};
@@ -72,11 +75,15 @@ async fn check(repo: &Repository, opts: &VerifyOptions) -> Result<VerifyReport> 
         });
     };
     let (snaps, bad_snaps) = repo.snapshots_lenient().await?;
-    for (key, e) in bad_snaps {
-        add(key, e.to_string());
-    }
     let (irepo, bad_idx) = repo.load_index_lenient().await?;
-    for (key, e) in bad_idx {
+    if let Some((_, e)) = bad_snaps
+        .iter()
+        .chain(bad_idx.iter())
+        .find(|(_, e)| e.is_unavailable())
+    {
+        return Err(Error::Unavailable(e.to_string()));
+    }
+    for (key, e) in bad_snaps.into_iter().chain(bad_idx) {
         add(key, e.to_string());
     }
     let listed: HashMap<Id, u64> = {
@@ -136,7 +143,8 @@ async fn check(repo: &Repository, opts: &VerifyOptions) -> Result<VerifyReport> 
             .await;
         for (pack, r) in results {
             match r {
-                Err(e) => {
+                Err(Unreadable::Unavailable(e)) => return Err(Error::Unavailable(e)),
+                Err(Unreadable::Damaged(e)) => {
                     bad_packs.insert(pack, e);
                 }
                 Ok((blobs, note)) => {
@@ -159,6 +167,9 @@ async fn check(repo: &Repository, opts: &VerifyOptions) -> Result<VerifyReport> 
     let mut affected: BTreeMap<String, (String, HashSet<String>, Vec<String>)> = BTreeMap::new();
     for (sid, snap) in &snaps {
         let (entries, tree_errors) = walk(&irepo, snap.tree).await;
+        if let Some((_, e)) = tree_errors.iter().find(|(_, e)| e.is_unavailable()) {
+            return Err(Error::Unavailable(e.to_string()));
+        }
         for (path, e) in tree_errors {
             let p = affected
                 .entry(format!("tree of /{}", path.display()))
@@ -205,16 +216,26 @@ async fn check(repo: &Repository, opts: &VerifyOptions) -> Result<VerifyReport> 
     })
 }
 
+/// Why a pack could not be read at all.
+enum Unreadable {
+    /// The store did not answer: nothing is known about the pack.
+    Unavailable(String),
+    /// The store answered, and the pack cannot be had (all its blobs are lost).
+    Damaged(String),
+}
+
 /// Reads one pack: its damaged blobs, and a note when the pack as a whole is damaged.
-/// A pack that cannot be read at all is `Err` (all its blobs are then lost).
 async fn check_pack(
     repo: &IndexedRepository,
     pack: Id,
-) -> (Id, Result<(Vec<(Id, String)>, Option<String>), String>) {
+) -> (Id, Result<(Vec<(Id, String)>, Option<String>), Unreadable>) {
     let key = pack_key(&pack);
     let bytes = match repo.store().read(&key).await {
         Ok(b) => b,
-        Err(e) => return (pack, Err(format!("cannot read {key}: {e}"))),
+        Err(e) if e.kind() == holdfast_store::ErrorKind::Unavailable => {
+            return (pack, Err(Unreadable::Unavailable(e.to_string())));
+        }
+        Err(e) => return (pack, Err(Unreadable::Damaged(format!("cannot read {key}: {e}")))),
     };
     let mut note = None;
     if Id::hash(&bytes) != pack {

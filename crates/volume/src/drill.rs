@@ -50,6 +50,7 @@ pub async fn restore_test(
     let opts = RestoreOptions {
         target: dir.path().to_path_buf(),
         include: Vec::new(),
+        ..Default::default()
     };
     let summary = holdfast_repo::restore(repo, snapshot, &opts).await?;
     let mut report = DrillReport {

@@ -2,6 +2,14 @@
 //! a shared lock, runs the walker (read → chunk → hash → dedup) on a blocking thread
 //! feeding the pipeline (compress + encrypt → pack → upload), then writes one index file
 //! for the new packs and finally the snapshot — the commit.
+//!
+//! The lock is held until the snapshot is written: index and snapshot are written under
+//! it, and right before the snapshot [`Lock::check`] confirms the lock was neither
+//! removed nor left unrefreshed past its validity (docs/FORMAT.md, "Invariant"). Losing the
+//! lock, or the caller's [`BackupOptions::cancel`] token, stops the walker, the workers
+//! and the uploader, and nothing is committed. A backup that fails before its index file
+//! is written deletes the packs it uploaded (no other client can know of them); after
+//! that, other backups may already deduplicate against them, so they stay for prune.
 
 mod pipeline;
 mod sources;
@@ -16,12 +24,14 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
+use crate::failpoint::{Failpoints, Step};
 use crate::id::Id;
 use crate::index::IndexFile;
-use crate::lock::Lock;
-use crate::repository::IndexedRepository;
+use crate::lock::{Lock, LockOptions};
+use crate::repository::{IndexedRepository, Repository};
 use crate::snapshot::Snapshot;
 use pipeline::Pipeline;
 use walk::{Excludes, WalkStats, Walker};
@@ -54,6 +64,12 @@ pub struct BackupOptions {
     pub progress: Option<Arc<BackupProgress>>,
     /// Content taken from elsewhere: consistent database copies and dumps.
     pub overrides: Overrides,
+    /// Cancelling it stops the backup without committing (and removes its lock).
+    pub cancel: CancellationToken,
+    /// How the lock is taken and kept.
+    pub lock: LockOptions,
+    /// Test hooks at each step.
+    pub failpoints: Failpoints,
 }
 
 impl BackupOptions {
@@ -68,6 +84,9 @@ impl BackupOptions {
             compression: 3,
             progress: None,
             overrides: Overrides::default(),
+            cancel: CancellationToken::new(),
+            lock: LockOptions::default(),
+            failpoints: Failpoints::from_env(),
         }
     }
 }
@@ -98,26 +117,90 @@ pub async fn backup(repo: &mut IndexedRepository, opts: &BackupOptions) -> Resul
         .into_iter()
         .filter(|(_, s)| s.same_root(opts.volume.as_deref(), &root_str))
         .max_by_key(|(id, s)| (s.time, *id));
-    let lock = Lock::acquire(repo, false).await?;
-    // A prune may have run since the index was loaded: dedup only against what is stored.
-    match repo.load_index().await {
-        Ok(fresh) => *repo = fresh,
+    let lock = Lock::acquire_for(repo, false, &opts.lock, &opts.cancel).await?;
+    let mut uploaded = Vec::new();
+    let result = under_lock(repo, opts, &lock, root, excludes, parent, &mut uploaded).await;
+    match result {
+        Ok(mut summary) => {
+            summary.duration = started.elapsed();
+            if let Err(e) = lock.release().await {
+                tracing::warn!("snapshot {} is committed, but its lock stays: {e}", summary.id);
+            }
+            Ok(summary)
+        }
         Err(e) => {
-            lock.release().await.ok();
-            return Err(e);
+            discard(repo, &uploaded).await;
+            if let Err(r) = lock.release().await {
+                tracing::warn!("could not remove lock: {r}");
+            }
+            Err(e)
         }
     }
-    let result = run(
+}
+
+/// A failpoint that the backup's cancellation interrupts; the backup stops there when
+/// it is cancelled (or its lock lost).
+async fn point(opts: &BackupOptions, lock: &Lock, step: Step) -> Result<()> {
+    let token = lock.token();
+    tokio::select! {
+        r = opts.failpoints.hit(step) => r?,
+        () = token.cancelled() => {}
+    }
+    lock.ensure_live("backup")
+}
+
+/// Deletes packs a failed backup uploaded but never indexed.
+async fn discard(repo: &Repository, packs: &[Id]) {
+    let mut failed = 0usize;
+    for id in packs {
+        if let Err(e) = repo.store().delete_file(&crate::pack::pack_key(id)).await {
+            failed += 1;
+            tracing::debug!("could not delete pack {id} of the failed backup: {e}");
+        }
+    }
+    if failed > 0 {
+        tracing::warn!(
+            "{failed} of {} packs of the failed backup could not be deleted; prune removes them",
+            packs.len()
+        );
+    }
+}
+
+/// The part of a backup that runs under its lock. Packs uploaded but not yet indexed are
+/// left in `uploaded` when it fails.
+async fn under_lock(
+    repo: &mut IndexedRepository,
+    opts: &BackupOptions,
+    lock: &Lock,
+    root: PathBuf,
+    excludes: Excludes,
+    parent: Option<(Id, Snapshot)>,
+    uploaded: &mut Vec<Id>,
+) -> Result<BackupSummary> {
+    let root_str = root.to_string_lossy().into_owned();
+    let token = lock.token();
+    // A prune may have run since the index was loaded: dedup only against what is stored.
+    *repo = tokio::select! {
+        r = repo.load_index() => r?,
+        () = token.cancelled() => return Err(lock.cancelled_error("backup")),
+    };
+    point(opts, lock, Step::BackupLocked).await?;
+    let outcome = run(
         repo,
         opts,
         root,
         excludes,
         parent.as_ref().map(|(id, s)| (*id, s.tree)),
+        &token,
+        uploaded,
     )
     .await;
-    let released = lock.release().await;
-    let (stats, tree, packs, added) = result?;
-    released?;
+    let (stats, tree, packs, added) = match outcome {
+        Err(_) if token.is_cancelled() => return Err(lock.cancelled_error("backup")),
+        other => other?,
+    };
+    point(opts, lock, Step::BackupAfterUpload).await?;
+    lock.ensure_live("backup")?;
     let mut index_file = IndexFile { packs };
     if !index_file.packs.is_empty() {
         let bytes = index_file.seal(repo.keys())?;
@@ -125,10 +208,13 @@ pub async fn backup(repo: &mut IndexedRepository, opts: &BackupOptions) -> Resul
         repo.store()
             .write(&format!("index/{id}"), Bytes::from(bytes))
             .await?;
+        // Indexed: another backup may deduplicate against these packs from now on.
+        uploaded.clear();
         let index = Arc::make_mut(&mut repo.index);
         index.add_file(&index_file);
         index_file.packs.clear();
     }
+    point(opts, lock, Step::BackupAfterIndex).await?;
     let snapshot = Snapshot {
         version: 1,
         time: opts.time.unwrap_or_else(chrono::Utc::now),
@@ -145,11 +231,17 @@ pub async fn backup(repo: &mut IndexedRepository, opts: &BackupOptions) -> Resul
         incomplete: !stats.errors.is_empty(),
         errors: stats.errors,
     };
+    point(opts, lock, Step::BackupBeforeSnapshot).await?;
+    // The last thing before the commit. A pause between this check and the write is
+    // covered by prune's two-phase delete (docs/FORMAT.md, "Invariant").
+    lock.check().await?;
     let id = repo.save_snapshot(&snapshot).await?;
+    // Committed: whatever happens to the lock now, the snapshot stands.
+    opts.failpoints.hit(Step::BackupAfterSnapshot).await?;
     Ok(BackupSummary {
         id,
         snapshot,
-        duration: started.elapsed(),
+        duration: Duration::ZERO,
     })
 }
 
@@ -161,8 +253,10 @@ async fn run(
     root: PathBuf,
     excludes: Excludes,
     parent: Option<(Id, Id)>,
+    token: &CancellationToken,
+    uploaded: &mut Vec<Id>,
 ) -> Result<Outcome> {
-    let pipeline = Pipeline::start(repo, opts.compression);
+    let pipeline = Pipeline::start(repo, opts.compression, token.clone());
     let mut walker = Walker {
         repo: repo.clone(),
         rt: tokio::runtime::Handle::current(),
@@ -172,14 +266,17 @@ async fn run(
         seen: HashSet::new(),
         stats: WalkStats::default(),
         overrides: opts.overrides.clone(),
+        cancel: token.clone(),
     };
     let walked = tokio::task::spawn_blocking(move || {
         let r = walker.root(&root, parent.map(|(_, tree)| tree));
         r.map(|tree| (tree, walker.stats))
     })
     .await
-    .map_err(|e| Error::Invalid(format!("backup walker: {e}")));
-    let stored = pipeline.finish().await?;
+    .map_err(|e| Error::task("backup walker", e));
+    let (stored, written) = pipeline.finish().await;
+    uploaded.extend(written);
+    let stored = stored?;
     let (tree, stats) = walked??;
     Ok((stats, tree, stored.packs, stored.bytes))
 }

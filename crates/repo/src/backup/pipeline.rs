@@ -4,14 +4,22 @@
 //! where more only costs memory); the packer seals a pack only when a write slot is
 //! free, so no finished pack waits in a queue. Every queue is bounded, so memory stays bounded
 //! whatever the data size.
+//!
+//! The uploader watches the backup's cancellation token: once it is cancelled the uploads
+//! in flight are dropped and the uploader stops, which closes the queues behind it, so the
+//! packer, the workers and the walker stop too. Every pack stored is recorded as it
+//! completes, so a failed backup knows which packs to delete. When a stage fails, the error
+//! of the uploader (the store's own: a full disk, a refused request) is the one reported,
+//! not the "stopped" that the stages before it then see.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, bounded};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::id::Id;
@@ -44,6 +52,7 @@ pub(crate) struct Pipeline {
     workers: Vec<JoinHandle<Result<()>>>,
     packer: Option<JoinHandle<Result<()>>>,
     uploader: tokio::task::JoinHandle<Result<(Vec<IndexPack>, u64)>>,
+    written: Arc<Mutex<Vec<Id>>>,
 }
 
 /// What the pipeline stored.
@@ -54,7 +63,7 @@ pub(crate) struct Stored {
 
 impl Pipeline {
     /// Starts workers, packer and uploader.
-    pub(crate) fn start(repo: &Repository, level: i32) -> Pipeline {
+    pub(crate) fn start(repo: &Repository, level: i32, cancel: CancellationToken) -> Pipeline {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let (job_tx, job_rx) = bounded::<Job>(threads);
         let (sealed_tx, sealed_rx) = bounded::<Sealed>(threads);
@@ -79,12 +88,21 @@ impl Pipeline {
         }
         let r = repo.clone();
         let packer = std::thread::spawn(move || pack(&r, &sealed_rx, &pack_tx, &token_rx));
-        let uploader = tokio::spawn(upload(repo.clone(), pack_rx, token_tx, in_flight));
+        let written = Arc::new(Mutex::new(Vec::new()));
+        let up = Uploader {
+            repo: repo.clone(),
+            tokens: token_tx,
+            in_flight,
+            cancel,
+            written: written.clone(),
+        };
+        let uploader = tokio::spawn(up.run(pack_rx));
         Pipeline {
             jobs: Some(job_tx),
             workers,
             packer: Some(packer),
             uploader,
+            written,
         }
     }
 
@@ -93,8 +111,9 @@ impl Pipeline {
         self.jobs.clone().unwrap_or_else(|| bounded(0).0)
     }
 
-    /// Closes the input, waits for every blob to be packed and every pack stored.
-    pub(crate) async fn finish(mut self) -> Result<Stored> {
+    /// Closes the input, waits for every blob to be packed and every pack stored. Also
+    /// returns the ids of the packs stored, whatever the outcome.
+    pub(crate) async fn finish(mut self) -> (Result<Stored>, Vec<Id>) {
         drop(self.jobs.take());
         let workers = std::mem::take(&mut self.workers);
         let packer = self.packer.take();
@@ -103,25 +122,31 @@ impl Pipeline {
             for w in workers {
                 let r = w
                     .join()
-                    .unwrap_or_else(|_| Err(Error::Invalid("a backup worker panicked".into())));
+                    .unwrap_or_else(|_| Err(Error::Internal("a backup worker panicked".into())));
                 if first.is_ok() {
                     first = r;
                 }
             }
             let p = packer.map_or(Ok(()), |p| {
                 p.join()
-                    .unwrap_or_else(|_| Err(Error::Invalid("the packer panicked".into())))
+                    .unwrap_or_else(|_| Err(Error::Internal("the packer panicked".into())))
             });
             first.and(p)
         })
         .await
-        .map_err(|e| Error::Invalid(format!("backup task: {e}")))?;
+        .map_err(|e| Error::task("backup task", e))
+        .and_then(|r| r);
         let uploaded = (&mut self.uploader)
             .await
-            .map_err(|e| Error::Invalid(format!("upload task: {e}")))?;
-        joined?;
-        let (packs, bytes) = uploaded?;
-        Ok(Stored { packs, bytes })
+            .map_err(|e| Error::task("upload task", e))
+            .and_then(|r| r);
+        let written = std::mem::take(&mut *self.written.lock().unwrap_or_else(|e| e.into_inner()));
+        let result = match (uploaded, joined) {
+            // The uploader's error is the cause; the stages before it only saw it stop.
+            (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+            (Ok((packs, bytes)), Ok(())) => Ok(Stored { packs, bytes }),
+        };
+        (result, written)
     }
 }
 
@@ -159,10 +184,10 @@ fn pack(
     let send = |w: PackWriter| -> Result<()> {
         tokens
             .recv()
-            .map_err(|_| Error::Invalid("pack upload stopped".into()))?;
+            .map_err(|_| Error::Cancelled("backup (the uploader stopped)".into()))?;
         let p = w.finish(repo.keys())?;
         tx.blocking_send(p)
-            .map_err(|_| Error::Invalid("pack upload stopped".into()))
+            .map_err(|_| Error::Cancelled("backup (the uploader stopped)".into()))
     };
     for s in rx {
         let w = if s.kind == BlobType::Tree {
@@ -188,43 +213,68 @@ fn pack(
     Ok(())
 }
 
-async fn upload(
+/// The last stage: stores finished packs, a bounded number at a time.
+struct Uploader {
     repo: Repository,
-    mut rx: mpsc::Receiver<FinishedPack>,
     tokens: Sender<()>,
     in_flight: usize,
-) -> Result<(Vec<IndexPack>, u64)> {
-    let mut running: JoinSet<Result<(IndexPack, u64)>> = JoinSet::new();
-    let mut done = Vec::new();
-    let mut bytes = 0u64;
-    let store = Arc::new(repo.store().clone());
-    loop {
-        while running.len() >= in_flight {
-            if let Some(r) = running.join_next().await {
-                let (p, n) = r.map_err(|e| Error::Invalid(format!("upload: {e}")))??;
+    cancel: CancellationToken,
+    written: Arc<Mutex<Vec<Id>>>,
+}
+
+type Running = JoinSet<Result<(IndexPack, u64)>>;
+
+impl Uploader {
+    async fn run(self, mut rx: mpsc::Receiver<FinishedPack>) -> Result<(Vec<IndexPack>, u64)> {
+        let mut running: Running = JoinSet::new();
+        let mut done = Vec::new();
+        let mut bytes = 0u64;
+        let store = Arc::new(self.repo.store().clone());
+        loop {
+            while running.len() >= self.in_flight {
+                let (p, n) = self.next(&mut running).await?;
                 done.push(p);
                 bytes += n;
-                let _ = tokens.send(());
+                let _ = self.tokens.send(());
             }
+            let pack = tokio::select! {
+                p = rx.recv() => p,
+                () = self.cancel.cancelled() => return Err(Error::Cancelled("backup".into())),
+            };
+            let Some(pack) = pack else { break };
+            let (store, written) = (store.clone(), self.written.clone());
+            running.spawn(async move {
+                let n = pack.bytes.len() as u64;
+                store.write(&pack_key(&pack.id), pack.bytes).await?;
+                written
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(pack.id);
+                Ok((
+                    IndexPack {
+                        id: pack.id,
+                        blobs: pack.blobs,
+                    },
+                    n,
+                ))
+            });
         }
-        let Some(pack) = rx.recv().await else { break };
-        let store = store.clone();
-        running.spawn(async move {
-            let n = pack.bytes.len() as u64;
-            store.write(&pack_key(&pack.id), pack.bytes).await?;
-            Ok((
-                IndexPack {
-                    id: pack.id,
-                    blobs: pack.blobs,
-                },
-                n,
-            ))
-        });
+        while !running.is_empty() {
+            let (p, n) = self.next(&mut running).await?;
+            done.push(p);
+            bytes += n;
+        }
+        Ok((done, bytes))
     }
-    while let Some(r) = running.join_next().await {
-        let (p, n) = r.map_err(|e| Error::Invalid(format!("upload: {e}")))??;
-        done.push(p);
-        bytes += n;
+
+    /// The next finished upload; fails on its error or when the backup is cancelled.
+    async fn next(&self, running: &mut Running) -> Result<(IndexPack, u64)> {
+        tokio::select! {
+            r = running.join_next() => match r {
+                Some(r) => r.map_err(|e| Error::task("upload", e))?,
+                None => Err(Error::Internal("no upload running".into())),
+            },
+            () = self.cancel.cancelled() => Err(Error::Cancelled("backup".into())),
+        }
     }
-    Ok((done, bytes))
 }

@@ -81,7 +81,7 @@ impl Walker {
             let reader = file
                 .source
                 .open()
-                .map_err(|e| Error::Invalid(format!("database dump {}: {e}", file.name)))?;
+                .map_err(|e| Error::io(format!("database dump {}", file.name), e))?;
             let mut node = Node::new(OsStr::new(&file.name), NodeType::File);
             node.mode = 0o100600;
             node.mtime_ns = now;
@@ -89,7 +89,7 @@ impl Walker {
             let repo = self.repo.clone();
             for chunk in repo.inner.chunker.chunks(reader, 0) {
                 let chunk = chunk
-                    .map_err(|e| Error::Invalid(format!("database dump {}: {e}", file.name)))?;
+                    .map_err(|e| Error::io(format!("database dump {}", file.name), e))?;
                 let id = repo.keys().blob_id(&chunk);
                 node.size += chunk.len() as u64;
                 node.content.push(id);
@@ -97,7 +97,7 @@ impl Walker {
             }
             file.source
                 .finish()
-                .map_err(|e| Error::Invalid(format!("database dump {}: {e}", file.name)))?;
+                .map_err(|e| Error::io(format!("database dump {}", file.name), e))?;
             self.stats.files += 1;
             self.stats.size += node.size;
             tree.nodes.push(node);

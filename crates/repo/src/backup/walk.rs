@@ -78,6 +78,8 @@ pub(crate) struct Walker {
     pub seen: HashSet<Id>,
     pub stats: WalkStats,
     pub overrides: super::sources::Overrides,
+    /// Cancelled when the backup must stop (lock lost, caller cancelled).
+    pub cancel: tokio_util::sync::CancellationToken,
 }
 
 fn ns(secs: i64, nsec: i64) -> i64 {
@@ -98,12 +100,22 @@ pub(crate) fn node_from(name: &OsStr, kind: NodeType, m: &Metadata) -> Node {
 
 impl Walker {
     pub(crate) fn submit(&mut self, id: Id, kind: BlobType, data: Bytes) -> Result<()> {
-        if self.repo.index().contains(&id) || !self.seen.insert(id) {
+        self.live()?;
+        if self.repo.index().contains_for_dedup(&id) || !self.seen.insert(id) {
             return Ok(());
         }
         self.jobs
             .send(Job { id, kind, data })
-            .map_err(|_| Error::Invalid("backup pipeline stopped".into()))
+            .map_err(|_| Error::Cancelled("backup (the pipeline stopped)".into()))
+    }
+
+    /// Fails once the backup is cancelled.
+    pub(crate) fn live(&self) -> Result<()> {
+        if self.cancel.is_cancelled() {
+            Err(Error::Cancelled("backup".into()))
+        } else {
+            Ok(())
+        }
     }
 
     fn warn(&mut self, path: &Path, what: impl std::fmt::Display) {
@@ -168,6 +180,7 @@ impl Walker {
         names.sort();
         let mut tree = Tree::default();
         for name in names {
+            self.live()?;
             let child = path.join(&name);
             let child_rel = rel.join(&name);
             if self.excludes.excluded(&child_rel, &name) || self.overrides.omit.contains(&child_rel)
@@ -261,7 +274,7 @@ impl Walker {
                 == (node.size, node.mtime_ns, node.ctime_ns, node.inode)
             && p.content
                 .iter()
-                .all(|id| self.repo.index().contains(id) || self.seen.contains(id))
+                .all(|id| self.repo.index().contains_for_dedup(id) || self.seen.contains(id))
         {
             node.content = p.content;
             self.count_file(node.size);

@@ -187,3 +187,87 @@ async fn racing_exclusive_clients_never_hold_the_lock_together() -> Result<()> {
     assert!(list_locks(&repo).await?.is_empty());
     Ok(())
 }
+
+/// Finding: unreadable lock objects counted as absent, so a damaged lock let a prune run
+/// beside the backup that wrote it.
+#[tokio::test]
+async fn unreadable_lock_blocks_and_is_named() -> Result<()> {
+    let repo = repo().await?;
+    repo.store()
+        .write("locks/garbled", Bytes::from_static(b"not a sealed lock"))
+        .await?;
+    for exclusive in [false, true] {
+        let refused = Lock::acquire_with(&repo, exclusive, &quick()).await;
+        let Err(Error::Locked { holder, .. }) = refused else {
+            panic!("an unreadable lock must block: {refused:?}");
+        };
+        assert!(
+            holder.contains("unreadable lock locks/garbled"),
+            "{holder}"
+        );
+    }
+    // `unlock` without --all keeps it; --all removes it.
+    assert_eq!(unlock(&repo, &UnlockOptions::default()).await?.kept.len(), 1);
+    let all = UnlockOptions {
+        all: true,
+        ..UnlockOptions::default()
+    };
+    assert_eq!(unlock(&repo, &all).await?.removed.len(), 1);
+    Lock::acquire_with(&repo, true, &quick())
+        .await?
+        .release()
+        .await?;
+    Ok(())
+}
+
+/// Finding: the refresher silently re-created a lock another client had removed as stale.
+#[tokio::test]
+async fn refresher_never_recreates_a_removed_lock_and_cancels_the_holder() -> Result<()> {
+    let repo = repo().await?;
+    let opts = LockOptions {
+        refresh_every: Duration::from_millis(1),
+        ..quick()
+    };
+    let lock = Lock::acquire_with(&repo, false, &opts).await?;
+    let token = lock.token();
+    repo.store().delete_file(lock.key()).await?;
+    token.cancelled().await;
+    assert!(lock.lost().is_some_and(|r| r.contains("removed")), "{:?}", lock.lost());
+    assert!(list_locks(&repo).await?.is_empty(), "the lock was re-created");
+    let checked = lock.check().await;
+    assert!(matches!(checked, Err(Error::LockLost { .. })), "{checked:?}");
+    Ok(())
+}
+
+/// Finding: a holder paused past the stale window went on as if it still held its lock.
+#[tokio::test]
+async fn a_lock_not_refreshed_within_its_window_is_lost() -> Result<()> {
+    let repo = repo().await?;
+    // A stale window of zero: every moment after the last write is too late.
+    let opts = LockOptions {
+        stale_after: chrono::TimeDelta::zero(),
+        ..quick()
+    };
+    let lock = Lock::acquire_with(&repo, false, &opts).await?;
+    let checked = lock.check().await;
+    let Err(Error::LockLost { reason, .. }) = checked else {
+        panic!("an expired lock must be lost: {checked:?}");
+    };
+    assert!(reason.contains("not refreshed"), "{reason}");
+    assert!(lock.token().is_cancelled());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_live_lock_passes_its_check_and_cancelling_the_parent_cancels_it() -> Result<()> {
+    let repo = repo().await?;
+    let parent = CancellationToken::new();
+    let lock = Lock::acquire_for(&repo, false, &quick(), &parent).await?;
+    lock.check().await?;
+    parent.cancel();
+    assert!(lock.token().is_cancelled());
+    assert!(matches!(lock.check().await, Err(Error::Cancelled(_))));
+    lock.release().await?;
+    assert!(list_locks(&repo).await?.is_empty());
+    Ok(())
+}

@@ -143,10 +143,19 @@ impl Job {
         }
         let batches = self.batches(places.keys());
         batches.par_iter().for_each(|b| {
+            if self.stopped() {
+                return;
+            }
             let key = pack_key(&b.pack);
             let data = self
                 .rt
                 .block_on(self.repo.store().read_range(&key, b.start..b.end));
+            if let Err(e) = &data
+                && e.kind() == holdfast_store::ErrorKind::Unavailable
+            {
+                self.unavailable(e.to_string());
+                return;
+            }
             for (id, loc) in &b.blobs {
                 let plain = match &data {
                     Err(e) => Err(format!("pack {}: {e}", b.pack)),

@@ -9,6 +9,10 @@
 //! after all files, so no file is ever written through one; directory modes and times
 //! are set last, deepest first. A damaged blob or tree spoils only the files that need
 //! it: they are listed in the summary and the rest is restored.
+//!
+//! A store that is unavailable (refusing, stalling, after the store's own retries) is not
+//! damage: the restore stops with that error and lists nothing as damaged. Cancelling
+//! [`RestoreOptions::cancel`], or losing the lock, stops every worker.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -34,6 +38,8 @@ pub struct RestoreOptions {
     pub target: PathBuf,
     /// Only paths matching one of these globs (or inside a matching directory).
     pub include: Vec<String>,
+    /// Cancelling it stops the restore (files already written stay).
+    pub cancel: tokio_util::sync::CancellationToken,
 }
 
 /// A file or directory that could not be restored.
@@ -103,10 +109,21 @@ pub async fn restore(
     snapshot: &Snapshot,
     opts: &RestoreOptions,
 ) -> Result<RestoreSummary> {
-    let lock = crate::lock::Lock::acquire(repo, false).await?;
+    let lock = crate::lock::Lock::acquire_for(
+        repo,
+        false,
+        &crate::lock::LockOptions::default(),
+        &opts.cancel,
+    )
+    .await?;
+    let token = lock.token();
     let result = match repo.load_index().await {
-        Ok(fresh) => restore_locked(&fresh, snapshot, opts).await,
+        Ok(fresh) => restore_locked(&fresh, snapshot, opts, token.child_token()).await,
         Err(e) => Err(e),
+    };
+    let result = match result {
+        Err(_) if token.is_cancelled() => Err(lock.cancelled_error("restore")),
+        other => other,
     };
     let released = lock.release().await;
     let summary = result?;
@@ -118,9 +135,13 @@ async fn restore_locked(
     repo: &IndexedRepository,
     snapshot: &Snapshot,
     opts: &RestoreOptions,
+    cancel: tokio_util::sync::CancellationToken,
 ) -> Result<RestoreSummary> {
     let include = include_set(&opts.include)?;
     let (entries, tree_errors) = walk(repo, snapshot.tree).await;
+    if let Some((_, e)) = tree_errors.iter().find(|(_, e)| e.is_unavailable()) {
+        return Err(Error::Unavailable(e.to_string()));
+    }
     let entries = select(entries, include.as_ref());
     let mut summary = RestoreSummary::default();
     for (path, e) in tree_errors {
@@ -136,10 +157,12 @@ async fn restore_locked(
         rt: tokio::runtime::Handle::current(),
         target,
         damaged: Mutex::new(Vec::new()),
+        fatal: Mutex::new(None),
+        cancel,
     };
     let summary = tokio::task::spawn_blocking(move || job.run(entries, summary))
         .await
-        .map_err(|e| Error::Invalid(format!("restore task: {e}")))??;
+        .map_err(|e| Error::Internal(format!("restore task: {e}")))??;
     Ok(summary)
 }
 
@@ -159,6 +182,9 @@ struct Job {
     rt: tokio::runtime::Handle,
     target: PathBuf,
     damaged: Mutex<Vec<Damaged>>,
+    /// Set when the store is unavailable: the restore stops and fails with it.
+    fatal: Mutex<Option<Error>>,
+    cancel: tokio_util::sync::CancellationToken,
 }
 
 pub(super) fn io_text(e: std::io::Error) -> String {
@@ -166,6 +192,19 @@ pub(super) fn io_text(e: std::io::Error) -> String {
 }
 
 impl Job {
+    /// Records that the store is unavailable; every worker stops.
+    fn unavailable(&self, error: String) {
+        if let Ok(mut f) = self.fatal.lock() {
+            f.get_or_insert(Error::Unavailable(error));
+        }
+        self.cancel.cancel();
+    }
+
+    /// True once the restore must stop (store unavailable, cancelled).
+    fn stopped(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
     fn fail(&self, path: &Path, error: impl std::fmt::Display) {
         if let Ok(mut d) = self.damaged.lock() {
             d.push(Damaged {
@@ -206,7 +245,7 @@ impl Job {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(restore_threads(self.repo.store()))
             .build()
-            .map_err(|e| Error::Invalid(format!("restore threads: {e}")))?;
+            .map_err(|e| Error::Internal(format!("restore threads: {e}")))?;
         let wanted: Vec<&Entry> = files
             .iter()
             .filter(|f| !blocked(&f.path, &bad_dirs))
@@ -224,6 +263,12 @@ impl Job {
             if let Err(e) = set_dir_meta(&self.target.join(&d.path), &d.node, me_root) {
                 self.fail(&d.path, e);
             }
+        }
+        if let Some(e) = self.fatal.into_inner().ok().flatten() {
+            return Err(e);
+        }
+        if self.cancel.is_cancelled() {
+            return Err(Error::Cancelled("restore".into()));
         }
         summary
             .damaged

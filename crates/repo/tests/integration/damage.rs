@@ -64,6 +64,7 @@ async fn flipped_byte_is_found_by_read_data_and_restore_saves_the_rest() -> Test
         &RestoreOptions {
             target: target.clone(),
             include: vec![],
+            ..Default::default()
         },
     )
     .await?;
@@ -132,6 +133,7 @@ async fn missing_pack_names_paths() -> TestResult {
         &RestoreOptions {
             target: t.dir.path().join("out"),
             include: vec![],
+            ..Default::default()
         },
     )
     .await?;

@@ -22,6 +22,7 @@ async fn restore_of_backup_equals_tree() -> TestResult {
         &RestoreOptions {
             target: target.clone(),
             include: vec![],
+            ..Default::default()
         },
     )
     .await?;
@@ -193,7 +194,7 @@ mod property {
                 }
                 let s = holdfast_repo::backup(&mut repo, &BackupOptions::new(&src)).await?;
                 let out = t.dir.path().join("out");
-                let r = holdfast_repo::restore(&repo, &s.snapshot, &RestoreOptions { target: out.clone(), include: vec![] }).await?;
+                let r = holdfast_repo::restore(&repo, &s.snapshot, &RestoreOptions { target: out.clone(), include: vec![] , ..Default::default() }).await?;
                 assert!(r.damaged.is_empty(), "{:?}", r.damaged);
                 assert_eq!(snapshot_of(&src)?, snapshot_of(&out)?);
                 Ok::<(), Box<dyn std::error::Error>>(())

@@ -25,6 +25,7 @@ async fn existing_symlinks_in_target_are_not_followed() -> TestResult {
         &RestoreOptions {
             target: target.clone(),
             include: vec![],
+            ..Default::default()
         },
     )
     .await?;
@@ -57,6 +58,7 @@ async fn include_restores_only_matching_paths() -> TestResult {
     let opts = RestoreOptions {
         target: target.clone(),
         include: vec!["sub/deeper".into()],
+        ..Default::default()
     };
     let r = holdfast_repo::restore(&repo, &s.snapshot, &opts).await?;
     assert!(r.damaged.is_empty());

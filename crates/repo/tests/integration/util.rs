@@ -100,7 +100,7 @@ pub fn sample_tree(root: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Meta {
     kind: &'static str,
     mode: u32,

@@ -124,6 +124,7 @@ async fn sqlite_copies_are_consistent_while_a_writer_runs() {
         let opts = RestoreOptions {
             target: target.path().to_path_buf(),
             include: Vec::new(),
+            ..Default::default()
         };
         let (_, snap) = repo.find_snapshot(&id.to_hex()).await.expect("find");
         holdfast_repo::restore(&repo, &snap, &opts)
@@ -185,6 +186,7 @@ async fn postgres_dump_goes_into_the_snapshot_and_loads_back() {
     let opts = RestoreOptions {
         target: target.path().to_path_buf(),
         include: Vec::new(),
+        ..Default::default()
     };
     holdfast_repo::restore(&repo, &s.snapshot, &opts)
         .await
@@ -272,6 +274,7 @@ async fn postgres_dump_is_consistent_under_pgbench_load() {
     let opts = RestoreOptions {
         target: target.path().to_path_buf(),
         include: Vec::new(),
+        ..Default::default()
     };
     holdfast_repo::restore(&repo, &s.snapshot, &opts)
         .await

@@ -68,9 +68,13 @@ pub async fn run(g: &GlobalArgs, args: BackupArgs) -> Result<ExitCode, Failure> 
         return volumes::run(g, &args, &mut repo).await;
     }
     let mut incomplete = false;
+    // SIGINT/SIGTERM stop the backup without committing and remove its lock.
+    let cancel = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(crate::cmd::serve::stop_on_signal(cancel.clone()));
     for path in &args.paths {
         let progress = Arc::new(BackupProgress::default());
         let mut opts = BackupOptions::new(path);
+        opts.cancel = cancel.clone();
         opts.tags = args.tags.clone();
         opts.time = args.time.map(|t| t.with_timezone(&chrono::Utc));
         opts.excludes = args.excludes.clone();
