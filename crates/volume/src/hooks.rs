@@ -1,10 +1,14 @@
 //! `[hooks]` commands run around a backup (seed 001 stops services while it copies):
 //! each command runs through `sh -c` in its own process group with a timeout; on
 //! timeout the whole group is killed. Output is captured so a failing hook can be shown.
+//! A hook sees only the environment [`crate::child_env`] builds for it: none of
+//! holdfast's own secrets.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::child_env::ChildEnv;
 
 /// The default time one hook command may take.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -52,16 +56,22 @@ fn show_output(output: &str) -> String {
     }
 }
 
-/// Runs each command in order, stopping at the first failure. Returns each command's
-/// output on success.
-pub fn run_all(commands: &[String], timeout: Duration) -> Result<Vec<String>, HookError> {
-    commands.iter().map(|c| run_one(c, timeout)).collect()
+/// Runs each command in order with environment `env`, stopping at the first failure.
+/// Returns each command's output on success.
+pub fn run_all(
+    commands: &[String],
+    timeout: Duration,
+    env: &ChildEnv,
+) -> Result<Vec<String>, HookError> {
+    commands.iter().map(|c| run_one(c, timeout, env)).collect()
 }
 
-/// Runs one command through `sh -c` with a timeout.
-pub fn run_one(command: &str, timeout: Duration) -> Result<String, HookError> {
+/// Runs one command through `sh -c` with a timeout and environment `env`.
+pub fn run_one(command: &str, timeout: Duration, env: &ChildEnv) -> Result<String, HookError> {
     use std::os::unix::process::CommandExt;
-    let mut child = Command::new("sh")
+    let mut cmd = Command::new("sh");
+    env.apply(&mut cmd);
+    let mut child = cmd
         .arg("-c")
         .arg(command)
         .stdin(Stdio::null())
@@ -144,12 +154,18 @@ mod tests {
 
     #[test]
     fn success_failure_and_timeout() {
-        let ok =
-            run_all(&["echo one".into(), "echo two >&2".into()], DEFAULT_TIMEOUT).expect("hooks");
+        let env = ChildEnv::new(crate::child_env::ChildKind::Hook, &[]);
+        let ok = run_all(
+            &["echo one".into(), "echo two >&2".into()],
+            DEFAULT_TIMEOUT,
+            &env,
+        )
+        .expect("hooks");
         assert_eq!(ok, ["one\n", "two\n"]);
         let e = run_all(
             &["echo stopping; exit 4".into(), "echo never".into()],
             DEFAULT_TIMEOUT,
+            &env,
         )
         .expect_err("fails");
         let msg = e.to_string();
@@ -157,8 +173,12 @@ mod tests {
             msg.contains("exit status: 4") && msg.contains("stopping"),
             "{msg}"
         );
-        let e = run_one("echo started; exec sleep 30", Duration::from_millis(200))
-            .expect_err("times out");
+        let e = run_one(
+            "echo started; exec sleep 30",
+            Duration::from_millis(200),
+            &env,
+        )
+        .expect_err("times out");
         assert!(matches!(e, HookError::TimedOut { .. }), "{e}");
         assert!(e.to_string().contains("started"), "{e}");
     }

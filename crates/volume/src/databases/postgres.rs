@@ -2,11 +2,154 @@
 //! backup reads straight from the child's stdout (never staged whole on disk), and
 //! `pg_restore --clean --if-exists` loads one back from stdin. Failures become one clear
 //! message each: a missing client, a refused connection, a refused password.
+//!
+//! The password never reaches a command line (where `/proc/*/cmdline` shows it to every
+//! user of the machine): [`Conninfo::from_url`] takes it out of the URL (user info, or a
+//! `password=` parameter) and the tools get it as `PGPASSWORD` in an environment built
+//! by [`crate::child_env`], which holds none of holdfast's own secrets.
 
 use std::io::Read;
 use std::process::{Child, ChildStdout, Command, Stdio};
 
 use super::{DatabaseError, redacted_target};
+use crate::child_env::{ChildEnv, ChildKind, percent_decode};
+
+/// A database URL split for the Postgres tools: what goes to `--dbname` (the URL or
+/// key/value string without its password) and the password, which goes to
+/// `PGPASSWORD`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Conninfo {
+    /// The connection string without the password.
+    pub dbname: String,
+    /// The password, decoded, if the URL had one.
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for Conninfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conninfo")
+            .field("dbname", &self.dbname)
+            .field("password", &self.password.as_ref().map(|_| ".."))
+            .finish()
+    }
+}
+
+impl Conninfo {
+    /// Splits `postgres://user:pw@host/db?…` (or `host=… password=…`).
+    pub fn from_url(url: &str) -> Conninfo {
+        match url.split_once("://") {
+            Some((scheme, rest)) => split_uri(scheme, rest),
+            None => split_keywords(url),
+        }
+    }
+
+    /// A command for `program` with this connection's environment: holdfast's secrets
+    /// left out, the password in `PGPASSWORD`.
+    pub fn command(&self, program: &str) -> Command {
+        let secrets: Vec<String> = self.password.iter().cloned().collect();
+        let mut env = ChildEnv::new(ChildKind::Postgres, &secrets);
+        if let Some(pw) = &self.password {
+            env.set("PGPASSWORD", pw);
+        }
+        let mut cmd = Command::new(program);
+        env.apply(&mut cmd);
+        cmd
+    }
+}
+
+fn split_uri(scheme: &str, rest: &str) -> Conninfo {
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let mut password = None;
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, pw)) => {
+                password = Some(percent_decode(pw));
+                if user.is_empty() {
+                    host.to_string()
+                } else {
+                    format!("{user}@{host}")
+                }
+            }
+            None => authority.to_string(),
+        },
+        None => authority.to_string(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let kept: Vec<&str> = query
+                .split('&')
+                .filter(|kv| {
+                    let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                    if k == "password" {
+                        password = Some(percent_decode(v));
+                        false
+                    } else {
+                        true
+                    }
+                })
+                .collect();
+            if kept.is_empty() {
+                path.to_string()
+            } else {
+                format!("{path}?{}", kept.join("&"))
+            }
+        }
+        None => tail.to_string(),
+    };
+    Conninfo {
+        dbname: format!("{scheme}://{authority}{tail}"),
+        password: password.filter(|p| !p.is_empty()),
+    }
+}
+
+/// `key=value` connection strings: the `password` pair is taken out (a quoted value may
+/// hold spaces and `\'` escapes).
+fn split_keywords(s: &str) -> Conninfo {
+    let mut kept = String::new();
+    let mut password = None;
+    let mut rest = s.trim_start();
+    while !rest.is_empty() {
+        let (key, after) = rest.split_once('=').unwrap_or((rest, ""));
+        let key = key.trim();
+        let after = after.trim_start();
+        let (value, next) = if let Some(q) = after.strip_prefix('\'') {
+            let mut v = String::new();
+            let mut chars = q.char_indices();
+            let mut end = q.len();
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, n)) = chars.next() {
+                            v.push(n);
+                        }
+                    }
+                    '\'' => {
+                        end = i + 1;
+                        break;
+                    }
+                    c => v.push(c),
+                }
+            }
+            (v, &q[end.min(q.len())..])
+        } else {
+            let end = after.find(char::is_whitespace).unwrap_or(after.len());
+            (after[..end].to_string(), &after[end..])
+        };
+        if key == "password" {
+            password = Some(value);
+        } else {
+            let raw = &rest[..rest.len() - next.len()];
+            kept.push_str(raw.trim());
+            kept.push(' ');
+        }
+        rest = next.trim_start();
+    }
+    Conninfo {
+        dbname: kept.trim_end().to_string(),
+        password: password.filter(|p| !p.is_empty()),
+    }
+}
 
 /// Versions recorded beside a dump.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -113,8 +256,10 @@ fn drain(mut r: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
 /// Starts `pg_dump -Fc` for the database at `url` (its holdfast.toml `name` is used in
 /// messages).
 pub fn start_dump(name: &str, url: &str) -> Result<Dump, DatabaseError> {
-    let mut child = Command::new("pg_dump")
-        .args(["--format=custom", "--no-password", "--dbname", url])
+    let conn = Conninfo::from_url(url);
+    let mut child = conn
+        .command("pg_dump")
+        .args(["--format=custom", "--no-password", "--dbname", &conn.dbname])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -138,7 +283,8 @@ fn run_capture(
     name: &str,
     url: &str,
 ) -> Result<String, DatabaseError> {
-    let out = Command::new(program)
+    let out = Conninfo::from_url(url)
+        .command(program)
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -156,13 +302,14 @@ fn run_capture(
 
 /// The server's and the local `pg_dump`'s versions, recorded with every dump.
 pub fn versions(name: &str, url: &str) -> Result<DumpInfo, DatabaseError> {
+    let conn = Conninfo::from_url(url);
     let server_version = run_capture(
         "psql",
         &[
             "--no-password",
             "-XtA",
             "--dbname",
-            url,
+            &conn.dbname,
             "-c",
             "SHOW server_version",
         ],
@@ -180,7 +327,9 @@ pub fn versions(name: &str, url: &str) -> Result<DumpInfo, DatabaseError> {
 /// Loads a custom-format dump read from `dump` into the database at `url` with
 /// `pg_restore --clean --if-exists` (existing objects are replaced).
 pub fn restore(name: &str, url: &str, mut dump: impl Read) -> Result<(), DatabaseError> {
-    let mut child = Command::new("pg_restore")
+    let conn = Conninfo::from_url(url);
+    let mut child = conn
+        .command("pg_restore")
         .args([
             "--clean",
             "--if-exists",
@@ -188,7 +337,7 @@ pub fn restore(name: &str, url: &str, mut dump: impl Read) -> Result<(), Databas
             "--no-password",
             "--single-transaction",
             "--dbname",
-            url,
+            &conn.dbname,
         ])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
@@ -220,7 +369,8 @@ pub fn restore(name: &str, url: &str, mut dump: impl Read) -> Result<(), Databas
 /// Checks that a dump file is readable by `pg_restore --list` (restore drills); returns
 /// the number of entries in its table of contents.
 pub fn list_dump(path: &std::path::Path) -> Result<usize, DatabaseError> {
-    let out = Command::new("pg_restore")
+    let out = Conninfo::from_url("")
+        .command("pg_restore")
         .arg("--list")
         .arg(path)
         .stdin(Stdio::null())
@@ -242,6 +392,22 @@ pub fn list_dump(path: &std::path::Path) -> Result<usize, DatabaseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_leave_the_connection_string() {
+        let c = Conninfo::from_url("postgres://shop:s%40cret@db:5432/shop?sslmode=require");
+        assert_eq!(c.dbname, "postgres://shop@db:5432/shop?sslmode=require");
+        assert_eq!(c.password.as_deref(), Some("s@cret"));
+        let c = Conninfo::from_url("postgresql://:pw@db/x?password=other&application_name=a");
+        assert_eq!(c.dbname, "postgresql://db/x?application_name=a");
+        assert_eq!(c.password.as_deref(), Some("other"));
+        let c = Conninfo::from_url("postgres://u@db/x");
+        assert_eq!((c.dbname.as_str(), c.password), ("postgres://u@db/x", None));
+        let c = Conninfo::from_url("host=db password='a b\\'c' dbname=x");
+        assert_eq!(c.dbname, "host=db dbname=x");
+        assert_eq!(c.password.as_deref(), Some("a b'c"));
+        assert!(!format!("{c:?}").contains("a b"));
+    }
 
     #[test]
     fn failures_are_classified() {
