@@ -9,10 +9,12 @@
 //! - [`uploads`], [`cache`]: seed 000's multer uploads and TTL disk cache.
 //! - [`scheduler`], [`jobs`]: cron jobs (backup, verify, prune, cleanup) on an
 //!   injectable clock.
-//! - [`snapshots`]: snapshot listing and on-demand backups through the repository.
+//! - [`snapshots`]: snapshot listing and backups of every volume through the repository.
+//! - [`backup_jobs`]: on-demand backups as jobs (`202`, then `GET /api/v1/jobs/{id}`).
 //! - [`status_page`]: the server-rendered page at `/`.
 
 pub mod auth;
+pub mod backup_jobs;
 pub mod cache;
 pub mod error;
 pub mod files;

@@ -2,23 +2,34 @@
 //! http://ADDR` on stderr (so a caller that asked for port 0 learns the port), serve
 //! until the shutdown token fires, then stop the scheduler, letting a running job
 //! finish.
+//!
+//! Connections are HTTP/1.1, served by hyper with a timer so that no client can hold
+//! one forever ([`HttpLimits`]): the request head must arrive within the header
+//! timeout, which also closes a keep-alive connection that stays idle that long, and a
+//! request body that sends nothing for the body timeout fails with 408. A malformed
+//! body (a bad chunk size, say) is the client's error: 400.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
+use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use futures::StreamExt;
 use holdfast_store::DiskCache;
 use holdfast_volume::config::Config;
 use tokio_util::sync::CancellationToken;
 
 use super::auth::{ApiToken, require_token};
+use super::backup_jobs::{self, BackupJobs};
 use super::error::ApiResult;
 use super::jobs::{self, JobContext};
 use super::metrics::Metrics;
@@ -64,6 +75,10 @@ pub struct AppState {
     pub backup_lock: Arc<tokio::sync::Mutex<()>>,
     /// The last snapshot listing, for the status page.
     pub snapshot_cache: SnapshotCache,
+    /// On-demand backup jobs.
+    pub backup_jobs: BackupJobs,
+    /// Time limits of connections and request bodies.
+    pub limits: HttpLimits,
 }
 
 impl AppState {
@@ -80,6 +95,8 @@ impl AppState {
             repo,
             backup_lock: Arc::default(),
             snapshot_cache: SnapshotCache::default(),
+            backup_jobs: BackupJobs::default(),
+            limits: HttpLimits::from_env()?,
         })
     }
 }
@@ -114,7 +131,8 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .layer(DefaultBodyLimit::max(cache::MAX_VALUE)),
         )
         .route("/api/v1/snapshots", get(snapshots::get_snapshots))
-        .route("/api/v1/backups", post(snapshots::post_backup))
+        .route("/api/v1/backups", post(backup_jobs::post_backup))
+        .route("/api/v1/jobs/{id}", get(backup_jobs::get_job))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/", get(status_page::page))
@@ -123,7 +141,92 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .merge(api)
         .layer(DefaultBodyLimit::disable())
+        .layer(middleware::from_fn_with_state(
+            state.limits.body,
+            body_timeout,
+        ))
         .with_state(state)
+}
+
+/// Time limits of HTTP connections; see the module doc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Time to receive a request's head, and the longest a keep-alive connection may
+    /// stay idle between requests.
+    pub header: Duration,
+    /// Longest pause while receiving a request body.
+    pub body: Duration,
+}
+
+/// [`HttpLimits::header`] unless `HOLDFAST_HTTP_HEADER_TIMEOUT` says otherwise.
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// [`HttpLimits::body`] unless `HOLDFAST_HTTP_BODY_TIMEOUT` says otherwise.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            header: DEFAULT_HEADER_TIMEOUT,
+            body: DEFAULT_BODY_TIMEOUT,
+        }
+    }
+}
+
+impl HttpLimits {
+    /// The defaults, overridden by `HOLDFAST_HTTP_HEADER_TIMEOUT` and
+    /// `HOLDFAST_HTTP_BODY_TIMEOUT` (a duration such as `30s`, or plain seconds).
+    pub fn from_env() -> anyhow::Result<Self> {
+        let read = |name: &str, default: Duration| -> anyhow::Result<Duration> {
+            let Ok(text) = std::env::var(name) else {
+                return Ok(default);
+            };
+            let d = match text.trim().parse::<u64>() {
+                Ok(secs) => Duration::from_secs(secs),
+                Err(_) => holdfast_volume::units::parse_duration(&text)
+                    .with_context(|| format!("{name}={text}"))?,
+            };
+            anyhow::ensure!(!d.is_zero(), "{name} must be more than zero");
+            Ok(d)
+        };
+        Ok(HttpLimits {
+            header: read("HOLDFAST_HTTP_HEADER_TIMEOUT", DEFAULT_HEADER_TIMEOUT)?,
+            body: read("HOLDFAST_HTTP_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT)?,
+        })
+    }
+}
+
+/// The error a request body gives when the client pauses longer than the body timeout.
+#[derive(Debug)]
+pub struct BodyTimedOut(pub Duration);
+
+impl std::fmt::Display for BodyTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the request body sent nothing for {} s",
+            self.0.as_secs()
+        )
+    }
+}
+
+impl std::error::Error for BodyTimedOut {}
+
+/// Middleware: every request body fails with [`BodyTimedOut`] once the client has sent
+/// nothing of it for the body timeout.
+async fn body_timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let stream = body.into_data_stream();
+    let timed = futures::stream::unfold(Some(stream), move |s| async move {
+        let mut s = s?;
+        match tokio::time::timeout(limit, s.next()).await {
+            Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(s))),
+            Ok(Some(Err(e))) => Some((Err(axum::Error::new(e)), None)),
+            Ok(None) => None,
+            Err(_) => Some((Err(axum::Error::new(BodyTimedOut(limit))), None)),
+        }
+    });
+    next.run(Request::from_parts(parts, Body::from_stream(timed)))
+        .await
 }
 
 /// `GET /metrics`.
@@ -171,12 +274,62 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> anyhow::R
         tracing::warn!("HOLDFAST_API_TOKEN is not set: the /api/v1 routes are off");
     }
     let jobs = scheduler.spawn(shutdown.clone());
-    let served = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .await
-        .context("HTTP server failed");
+    let limits = state.limits;
+    let served = serve_http(listener, router(state.clone()), limits, shutdown.clone()).await;
     shutdown.cancel();
     tracing::info!("waiting for running jobs to finish");
     jobs.await.context("scheduler task failed")?;
+    // An on-demand backup holds the backup lock until it ends.
+    drop(state.backup_lock.lock().await);
     served
+}
+
+/// Accepts connections until `shutdown` fires, then lets every open connection finish
+/// its request (see [`HttpLimits`] for the timeouts).
+async fn serve_http(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: HttpLimits,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            () = shutdown.cancelled() => break,
+        };
+        while conns.try_join_next().is_some() {}
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of descriptors and the like: wait a little rather than spin.
+                tracing::warn!("accepting a connection: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let stop = shutdown.clone();
+        conns.spawn(async move {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header)
+                .keep_alive(true)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .with_upgrades();
+            let mut conn = std::pin::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                () = stop.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
+                tracing::debug!("connection from {peer}: {e}");
+            }
+        });
+    }
+    while conns.join_next().await.is_some() {}
+    Ok(())
 }

@@ -1,6 +1,6 @@
 //! The repository side of the server: `GET /api/v1/snapshots` (the `snapshots --json`
-//! array) and `POST /api/v1/backups` (back up every volume, or `?volume=NAME`, now),
-//! plus [`backup_volumes`], which the scheduled backup job runs too. The repository is
+//! array) and [`backup_volumes`], which the scheduled backup job and the on-demand jobs
+//! of [`super::backup_jobs`] run. The repository is
 //! opened per operation from `[repository] url` (or `--repo` / `HOLDFAST_REPOSITORY`)
 //! with the password from `HOLDFAST_PASSWORD` or the password file.
 
@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow, bail};
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
@@ -17,7 +17,7 @@ use holdfast_repo::{OpenOptions, Repository};
 use holdfast_store::{ListOptions, Store};
 use holdfast_volume::backup::{VolumeBackupOptions, backup_volume, with_hooks};
 use holdfast_volume::config::Config;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::error::{ApiError, ApiResult};
 use super::metrics::Metrics;
@@ -234,42 +234,4 @@ pub async fn get_snapshots(
             .await
             .map_err(unavailable)?,
     ))
-}
-
-/// Query of `POST /api/v1/backups`.
-#[derive(Debug, Deserialize)]
-pub struct BackupQuery {
-    /// Only this volume.
-    pub volume: Option<String>,
-}
-
-/// `POST /api/v1/backups[?volume=NAME]`: 201 with the new snapshots, 409 while a backup
-/// is already running, 404 for an unknown volume.
-pub async fn post_backup(
-    State(state): State<Arc<AppState>>,
-    Query(q): Query<BackupQuery>,
-) -> ApiResult<(StatusCode, Json<Vec<BackupReport>>)> {
-    if let Some(v) = &q.volume
-        && state.config.volume(v).is_none()
-    {
-        return Err(ApiError::not_found(format!("no volume named {v:?}")));
-    }
-    let Ok(_guard) = state.backup_lock.clone().try_lock_owned() else {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "a backup is already running",
-        ));
-    };
-    let result = backup_volumes(
-        &state.repo,
-        &state.config,
-        q.volume.as_deref(),
-        &state.metrics,
-    )
-    .await;
-    state
-        .metrics
-        .job_run("backup", if result.is_ok() { "ok" } else { "failed" });
-    *state.snapshot_cache.lock().await = None;
-    Ok((StatusCode::CREATED, Json(result.map_err(unavailable)?)))
 }

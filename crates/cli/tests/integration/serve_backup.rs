@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use holdfast_repo::{InitOptions, KdfParams};
 use reqwest::{Method, StatusCode};
 
-use super::serve_util::{Server, Setup};
+use super::serve_util::{Server, Setup, backup_now};
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -57,15 +57,10 @@ fn backups_on_demand_and_snapshot_listing() {
     let s = Server::start(repo_config(""), prepare);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let r = s
-            .authed(Method::POST, "/api/v1/backups")
-            .send()
-            .await
-            .expect("backup");
-        let status = r.status();
-        let text = r.text().await.expect("body");
-        assert_eq!(status, StatusCode::CREATED, "{text}\n{}", s.log());
-        let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+        let (status, job) = backup_now(&s, "").await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{job}\n{}", s.log());
+        assert_eq!(job["status"], "succeeded", "{job}");
+        let v = &job["snapshots"];
         let vols: Vec<&str> = v
             .as_array()
             .expect("array")
@@ -75,17 +70,16 @@ fn backups_on_demand_and_snapshot_listing() {
         assert_eq!(vols, ["data", "media"]);
         assert_eq!(v[0]["files"], 2);
 
+        let (status, job) = backup_now(&s, "?volume=media").await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_eq!(job["status"], "succeeded", "{job}");
+        let (status, _) = backup_now(&s, "?volume=nope").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
         let r = s
-            .authed(Method::POST, "/api/v1/backups?volume=media")
+            .authed(Method::GET, "/api/v1/jobs/no-such-job")
             .send()
             .await
-            .expect("backup");
-        assert_eq!(r.status(), StatusCode::CREATED);
-        let r = s
-            .authed(Method::POST, "/api/v1/backups?volume=nope")
-            .send()
-            .await
-            .expect("backup");
+            .expect("job");
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
         let r = s
@@ -129,19 +123,20 @@ fn backups_on_demand_and_snapshot_listing() {
 }
 
 #[test]
-fn a_wrong_password_is_a_clear_503() {
+fn a_wrong_password_fails_the_backup_job_with_a_clear_error() {
     let mut setup = repo_config("");
     setup.env.retain(|(k, _)| k != "HOLDFAST_PASSWORD");
     setup.env.push(("HOLDFAST_PASSWORD".into(), "wrong".into()));
     let s = Server::start(setup, prepare);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let r = s
-            .authed(Method::POST, "/api/v1/backups")
-            .send()
-            .await
-            .expect("backup");
-        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let (status, job) = backup_now(&s, "").await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_eq!(job["status"], "failed", "{job}");
+        assert!(
+            job["error"].as_str().is_some_and(|e| e.contains("password")),
+            "{job}"
+        );
         let text = reqwest::get(s.url("/metrics"))
             .await
             .expect("metrics")
@@ -212,12 +207,9 @@ fn scheduled_verify_and_prune_apply_retention() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         for _ in 0..3 {
-            let r = s
-                .authed(Method::POST, "/api/v1/backups")
-                .send()
-                .await
-                .expect("backup");
-            assert_eq!(r.status(), StatusCode::CREATED, "{}", s.log());
+            let (status, job) = backup_now(&s, "").await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{}", s.log());
+            assert_eq!(job["status"], "succeeded", "{job}\n{}", s.log());
         }
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
@@ -277,7 +269,7 @@ fn sigterm_lets_a_running_backup_finish() {
         .block_on(pending)
         .expect("request task")
         .expect("response");
-    assert_eq!(response.status(), StatusCode::CREATED, "{}", s.log());
+    assert_eq!(response.status(), StatusCode::ACCEPTED, "{}", s.log());
     let status = s.wait_exit();
     assert!(status.success(), "exit {status:?}: {}", s.log());
     let snapshots = rt.block_on(async {
@@ -346,4 +338,57 @@ fn a_second_sigterm_exits_at_once_without_a_snapshot() {
         repo.snapshots().await.expect("snapshots")
     });
     assert!(snapshots.is_empty(), "an abandoned backup left a snapshot");
+}
+
+/// Finding: a dropped `POST /api/v1/backups` left the walker and uploader running and the
+/// lock in place for 30 minutes. The request now only starts a job: it answers `202` while
+/// the backup runs, and the job ends on its own, whatever the client does.
+#[test]
+fn a_backup_job_outlives_its_request() {
+    let extra = "[hooks]\nbefore_backup = [\"touch {dir}/started; \
+                 while [ ! -e {dir}/release ]; do sleep 0.05; done\"]\n";
+    let s = Server::start(repo_config(extra), prepare);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let r = s
+            .authed(Method::POST, "/api/v1/backups")
+            .send()
+            .await
+            .expect("backup");
+        assert_eq!(r.status(), StatusCode::ACCEPTED, "{}", s.log());
+        let location = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .expect("Location header");
+        let job: serde_json::Value =
+            serde_json::from_str(&r.text().await.expect("body")).expect("json");
+        assert_eq!(job["status"], "running");
+        assert_eq!(location, format!("/api/v1/jobs/{}", job["id"].as_str().expect("id")));
+        // A second request while the job runs is refused, not queued.
+        let (status, _) = backup_now(&s, "").await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        std::fs::write(s.path("release"), "").expect("release the hook");
+        let r = s
+            .authed(Method::GET, &format!("{location}?wait=true"))
+            .send()
+            .await
+            .expect("job");
+        let mut job: serde_json::Value =
+            serde_json::from_str(&r.text().await.expect("body")).expect("json");
+        for _ in 0..30 {
+            if job["status"] != "running" {
+                break;
+            }
+            let r = s
+                .authed(Method::GET, &format!("{location}?wait=true"))
+                .send()
+                .await
+                .expect("job");
+            job = serde_json::from_str(&r.text().await.expect("body")).expect("json");
+        }
+        assert_eq!(job["status"], "succeeded", "{job}\n{}", s.log());
+        assert_eq!(job["snapshots"].as_array().map(Vec::len), Some(2), "{job}");
+    });
 }

@@ -11,10 +11,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{ClientBuilder, Locator};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 
 use super::serve_backup::{prepare, repo_config};
-use super::serve_util::Server;
+use super::serve_util::{Server, TOKEN, backup_now};
 
 struct Driver {
     child: Child,
@@ -86,8 +86,9 @@ fn status_page_in_a_real_browser() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         for _ in 0..2 {
-            let r = s.authed(Method::POST, "/api/v1/backups?volume=data").send().await.expect("backup");
-            assert_eq!(r.status(), StatusCode::CREATED);
+            let (status, job) = backup_now(&s, "?volume=data").await;
+            assert_eq!(status, StatusCode::ACCEPTED);
+            assert_eq!(job["status"], "succeeded", "{job}");
         }
         let chromium = std::env::var("HOLDFAST_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
         let profile = driver.profile.path().to_string_lossy().into_owned();
@@ -109,7 +110,7 @@ fn status_page_in_a_real_browser() {
             .await
             .expect("WebDriver session");
         let result = async {
-            client.goto(&s.url("/")).await?;
+            client.goto(&s.url(&format!("/?token={TOKEN}"))).await?;
             assert_eq!(client.title().await?, "holdfast status");
             let cards = client.find_all(Locator::Css("section.volume")).await?;
             let mut names = Vec::new();

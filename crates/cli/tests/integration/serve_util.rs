@@ -235,3 +235,35 @@ pub fn files_under(dir: &Path) -> Vec<String> {
 pub const PNG: &[u8] =
     b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89\
 \0\0\0\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\0\x05\0\x01\xff\x89\x99=\x1d\0\0\0\0IEND\xaeB`\x82";
+
+/// `POST /api/v1/backups{query}`, then the job it started until it ends. Returns the
+/// POST status and, for a `202`, the ended job (`status`, `snapshots`, `error`).
+pub async fn backup_now(s: &Server, query: &str) -> (reqwest::StatusCode, serde_json::Value) {
+    let r = s
+        .authed(reqwest::Method::POST, &format!("/api/v1/backups{query}"))
+        .send()
+        .await
+        .expect("POST /api/v1/backups");
+    let status = r.status();
+    let text = r.text().await.expect("body");
+    if status != reqwest::StatusCode::ACCEPTED {
+        return (status, serde_json::Value::String(text));
+    }
+    let job: serde_json::Value = serde_json::from_str(&text).expect("job json");
+    let id = job["id"].as_str().expect("job id").to_owned();
+    // `?wait=true` holds each answer until the job ends (or a minute passes).
+    for _ in 0..30 {
+        let r = s
+            .authed(reqwest::Method::GET, &format!("/api/v1/jobs/{id}?wait=true"))
+            .send()
+            .await
+            .expect("GET /api/v1/jobs");
+        assert_eq!(r.status(), reqwest::StatusCode::OK);
+        let job: serde_json::Value =
+            serde_json::from_str(&r.text().await.expect("body")).expect("job json");
+        if job["status"] != "running" {
+            return (status, job);
+        }
+    }
+    panic!("backup job {id} did not end: {}", s.log());
+}

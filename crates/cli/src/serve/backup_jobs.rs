@@ -1,0 +1,187 @@
+//! On-demand backups as jobs: `POST /api/v1/backups` starts one and answers `202` with
+//! its id; `GET /api/v1/jobs/{id}` reports it (`?wait=true` holds the answer until the
+//! job ends, at most [`WAIT_LIMIT`]).
+//!
+//! A job runs on a task of its own that holds the server's backup lock, so no request
+//! lifetime decides a backup's fate: a client that goes away leaves the backup running to
+//! its end, and a shutdown waits for it (a second signal exits at once; the repository's
+//! commit protocol leaves no partial snapshot). The last [`KEEP`] jobs are remembered.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::error::{ApiError, ApiResult};
+use super::server::AppState;
+use super::snapshots::{BackupReport, backup_volumes};
+
+/// Jobs remembered for `GET /api/v1/jobs/{id}`.
+pub const KEEP: usize = 100;
+/// The longest `?wait=true` holds an answer.
+pub const WAIT_LIMIT: Duration = Duration::from_secs(60);
+
+/// Where a job stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    /// Still running.
+    Running,
+    /// Every volume was backed up.
+    Succeeded,
+    /// At least one volume failed; `error` says which and why.
+    Failed,
+}
+
+/// A job as `GET /api/v1/jobs/{id}` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobView {
+    /// The job id.
+    pub id: String,
+    /// What it does: `backup`.
+    pub kind: &'static str,
+    /// The one volume it backs up, or none for every volume.
+    pub volume: Option<String>,
+    /// Where it stands.
+    pub status: JobStatus,
+    /// When it started.
+    pub started: DateTime<Utc>,
+    /// When it ended.
+    pub finished: Option<DateTime<Utc>>,
+    /// The snapshots it made, once it succeeded.
+    pub snapshots: Option<Vec<BackupReport>>,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// The jobs of this server.
+#[derive(Default)]
+pub struct BackupJobs {
+    jobs: Mutex<VecDeque<(String, watch::Sender<JobView>)>>,
+}
+
+impl BackupJobs {
+    fn start(&self, volume: Option<String>) -> watch::Sender<JobView> {
+        let view = JobView {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            kind: "backup",
+            volume,
+            status: JobStatus::Running,
+            started: Utc::now(),
+            finished: None,
+            snapshots: None,
+            error: None,
+        };
+        let id = view.id.clone();
+        let (tx, _) = watch::channel(view);
+        let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        // Forget the oldest finished jobs beyond the limit; running ones stay.
+        while jobs.len() >= KEEP {
+            match jobs
+                .iter()
+                .position(|(_, j)| j.borrow().status != JobStatus::Running)
+            {
+                Some(i) => {
+                    jobs.remove(i);
+                }
+                None => break,
+            }
+        }
+        jobs.push_back((id, tx.clone()));
+        tx
+    }
+
+    fn find(&self, id: &str) -> Option<watch::Receiver<JobView>> {
+        let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        jobs.iter()
+            .find(|(i, _)| i == id)
+            .map(|(_, tx)| tx.subscribe())
+    }
+}
+
+/// Query of `POST /api/v1/backups`.
+#[derive(Debug, Deserialize)]
+pub struct BackupQuery {
+    /// Only this volume.
+    pub volume: Option<String>,
+}
+
+/// `POST /api/v1/backups[?volume=NAME]`: `202` with the job (and a `Location` header),
+/// `409` while a backup is already running, `404` for an unknown volume.
+pub async fn post_backup(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<BackupQuery>,
+) -> ApiResult<(StatusCode, HeaderMap, Json<JobView>)> {
+    if let Some(v) = &q.volume
+        && state.config.volume(v).is_none()
+    {
+        return Err(ApiError::not_found(format!("no volume named {v:?}")));
+    }
+    let Ok(guard) = state.backup_lock.clone().try_lock_owned() else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "a backup is already running",
+        ));
+    };
+    let job = state.backup_jobs.start(q.volume.clone());
+    let view = job.borrow().clone();
+    let st = state.clone();
+    tokio::spawn(async move {
+        let _running = guard;
+        let result = backup_volumes(&st.repo, &st.config, q.volume.as_deref(), &st.metrics).await;
+        st.metrics
+            .job_run("backup", if result.is_ok() { "ok" } else { "failed" });
+        *st.snapshot_cache.lock().await = None;
+        job.send_modify(|v| {
+            v.finished = Some(Utc::now());
+            match result {
+                Ok(reports) => {
+                    v.status = JobStatus::Succeeded;
+                    v.snapshots = Some(reports);
+                }
+                Err(e) => {
+                    tracing::error!("backup job {}: {e:#}", v.id);
+                    v.status = JobStatus::Failed;
+                    v.error = Some(format!("{e:#}"));
+                }
+            }
+        });
+    });
+    let mut headers = HeaderMap::new();
+    if let Ok(h) = HeaderValue::from_str(&format!("/api/v1/jobs/{}", view.id)) {
+        headers.insert(header::LOCATION, h);
+    }
+    Ok((StatusCode::ACCEPTED, headers, Json(view)))
+}
+
+/// Query of `GET /api/v1/jobs/{id}`.
+#[derive(Debug, Deserialize)]
+pub struct JobQuery {
+    /// Hold the answer until the job ends (at most [`WAIT_LIMIT`]).
+    #[serde(default)]
+    pub wait: bool,
+}
+
+/// `GET /api/v1/jobs/{id}[?wait=true]`: the job, or `404`.
+pub async fn get_job(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    Query(q): Query<JobQuery>,
+) -> ApiResult<Json<JobView>> {
+    let Some(mut rx) = state.backup_jobs.find(&id) else {
+        return Err(ApiError::not_found(format!("no job {id:?}")));
+    };
+    if q.wait {
+        let ended = rx.wait_for(|v| v.status != JobStatus::Running);
+        // Past the limit, or if the job's task is gone, answer with what is known.
+        let _ = tokio::time::timeout(WAIT_LIMIT, ended).await;
+    }
+    let view = rx.borrow().clone();
+    Ok(Json(view))
+}
