@@ -24,6 +24,8 @@ use crate::tree::NodeType;
 pub struct VerifyOptions {
     /// Read every pack and authenticate every blob.
     pub read_data: bool,
+    /// Cancelling it stops the verify (as a lost lock does).
+    pub cancel: tokio_util::sync::CancellationToken,
 }
 
 /// One damaged object and what it affects.
@@ -56,8 +58,18 @@ pub struct VerifyReport {
 
 /// Checks the repository, holding a shared lock (so no prune runs meanwhile).
 pub async fn verify(repo: &Repository, opts: &VerifyOptions) -> Result<VerifyReport> {
-    let lock = crate::lock::Lock::acquire(repo, false).await?;
-    let result = check(repo, opts).await;
+    let lock = crate::lock::Lock::acquire_for(
+        repo,
+        false,
+        &crate::lock::LockOptions::default(),
+        &opts.cancel,
+    )
+    .await?;
+    let token = lock.token();
+    let result = tokio::select! {
+        r = check(repo, opts) => r,
+        () = token.cancelled() => Err(lock.cancelled_error("verify")),
+    };
     let released = lock.release().await;
     let report = result?;
     released?;

@@ -2,6 +2,10 @@
 
 mod integration {
     pub mod damage;
+    pub mod failures;
+    pub mod interleave;
+    pub mod names;
+    pub mod prune_two_phase;
     pub mod roundtrip;
     pub mod safety;
     pub mod util;

@@ -28,10 +28,14 @@ pub struct VerifyArgs {
 /// Runs `holdfast verify`.
 pub async fn run(g: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Failure> {
     let repo = context::open_repo(g).await?;
+    // SIGINT/SIGTERM stop the verify and remove its lock.
+    let cancel = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(crate::cmd::serve::stop_on_signal(cancel.clone()));
     let report = holdfast_repo::verify(
         &repo,
         &VerifyOptions {
             read_data: args.read_data,
+            cancel,
         },
     )
     .await
