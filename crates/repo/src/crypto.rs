@@ -31,7 +31,7 @@ pub const AD_LOCK: &[u8] = b"holdfast:lock";
 
 /// Fills `buf` with random bytes from the operating system.
 pub fn random_bytes(buf: &mut [u8]) -> Result<()> {
-    getrandom::fill(buf).map_err(|e| Error::Invalid(format!("no random numbers: {e}")))
+    getrandom::fill(buf).map_err(|e| Error::Internal(format!("no random numbers: {e}")))
 }
 
 /// The random 32-byte key everything else is derived from.
@@ -100,7 +100,7 @@ impl Keys {
         let tag = self
             .cipher
             .encrypt_in_place_detached(XNonce::from_slice(&nonce), ad, &mut out[NONCE_LEN..])
-            .map_err(|_| Error::Invalid("encryption failed".into()))?;
+            .map_err(|_| Error::Internal("encryption failed".into()))?;
         out.extend_from_slice(&tag);
         Ok(out)
     }
@@ -221,11 +221,11 @@ pub struct KeyFile {
 
 fn kek(password: &[u8], salt: &[u8], params: KdfParams) -> Result<[u8; 32]> {
     let p = Params::new(params.m_kib, params.t, params.p, Some(32))
-        .map_err(|e| Error::Invalid(format!("argon2 parameters: {e}")))?;
+        .map_err(|e| Error::Internal(format!("argon2 parameters: {e}")))?;
     let mut out = [0u8; 32];
     Argon2::new(Algorithm::Argon2id, Version::V0x13, p)
         .hash_password_into(password, salt, &mut out)
-        .map_err(|e| Error::Invalid(format!("argon2: {e}")))?;
+        .map_err(|e| Error::Internal(format!("argon2: {e}")))?;
     Ok(out)
 }
 
@@ -245,7 +245,7 @@ impl KeyFile {
         let mut buf = master.0.to_vec();
         let tag = cipher
             .encrypt_in_place_detached(XNonce::from_slice(&nonce), repo_id.as_bytes(), &mut buf)
-            .map_err(|_| Error::Invalid("key wrapping failed".into()))?;
+            .map_err(|_| Error::Internal("key wrapping failed".into()))?;
         buf.extend_from_slice(&tag);
         Ok(KeyFile {
             version: 1,
@@ -259,7 +259,8 @@ impl KeyFile {
         })
     }
 
-    /// Parses a key file; `object` names it in errors.
+    /// Parses a key file and checks every field; `object` names it in errors, which are
+    /// [`Error::Corrupt`] for any damage (bad JSON, a missing or malformed field).
     pub fn parse(object: &str, bytes: &[u8]) -> Result<KeyFile> {
         let kf: KeyFile = serde_json::from_slice(bytes).map_err(|e| Error::corrupt(object, e))?;
         if kf.version != 1 || kf.kdf != "argon2id" {
@@ -271,6 +272,19 @@ impl KeyFile {
         if kf.params.m_kib > 4 * 1024 * 1024 || kf.params.t > 100 || kf.params.p > 64 {
             return Err(Error::corrupt(object, "argon2 parameters out of range"));
         }
+        Params::new(kf.params.m_kib, kf.params.t, kf.params.p, Some(32))
+            .map_err(|e| Error::corrupt(object, format!("argon2 parameters: {e}")))?;
+        let field = |name: &str, hex_value: &str, len: usize| match hex::decode(hex_value) {
+            Ok(v) if v.len() == len => Ok(()),
+            Ok(v) => Err(Error::corrupt(
+                object,
+                format!("{name} has {} bytes, not {len}", v.len()),
+            )),
+            Err(e) => Err(Error::corrupt(object, format!("{name}: {e}"))),
+        };
+        field("salt", &kf.salt, 16)?;
+        field("nonce", &kf.nonce, NONCE_LEN)?;
+        field("wrapped", &kf.wrapped, 32 + TAG_LEN)?;
         Ok(kf)
     }
 
@@ -353,7 +367,7 @@ mod tests {
     fn key_file_wraps_and_rejects_wrong_password() -> Result<()> {
         let m = MasterKey([9u8; 32]);
         let kf = KeyFile::wrap(&m, b"secret", "repo", KdfParams::insecure_fast())?;
-        let json = serde_json::to_vec(&kf).map_err(|e| Error::Invalid(e.to_string()))?;
+        let json = serde_json::to_vec(&kf).map_err(|e| Error::Internal(e.to_string()))?;
         let kf = KeyFile::parse("keys/x", &json)?;
         assert_eq!(
             kf.unwrap_key("k", b"secret", "repo")?.map(|k| k.0),

@@ -1,47 +1,69 @@
 //! `prune`: removes the data no snapshot references. The only operation that deletes
 //! packs.
 //!
+//! **Two-phase delete.** Prune never deletes an indexed pack at once. A pack it no longer
+//! needs is first *marked*: the new index lists it in its `marked` section with the time
+//! (docs/FORMAT.md, "Index"). Its blobs can still be read, so a snapshot that references
+//! one restores, but backups do not deduplicate against a blob that only a marked pack
+//! holds ([`crate::index::Index::contains_for_dedup`]). A later prune deletes a marked pack
+//! once its mark is older than `mark_grace` (default 24 hours), but first it marks again:
+//! a pack holding a used blob that no unmarked pack holds — a snapshot committed after the
+//! mark references it — is *rescued* (listed as normal again), never deleted. A client
+//! that loaded the index before the mark and was paused past its lock (so no lock check
+//! could stop it in time) thus still finds its data, unless it sleeps through the whole
+//! grace period. `instant_delete` deletes at once, for users who know no other client
+//! runs.
+//!
 //! How it works, holding the exclusive lock (so no backup is writing):
 //!
 //! 1. **Mark.** Load every index file and snapshot (a damaged one stops prune: what it
 //!    references is unknown), walk the snapshots' trees and collect every tree and data
 //!    blob they reference.
-//! 2. **Plan** ([`plan`]). Give every used blob one home: the fullest pack that holds it.
-//!    A pack with no used blob is deleted; one whose unused share of its bytes exceeds
-//!    `max_unused` (default 5 %) is repacked; the others stay. Packs in the store that
-//!    no index lists (left by an interrupted backup or prune) are deleted once older than
-//!    `unindexed_grace` (default 1 hour), so packs a backup uploaded but has not indexed
-//!    yet survive even if that backup's lock went stale.
+//! 2. **Plan** ([`plan`]). Give every used blob one home: the fullest unmarked pack that
+//!    holds it, else the fullest marked one (which is then rescued). A pack with no used
+//!    blob is obsolete; one whose unused share of its bytes exceeds `max_unused` (default
+//!    5 %) is repacked; the others stay. Obsolete packs are marked, or deleted when their
+//!    mark is past the grace period. Packs in the store that no index lists (left by an
+//!    interrupted backup or prune) are deleted once older than `unindexed_grace`
+//!    (default 1 hour). That is safe without marks: a backup writes its index file
+//!    before it checks its lock and writes its snapshot, so a pack no index lists is
+//!    referenced by no snapshot, and a backup whose packs are still unindexed after an
+//!    hour has lost its lock (prune holds the exclusive one) and will not commit.
 //! 3. **Repack.** Copy each used blob of a repacked pack into new packs, authenticating
 //!    it first; a blob envelope is bound to its blob id, not to its pack, so the encrypted
-//!    bytes are copied verbatim.
-//! 4. **Write the new index**: one set of index files listing every kept and new pack.
+//!    bytes are copied verbatim. The repacked pack is then obsolete.
+//! 4. **Write the new index**: one set of index files listing every kept, rescued and new
+//!    pack, and the marked ones as marked.
 //! 5. **Delete the old index files**, then
-//! 6. **delete the obsolete packs** (repacked, unused, old unindexed) last.
+//! 6. **delete the packs** whose mark expired (or every obsolete one with
+//!    `instant_delete`) and old unindexed ones last, then stale temp files of a file
+//!    store.
 //!
-//! Killed between any two steps, the repository stays whole: before step 4 the new packs
-//! are merely unindexed; between 4 and 5 every kept blob is indexed twice (both copies
-//! exist); after 5 the old packs are unindexed. The next prune deletes what is left over.
+//! Before each delete step prune checks that its lock is still held ([`Lock::check`]),
+//! and it stops as soon as the lock is lost or the caller cancels. Killed between any two
+//! steps, the repository stays whole: before step 4 the new packs are merely unindexed;
+//! between 4 and 5 every kept blob is indexed twice (both copies exist) and a pack marked
+//! in one index file is marked for every reader; after 5 the old packs are unindexed.
+//! The next prune deletes what is left over.
 
+mod io;
 mod plan;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
+use crate::failpoint::{Failpoints, Step};
 use crate::id::Id;
-use crate::index::{BlobLocation, IndexFile, IndexPack};
+use crate::index::{IndexPack, MarkedPack};
 use crate::lock::{Lock, LockOptions};
-use crate::pack::{BlobType, PackWriter, TARGET_SIZE, pack_key};
-use crate::repository::{IndexedRepository, Repository};
+use crate::pack::{TARGET_SIZE, pack_key};
+use crate::repository::Repository;
+use io::{delete_all, list_sizes, read_index_files, repack, write_index};
 use plan::{Fate, PackPlan};
-
-/// Packs listed per new index file.
-const PACKS_PER_INDEX: usize = 5000;
 
 /// A point where a prune can be told to stop (to test that an interrupted prune leaves a
 /// sound repository).
@@ -65,10 +87,20 @@ pub struct PruneOptions {
     pub dry_run: bool,
     /// Packs no index lists are deleted only when older than this (default 1 hour).
     pub unindexed_grace: chrono::TimeDelta,
+    /// A pack marked for deletion is deleted by a prune that runs at least this long
+    /// after the mark (default 24 hours).
+    pub mark_grace: chrono::TimeDelta,
+    /// Delete unused packs at once instead of marking them (only safe when no other
+    /// client uses the repository meanwhile); marked packs go too, whatever their age.
+    pub instant_delete: bool,
     /// Stop after this phase, leaving the rest to the next prune.
     pub stop_after: Option<PrunePhase>,
     /// How the lock is taken.
     pub lock: LockOptions,
+    /// Cancelling it stops the prune (as a lost lock does).
+    pub cancel: CancellationToken,
+    /// Test hooks at each step.
+    pub failpoints: Failpoints,
 }
 
 impl Default for PruneOptions {
@@ -77,8 +109,12 @@ impl Default for PruneOptions {
             max_unused: 0.05,
             dry_run: false,
             unindexed_grace: chrono::TimeDelta::hours(1),
+            mark_grace: chrono::TimeDelta::hours(24),
+            instant_delete: false,
             stop_after: None,
             lock: LockOptions::default(),
+            cancel: CancellationToken::new(),
+            failpoints: Failpoints::from_env(),
         }
     }
 }
@@ -94,18 +130,32 @@ pub struct PruneReport {
     pub packs_before: usize,
     /// Packs in the store after.
     pub packs_after: usize,
-    /// Indexed packs deleted because no snapshot uses them.
+    /// Unused indexed packs deleted (whose mark expired, or every one with
+    /// `instant_delete`, which deletes repacked packs too).
     pub packs_deleted: usize,
     /// Packs whose used blobs were moved to new packs.
     pub packs_repacked: usize,
     /// New packs written by repacking.
     pub packs_written: usize,
+    /// Packs newly marked for deletion (unused or repacked); a later prune deletes them
+    /// after the grace period.
+    pub packs_marked: usize,
+    /// Packs an earlier prune marked that stay marked (their grace period runs).
+    pub marked_waiting: usize,
+    /// Marked packs listed as normal again because a snapshot needs them.
+    pub packs_rescued: usize,
+    /// Bytes in packs that are marked for deletion after this prune.
+    pub marked_bytes: u64,
     /// Packs no index listed, deleted.
     pub unindexed_deleted: usize,
     /// Packs no index listed, kept because they are younger than the grace period.
     pub unindexed_kept: usize,
     /// Packs an index listed but the store lacks (dropped from the index).
     pub packs_missing: usize,
+    /// Stale temp files of a file store removed.
+    pub temp_files_removed: usize,
+    /// Their size in bytes.
+    pub temp_bytes_removed: u64,
     /// Blobs referenced by the snapshots.
     pub blobs_used: usize,
     /// Indexed blobs no snapshot references.
@@ -130,58 +180,46 @@ pub async fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport
             opts.max_unused
         )));
     }
-    let lock = Lock::acquire_with(repo, !opts.dry_run, &opts.lock).await?;
-    let result = run(repo, opts).await;
+    if opts.mark_grace < chrono::TimeDelta::zero() {
+        return Err(Error::Invalid("mark grace period is negative".into()));
+    }
+    let lock = Lock::acquire_for(repo, !opts.dry_run, &opts.lock, &opts.cancel).await?;
+    let token = lock.token();
+    let result = tokio::select! {
+        r = run(repo, opts, &lock) => r,
+        () = token.cancelled() => Err(lock.cancelled_error("prune")),
+    };
     let released = lock.release().await;
     let report = result?;
     released?;
     Ok(report)
 }
 
-struct Listed {
-    size: u64,
-    modified: Option<chrono::DateTime<chrono::Utc>>,
+/// What happens to one indexed pack in the end.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Listed as normal (kept or rescued).
+    List,
+    /// Listed as marked since this time.
+    Mark(chrono::DateTime<chrono::Utc>),
+    /// Deleted now.
+    Delete,
+    /// Dropped from the index (missing from the store).
+    Drop,
 }
 
-async fn list_sizes(repo: &Repository, prefix: &str) -> Result<HashMap<String, Listed>> {
-    let opts = holdfast_store::ListOptions {
-        recursive: true,
-        filter: None,
-    };
-    let metas: Vec<holdfast_store::ObjectMeta> =
-        repo.store().list(prefix, opts).try_collect().await?;
-    Ok(metas
-        .into_iter()
-        .map(|m| {
-            let l = Listed {
-                size: m.size,
-                modified: m.modified,
-            };
-            (m.key, l)
-        })
-        .collect())
+fn outcome(p: &PackPlan, opts: &PruneOptions, now: chrono::DateTime<chrono::Utc>) -> Outcome {
+    match (p.fate, p.marked) {
+        (Fate::Missing, _) => Outcome::Drop,
+        (Fate::Keep, _) => Outcome::List,
+        _ if opts.instant_delete => Outcome::Delete,
+        (Fate::Delete, Some(t)) if t + opts.mark_grace <= now => Outcome::Delete,
+        (Fate::Delete, Some(t)) => Outcome::Mark(t),
+        (Fate::Delete | Fate::Repack, _) => Outcome::Mark(now),
+    }
 }
 
-async fn read_index_files(repo: &Repository, keys: &[String]) -> Result<Vec<(String, IndexFile)>> {
-    futures::stream::iter(keys.iter().cloned())
-        .map(|key| async move {
-            let bytes = repo.read_cached(&key).await?;
-            let file = match IndexFile::open(repo.keys(), &key, &bytes) {
-                Ok(f) => f,
-                Err(Error::Corrupt { .. }) => {
-                    repo.uncache(&key);
-                    IndexFile::open(repo.keys(), &key, &repo.read(&key).await?)?
-                }
-                Err(e) => return Err(e),
-            };
-            Ok((key, file))
-        })
-        .buffer_unordered(16)
-        .try_collect()
-        .await
-}
-
-async fn run(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
+async fn run(repo: &Repository, opts: &PruneOptions, lock: &Lock) -> Result<PruneReport> {
     let started = Instant::now();
     let data = list_sizes(repo, "data/").await?;
     let index_objects = list_sizes(repo, "index/").await?;
@@ -190,7 +228,7 @@ async fn run(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
         .values()
         .map(|l| l.size)
         .sum();
-    let packs: HashMap<Id, &Listed> = data
+    let packs: HashMap<Id, &io::Listed> = data
         .iter()
         .filter_map(|(k, l)| Some((k.rsplit('/').next()?.parse::<Id>().ok()?, l)))
         .collect();
@@ -208,9 +246,11 @@ async fn run(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
     let used = plan::mark(&irepo, &snapshots).await?;
     let sizes: HashMap<Id, u64> = packs.iter().map(|(id, l)| (*id, l.size)).collect();
     let plan = plan::decide(&files, &sizes, &used, opts.max_unused)?;
+    let now = chrono::Utc::now();
+    let outcomes: Vec<Outcome> = plan.packs.iter().map(|p| outcome(p, opts, now)).collect();
 
     let indexed: HashSet<Id> = plan.packs.iter().map(|p| p.id).collect();
-    let cutoff = chrono::Utc::now() - opts.unindexed_grace;
+    let cutoff = now - opts.unindexed_grace;
     let (mut unindexed_old, mut unindexed_young) = (Vec::new(), 0);
     for (id, l) in &packs {
         if indexed.contains(id) {
@@ -222,31 +262,51 @@ async fn run(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
         }
     }
     unindexed_old.sort();
-    let count = |f: Fate| plan.packs.iter().filter(|p| p.fate == f).count();
-    let bytes_of = |f: Fate| {
+    let with = |pred: &dyn Fn(&PackPlan, Outcome) -> bool| {
         plan.packs
             .iter()
-            .filter(|p| p.fate == f)
-            .map(|p| p.size)
-            .sum::<u64>()
+            .zip(&outcomes)
+            .filter(|(p, o)| pred(p, **o))
+            .map(|(p, _)| p.size)
+            .fold((0usize, 0u64), |(n, b), s| (n + 1, b + s))
     };
+    let (deleted, deleted_bytes) = with(&|_, o| o == Outcome::Delete);
+    let (unused_deleted, _) = with(&|p, o| o == Outcome::Delete && p.fate == Fate::Delete);
+    let (newly_marked, _) =
+        with(&|p, o| matches!(o, Outcome::Mark(t) if t == now) && p.fate != Fate::Keep);
+    let (waiting, _) = with(&|p, o| matches!(o, Outcome::Mark(t) if Some(t) == p.marked));
+    let (_, marked_bytes) = with(&|_, o| matches!(o, Outcome::Mark(_)));
+    let (rescued, _) = with(&|p, _| p.rescued());
     let mut report = PruneReport {
         dry_run: opts.dry_run,
         snapshots: snapshots.len(),
         packs_before: packs.len(),
-        packs_deleted: count(Fate::Delete),
-        packs_repacked: count(Fate::Repack),
+        packs_deleted: unused_deleted,
+        packs_repacked: plan.packs.iter().filter(|p| p.fate == Fate::Repack).count(),
+        packs_marked: newly_marked,
+        marked_waiting: waiting,
+        packs_rescued: rescued,
+        marked_bytes,
         unindexed_deleted: unindexed_old.len(),
         unindexed_kept: unindexed_young,
-        packs_missing: count(Fate::Missing),
+        packs_missing: plan
+            .packs
+            .iter()
+            .filter(|p| p.fate == Fate::Missing)
+            .count(),
         blobs_used: plan.used_blobs,
         blobs_unused: plan.unused_blobs,
         size_before,
         ..PruneReport::default()
     };
     let unindexed_bytes: u64 = unindexed_old.iter().map(|(_, s)| s).sum();
-    let doomed = bytes_of(Fate::Delete) + bytes_of(Fate::Repack) + unindexed_bytes;
-    let rewrite_index = plan.packs.iter().any(|p| p.fate != Fate::Keep);
+    let doomed = deleted_bytes + unindexed_bytes;
+    // The index changes unless every pack stays as it is listed now.
+    let rewrite_index = plan.packs.iter().zip(&outcomes).any(|(p, o)| match o {
+        Outcome::List => p.marked.is_some(),
+        Outcome::Mark(t) => Some(*t) != p.marked,
+        Outcome::Delete | Outcome::Drop => true,
+    });
     let old_index_bytes: u64 = index_objects.values().map(|l| l.size).sum();
     // `done`: every deletion happened (or, in a dry run, would happen).
     let finish = |mut r: PruneReport, added: u64, new_packs: usize, done: bool| {
@@ -260,7 +320,7 @@ async fn run(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
         r.packs_written = new_packs;
         r.packs_after = packs.len() + new_packs;
         if done {
-            r.packs_after -= r.packs_deleted + r.packs_repacked + r.unindexed_deleted;
+            r.packs_after -= deleted + r.unindexed_deleted;
         }
         r.duration_s = started.elapsed().as_secs_f64();
         r
@@ -275,9 +335,11 @@ async fn run(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
         let new_packs = usize::try_from(moved.div_ceil(TARGET_SIZE as u64)).unwrap_or(0);
         return Ok(finish(report, moved, new_packs, true));
     }
+    opts.failpoints.hit(Step::PruneAfterMark).await?;
 
     let (new_packs, new_bytes) = repack(&irepo, &plan.packs).await?;
     let written = new_packs.len();
+    opts.failpoints.hit(Step::PruneAfterRepack).await?;
     if opts.stop_after == Some(PrunePhase::PacksWritten) {
         report.stopped_after = opts.stop_after;
         return Ok(finish(report, new_bytes, written, false));
@@ -285,134 +347,58 @@ async fn run(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport> {
 
     let mut added = new_bytes;
     if rewrite_index {
-        let mut listing: Vec<IndexPack> = plan
-            .packs
-            .iter()
-            .filter(|p| p.fate == Fate::Keep)
-            .map(|p| IndexPack {
-                id: p.id,
-                blobs: p.blobs.clone(),
-            })
-            .collect();
+        let mut listing: Vec<IndexPack> = Vec::new();
+        let mut marked: Vec<MarkedPack> = Vec::new();
+        for (p, o) in plan.packs.iter().zip(&outcomes) {
+            match o {
+                Outcome::List => listing.push(IndexPack {
+                    id: p.id,
+                    blobs: p.blobs.clone(),
+                }),
+                Outcome::Mark(time) => marked.push(MarkedPack {
+                    id: p.id,
+                    time: *time,
+                    blobs: p.blobs.clone(),
+                }),
+                Outcome::Delete | Outcome::Drop => {}
+            }
+        }
         listing.extend(new_packs);
-        added += write_index(repo, listing).await?;
+        added += write_index(repo, listing, marked).await?;
+        opts.failpoints.hit(Step::PruneAfterIndex).await?;
         if opts.stop_after == Some(PrunePhase::IndexWritten) {
             report.stopped_after = opts.stop_after;
             return Ok(finish(report, added, written, false));
         }
-        delete_all(repo, old_index.iter().cloned()).await?;
+        lock.check().await?;
+        delete_all(repo, old_index).await?;
+        opts.failpoints.hit(Step::PruneAfterDelete).await?;
         if opts.stop_after == Some(PrunePhase::OldIndexDeleted) {
             report.stopped_after = opts.stop_after;
             return Ok(finish(report, added, written, false));
         }
     }
-    let obsolete = plan
+    let obsolete: Vec<String> = plan
         .packs
         .iter()
-        .filter(|p| matches!(p.fate, Fate::Delete | Fate::Repack))
-        .map(|p| p.id)
+        .zip(&outcomes)
+        .filter(|(_, o)| **o == Outcome::Delete)
+        .map(|(p, _)| p.id)
         .chain(unindexed_old.iter().map(|(id, _)| *id))
-        .map(|id| pack_key(&id));
-    delete_all(repo, obsolete).await?;
-    Ok(finish(report, added, written, true))
-}
-
-/// Copies the used blobs of every repacked pack into new packs; returns their index
-/// entries and total size.
-async fn repack(repo: &IndexedRepository, packs: &[PackPlan]) -> Result<(Vec<IndexPack>, u64)> {
-    let mut out = Vec::new();
-    let mut bytes = 0u64;
-    let mut writers = [PackWriter::default(), PackWriter::default()];
-    // Up to four packs are downloaded ahead; blobs are copied in pack order. The stream
-    // carries owned values only, so the future stays `Send` for any caller.
-    let todo: Vec<(usize, String)> = packs
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| p.fate == Fate::Repack)
-        .map(|(i, p)| (i, pack_key(&p.id)))
+        .map(|id| pack_key(&id))
         .collect();
-    let mut reads = futures::stream::iter(todo)
-        .map(|(i, key)| {
-            let repo = repo.clone();
-            async move { repo.read(&key).await.map(|whole| (i, key, whole)) }
-        })
-        .buffered(4);
-    while let Some(read) = reads.next().await {
-        let (i, key, whole) = read?;
-        let p = &packs[i];
-        for b in &p.used {
-            let end = b.offset + u64::from(b.length);
-            let sealed = usize::try_from(b.offset)
-                .ok()
-                .zip(usize::try_from(end).ok())
-                .and_then(|(s, e)| whole.get(s..e))
-                .ok_or_else(|| {
-                    Error::corrupt(&key, format!("blob {} lies beyond its end", b.id))
-                })?;
-            let loc = BlobLocation {
-                pack: p.id,
-                kind: b.kind,
-                offset: b.offset,
-                length: b.length,
-                raw_length: b.raw_length,
-            };
-            repo.open_blob(&b.id, &loc, sealed)?;
-            let w = &mut writers[usize::from(b.kind == BlobType::Tree)];
-            w.add(b.id, b.kind, sealed, b.raw_length as usize);
-            if w.len() >= TARGET_SIZE {
-                let full = std::mem::take(w);
-                bytes += store_pack(repo, full, &mut out).await?;
-            }
-        }
+    if !obsolete.is_empty() {
+        lock.check().await?;
+        delete_all(repo, obsolete).await?;
+        opts.failpoints.hit(Step::PruneAfterDelete).await?;
     }
-    for w in writers {
-        if !w.is_empty() {
-            bytes += store_pack(repo, w, &mut out).await?;
-        }
-    }
-    Ok((out, bytes))
+    let mut report = finish(report, added, written, true);
+    remove_temp_files(repo, &mut report).await?;
+    Ok(report)
 }
 
-async fn store_pack(repo: &Repository, w: PackWriter, out: &mut Vec<IndexPack>) -> Result<u64> {
-    let p = w.finish(repo.keys())?;
-    let n = p.bytes.len() as u64;
-    repo.store().write(&pack_key(&p.id), p.bytes).await?;
-    out.push(IndexPack {
-        id: p.id,
-        blobs: p.blobs,
-    });
-    Ok(n)
-}
-
-/// Writes index files listing `packs`; returns their total size.
-async fn write_index(repo: &Repository, packs: Vec<IndexPack>) -> Result<u64> {
-    let mut bytes = 0u64;
-    let mut rest = packs;
-    while !rest.is_empty() {
-        let tail = rest.split_off(rest.len().min(PACKS_PER_INDEX));
-        let file = IndexFile { packs: rest };
-        let sealed = file.seal(repo.keys())?;
-        bytes += sealed.len() as u64;
-        let id = Id::hash(&sealed);
-        repo.store()
-            .write(&format!("index/{id}"), Bytes::from(sealed))
-            .await?;
-        rest = tail;
-    }
-    Ok(bytes)
-}
-
-async fn delete_all(repo: &Repository, keys: impl Iterator<Item = String>) -> Result<()> {
-    let keys: Vec<String> = keys.collect();
-    futures::stream::iter(keys)
-        .map(|key| async move {
-            repo.store().delete_file(&key).await?;
-            repo.uncache(&key);
-            Ok::<_, Error>(())
-        })
-        .buffer_unordered(8)
-        .try_collect::<Vec<()>>()
-        .await?;
+/// Removes a file store's stale temp files (left by killed writers).
+async fn remove_temp_files(_repo: &Repository, _report: &mut PruneReport) -> Result<()> {
     Ok(())
 }
 

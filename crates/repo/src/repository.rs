@@ -1,6 +1,13 @@
 //! Opening a repository: `init` writes the key file and `config`; `open` unwraps the
 //! master key with the password; [`Repository::load_index`] turns an opened repository
 //! into an [`IndexedRepository`], the only type that can read blobs or back up.
+//!
+//! Every object named by its hash (`keys/<id>`, `index/<id>`, `snapshots/<id>`, and a
+//! pack `data/xx/<id>` read whole) is checked on read: the BLAKE3 of its bytes must be
+//! its name, else it is [`Error::Corrupt`] ("content does not match its name"). An
+//! object copied over another therefore never passes for the other, from the store or
+//! from the local cache; a cached copy that fails the check is dropped and downloaded
+//! once more.
 
 use std::ops::Deref;
 use std::sync::Arc;
@@ -15,13 +22,22 @@ use crate::chunker::Chunker;
 use crate::crypto::{KdfParams, KeyFile, Keys, MasterKey};
 use crate::error::{Error, Result};
 use crate::id::Id;
-use crate::index::{BlobLocation, Index, IndexFile};
+use crate::index::{BlobLocation, Index, MarkedIndexFile};
 use crate::pack::pack_key;
 use crate::snapshot::{Snapshot, snapshot_key};
 use crate::tree::Tree;
 
 /// The format version this code writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
+
+/// When the store wrote an object, if it says.
+type Written = Option<chrono::DateTime<chrono::Utc>>;
+/// A snapshot and its id.
+type SnapshotEntry = (Id, Snapshot);
+/// A readable snapshot and when it was stored.
+type StoredSnapshot = (Id, Snapshot, Written);
+/// An unreadable snapshot's key, error and when it was stored.
+type BadSnapshot = (String, Error, Written);
 
 /// The plain `config` object.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -75,6 +91,24 @@ fn store_err(e: holdfast_store::Error, what: &str) -> Error {
     }
 }
 
+/// Checks that `bytes` hash to the id that ends `key` (an object named by its hash).
+pub(crate) fn check_name(key: &str, bytes: &[u8]) -> Result<()> {
+    let name = key.rsplit('/').next().unwrap_or_default();
+    let id: Id = name
+        .parse()
+        .map_err(|_| Error::corrupt(key, "name is not an id"))?;
+    if Id::hash(bytes) != id {
+        return Err(Error::corrupt(
+            key,
+            format!(
+                "content does not match its name (hashes to {})",
+                Id::hash(bytes)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl From<holdfast_store::Error> for Error {
     fn from(e: holdfast_store::Error) -> Self {
         Error::Store(Box::new(e))
@@ -97,14 +131,14 @@ pub async fn init(store: Store, opts: &InitOptions) -> Result<Repository> {
     };
     let master = MasterKey::generate()?;
     let kf = KeyFile::wrap(&master, opts.password.as_bytes(), &config.id, opts.kdf)?;
-    let kf_bytes = serde_json::to_vec_pretty(&kf).map_err(|e| Error::Invalid(e.to_string()))?;
+    let kf_bytes = serde_json::to_vec_pretty(&kf).map_err(|e| Error::Internal(e.to_string()))?;
     store
         .write(
             &format!("keys/{}", Id::hash(&kf_bytes)),
             Bytes::from(kf_bytes),
         )
         .await?;
-    let cfg = serde_json::to_vec_pretty(&config).map_err(|e| Error::Invalid(e.to_string()))?;
+    let cfg = serde_json::to_vec_pretty(&config).map_err(|e| Error::Internal(e.to_string()))?;
     if store.capabilities().await.write_if_absent {
         store
             .write_if_absent("config", Bytes::from(cfg))
@@ -143,21 +177,53 @@ pub async fn open(store: Store, opts: &OpenOptions) -> Result<Repository> {
     if keys.is_empty() {
         return Err(Error::corrupt("keys/", "the repository has no key file"));
     }
+    // A damaged key file is reported as damaged, never as a wrong password: it may be the
+    // one the password opens.
+    let mut damaged: Vec<(String, Error)> = Vec::new();
     for key in keys {
-        let bytes = store.read(&key).await.map_err(|e| store_err(e, &key))?;
-        let kf = KeyFile::parse(&key, &bytes)?;
-        let password = opts.password.clone();
-        let repo_id = config.id.clone();
-        let k = key.clone();
-        let master =
-            tokio::task::spawn_blocking(move || kf.unwrap_key(&k, password.as_bytes(), &repo_id))
-                .await
-                .map_err(|e| Error::Invalid(format!("key derivation task: {e}")))??;
-        if let Some(master) = master {
-            return Ok(Repository::assemble(store, config, &master, opts.cache));
+        match try_key(&store, &key, &opts.password, &config.id).await {
+            Ok(Some(master)) => {
+                for (k, e) in &damaged {
+                    tracing::warn!("key file {k} is damaged and was skipped: {e}");
+                }
+                return Ok(Repository::assemble(store, config, &master, opts.cache));
+            }
+            Ok(None) => {}
+            Err(Error::NotFound { .. }) => {}
+            Err(e @ Error::Corrupt { .. }) => damaged.push((key, e)),
+            Err(e) => return Err(e),
         }
     }
-    Err(Error::WrongPassword { repo: url })
+    match damaged.into_iter().next() {
+        Some((key, e)) => {
+            let reason = match e {
+                Error::Corrupt { reason, .. } => reason,
+                other => other.to_string(),
+            };
+            Err(Error::corrupt(
+                &key,
+                format!("damaged key file ({reason}); no sound key file opens with this password"),
+            ))
+        }
+        None => Err(Error::WrongPassword { repo: url }),
+    }
+}
+
+/// Reads, checks and unwraps one key file: `Ok(None)` when the password does not fit,
+/// [`Error::Corrupt`] when the file is damaged.
+async fn try_key(
+    store: &Store,
+    key: &str,
+    password: &str,
+    repo_id: &str,
+) -> Result<Option<MasterKey>> {
+    let bytes = store.read(key).await.map_err(|e| store_err(e, key))?;
+    check_name(key, &bytes)?;
+    let kf = KeyFile::parse(key, &bytes)?;
+    let (k, password, repo_id) = (key.to_owned(), password.to_owned(), repo_id.to_owned());
+    tokio::task::spawn_blocking(move || kf.unwrap_key(&k, password.as_bytes(), &repo_id))
+        .await
+        .map_err(|e| Error::Internal(format!("key derivation task: {e}")))?
 }
 
 impl Repository {
@@ -210,14 +276,28 @@ impl Repository {
             .map_err(|e| store_err(e, key))
     }
 
-    /// Reads an immutable object through the local cache (when enabled).
+    /// Reads an object named by its hash and checks the name.
+    pub(crate) async fn read_named(&self, key: &str) -> Result<Bytes> {
+        let b = self.read(key).await?;
+        check_name(key, &b)?;
+        Ok(b)
+    }
+
+    /// Reads an object named by its hash through the local cache (when enabled),
+    /// checking the name; a cached copy that fails the check is dropped and downloaded.
     pub(crate) async fn read_cached(&self, key: &str) -> Result<Bytes> {
         if let Some(c) = &self.inner.cache
             && let Some(b) = c.get(key)
         {
-            return Ok(b);
+            match check_name(key, &b) {
+                Ok(()) => return Ok(b),
+                Err(e) => {
+                    tracing::warn!("dropping the cached copy of {key}: {e}");
+                    c.remove(key);
+                }
+            }
         }
-        let b = self.read(key).await?;
+        let b = self.read_named(key).await?;
         if let Some(c) = &self.inner.cache {
             c.put(key, &b);
         }
@@ -253,7 +333,7 @@ impl Repository {
         match parse(&bytes) {
             Err(Error::Corrupt { .. }) if self.inner.cache.is_some() => {
                 self.uncache(key);
-                parse(&self.read(key).await?)
+                parse(&self.read_named(key).await?)
             }
             other => other,
         }
@@ -270,9 +350,28 @@ impl Repository {
 
     /// Every readable snapshot, oldest first, and the keys and errors of the others.
     pub async fn snapshots_lenient(&self) -> Result<(Vec<(Id, Snapshot)>, Vec<(String, Error)>)> {
-        let keys = self.list("snapshots/").await?;
-        let results: Vec<(String, Result<(Id, Snapshot)>)> = futures::stream::iter(keys)
-            .map(|key| async move {
+        let (ok, bad) = self.snapshots_stored().await?;
+        Ok((
+            ok.into_iter().map(|(id, s, _)| (id, s)).collect(),
+            bad.into_iter().map(|(k, e, _)| (k, e)).collect(),
+        ))
+    }
+
+    /// [`Repository::snapshots_lenient`] with the time the store wrote each object.
+    async fn snapshots_stored(&self) -> Result<(Vec<StoredSnapshot>, Vec<BadSnapshot>)> {
+        let opts = ListOptions {
+            recursive: true,
+            filter: None,
+        };
+        let metas: Vec<holdfast_store::ObjectMeta> = self
+            .inner
+            .store
+            .list("snapshots/", opts)
+            .try_collect()
+            .await?;
+        let results: Vec<(String, Written, Result<SnapshotEntry>)> = futures::stream::iter(metas)
+            .map(|meta| async move {
+                let key = meta.key;
                 let r = async {
                     let name = key.rsplit('/').next().unwrap_or_default();
                     let id: Id = name
@@ -284,30 +383,61 @@ impl Repository {
                     Ok((id, snap))
                 }
                 .await;
-                (key, r)
+                (key, meta.modified, r)
             })
             .buffer_unordered(16)
             .collect()
             .await;
         let mut ok = Vec::new();
         let mut bad = Vec::new();
-        for (key, r) in results {
+        for (key, written, r) in results {
             match r {
-                Ok(s) => ok.push(s),
-                Err(e) => bad.push((key, e)),
+                Ok((id, s)) => ok.push((id, s, written)),
+                Err(e) => bad.push((key, e, written)),
             }
         }
-        ok.sort_by_key(|(id, s)| (s.time, *id));
+        ok.sort_by_key(|(id, s, _)| (s.time, *id));
         Ok((ok, bad))
     }
 
     /// Picks a snapshot by id prefix, `latest` or `latest:VOLUME` among the readable ones
     /// (an unreadable snapshot is skipped with a warning, or is the error when named).
+    /// `latest…` fails when an unreadable snapshot was stored after the one it would
+    /// pick: that one may be the newer snapshot, and its older neighbour must not pass
+    /// for it.
     pub async fn find_snapshot(&self, spec: &str) -> Result<(Id, Snapshot)> {
-        let (list, bad) = self.snapshots_lenient().await?;
-        for (key, e) in &bad {
+        let (stored, bad) = self.snapshots_stored().await?;
+        for (key, e, _) in &bad {
             tracing::warn!("skipping unreadable snapshot {key}: {e}");
         }
+        let written: std::collections::HashMap<Id, Written> =
+            stored.iter().map(|(id, _, w)| (*id, *w)).collect();
+        let list: Vec<(Id, Snapshot)> = stored.into_iter().map(|(id, s, _)| (id, s)).collect();
+        let bad: Vec<(String, Error, Written)> = bad;
+        if spec.starts_with("latest")
+            && let Ok((id, _)) = crate::snapshot::select(&list, spec)
+        {
+            let chosen = written.get(id).copied().flatten();
+            let newer = bad.iter().find(|(_, _, w)| match (w, chosen) {
+                (Some(w), Some(c)) => *w >= c,
+                _ => true,
+            });
+            if let Some((key, e, _)) = newer {
+                let reason = match e {
+                    Error::Corrupt { reason, .. } => reason.clone(),
+                    other => other.to_string(),
+                };
+                return Err(Error::corrupt(
+                    key,
+                    format!(
+                        "{reason}; it may be newer than snapshot {}, so `{spec}` is \
+                         ambiguous (name a snapshot by id, or run `holdfast verify`)",
+                        id.short()
+                    ),
+                ));
+            }
+        }
+        let bad: Vec<(String, Error)> = bad.into_iter().map(|(k, e, _)| (k, e)).collect();
         match crate::snapshot::select(&list, spec) {
             Err(Error::NotFound { .. })
                 if bad
@@ -336,10 +466,10 @@ impl Repository {
     /// Loads every readable index file, and lists the ones that failed.
     pub async fn load_index_lenient(&self) -> Result<(IndexedRepository, Vec<(String, Error)>)> {
         let keys = self.list("index/").await?;
-        let files: Vec<(String, Result<IndexFile>)> = futures::stream::iter(keys)
+        let files: Vec<(String, Result<MarkedIndexFile>)> = futures::stream::iter(keys)
             .map(|key| async move {
                 let r = self
-                    .read_parsed(&key, |b| IndexFile::open(self.keys(), &key, b))
+                    .read_parsed(&key, |b| MarkedIndexFile::open(self.keys(), &key, b))
                     .await;
                 (key, r)
             })
@@ -350,7 +480,7 @@ impl Repository {
         let mut errors = Vec::new();
         for (key, f) in files {
             match f {
-                Ok(f) => index.add_file(&f),
+                Ok(f) => index.add_marked_file(&f),
                 Err(e) => errors.push((key, e)),
             }
         }

@@ -61,6 +61,10 @@ pub struct ForgetArgs {
     /// Run prune afterwards (with --json the output is {"groups": […], "prune": {…}}).
     #[arg(long)]
     pub prune: bool,
+    /// With --prune: delete unused packs now instead of marking them for a later prune
+    /// (only when no other holdfast process uses the repository meanwhile).
+    #[arg(long, requires = "prune")]
+    pub instant_delete: bool,
     /// Show what would be kept and removed; change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -133,6 +137,7 @@ pub async fn run(g: &GlobalArgs, args: ForgetArgs) -> Result<ExitCode, Failure> 
         .map_err(context::fail)?;
     let pruned = if args.prune && !args.dry_run {
         let opts = PruneOptions {
+            instant_delete: args.instant_delete,
             lock: super::prune::lock_options(args.retry_lock),
             ..PruneOptions::default()
         };

@@ -1,5 +1,7 @@
 //! `holdfast prune`: removes the data no snapshot references (repacking packs that are
-//! mostly unused); `--dry-run` reports what would be freed.
+//! mostly unused) in two phases: unused packs are marked, and deleted by a later prune
+//! after the grace period; `--instant-delete` deletes at once; `--dry-run` reports what
+//! would be freed.
 
 use std::process::ExitCode;
 
@@ -20,6 +22,10 @@ pub struct PruneArgs {
     /// Report what would be freed; change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Delete unused packs now instead of marking them for a later prune (only when no
+    /// other holdfast process uses the repository meanwhile).
+    #[arg(long)]
+    pub instant_delete: bool,
     /// Wait up to DUR (e.g. 10m) for another operation's lock instead of failing at once.
     #[arg(long, value_name = "DUR")]
     pub retry_lock: Option<holdfast_volume::units::HumanDuration>,
@@ -45,6 +51,7 @@ pub async fn run(g: &GlobalArgs, args: PruneArgs) -> Result<ExitCode, Failure> {
     let opts = PruneOptions {
         max_unused: args.max_unused,
         dry_run: args.dry_run,
+        instant_delete: args.instant_delete,
         lock: lock_options(args.retry_lock),
         ..PruneOptions::default()
     };
@@ -90,6 +97,22 @@ pub fn print_report(r: &PruneReport) -> anyhow::Result<()> {
         r.unindexed_deleted,
         r.unindexed_kept
     );
+    if r.packs_marked + r.marked_waiting + r.packs_rescued > 0 {
+        outln!(
+            "marked packs:     {} {would}newly marked, {} waiting for the grace period, {} rescued ({} marked)",
+            r.packs_marked,
+            r.marked_waiting,
+            r.packs_rescued,
+            bytes(r.marked_bytes)
+        );
+    }
+    if r.temp_files_removed > 0 {
+        outln!(
+            "temp files:       {} {would}removed ({})",
+            r.temp_files_removed,
+            bytes(r.temp_bytes_removed)
+        );
+    }
     if r.packs_missing > 0 {
         outln!(
             "missing packs:    {} (dropped from the index)",

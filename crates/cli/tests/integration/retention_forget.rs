@@ -95,6 +95,7 @@ fn forget_cases(repo: &Repo) {
         "--keep-tag",
         "gold",
         "--prune",
+        "--instant-delete",
     ]);
     assert_eq!(
         kept_per_group(&done["groups"]),

@@ -1,5 +1,9 @@
 //! The read-only half of prune: mark every blob the snapshots reference, give each used
 //! blob one home pack, and decide per pack whether it is kept, repacked or deleted.
+//!
+//! Packs an earlier prune marked for deletion take part too, after every unmarked pack:
+//! a used blob that only a marked pack holds (a snapshot committed after the mark
+//! references it) makes that pack *rescued*, kept or repacked like any other.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -7,7 +11,7 @@ use futures::StreamExt;
 
 use crate::error::{Error, Result};
 use crate::id::Id;
-use crate::index::IndexFile;
+use crate::index::MarkedIndexFile;
 use crate::pack::{PackedBlob, pack_key};
 use crate::repository::IndexedRepository;
 use crate::snapshot::Snapshot;
@@ -35,6 +39,16 @@ pub(crate) struct PackPlan {
     /// Size in the store (0 when missing).
     pub size: u64,
     pub fate: Fate,
+    /// When an earlier prune marked it for deletion (the latest mark when several index
+    /// files mark it; a mark anywhere wins over an unmarked listing).
+    pub marked: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl PackPlan {
+    /// A marked pack that holds a used blob no unmarked pack holds.
+    pub fn rescued(&self) -> bool {
+        self.marked.is_some() && !self.used.is_empty()
+    }
 }
 
 /// The whole plan.
@@ -87,15 +101,21 @@ pub(crate) async fn mark(
 /// Decides the fate of every indexed pack. `files` are the index files, `listed` the
 /// packs in the store with their sizes.
 pub(crate) fn decide(
-    files: &[(String, IndexFile)],
+    files: &[(String, MarkedIndexFile)],
     listed: &HashMap<Id, u64>,
     used: &HashSet<Id>,
     max_unused: f64,
 ) -> Result<Plan> {
     let mut by_pack: BTreeMap<Id, Vec<PackedBlob>> = BTreeMap::new();
+    let mut marks: HashMap<Id, chrono::DateTime<chrono::Utc>> = HashMap::new();
     for (_, f) in files {
         for p in &f.packs {
             by_pack.entry(p.id).or_insert_with(|| p.blobs.clone());
+        }
+        for p in &f.marked {
+            by_pack.entry(p.id).or_insert_with(|| p.blobs.clone());
+            let t = marks.entry(p.id).or_insert(p.time);
+            *t = (*t).max(p.time);
         }
     }
     let ratio = |blobs: &[PackedBlob]| {
@@ -111,17 +131,18 @@ pub(crate) fn decide(
             live as f64 / total as f64
         }
     };
-    // The fullest packs claim their used blobs first, so a blob stored twice (a repack
-    // interrupted after its new packs were indexed) keeps the copy in the fuller pack.
-    let mut order: Vec<(f64, Id)> = by_pack
+    // Unmarked packs claim their used blobs before marked ones, the fullest first, so a
+    // blob stored twice (a repack interrupted after its new packs were indexed) keeps the
+    // copy in the fuller pack and a marked pack is rescued only when it must be.
+    let mut order: Vec<(bool, f64, Id)> = by_pack
         .iter()
         .filter(|(id, _)| listed.contains_key(id))
-        .map(|(id, blobs)| (ratio(blobs), *id))
+        .map(|(id, blobs)| (marks.contains_key(id), ratio(blobs), *id))
         .collect();
-    order.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    order.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)).then(a.2.cmp(&b.2)));
     let mut claimed: HashSet<Id> = HashSet::new();
     let mut packs = Vec::with_capacity(by_pack.len());
-    for (_, id) in order {
+    for (_, _, id) in order {
         let blobs = by_pack.remove(&id).unwrap_or_default();
         let size = listed.get(&id).copied().unwrap_or_default();
         let mut here = Vec::new();
@@ -146,10 +167,12 @@ pub(crate) fn decide(
             used: here,
             size,
             fate,
+            marked: marks.get(&id).copied(),
         });
     }
     for (id, blobs) in by_pack {
         packs.push(PackPlan {
+            marked: marks.get(&id).copied(),
             id,
             blobs,
             used: Vec::new(),
@@ -204,9 +227,49 @@ mod tests {
         }
     }
 
+    fn file(packs: Vec<IndexPack>) -> MarkedIndexFile {
+        MarkedIndexFile {
+            packs,
+            marked: vec![],
+        }
+    }
+
+    #[test]
+    fn a_marked_pack_is_rescued_only_when_it_alone_holds_a_used_blob() -> Result<()> {
+        let t = chrono::Utc::now();
+        let mark = |p: IndexPack| crate::index::MarkedPack {
+            id: p.id,
+            time: t,
+            blobs: p.blobs,
+        };
+        let f = MarkedIndexFile {
+            // Blob 1 is also in unmarked pack 3; blob 2 only in marked pack 2.
+            packs: vec![pack(3, vec![blob(1, 1000, 0)])],
+            marked: vec![
+                mark(pack(1, vec![blob(1, 1000, 0)])),
+                mark(pack(2, vec![blob(2, 1000, 0)])),
+                mark(pack(4, vec![blob(4, 1000, 0)])),
+            ],
+        };
+        let listed: HashMap<Id, u64> = [1, 2, 3, 4]
+            .into_iter()
+            .map(|n| (Id([100 + n; 32]), 1100))
+            .collect();
+        let used: HashSet<Id> = [1, 2].into_iter().map(|n| Id([n; 32])).collect();
+        let plan = decide(&[("index/a".into(), f)], &listed, &used, 0.5)?;
+        let get = |n: u8| plan.packs.iter().find(|p| p.id == Id([100 + n; 32]));
+        let state = |n: u8| get(n).map(|p| (p.fate, p.marked.is_some(), p.rescued()));
+        assert_eq!(state(1), Some((Fate::Delete, true, false)));
+        assert_eq!(state(2), Some((Fate::Keep, true, true)));
+        assert_eq!(state(3), Some((Fate::Keep, false, false)));
+        assert_eq!(state(4), Some((Fate::Delete, true, false)));
+        Ok(())
+    }
+
     #[test]
     fn fates_follow_usage_and_threshold() -> Result<()> {
-        let file = IndexFile {
+        let file = MarkedIndexFile {
+            marked: vec![],
             packs: vec![
                 pack(1, vec![blob(1, 1000, 0), blob(2, 1000, 1000)]),
                 pack(2, vec![blob(3, 1000, 0), blob(4, 10, 1000)]),
@@ -239,8 +302,8 @@ mod tests {
         let old = pack(1, vec![blob(1, 1000, 0), blob(2, 1000, 1000)]);
         let new = pack(2, vec![blob(1, 1000, 0)]);
         let files = vec![
-            ("index/old".to_owned(), IndexFile { packs: vec![old] }),
-            ("index/new".to_owned(), IndexFile { packs: vec![new] }),
+            ("index/old".to_owned(), file(vec![old])),
+            ("index/new".to_owned(), file(vec![new])),
         ];
         let listed: HashMap<Id, u64> = [(Id([101; 32]), 2100), (Id([102; 32]), 1100)]
             .into_iter()
@@ -257,9 +320,7 @@ mod tests {
 
     #[test]
     fn a_used_blob_in_a_missing_pack_is_refused() {
-        let file = IndexFile {
-            packs: vec![pack(1, vec![blob(1, 10, 0)])],
-        };
+        let file = file(vec![pack(1, vec![blob(1, 10, 0)])]);
         let used: HashSet<Id> = [Id([1; 32])].into_iter().collect();
         let r = decide(&[("index/a".into(), file)], &HashMap::new(), &used, 0.05);
         assert!(matches!(r, Err(Error::Corrupt { .. })));

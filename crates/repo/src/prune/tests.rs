@@ -72,7 +72,7 @@ impl Fixture {
     }
 
     async fn assert_sound(&self) -> Result<()> {
-        let opts = VerifyOptions { read_data: true };
+        let opts = VerifyOptions { read_data: true, ..Default::default() };
         let report = crate::verify(&self.repo, &opts).await?;
         assert!(report.problems.is_empty(), "{:?}", report.problems);
         let irepo = self.repo.load_index().await?;
@@ -81,6 +81,7 @@ impl Fixture {
             let opts = RestoreOptions {
                 target: target.clone(),
                 include: vec![],
+                ..Default::default()
             };
             let summary = crate::restore(&irepo, &snap, &opts).await?;
             assert!(summary.damaged.is_empty(), "{:?}", summary.damaged);
@@ -103,9 +104,11 @@ fn same_file(a: &Path, b: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A one-shot prune (`instant_delete`) that deletes unindexed packs of any age.
 fn now_prune() -> PruneOptions {
     PruneOptions {
         unindexed_grace: chrono::TimeDelta::zero(),
+        instant_delete: true,
         ..PruneOptions::default()
     }
 }
