@@ -45,11 +45,13 @@ pub enum Step {
     PruneAfterIndex,
     /// Prune: a batch of deletions (old index files, or packs) is done.
     PruneAfterDelete,
+    /// Restore: the lock is held and every tree is read; no file content is fetched yet.
+    RestoreAfterTrees,
 }
 
 impl Step {
     /// Every step, in no particular order.
-    pub const ALL: [Step; 9] = [
+    pub const ALL: [Step; 10] = [
         Step::BackupLocked,
         Step::BackupAfterUpload,
         Step::BackupAfterIndex,
@@ -59,6 +61,7 @@ impl Step {
         Step::PruneAfterRepack,
         Step::PruneAfterIndex,
         Step::PruneAfterDelete,
+        Step::RestoreAfterTrees,
     ];
 
     /// The step's name in `HOLDFAST_FAILPOINTS`, e.g. `backup-after-index`.
@@ -73,6 +76,7 @@ impl Step {
             Step::PruneAfterRepack => "prune-after-repack",
             Step::PruneAfterIndex => "prune-after-index",
             Step::PruneAfterDelete => "prune-after-delete",
+            Step::RestoreAfterTrees => "restore-after-trees",
         }
     }
 }

@@ -5,6 +5,7 @@ mod integration {
     pub mod failures;
     pub mod interleave;
     pub mod names;
+    pub mod outage;
     pub mod prune_two_phase;
     pub mod roundtrip;
     pub mod safety;

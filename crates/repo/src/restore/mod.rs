@@ -40,6 +40,8 @@ pub struct RestoreOptions {
     pub include: Vec<String>,
     /// Cancelling it stops the restore (files already written stay).
     pub cancel: tokio_util::sync::CancellationToken,
+    /// Test hooks.
+    pub failpoints: crate::failpoint::Failpoints,
 }
 
 /// A file or directory that could not be restored.
@@ -142,6 +144,9 @@ async fn restore_locked(
     if let Some((_, e)) = tree_errors.iter().find(|(_, e)| e.is_unavailable()) {
         return Err(Error::Unavailable(e.to_string()));
     }
+    opts.failpoints
+        .hit(crate::failpoint::Step::RestoreAfterTrees)
+        .await?;
     let entries = select(entries, include.as_ref());
     let mut summary = RestoreSummary::default();
     for (path, e) in tree_errors {
