@@ -96,7 +96,9 @@ pub struct Failpoints(Option<Arc<Hook>>);
 impl Failpoints {
     /// Failpoints that call `hook` at every step; an error it returns fails the
     /// operation there.
-    pub fn new(hook: impl Fn(Step) -> BoxFuture<'static, Result<()>> + Send + Sync + 'static) -> Self {
+    pub fn new(
+        hook: impl Fn(Step) -> BoxFuture<'static, Result<()>> + Send + Sync + 'static,
+    ) -> Self {
         Failpoints(Some(Arc::new(hook)))
     }
 

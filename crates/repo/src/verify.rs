@@ -247,7 +247,12 @@ async fn check_pack(
         Err(e) if e.kind() == holdfast_store::ErrorKind::Unavailable => {
             return (pack, Err(Unreadable::Unavailable(e.to_string())));
         }
-        Err(e) => return (pack, Err(Unreadable::Damaged(format!("cannot read {key}: {e}")))),
+        Err(e) => {
+            return (
+                pack,
+                Err(Unreadable::Damaged(format!("cannot read {key}: {e}"))),
+            );
+        }
     };
     let mut note = None;
     if Id::hash(&bytes) != pack {

@@ -135,7 +135,11 @@ fn sound(env: &RepoEnv, expected_snapshots: usize) {
 /// committed (exit 0) referenced. The lock is now held until the commit: prune is refused.
 #[test]
 fn prune_is_refused_while_a_backup_writes_its_index_and_snapshot() {
-    for step in ["backup-after-upload", "backup-after-index", "backup-before-snapshot"] {
+    for step in [
+        "backup-after-upload",
+        "backup-after-index",
+        "backup-before-snapshot",
+    ] {
         let env = prepared();
         let child = paused_backup(&env, step);
         let out = env.run(&["prune", "--instant-delete"]);
@@ -173,7 +177,11 @@ fn backup_paused_until_its_lock_is_removed_does_not_commit() {
         // The source as the surviving snapshot saw it.
         std::fs::rename(env.path("src/x"), env.path("x-gone")).expect("move");
         sound(&env, 1);
-        assert_eq!(files_under(&env.path("repo/locks")), 0, "{step}: a lock was left");
+        assert_eq!(
+            files_under(&env.path("repo/locks")),
+            0,
+            "{step}: a lock was left"
+        );
     }
 }
 

@@ -134,7 +134,9 @@ fn a_wrong_password_fails_the_backup_job_with_a_clear_error() {
         assert_eq!(status, StatusCode::ACCEPTED);
         assert_eq!(job["status"], "failed", "{job}");
         assert!(
-            job["error"].as_str().is_some_and(|e| e.contains("password")),
+            job["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("password")),
             "{job}"
         );
         let text = reqwest::get(s.url("/metrics"))
@@ -365,7 +367,10 @@ fn a_backup_job_outlives_its_request() {
         let job: serde_json::Value =
             serde_json::from_str(&r.text().await.expect("body")).expect("json");
         assert_eq!(job["status"], "running");
-        assert_eq!(location, format!("/api/v1/jobs/{}", job["id"].as_str().expect("id")));
+        assert_eq!(
+            location,
+            format!("/api/v1/jobs/{}", job["id"].as_str().expect("id"))
+        );
         // A second request while the job runs is refused, not queued.
         let (status, _) = backup_now(&s, "").await;
         assert_eq!(status, StatusCode::CONFLICT);

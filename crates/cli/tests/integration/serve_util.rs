@@ -254,7 +254,10 @@ pub async fn backup_now(s: &Server, query: &str) -> (reqwest::StatusCode, serde_
     // `?wait=true` holds each answer until the job ends (or a minute passes).
     for _ in 0..30 {
         let r = s
-            .authed(reqwest::Method::GET, &format!("/api/v1/jobs/{id}?wait=true"))
+            .authed(
+                reqwest::Method::GET,
+                &format!("/api/v1/jobs/{id}?wait=true"),
+            )
             .send()
             .await
             .expect("GET /api/v1/jobs");

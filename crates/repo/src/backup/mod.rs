@@ -124,7 +124,10 @@ pub async fn backup(repo: &mut IndexedRepository, opts: &BackupOptions) -> Resul
         Ok(mut summary) => {
             summary.duration = started.elapsed();
             if let Err(e) = lock.release().await {
-                tracing::warn!("snapshot {} is committed, but its lock stays: {e}", summary.id);
+                tracing::warn!(
+                    "snapshot {} is committed, but its lock stays: {e}",
+                    summary.id
+                );
             }
             Ok(summary)
         }

@@ -88,8 +88,8 @@ impl Walker {
             node.ctime_ns = now;
             let repo = self.repo.clone();
             for chunk in repo.inner.chunker.chunks(reader, 0) {
-                let chunk = chunk
-                    .map_err(|e| Error::io(format!("database dump {}", file.name), e))?;
+                let chunk =
+                    chunk.map_err(|e| Error::io(format!("database dump {}", file.name), e))?;
                 let id = repo.keys().blob_id(&chunk);
                 node.size += chunk.len() as u64;
                 node.content.push(id);

@@ -201,13 +201,13 @@ async fn unreadable_lock_blocks_and_is_named() -> Result<()> {
         let Err(Error::Locked { holder, .. }) = refused else {
             panic!("an unreadable lock must block: {refused:?}");
         };
-        assert!(
-            holder.contains("unreadable lock locks/garbled"),
-            "{holder}"
-        );
+        assert!(holder.contains("unreadable lock locks/garbled"), "{holder}");
     }
     // `unlock` without --all keeps it; --all removes it.
-    assert_eq!(unlock(&repo, &UnlockOptions::default()).await?.kept.len(), 1);
+    assert_eq!(
+        unlock(&repo, &UnlockOptions::default()).await?.kept.len(),
+        1
+    );
     let all = UnlockOptions {
         all: true,
         ..UnlockOptions::default()
@@ -232,10 +232,20 @@ async fn refresher_never_recreates_a_removed_lock_and_cancels_the_holder() -> Re
     let token = lock.token();
     repo.store().delete_file(lock.key()).await?;
     token.cancelled().await;
-    assert!(lock.lost().is_some_and(|r| r.contains("removed")), "{:?}", lock.lost());
-    assert!(list_locks(&repo).await?.is_empty(), "the lock was re-created");
+    assert!(
+        lock.lost().is_some_and(|r| r.contains("removed")),
+        "{:?}",
+        lock.lost()
+    );
+    assert!(
+        list_locks(&repo).await?.is_empty(),
+        "the lock was re-created"
+    );
     let checked = lock.check().await;
-    assert!(matches!(checked, Err(Error::LockLost { .. })), "{checked:?}");
+    assert!(
+        matches!(checked, Err(Error::LockLost { .. })),
+        "{checked:?}"
+    );
     Ok(())
 }
 

@@ -201,9 +201,9 @@ async fn check(trial: &Trial, what: &str) -> TestResult {
     let listed = repo.snapshots().await?;
     assert!(!listed.is_empty(), "{what}: no snapshot left");
     for (id, snap) in &listed {
-        let want = expected
-            .get(id)
-            .ok_or_else(|| format!("{what}: snapshot {id} listed but never reported as committed"))?;
+        let want = expected.get(id).ok_or_else(|| {
+            format!("{what}: snapshot {id} listed but never reported as committed")
+        })?;
         let target = trial.t.dir.path().join(format!("restore-{}", id.short()));
         let r = holdfast_repo::restore(
             &irepo,
@@ -214,11 +214,26 @@ async fn check(trial: &Trial, what: &str) -> TestResult {
             },
         )
         .await?;
-        assert!(r.damaged.is_empty(), "{what}: snapshot {id}: {:?}", r.damaged);
-        assert_eq!(&snapshot_of(&target)?, want, "{what}: snapshot {id} differs");
+        assert!(
+            r.damaged.is_empty(),
+            "{what}: snapshot {id}: {:?}",
+            r.damaged
+        );
+        assert_eq!(
+            &snapshot_of(&target)?,
+            want,
+            "{what}: snapshot {id} differs"
+        );
         std::fs::remove_dir_all(&target)?;
     }
-    let v = holdfast_repo::verify(&repo, &VerifyOptions { read_data: true }).await?;
+    let v = holdfast_repo::verify(
+        &repo,
+        &VerifyOptions {
+            read_data: true,
+            ..Default::default()
+        },
+    )
+    .await?;
     assert!(v.problems.is_empty(), "{what}: {:?}", v.problems);
     Ok(())
 }
@@ -287,8 +302,10 @@ async fn prune_parked_while_backup_runs(instant: bool) -> TestResult {
             let trial = setup().await?;
             let (prune, mut pg) = spawn_prune(&trial, Some(p), instant);
             let held = parked(&mut pg).await;
-            assert!(held || p == Step::PruneAfterRepack || p == Step::PruneAfterDelete,
-                "{what}: the prune never reached its step");
+            assert!(
+                held || p == Step::PruneAfterRepack || p == Step::PruneAfterDelete,
+                "{what}: the prune never reached its step"
+            );
             let (backup, mut bg) = spawn_backup(&trial, b, steal());
             parked(&mut bg).await;
             release(&pg);
@@ -337,7 +354,11 @@ async fn prune_parked_at_each_step_while_backup_runs_instantly_to_each_step() ->
 /// that ran in between deleted the data of the snapshot it then committed (exit 0).
 #[tokio::test(flavor = "multi_thread")]
 async fn backup_commits_under_its_lock_so_prune_waits() -> TestResult {
-    for step in [Step::BackupAfterUpload, Step::BackupAfterIndex, Step::BackupBeforeSnapshot] {
+    for step in [
+        Step::BackupAfterUpload,
+        Step::BackupAfterIndex,
+        Step::BackupBeforeSnapshot,
+    ] {
         let what = format!("backup at {step}");
         let trial = setup().await?;
         let (backup, mut bg) = spawn_backup(&trial, step, LockOptions::default());

@@ -11,6 +11,8 @@ use holdfast_repo::{
 };
 use holdfast_store::{Store, StoreOptions};
 
+// The store tests' outage proxy; only some of its faults are used here.
+#[allow(dead_code)]
 #[path = "../../../store/tests/integration/proxy.rs"]
 mod proxy;
 
@@ -42,8 +44,14 @@ fn through(url: &str, proxy: std::net::SocketAddr) -> (String, std::net::SocketA
 /// again through a proxy with `options`.
 async fn proxied(
     options: StoreOptions,
-) -> Result<(tempfile::TempDir, Arc<Proxy>, holdfast_repo::IndexedRepository), Box<dyn std::error::Error>>
-{
+) -> Result<
+    (
+        tempfile::TempDir,
+        Arc<Proxy>,
+        holdfast_repo::IndexedRepository,
+    ),
+    Box<dyn std::error::Error>,
+> {
     let url = s3_url();
     let dir = tempfile::tempdir()?;
     let init = InitOptions {
