@@ -1,6 +1,7 @@
 //! CLI integration tests: the `holdfast` binary run against real directories and mounts.
 
 mod integration {
+    mod child_secrets;
     mod repo_backends;
     mod repo_suite;
     mod repo_util;
@@ -11,8 +12,11 @@ mod integration {
     mod run_guard;
     mod serve_api;
     mod serve_backup;
+    mod serve_http_limits;
     mod serve_status_page;
+    mod serve_status_token;
     mod serve_stream;
+    mod serve_symlink_race;
     mod serve_util;
     mod volume_cleanup;
     mod volume_import;

@@ -4,7 +4,14 @@
 //! from `?ttl=60s` or an `X-Ttl` header (a duration such as `90s`, `15m`, `1d`, or plain
 //! seconds) and defaults to one hour; an expired key answers 404. Values are at most
 //! [`MAX_VALUE`] bytes.
+//!
+//! On a volume the entries are files named by the SHA-256 of the key, each an 8-byte
+//! big-endian expiry time in Unix milliseconds followed by the value (the layout of
+//! [`DiskCache`]), opened beneath the volume root without following links like every
+//! file API access ([`super::paths::beneath`]): a symlinked `.holdfast` or
+//! `.holdfast/cache` is refused, never followed.
 
+use std::io::{Read as _, Write as _};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +23,7 @@ use holdfast_store::{DiskCache, Store};
 use serde::Deserialize;
 
 use super::error::{ApiError, ApiResult};
-use super::paths::STATE_DIR;
+use super::paths::{STATE_DIR, VolumeDir};
 use super::server::AppState;
 
 /// TTL when the request gives none.
@@ -29,15 +36,100 @@ pub fn in_memory() -> anyhow::Result<DiskCache> {
     Ok(DiskCache::new(Store::open("memory://")?, "cache"))
 }
 
+/// Where the cache lives.
+#[derive(Debug)]
+pub enum Cache {
+    /// `.holdfast/cache` of a volume.
+    Volume(VolumeDir),
+    /// The in-memory cache (no volume configured).
+    Memory(DiskCache),
+}
+
+/// Bytes of the expiry header of an entry.
+const HEADER: usize = 8;
+
+fn entry_key(key: &str) -> String {
+    use sha2::Digest as _;
+    format!(
+        "{STATE_DIR}/cache/{:x}",
+        sha2::Sha256::digest(key.as_bytes())
+    )
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl Cache {
+    /// Stores `value` under `key` for `ttl`, replacing any previous value.
+    pub async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> ApiResult<()> {
+        let vd = match self {
+            Cache::Memory(c) => return Ok(c.set(key, value, ttl).await?),
+            Cache::Volume(vd) => vd,
+        };
+        let expires = now_ms().saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+        let entry = entry_key(key);
+        vd.with_root(move |root| {
+            let (pending, mut file, _) = root.create(&entry)?;
+            let io = |e: std::io::Error| ApiError::internal(format!("cache entry: {e}"));
+            file.write_all(&expires.to_be_bytes()).map_err(io)?;
+            file.write_all(&value).map_err(io)?;
+            pending.commit(file)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The value under `key`, or `None` when absent or expired (an expired entry is
+    /// removed).
+    pub async fn get(&self, key: &str) -> ApiResult<Option<Bytes>> {
+        let vd = match self {
+            Cache::Memory(c) => return Ok(c.get(key).await?),
+            Cache::Volume(vd) => vd,
+        };
+        let entry = entry_key(key);
+        vd.with_root(move |root| {
+            let Some(mut opened) = root.open_file(&entry)? else {
+                return Ok(None);
+            };
+            let mut data = Vec::new();
+            (&mut opened.file)
+                .take(HEADER as u64 + MAX_VALUE as u64)
+                .read_to_end(&mut data)
+                .map_err(|e| ApiError::internal(format!("cache entry: {e}")))?;
+            let expiry = data
+                .get(..HEADER)
+                .and_then(|h| <[u8; HEADER]>::try_from(h).ok())
+                .map(i64::from_be_bytes);
+            match expiry {
+                Some(exp) if exp > now_ms() => Ok(Some(Bytes::from(data).slice(HEADER..))),
+                _ => {
+                    root.remove(&entry)?;
+                    Ok(None)
+                }
+            }
+        })
+        .await
+    }
+
+    /// Removes `key`; absent is fine.
+    pub async fn delete(&self, key: &str) -> ApiResult<()> {
+        let vd = match self {
+            Cache::Memory(c) => return Ok(c.delete(key).await?),
+            Cache::Volume(vd) => vd,
+        };
+        let entry = entry_key(key);
+        vd.with_root(move |root| root.remove(&entry).map(|_| ()))
+            .await
+    }
+}
+
 /// The cache: the first volume's `.holdfast/cache` (503 while that volume is missing),
 /// or the in-memory one without volumes.
-pub async fn cache(state: &AppState) -> ApiResult<DiskCache> {
+pub async fn cache(state: &AppState) -> ApiResult<Cache> {
     match state.config.volumes.first() {
-        Some(v) => {
-            let vs = state.volumes.get(&v.name).await?;
-            Ok(DiskCache::new(vs.store, &format!("{STATE_DIR}/cache")))
-        }
-        None => Ok(state.memory_cache.clone()),
+        Some(v) => Ok(Cache::Volume(state.volumes.get(&v.name).await?)),
+        None => Ok(Cache::Memory(state.memory_cache.clone())),
     }
 }
 

@@ -67,6 +67,19 @@ impl From<holdfast_store::Error> for ApiError {
     }
 }
 
+/// A failure reading a request body: 408 when the client paused past the body timeout,
+/// 400 otherwise (a malformed chunked body, a connection cut short).
+pub fn body_error(e: &(dyn std::error::Error + 'static)) -> ApiError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<super::server::BodyTimedOut>() {
+            return ApiError::new(StatusCode::REQUEST_TIMEOUT, c.to_string());
+        }
+        cause = c.source();
+    }
+    ApiError::bad_request(format!("request body: {e}"))
+}
+
 impl From<tokio::task::JoinError> for ApiError {
     fn from(e: tokio::task::JoinError) -> Self {
         ApiError::internal(format!("background task failed: {e}"))

@@ -1,13 +1,14 @@
 //! The file API over each volume's store: `PUT|GET|HEAD|DELETE
 //! /api/v1/files/{volume}/{path}` and the paged listing `GET /api/v1/files/{volume}/`.
 //!
-//! PUT streams the body into the store, which writes atomically (temp file in the
-//! store, fsync, rename, fsync of the directory on local disk; a multipart upload on
-//! object stores), so readers never see half a file and an aborted upload leaves
-//! nothing. GET streams the object back, with single `Range` requests (206 and
+//! PUT streams the body into a temporary file made in the target's directory, then
+//! fsyncs it, renames it over the target and fsyncs the directory, so readers never see
+//! half a file and an aborted upload leaves nothing. GET streams the file back from the
+//! descriptor it opened, with single `Range` requests (206 and
 //! `Content-Range`, 416 when unsatisfiable), an `ETag` made of the size and the
 //! modification time, and `If-None-Match` (304). Every path goes through
-//! [`super::paths`] first.
+//! [`super::paths`] first, and every file is opened beneath the volume root without
+//! following links ([`super::paths::beneath`]).
 
 use std::sync::Arc;
 
@@ -16,12 +17,13 @@ use axum::body::Body;
 use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use futures::{StreamExt, TryStreamExt};
-use holdfast_store::{ListOptions, ObjectMeta};
+use futures::StreamExt;
+use holdfast_store::ObjectMeta;
 use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use super::error::{ApiError, ApiResult};
-use super::paths::{STATE_DIR, VolumeStore, check_raw, local_files};
+use super::error::{ApiError, ApiResult, body_error};
+use super::paths::{VolumeDir, check_raw, checked_key, local_files};
 use super::server::AppState;
 
 /// Most entries one listing page returns.
@@ -122,10 +124,14 @@ async fn resolve(
     volume_name: &str,
     uri: &OriginalUri,
     path: &str,
-) -> ApiResult<(VolumeStore, String)> {
-    let vs = state.volumes.get(volume_name).await?;
-    let key = vs.checked_key(uri.path(), path).await?;
-    Ok((vs, key))
+) -> ApiResult<(VolumeDir, String)> {
+    let vd = state.volumes.get(volume_name).await?;
+    let key = checked_key(uri.path(), path)?;
+    Ok((vd, key))
+}
+
+fn not_found(key: &str) -> ApiError {
+    ApiError::not_found(format!("no file {key:?}"))
 }
 
 /// `GET` (with `head = false`) and `HEAD` of one file.
@@ -137,8 +143,13 @@ async fn read(
     headers: &HeaderMap,
     head: bool,
 ) -> ApiResult<Response> {
-    let (vs, key) = resolve(state, volume_name, uri, path).await?;
-    let meta = vs.store.stat(&key).await?;
+    let (vd, key) = resolve(state, volume_name, uri, path).await?;
+    let k = key.clone();
+    let opened = vd
+        .with_root(move |root| root.open_file(&k))
+        .await?
+        .ok_or_else(|| not_found(&key))?;
+    let meta = opened.meta;
     let tag = etag(&meta);
     if if_none_match(headers, &tag) {
         let mut res = StatusCode::NOT_MODIFIED.into_response();
@@ -168,7 +179,13 @@ async fn read(
     let body = if head || len == 0 {
         Body::empty()
     } else {
-        Body::from_stream(vs.store.read_stream_range(&key, span.clone()).await?)
+        let mut file = tokio::fs::File::from_std(opened.file);
+        if let Some(r) = &span {
+            file.seek(std::io::SeekFrom::Start(r.start))
+                .await
+                .map_err(|e| ApiError::internal(format!("{key}: {e}")))?;
+        }
+        Body::from_stream(tokio_util::io::ReaderStream::new(file.take(len)))
     };
     let mut res = Response::new(body);
     *res.status_mut() = status;
@@ -226,11 +243,26 @@ pub async fn put_file(
     uri: OriginalUri,
     body: Body,
 ) -> ApiResult<Response> {
-    let (vs, key) = resolve(&state, &volume_name, &uri, &path).await?;
-    let existed = vs.store.file_exists(&key).await?;
-    let stream = body.into_data_stream().map_err(std::io::Error::other);
-    let size = vs.store.write_stream(&key, stream).await?;
-    let meta = vs.store.stat(&key).await?;
+    let (vd, key) = resolve(&state, &volume_name, &uri, &path).await?;
+    let k = key.clone();
+    let (pending, existed, file) = vd
+        .with_root(move |root| {
+            let (pending, file, existed) = root.create(&k)?;
+            Ok((pending, existed, file))
+        })
+        .await?;
+    let io_err = |e: std::io::Error| ApiError::internal(format!("{key}: {e}"));
+    let mut file = tokio::fs::File::from_std(file);
+    let mut stream = body.into_data_stream();
+    let mut size = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| body_error(&e))?;
+        file.write_all(&chunk).await.map_err(io_err)?;
+        size += chunk.len() as u64;
+    }
+    file.flush().await.map_err(io_err)?;
+    let file = file.into_std().await;
+    let meta = tokio::task::spawn_blocking(move || pending.commit(file)).await??;
     let status = if existed {
         StatusCode::OK
     } else {
@@ -256,10 +288,13 @@ pub async fn delete_file(
     Path((volume_name, path)): Path<(String, String)>,
     uri: OriginalUri,
 ) -> ApiResult<StatusCode> {
-    let (vs, key) = resolve(&state, &volume_name, &uri, &path).await?;
-    vs.store.stat(&key).await?;
-    vs.store.delete_file(&key).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let (vd, key) = resolve(&state, &volume_name, &uri, &path).await?;
+    let k = key.clone();
+    if vd.with_root(move |root| root.remove(&k)).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found(&key))
+    }
 }
 
 /// Query of the listing.
@@ -301,7 +336,7 @@ pub async fn list_files(
     uri: OriginalUri,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Page>> {
-    let vs = state.volumes.get(&volume_name).await?;
+    let vd = state.volumes.get(&volume_name).await?;
     check_raw(uri.path())?;
     let prefix = q.prefix.unwrap_or_default();
     if let Some(why) = holdfast_store::key_problem(&prefix, true) {
@@ -311,29 +346,8 @@ pub async fn list_files(
     }
     let limit = q.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
     let cursor = q.cursor.unwrap_or_default();
-    let mut keys = match vs.root.clone() {
-        Some(root) => {
-            let p = prefix.clone();
-            tokio::task::spawn_blocking(move || local_files(&root, &p)).await?
-        }
-        None => {
-            let opts = ListOptions {
-                recursive: true,
-                filter: None,
-            };
-            let mut entries = vs.store.list(&prefix, opts);
-            let mut keys = Vec::new();
-            while let Some(entry) = entries.next().await {
-                match entry {
-                    Ok(e) if e.key.split('/').next() != Some(STATE_DIR) => keys.push(e),
-                    Ok(_) => {}
-                    Err(e) if e.kind() == holdfast_store::ErrorKind::NotFound => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            keys
-        }
-    };
+    let p = prefix.clone();
+    let mut keys = vd.with_root(move |root| local_files(root, &p)).await?;
     keys.retain(|m| m.key.as_str() > cursor.as_str());
     keys.sort_by(|a, b| a.key.cmp(&b.key));
     let more = keys.len() > limit;

@@ -3,17 +3,25 @@
 //! backup, the snapshot timeline), then the scheduled jobs with their next run. It
 //! refreshes itself every 30 seconds. Snapshots are listed from the repository at most
 //! once a minute (opening it derives a key, which is deliberately slow).
+//!
+//! Volume health is public. The snapshot list (the timeline, ids, times) is what
+//! `/api/v1/snapshots` keeps behind the token, so the page shows it only to a request
+//! that presents the token — `Authorization: Bearer`, `?token=` (the page's login form,
+//! which then sets a cookie) or that cookie — or when `[serve] public_status = true`.
+//! Otherwise the repository is not even asked.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::State;
-use axum::response::Html;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use holdfast_volume::status::VolumeStatus;
 use holdfast_volume::units::format_size;
 
+use super::auth::{STATUS_COOKIE, bearer, cookie};
 use super::error::ApiResult;
 use super::health::probe;
 use super::scheduler::JobInfo;
@@ -51,10 +59,87 @@ async fn snapshots(state: &AppState) -> Result<Vec<SnapshotEntry>, String> {
     fresh
 }
 
+/// Query of the page: the login form's token.
+#[derive(Debug, serde::Deserialize)]
+pub struct PageQuery {
+    /// The API token, from the login form.
+    pub token: Option<String>,
+}
+
+/// Who is looking at the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Viewer {
+    /// The token was presented (or the page is public): snapshots shown.
+    Allowed,
+    /// `?token=` was right: snapshots shown and the cookie set.
+    LoggedIn,
+    /// No token presented.
+    Anonymous,
+    /// A token was presented and it was wrong.
+    Refused,
+}
+
+fn viewer(state: &AppState, headers: &HeaderMap, query: &PageQuery) -> Viewer {
+    if state.config.serve.public_status {
+        return Viewer::Allowed;
+    }
+    let Some(token) = &state.token else {
+        return Viewer::Anonymous;
+    };
+    if let Some(t) = query.token.as_deref().filter(|t| !t.is_empty()) {
+        return if token.matches(t) {
+            Viewer::LoggedIn
+        } else {
+            Viewer::Refused
+        };
+    }
+    if let Some(b) = bearer(headers) {
+        return if token.matches(b) {
+            Viewer::Allowed
+        } else {
+            Viewer::Refused
+        };
+    }
+    match cookie(headers, STATUS_COOKIE) {
+        Some(c) if token.matches_cookie(c) => Viewer::Allowed,
+        Some(_) => Viewer::Refused,
+        None => Viewer::Anonymous,
+    }
+}
+
+fn login_form(out: &mut String, who: Viewer, token_set: bool) {
+    let note = if !token_set {
+        "Snapshots are hidden: set HOLDFAST_API_TOKEN (or [serve] public_status = true) to see them here."
+    } else if who == Viewer::Refused {
+        "Wrong token: snapshots stay hidden."
+    } else {
+        "Snapshots are shown with the API token."
+    };
+    let _ = writeln!(out, "<section class=\"login\"><p>{}</p>", esc(note));
+    if token_set {
+        out.push_str(
+            "<form method=\"get\" action=\"/\"><input type=\"password\" name=\"token\" \
+             placeholder=\"API token\" autocomplete=\"current-password\"> \
+             <button type=\"submit\">Show snapshots</button></form>",
+        );
+    }
+    out.push_str("</section>\n");
+}
+
 /// `GET /`.
-pub async fn page(State(state): State<Arc<AppState>>) -> ApiResult<Html<String>> {
+pub async fn page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(query): Query<PageQuery>,
+) -> ApiResult<Response> {
+    let who = viewer(&state, &headers, &query);
+    let shown = matches!(who, Viewer::Allowed | Viewer::LoggedIn);
     let statuses = probe(&state).await?;
-    let snaps = snapshots(&state).await;
+    let snaps = if shown {
+        snapshots(&state).await
+    } else {
+        Err(String::new())
+    };
     let jobs = state.board.snapshot();
     let now = Utc::now();
     let mut out = String::with_capacity(8 * 1024);
@@ -77,12 +162,29 @@ pub async fn page(State(state): State<Arc<AppState>>) -> ApiResult<Html<String>>
     for s in &statuses {
         volume_card(&mut out, &state, s, snaps.as_deref().ok(), now);
     }
-    if let Err(e) = &snaps {
-        let _ = writeln!(out, "<p class=\"note\">Snapshots: {}</p>", esc(e));
+    match &snaps {
+        Err(e) if shown => {
+            let _ = writeln!(out, "<p class=\"note\">Snapshots: {}</p>", esc(e));
+        }
+        Err(_) => login_form(&mut out, who, state.token.is_some()),
+        Ok(_) => {}
     }
     jobs_table(&mut out, &jobs, now);
     out.push_str("</main>\n</body>\n</html>\n");
-    Ok(Html(out))
+    let mut res = Html(out).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    if let (Viewer::LoggedIn, Some(token)) = (who, &state.token) {
+        let c = format!(
+            "{STATUS_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age=2592000",
+            token.cookie_value()
+        );
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            h.insert(header::SET_COOKIE, v);
+        }
+    }
+    Ok(res)
 }
 
 fn volume_card(
@@ -292,6 +394,7 @@ h2{margin:0 0 .2rem;font-size:1.1rem}.path{margin:0 0 .6rem;color:#5b6475;font-f
 table{border-collapse:collapse;width:100%;font-size:.9rem}
 th,td{text-align:left;padding:.35rem .6rem;border-bottom:1px solid #eceef2}
 .note{grid-column:1/-1;color:#5b6475}
+section.login{grid-column:1/-1}
 </style>
 </head>
 <body>

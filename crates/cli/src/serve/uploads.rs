@@ -4,10 +4,10 @@
 //! `uploads/<uuid>.<ext>` on the volume while its size is counted (413 past
 //! `[uploads] max_size`; the atomic write is aborted so no partial file stays) and its
 //! SHA-256 computed. The extension is the one of the sniffed type, never the client's.
+//! The file is written beneath the volume root without following links, like every
+//! file API write ([`super::paths::beneath`]): a symlinked `uploads/` is refused.
 
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use axum::Json;
 use axum::extract::multipart::{Field, MultipartError};
@@ -17,6 +17,7 @@ use bytes::{Bytes, BytesMut};
 use holdfast_store::checksum::Hasher;
 use holdfast_volume::config::Uploads;
 use serde::Serialize;
+use tokio::io::AsyncWriteExt;
 
 use super::error::{ApiError, ApiResult};
 use super::server::AppState;
@@ -88,7 +89,7 @@ pub async fn upload(
     Path(volume_name): Path<String>,
     mut multipart: Multipart,
 ) -> ApiResult<(StatusCode, Json<Uploaded>)> {
-    let vs = state.volumes.get(&volume_name).await?;
+    let vd = state.volumes.get(&volume_name).await?;
     let limits = &state.uploads;
     while let Some(mut field) = multipart.next_field().await.map_err(bad_multipart)? {
         if field.file_name().is_none() {
@@ -110,52 +111,31 @@ pub async fn upload(
         }
         let filename = format!("{}.{}", uuid::Uuid::new_v4(), kind.extension());
         let key = format!("{UPLOAD_DIR}/{filename}");
-        let hasher = Mutex::new(Hasher::new());
-        let size = AtomicU64::new(0);
-        let over = AtomicBool::new(false);
-        let max = limits.max_size;
-        let stream = futures::stream::unfold((Some(head), field), |(first, mut field)| {
-            let (hasher, size, over) = (&hasher, &size, &over);
-            async move {
-                let next = match first {
-                    Some(b) => Ok(Some(b)),
-                    None => field.chunk().await,
-                };
-                let item = match next {
-                    Ok(Some(b)) => {
-                        let total =
-                            size.fetch_add(b.len() as u64, Ordering::Relaxed) + b.len() as u64;
-                        if total > max {
-                            over.store(true, Ordering::Relaxed);
-                            Err(std::io::Error::other("upload larger than max_size"))
-                        } else {
-                            hasher
-                                .lock()
-                                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                                .update(&b);
-                            Ok(b)
-                        }
-                    }
-                    Ok(None) => return None,
-                    Err(e) => Err(std::io::Error::other(e)),
-                };
-                Some((item, (None, field)))
+        let k = key.clone();
+        let (pending, file) = vd
+            .with_root(move |root| {
+                let (pending, file, _) = root.create(&k)?;
+                Ok((pending, file))
+            })
+            .await?;
+        let io_err = |e: std::io::Error| ApiError::internal(format!("{key}: {e}"));
+        let mut file = tokio::fs::File::from_std(file);
+        let mut hasher = Hasher::new();
+        let mut size = head.len() as u64;
+        hasher.update(&head);
+        file.write_all(&head).await.map_err(io_err)?;
+        while let Some(chunk) = field.chunk().await.map_err(bad_multipart)? {
+            size += chunk.len() as u64;
+            if size > limits.max_size {
+                return Err(too_large(limits.max_size));
             }
-        });
-        let written = vs.store.write_stream(&key, Box::pin(stream)).await;
-        if let Err(e) = written {
-            if let Err(d) = vs.store.delete_file(&key).await {
-                tracing::warn!("removing a failed upload: {d}");
-            }
-            if over.load(Ordering::Relaxed) {
-                return Err(too_large(max));
-            }
-            return Err(e.into());
+            hasher.update(&chunk);
+            file.write_all(&chunk).await.map_err(io_err)?;
         }
-        let sums = hasher
-            .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .finish();
+        file.flush().await.map_err(io_err)?;
+        let file = file.into_std().await;
+        tokio::task::spawn_blocking(move || pending.commit(file)).await??;
+        let sums = hasher.finish();
         tracing::info!(volume = %volume_name, %key, size = sums.size, "upload stored");
         let reply = Uploaded {
             filename,

@@ -15,7 +15,7 @@ pub(crate) use locate::line_of;
 
 pub use model::{
     CleanupJob, Config, DEFAULT_ALERT_AT, Database, Hooks, Priority, Repository, Retention,
-    Schedule, Uploads, Volume,
+    Schedule, Serve, Uploads, Volume,
 };
 
 /// The environment variable Railway sets to the mount path of a service's volume.

@@ -34,6 +34,9 @@ pub struct Config {
     /// `[uploads]`: limits of the upload endpoint.
     #[serde(default)]
     pub uploads: Uploads,
+    /// `[serve]`: who may see what on the HTTP server.
+    #[serde(default, skip_serializing_if = "Serve::is_default")]
+    pub serve: Serve,
     /// The file this configuration was read from, when it came from a file.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -333,4 +336,21 @@ pub struct Uploads {
     /// MIME types accepted, checked by sniffing the content.
     #[serde(default)]
     pub allow: Vec<String>,
+}
+
+/// `[serve]`: settings of the HTTP server of `serve` and `run`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Serve {
+    /// Show the snapshot list on the status page `/` without the API token (volume
+    /// health is always public). Off by default.
+    #[serde(default)]
+    pub public_status: bool,
+}
+
+impl Serve {
+    /// True when nothing is set.
+    pub fn is_default(&self) -> bool {
+        self == &Serve::default()
+    }
 }
