@@ -393,6 +393,8 @@ impl Repository {
         for (key, written, r) in results {
             match r {
                 Ok((id, s)) => ok.push((id, s, written)),
+                // A store that does not answer says nothing about the snapshot.
+                Err(e) if e.is_unavailable() => return Err(e),
                 Err(e) => bad.push((key, e, written)),
             }
         }
@@ -481,6 +483,8 @@ impl Repository {
         for (key, f) in files {
             match f {
                 Ok(f) => index.add_marked_file(&f),
+                // A store that does not answer says nothing about the index file.
+                Err(e) if e.is_unavailable() => return Err(e),
                 Err(e) => errors.push((key, e)),
             }
         }
