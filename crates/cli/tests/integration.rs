@@ -3,7 +3,9 @@
 mod integration {
     mod child_secrets;
     mod repo_backends;
+    mod repo_lock_loss;
     mod repo_suite;
+    mod repo_unavailable;
     mod repo_util;
     mod retention_forget;
     mod retention_locks;
