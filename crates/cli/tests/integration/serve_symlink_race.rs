@@ -156,7 +156,7 @@ async fn symlink_flip_race_never_reaches_outside_the_volume() {
             .await
             .expect("cache get");
         served.push(cache_get.text().await.expect("cache get body"));
-        if rounds % 3 == 0 {
+        if rounds.is_multiple_of(3) {
             let cache_del = s
                 .authed(Method::DELETE, &format!("/api/v1/cache/{key}"))
                 .send()
