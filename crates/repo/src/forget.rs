@@ -144,14 +144,14 @@ pub async fn forget(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetRep
     } else {
         Some(Lock::acquire_with(repo, true, &opts.lock).await?)
     };
-    let result = run(repo, opts).await;
+    let result = run(repo, opts, lock.as_ref()).await;
     if let Some(lock) = lock {
         lock.release().await?;
     }
     result
 }
 
-async fn run(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetReport> {
+async fn run(repo: &Repository, opts: &ForgetOptions, lock: Option<&Lock>) -> Result<ForgetReport> {
     let snapshots: Vec<(Id, Snapshot)> = repo
         .snapshots()
         .await?
@@ -172,6 +172,10 @@ async fn run(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetReport> {
     }
     let mut deleted = 0;
     if !opts.dry_run {
+        // The plan is only as good as the lock it was made under.
+        if let Some(lock) = lock {
+            lock.check().await?;
+        }
         for g in &groups {
             for r in &g.remove {
                 let key = snapshot_key(&r.id);
