@@ -151,8 +151,7 @@ fn forget_keeps_what_restic_keeps_then_prune_leaves_every_kept_snapshot_whole() 
         serde_json::from_str(&env.ok(&["prune", "--instant-delete", "--dry-run", "--json"], 0))
             .expect("json");
     let report: serde_json::Value =
-        serde_json::from_str(&env.ok(&["prune", "--instant-delete", "--json"], 0))
-            .expect("json");
+        serde_json::from_str(&env.ok(&["prune", "--instant-delete", "--json"], 0)).expect("json");
     assert!(
         report["bytes_freed"].as_u64().expect("bytes_freed") > 0,
         "{report}"
