@@ -49,6 +49,8 @@ enum Command {
     Forget(cmd::forget::ForgetArgs),
     /// Remove data no snapshot references.
     Prune(cmd::prune::PruneArgs),
+    /// Rebuild a damaged index from the packs (dry run without --yes).
+    Repair(cmd::repair::RepairArgs),
     /// Remove stale locks (--all: every lock).
     Unlock(cmd::unlock::UnlockArgs),
     /// Probe every volume: mounted, writable, space, databases; exit 3 on alerts.
@@ -110,6 +112,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Export(args) => cmd::export::run(&g, args).await,
         Command::Forget(args) => cmd::forget::run(&g, args).await,
         Command::Prune(args) => cmd::prune::run(&g, args).await,
+        Command::Repair(args) => cmd::repair::run(&g, args).await,
         Command::Unlock(args) => cmd::unlock::run(&g, args).await,
         Command::Status(args) => cmd::status::run(&g, args).await,
         Command::Lint(args) => cmd::lint::run(&g, args).await,

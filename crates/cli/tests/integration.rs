@@ -4,6 +4,7 @@ mod integration {
     mod child_secrets;
     mod repo_backends;
     mod repo_lock_loss;
+    mod repo_repair;
     mod repo_suite;
     mod repo_unavailable;
     mod repo_util;

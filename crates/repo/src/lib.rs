@@ -35,12 +35,16 @@ pub mod index;
 pub mod lock;
 pub mod pack;
 pub mod prune;
+pub mod repair;
 pub mod repository;
 pub mod restore;
 pub mod retention;
 pub mod snapshot;
 pub mod tree;
 pub mod verify;
+
+#[cfg(test)]
+mod test_support;
 
 pub use backup::{
     BackupOptions, BackupProgress, BackupSummary, DATABASES_DIR, ExtraFile, ExtraSource, Overrides,
@@ -55,6 +59,7 @@ pub use forget::{ForgetGroup, ForgetOptions, ForgetReport, forget};
 pub use id::Id;
 pub use lock::{Lock, LockOptions, UnlockOptions, UnlockReport, unlock};
 pub use prune::{PruneOptions, PrunePhase, PruneReport, prune};
+pub use repair::{RepairIndexOptions, RepairIndexReport, repair_index};
 pub use repository::{IndexedRepository, InitOptions, OpenOptions, Repository, init, open};
 pub use restore::{Damaged, RestoreOptions, RestoreSummary, restore};
 pub use snapshot::Snapshot;

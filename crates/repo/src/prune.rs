@@ -46,7 +46,7 @@
 //! in one index file is marked for every reader; after 5 the old packs are unindexed.
 //! The next prune deletes what is left over.
 
-mod io;
+pub(crate) mod io;
 mod plan;
 
 use std::collections::{HashMap, HashSet};

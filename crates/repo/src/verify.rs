@@ -4,6 +4,10 @@
 //! hash and trailer and authenticates every blob. Damage is reported per object with
 //! the file paths and snapshot ids it affects.
 //!
+//! Trees are checked once each, whatever the number of snapshots and paths that share
+//! them ([`trees`]): a snapshot whose trees share subtrees cannot make verify walk an
+//! exponential number of paths. A problem lists at most [`trees::MAX_PATHS`] paths.
+//!
 //! A store that is unavailable is not damage: verify then fails with that error and
 //! reports no problem it could not prove.
 
@@ -12,12 +16,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::browse::walk;
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::pack::{pack_key, read_trailer};
 use crate::repository::{IndexedRepository, Repository};
-use crate::tree::NodeType;
 
 /// Options of [`verify`].
 #[derive(Clone, Debug, Default)]
@@ -177,36 +179,32 @@ async fn check(repo: &Repository, opts: &VerifyOptions) -> Result<VerifyReport> 
         add(pack_key(id), why.clone());
     }
     let mut affected: BTreeMap<String, (String, HashSet<String>, Vec<String>)> = BTreeMap::new();
+    let mut memo = HashMap::new();
     for (sid, snap) in &snaps {
-        let (entries, tree_errors) = walk(&irepo, snap.tree).await;
-        if let Some((_, e)) = tree_errors.iter().find(|(_, e)| e.is_unavailable()) {
-            return Err(Error::Unavailable(e.to_string()));
-        }
-        for (path, e) in tree_errors {
-            let p = affected
-                .entry(format!("tree of /{}", path.display()))
-                .or_insert_with(|| (e.to_string(), HashSet::new(), vec![]));
-            p.1.insert(sid.to_hex());
-            p.2.push(format!("{}/", path.display()));
-        }
-        for e in entries.iter().filter(|e| e.node.kind == NodeType::File) {
-            for blob in &e.node.content {
-                let why = match bad_blobs.get(blob) {
-                    Some(w) => w.clone(),
-                    None if !irepo.index().contains(blob) => "blob is not in the index".to_owned(),
-                    None => continue,
-                };
-                let p = affected
-                    .entry(format!("blob {blob}"))
-                    .or_insert_with(|| (why, HashSet::new(), vec![]));
-                p.1.insert(sid.to_hex());
-                p.2.push(e.path.to_string_lossy().into_owned());
+        let found = trees::check(&irepo, snap.tree, &bad_blobs, &mut memo).await?;
+        for (key, (error, paths)) in &found.problems {
+            if key.starts_with(trees::TREE) {
+                // A damaged tree is one problem per place it is needed.
+                for path in paths {
+                    let p = affected
+                        .entry(format!("tree of /{}", path.trim_end_matches('/')))
+                        .or_insert_with(|| (error.clone(), HashSet::new(), vec![]));
+                    p.1.insert(sid.to_hex());
+                    p.2.push(path.clone());
+                }
+                continue;
             }
+            let p = affected
+                .entry(key.clone())
+                .or_insert_with(|| (error.clone(), HashSet::new(), vec![]));
+            p.1.insert(sid.to_hex());
+            p.2.extend(paths.iter().cloned());
         }
     }
     for (object, (error, snapshots, mut paths)) in affected {
         paths.sort();
         paths.dedup();
+        paths.truncate(trees::MAX_PATHS);
         let mut snapshots: Vec<String> = snapshots.into_iter().collect();
         snapshots.sort();
         problems.insert(
@@ -227,6 +225,8 @@ async fn check(repo: &Repository, opts: &VerifyOptions) -> Result<VerifyReport> 
         problems: problems.into_values().collect(),
     })
 }
+
+mod trees;
 
 /// Why a pack could not be read at all.
 enum Unreadable {

@@ -11,6 +11,7 @@ pub mod lint;
 pub mod ls;
 pub mod migrate;
 pub mod prune;
+pub mod repair;
 pub mod restore;
 pub mod run;
 pub mod serve;

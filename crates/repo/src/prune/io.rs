@@ -17,13 +17,13 @@ use crate::repository::{IndexedRepository, Repository};
 const PACKS_PER_INDEX: usize = 5000;
 
 /// One object in the store.
-pub(super) struct Listed {
+pub(crate) struct Listed {
     pub size: u64,
     pub modified: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Every object under `prefix` with its size and time.
-pub(super) async fn list_sizes(repo: &Repository, prefix: &str) -> Result<HashMap<String, Listed>> {
+pub(crate) async fn list_sizes(repo: &Repository, prefix: &str) -> Result<HashMap<String, Listed>> {
     let opts = holdfast_store::ListOptions {
         recursive: true,
         filter: None,
@@ -137,7 +137,7 @@ async fn store_pack(repo: &Repository, w: PackWriter, out: &mut Vec<IndexPack>) 
 }
 
 /// Writes index files listing `packs` and `marked`; returns their total size.
-pub(super) async fn write_index(
+pub(crate) async fn write_index(
     repo: &Repository,
     packs: Vec<IndexPack>,
     marked: Vec<MarkedPack>,
@@ -161,7 +161,7 @@ pub(super) async fn write_index(
 }
 
 /// Deletes objects, eight at a time, and their cached copies.
-pub(super) async fn delete_all(repo: &Repository, keys: Vec<String>) -> Result<()> {
+pub(crate) async fn delete_all(repo: &Repository, keys: Vec<String>) -> Result<()> {
     futures::stream::iter(keys)
         .map(|key| async move {
             repo.store().delete_file(&key).await?;

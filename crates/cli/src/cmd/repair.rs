@@ -1,0 +1,97 @@
+//! `holdfast repair index [--yes]`: rebuilds the index from the packs' own trailers when
+//! index files are damaged or missing. Without `--yes` it only says what it would do.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use holdfast_repo::{RepairIndexOptions, RepairIndexReport};
+
+use crate::context::{self, outln};
+use crate::exit::{self, Failure};
+use crate::global::GlobalArgs;
+
+/// Flags of `holdfast repair`.
+#[derive(Debug, Args)]
+pub struct RepairArgs {
+    /// What to repair.
+    #[command(subcommand)]
+    pub what: RepairWhat,
+}
+
+/// What `holdfast repair` can repair.
+#[derive(Debug, Subcommand)]
+pub enum RepairWhat {
+    /// Rebuild the index from the packs' trailers (dry run without --yes).
+    Index(RepairIndexArgs),
+}
+
+/// Flags of `holdfast repair index`.
+#[derive(Debug, Args)]
+pub struct RepairIndexArgs {
+    /// Write the new index (without it, only report what would be done).
+    #[arg(long)]
+    pub yes: bool,
+}
+
+/// Runs `holdfast repair`.
+pub async fn run(g: &GlobalArgs, args: RepairArgs) -> Result<ExitCode, Failure> {
+    match args.what {
+        RepairWhat::Index(a) => index(g, a).await,
+    }
+}
+
+async fn index(g: &GlobalArgs, args: RepairIndexArgs) -> Result<ExitCode, Failure> {
+    let repo = context::open_repo(g).await?;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(crate::cmd::serve::stop_on_signal(cancel.clone()));
+    let opts = RepairIndexOptions {
+        dry_run: !args.yes,
+        cancel,
+        ..RepairIndexOptions::default()
+    };
+    let report = holdfast_repo::repair_index(&repo, &opts)
+        .await
+        .context("repairing the index")?;
+    if g.json {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&report).context("encoding report")?
+        );
+    } else {
+        print(&report)?;
+    }
+    Ok(exit::problems_if(!report.packs_damaged.is_empty()))
+}
+
+fn print(r: &RepairIndexReport) -> anyhow::Result<()> {
+    for u in &r.index_damaged {
+        outln!("damaged index file {}: {}", u.object, u.error);
+    }
+    for u in &r.packs_damaged {
+        outln!("damaged pack {} (not indexed): {}", u.object, u.error);
+    }
+    outln!(
+        "{} packs in the store; {} read from their trailers, {} recovered; {} index files, \
+         {} damaged; {} entries for missing packs",
+        r.packs,
+        r.packs_read,
+        r.packs_recovered,
+        r.index_files,
+        r.index_damaged.len(),
+        r.entries_missing
+    );
+    let verb = match (r.rewritten, r.dry_run) {
+        (false, _) => "the index is sound: nothing to do".to_owned(),
+        (true, true) => format!(
+            "would write a new index of {} packs and {} blobs (run with --yes)",
+            r.packs_indexed, r.blobs
+        ),
+        (true, false) => format!(
+            "wrote a new index of {} packs and {} blobs in {:.1}s",
+            r.packs_indexed, r.blobs, r.duration_s
+        ),
+    };
+    outln!("{verb}");
+    Ok(())
+}
