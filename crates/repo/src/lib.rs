@@ -63,4 +63,4 @@ pub use repair::{RepairIndexOptions, RepairIndexReport, repair_index};
 pub use repository::{IndexedRepository, InitOptions, OpenOptions, Repository, init, open};
 pub use restore::{Damaged, RestoreOptions, RestoreSummary, restore};
 pub use snapshot::Snapshot;
-pub use verify::{Problem, VerifyOptions, VerifyReport, verify};
+pub use verify::{Problem, Subset, VerifyOptions, VerifyReport, verify};

@@ -26,6 +26,8 @@ use crate::repository::{IndexedRepository, Repository};
 pub struct VerifyOptions {
     /// Read every pack and authenticate every blob.
     pub read_data: bool,
+    /// Read only this slice of the packs (implies reading data).
+    pub read_data_subset: Option<Subset>,
     /// Cancelling it stops the verify (as a lost lock does).
     pub cancel: tokio_util::sync::CancellationToken,
 }
@@ -142,11 +144,12 @@ async fn check(repo: &Repository, opts: &VerifyOptions) -> Result<VerifyReport> 
     }
     let mut bad_blobs: HashMap<Id, String> = HashMap::new();
     let mut packs_read = 0;
-    if opts.read_data {
+    if opts.read_data || opts.read_data_subset.is_some() {
         let todo: Vec<Id> = irepo
             .index()
             .packs()
             .filter(|p| !bad_packs.contains_key(p))
+            .filter(|p| opts.read_data_subset.is_none_or(|s| s.contains(p)))
             .copied()
             .collect();
         packs_read = todo.len();
@@ -226,7 +229,10 @@ async fn check(repo: &Repository, opts: &VerifyOptions) -> Result<VerifyReport> 
     })
 }
 
+mod subset;
 mod trees;
+
+pub use subset::Subset;
 
 /// Why a pack could not be read at all.
 enum Unreadable {

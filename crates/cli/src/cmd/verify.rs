@@ -1,4 +1,5 @@
-//! `holdfast verify [--read-data] [--restore-test]`: checks the repository; exit 3 when
+//! `holdfast verify [--read-data | --read-data-subset N/M|N%] [--restore-test]`: checks
+//! the repository; exit 3 when
 //! damage is found, each problem listed with the paths and snapshots it affects.
 //! `--restore-test` then restores the latest snapshot of each volume (or of each root)
 //! into a temporary directory and checks it ([`holdfast_volume::drill`]).
@@ -19,6 +20,10 @@ pub struct VerifyArgs {
     /// Also read every pack back and authenticate every blob.
     #[arg(long)]
     pub read_data: bool,
+    /// Read back only a slice of the packs: N/M (part N of M; 1/M … M/M cover all) or
+    /// N% (a random N percent), so a large repository is checked over several runs.
+    #[arg(long, value_name = "N/M|N%", conflicts_with = "read_data")]
+    pub read_data_subset: Option<String>,
     /// Also restore the latest snapshot of each volume into a temporary directory, check
     /// every file and database in it, and report the time it took.
     #[arg(long)]
@@ -27,6 +32,10 @@ pub struct VerifyArgs {
 
 /// Runs `holdfast verify`.
 pub async fn run(g: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Failure> {
+    let subset = match &args.read_data_subset {
+        Some(text) => Some(holdfast_repo::Subset::parse(text).map_err(Failure::usage)?),
+        None => None,
+    };
     let repo = context::open_repo(g).await?;
     // SIGINT/SIGTERM stop the verify and remove its lock.
     let cancel = tokio_util::sync::CancellationToken::new();
@@ -35,6 +44,7 @@ pub async fn run(g: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Failure> 
         &repo,
         &VerifyOptions {
             read_data: args.read_data,
+            read_data_subset: subset,
             cancel,
         },
     )
