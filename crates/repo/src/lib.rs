@@ -59,7 +59,10 @@ pub use forget::{ForgetGroup, ForgetOptions, ForgetReport, forget};
 pub use id::Id;
 pub use lock::{Lock, LockOptions, UnlockOptions, UnlockReport, unlock};
 pub use prune::{PruneOptions, PrunePhase, PruneReport, prune};
-pub use repair::{RepairIndexOptions, RepairIndexReport, repair_index};
+pub use repair::{
+    RepairIndexOptions, RepairIndexReport, RepairSnapshotsOptions, RepairSnapshotsReport,
+    repair_index, repair_snapshots,
+};
 pub use repository::{IndexedRepository, InitOptions, OpenOptions, Repository, init, open};
 pub use restore::{Damaged, RestoreOptions, RestoreSummary, restore};
 pub use snapshot::Snapshot;

@@ -1,11 +1,15 @@
 //! `holdfast repair index [--yes]`: rebuilds the index from the packs' own trailers when
-//! index files are damaged or missing. Without `--yes` it only says what it would do.
+//! index files are damaged or missing. `holdfast repair snapshots [--yes] [--forget]`:
+//! rewrites the snapshots whose files lost data, leaving those files out. Without `--yes`
+//! both only say what they would do.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use holdfast_repo::{RepairIndexOptions, RepairIndexReport};
+use holdfast_repo::{
+    RepairIndexOptions, RepairIndexReport, RepairSnapshotsOptions, RepairSnapshotsReport,
+};
 
 use crate::context::{self, outln};
 use crate::exit::{self, Failure};
@@ -24,6 +28,20 @@ pub struct RepairArgs {
 pub enum RepairWhat {
     /// Rebuild the index from the packs' trailers (dry run without --yes).
     Index(RepairIndexArgs),
+    /// Rewrite snapshots whose files lost data, leaving those files out (dry run without
+    /// --yes); the repaired copy is tagged `repaired`.
+    Snapshots(RepairSnapshotsArgs),
+}
+
+/// Flags of `holdfast repair snapshots`.
+#[derive(Debug, Args)]
+pub struct RepairSnapshotsArgs {
+    /// Write the repaired snapshots (without it, only report what would be done).
+    #[arg(long)]
+    pub yes: bool,
+    /// Delete each original once its repaired copy is written.
+    #[arg(long)]
+    pub forget: bool,
 }
 
 /// Flags of `holdfast repair index`.
@@ -38,7 +56,67 @@ pub struct RepairIndexArgs {
 pub async fn run(g: &GlobalArgs, args: RepairArgs) -> Result<ExitCode, Failure> {
     match args.what {
         RepairWhat::Index(a) => index(g, a).await,
+        RepairWhat::Snapshots(a) => snapshots(g, a).await,
     }
+}
+
+async fn snapshots(g: &GlobalArgs, args: RepairSnapshotsArgs) -> Result<ExitCode, Failure> {
+    let repo = context::open_repo(g).await?;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(crate::cmd::serve::stop_on_signal(cancel.clone()));
+    let opts = RepairSnapshotsOptions {
+        dry_run: !args.yes,
+        forget: args.forget,
+        cancel,
+        ..RepairSnapshotsOptions::default()
+    };
+    let report = holdfast_repo::repair_snapshots(&repo, &opts)
+        .await
+        .context("repairing snapshots")?;
+    if g.json {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&report).context("encoding report")?
+        );
+    } else {
+        print_snapshots(&report)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_snapshots(r: &RepairSnapshotsReport) -> anyhow::Result<()> {
+    for s in &r.repaired {
+        let short = s.original.get(..8).unwrap_or(&s.original);
+        let to = match (&s.repaired, r.dry_run) {
+            (Some(new), _) => format!("repaired as {}", new.get(..8).unwrap_or(new)),
+            (None, true) => "would be repaired".to_owned(),
+            (None, false) => "nothing left to keep".to_owned(),
+        };
+        let gone = if s.forgotten {
+            ", original forgotten"
+        } else {
+            ""
+        };
+        outln!(
+            "snapshot {short} {to}{gone}: {} path(s) left out",
+            s.dropped_count
+        );
+        for p in &s.dropped {
+            outln!("  {p}");
+        }
+    }
+    let verb = if r.repaired.is_empty() {
+        "every snapshot has all its data: nothing to do".to_owned()
+    } else if r.dry_run {
+        format!(
+            "{} snapshot(s) would be repaired (run with --yes)",
+            r.repaired.len()
+        )
+    } else {
+        format!("{} snapshot(s) repaired", r.repaired.len())
+    };
+    outln!("{} snapshot(s) checked; {verb}", r.snapshots);
+    Ok(())
 }
 
 async fn index(g: &GlobalArgs, args: RepairIndexArgs) -> Result<ExitCode, Failure> {

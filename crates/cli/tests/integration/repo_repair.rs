@@ -103,3 +103,48 @@ fn a_damaged_pack_is_named_and_left_out_of_the_rebuilt_index() {
         "{stdout}"
     );
 }
+
+/// `repair snapshots`: a snapshot whose file lost its pack is rewritten without that
+/// file; everything else restores byte-exact and verify is clean again.
+#[test]
+fn a_snapshot_that_lost_a_file_is_rewritten_without_it() {
+    let env = RepoEnv::local();
+    env.ok(&["init"], 0);
+    sample(&env.path("src"));
+    env.ok(&["backup", "src"], 0);
+    let before = files(&env.path("repo/data"));
+    let lost: Vec<u8> = (0..1_500_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
+        .collect();
+    std::fs::write(env.path("src/lost.bin"), lost).expect("write");
+    env.ok(&["backup", "src"], 0);
+    // The second backup's data pack is the largest of its new packs.
+    let mut new: Vec<PathBuf> = files(&env.path("repo/data"))
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    new.sort_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0));
+    std::fs::remove_file(new.last().expect("a new pack")).expect("rm");
+    env.ok(&["repair", "index", "--yes"], 0);
+    assert_eq!(env.run(&["verify"]).status.code(), Some(3));
+    let dry = env.ok(&["repair", "snapshots"], 0);
+    assert!(
+        dry.contains("would be repaired") && dry.contains("lost.bin"),
+        "{dry}"
+    );
+    let done = env.ok(&["repair", "snapshots", "--yes", "--forget"], 0);
+    assert!(done.contains("original forgotten"), "{done}");
+    env.ok(&["verify", "--read-data"], 0);
+    let listed: serde_json::Value =
+        serde_json::from_str(&env.ok(&["snapshots", "--json"], 0)).expect("json");
+    let tags: Vec<String> = listed
+        .as_array()
+        .expect("array")
+        .iter()
+        .flat_map(|s| s["tags"].as_array().cloned().unwrap_or_default())
+        .filter_map(|t| t.as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(tags, ["repaired"], "{listed}");
+    std::fs::remove_file(env.path("src/lost.bin")).expect("rm");
+    restores_exactly(&env);
+}
