@@ -393,13 +393,21 @@ async fn run(repo: &Repository, opts: &PruneOptions, lock: &Lock) -> Result<Prun
         opts.failpoints.hit(Step::PruneAfterDelete).await?;
     }
     let mut report = finish(report, added, written, true);
-    remove_temp_files(repo, &mut report).await?;
+    remove_temp_files(repo, opts, &mut report).await;
     Ok(report)
 }
 
-/// Removes a file store's stale temp files (left by killed writers).
-async fn remove_temp_files(_repo: &Repository, _report: &mut PruneReport) -> Result<()> {
-    Ok(())
+/// Removes a file store's temp files older than the unindexed grace period (left by
+/// killed writers); a failure only warns, since the prune itself is done.
+async fn remove_temp_files(repo: &Repository, opts: &PruneOptions, report: &mut PruneReport) {
+    let older_than = opts.unindexed_grace.to_std().unwrap_or_default();
+    match repo.store().remove_stale_temp(older_than).await {
+        Ok(r) => {
+            report.temp_files_removed = usize::try_from(r.deleted).unwrap_or(usize::MAX);
+            report.temp_bytes_removed = r.bytes;
+        }
+        Err(e) => tracing::warn!("prune could not remove stale temp files: {e}"),
+    }
 }
 
 #[cfg(test)]

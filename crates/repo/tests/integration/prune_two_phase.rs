@@ -82,7 +82,14 @@ impl Env {
     /// `verify --read-data` is clean and every listed snapshot restores byte-exact.
     async fn assert_sound(&mut self, when: &str) -> TestResult {
         let repo = self.t.open("pw").await?;
-        let report = holdfast_repo::verify(&repo, &VerifyOptions { read_data: true, ..Default::default() }).await?;
+        let report = holdfast_repo::verify(
+            &repo,
+            &VerifyOptions {
+                read_data: true,
+                ..Default::default()
+            },
+        )
+        .await?;
         assert!(report.problems.is_empty(), "{when}: {:?}", report.problems);
         let irepo = repo.load_index().await?;
         for (id, snap) in repo.snapshots().await? {
@@ -316,5 +323,33 @@ async fn a_prune_stopped_at_any_step_leaves_every_snapshot_restorable() -> TestR
         env.assert_sound(&format!("step {n}, after the next prunes"))
             .await?;
     }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prune_removes_stale_temp_files_but_not_in_a_dry_run() -> TestResult {
+    let (mut env, _, _) = one_forgotten_snapshot().await?;
+    let tmp = env.t.root().join(holdfast_store::TEMP_DIR);
+    fs::create_dir_all(&tmp)?;
+    let leftover = tmp.join("killed-write");
+    fs::write(&leftover, vec![7u8; 4096])?;
+    let an_hour_ago = filetime::FileTime::from_unix_time(chrono::Utc::now().timestamp() - 7200, 0);
+    filetime::set_file_mtime(&leftover, an_hour_ago)?;
+    let dry = env
+        .prune(&PruneOptions {
+            dry_run: true,
+            ..PruneOptions::default()
+        })
+        .await?;
+    assert_eq!(dry.temp_files_removed, 0, "{dry:?}");
+    assert!(leftover.exists(), "a dry run removed a temp file");
+    let r = env.prune(&PruneOptions::default()).await?;
+    assert_eq!(
+        (r.temp_files_removed, r.temp_bytes_removed),
+        (1, 4096),
+        "{r:?}"
+    );
+    assert!(!leftover.exists());
+    env.assert_sound("after removing temp files").await?;
     Ok(())
 }
