@@ -1,7 +1,8 @@
 //! The local cache of immutable objects (index files, snapshots, tree packs) for remote
 //! repositories, under `$XDG_CACHE_HOME/holdfast/<repository id>/`. It is disposable:
-//! every failure to use it is ignored, and whatever is read from it is authenticated by
-//! the caller like a download (a copy that fails is removed).
+//! every failure to use it is ignored, and whatever is read from it is checked against
+//! its name and authenticated by the caller like a download (a copy that fails either
+//! check is removed and downloaded again).
 
 use std::io::Write;
 use std::ops::Range;
