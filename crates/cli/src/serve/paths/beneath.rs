@@ -3,7 +3,7 @@
 //! `openat(parent, name, O_DIRECTORY | O_NOFOLLOW)`, so a symlink anywhere on the way
 //! (planted before the request, or swapped in while it runs) makes the open fail instead
 //! of leading outside. Missing directories are made with `mkdirat` in the parent just
-//! opened. The last component is opened, created, renamed or unlinked relative to the
+//! opened (and the parent fsynced). The last component is opened, created, renamed or unlinked relative to the
 //! parent's descriptor with `O_NOFOLLOW`, so nothing is checked by path and then opened
 //! by path. Writes go to a temporary file made in the parent directory, fsynced, renamed
 //! over the target within that directory and the directory fsynced; a write that is not
@@ -122,9 +122,12 @@ impl Root {
                     Ok(fd) => break fd,
                     Err(Errno::NOENT) if create && !made => {
                         match rustix::fs::mkdirat(&cur, *seg, Mode::from_raw_mode(0o755)) {
-                            Ok(()) | Err(Errno::EXIST) => made = true,
+                            // The new entry is made durable in its parent.
+                            Ok(()) => rustix::fs::fsync(&cur).map_err(|e| errno_msg(key, e))?,
+                            Err(Errno::EXIST) => {}
                             Err(e) => return Err(errno_msg(key, e)),
                         }
+                        made = true;
                     }
                     Err(Errno::NOENT) => return Ok(None),
                     Err(Errno::LOOP | Errno::NOTDIR) => {
