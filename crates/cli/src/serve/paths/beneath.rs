@@ -26,6 +26,9 @@ use crate::serve::error::{ApiError, ApiResult};
 /// served, and requests may not name them.
 pub const TEMP_PREFIX: &str = ".holdfast-part-";
 
+/// Directory levels a listing descends at most (each level holds one descriptor).
+const MAX_DEPTH: usize = 256;
+
 const DIR_FLAGS: OFlags = OFlags::RDONLY
     .union(OFlags::DIRECTORY)
     .union(OFlags::NOFOLLOW)
@@ -307,6 +310,13 @@ impl Root {
                 FileType::Directory if wanted_dir => subdirs.push((name.to_string(), key)),
                 _ => {}
             }
+        }
+        if at.matches('/').count() >= MAX_DEPTH && !subdirs.is_empty() {
+            tracing::warn!(
+                "listing {}: directories deeper than {MAX_DEPTH} levels below {at} left out",
+                self.path.display()
+            );
+            return;
         }
         for (name, key) in subdirs {
             if let Ok(fd) = rustix::fs::openat(&dir, name.as_str(), DIR_FLAGS, Mode::empty()) {
