@@ -8,6 +8,7 @@ mod integration {
     mod repo_suite;
     mod repo_unavailable;
     mod repo_util;
+    mod restore_swap;
     mod repo_verify_subset;
     mod retention_forget;
     mod retention_locks;

@@ -2,12 +2,15 @@
 //! really mounted, every volume exists, is writable and below critical usage, and the
 //! files listed in `restore_if_missing` are found (or are named for restoring). A volume
 //! that fails any check stops the start: seed 003's data loss came from an app that
-//! silently wrote to the container's throw-away layer.
+//! silently wrote to the container's throw-away layer. Missing files come back through
+//! the journaled swap ([`crate::swap`], with [`missing_selection`]), never by writing
+//! into the live volume directly.
 
 use std::path::PathBuf;
 
 use crate::config::{Config, Volume};
 use crate::status::{VolumeStatus, probe};
+use crate::swap::Selection;
 
 /// Usage (percent) at or above which the guard refuses to start the app.
 pub const CRITICAL_USAGE: f64 = 95.0;
@@ -84,6 +87,20 @@ pub fn missing_files(volume: &Volume) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The swap that brings missing `restore_if_missing` entries back (staged under the same
+/// relative paths): each comes in (as its topmost missing directory when its directory is
+/// gone too), and the stale `-wal`/`-shm`/`-journal` of a missing database go aside with
+/// it, so a restored database never meets the side files of the one that was lost.
+pub fn missing_selection(missing: &[PathBuf]) -> Selection {
+    Selection::Paths {
+        new: missing.to_vec(),
+        old: missing
+            .iter()
+            .flat_map(|rel| crate::sqlite::sidecars(rel))
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +127,18 @@ mod tests {
         assert!(preflight(&volume(dir.path(), false)).is_empty());
         let missing = preflight(&volume(&dir.path().join("nope"), false));
         assert!(missing[0].reason.contains("does not exist"));
+    }
+
+    #[test]
+    fn a_missing_database_brings_its_stale_side_files_aside() {
+        let Selection::Paths { new, old } = missing_selection(&[PathBuf::from("db/app.db")]) else {
+            panic!("paths");
+        };
+        assert_eq!(new, [PathBuf::from("db/app.db")]);
+        assert_eq!(
+            old,
+            crate::sqlite::sidecars(std::path::Path::new("db/app.db"))
+        );
     }
 
     #[test]

@@ -2,15 +2,16 @@
 //!
 //! 1. Guard: every `require_mount` volume mounted, every volume writable and below
 //!    critical usage; otherwise print why and exit 1 without starting CMD.
-//! 2. `restore_if_missing`: a listed file missing from its volume is restored from the
-//!    volume's latest snapshot before CMD starts; when it cannot be (no repository, the
+//! 2. Recovery: an interrupted restore on any volume (a swap journal in its
+//!    `.holdfast/swap/`) is finished or rolled back first, and stderr says which.
+//!    `restore_if_missing`: a listed file missing from its volume is restored from the
+//!    volume's latest snapshot (staged, then swapped in) before CMD starts; when it cannot be (no repository, the
 //!    repository fails) CMD is not started either, so the app never starts on an empty
 //!    database while a backup exists.
 //! 3. CMD runs with SIGTERM/SIGINT forwarded; holdfast exits with CMD's exit code (or
 //!    128 + the signal that ended it). The scheduler and HTTP server of `serve` run
 //!    beside it unless `--no-serve`.
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, anyhow};
@@ -18,6 +19,7 @@ use clap::Args;
 use holdfast_repo::RestoreOptions;
 use holdfast_volume::config::{Config, Volume};
 use holdfast_volume::guard;
+use holdfast_volume::swap::{Swap, SwapOptions};
 use tokio_util::sync::CancellationToken;
 
 use crate::context;
@@ -66,6 +68,7 @@ pub async fn run(g: &GlobalArgs, args: RunArgs) -> Result<ExitCode, Failure> {
         )
         .into());
     }
+    super::restore::recover_swaps(&config)?;
     restore_missing(g, &config).await?;
 
     let shutdown = CancellationToken::new();
@@ -144,44 +147,52 @@ async fn restore_missing(g: &GlobalArgs, config: &Config) -> anyhow::Result<()> 
                 });
             }
         };
-        for rel in &missing {
-            remove_sqlite_sidecars(&volume.resolve(rel));
-        }
+        let what = format!("restore of missing {}", names(&missing));
+        let swap = Swap::begin(&volume.path, &what, SwapOptions::standard(false))
+            .with_context(|| format!("volume {}", volume.name))?;
         let opts = RestoreOptions {
-            target: volume.path.clone(),
+            target: swap.stage().to_path_buf(),
             include: missing
                 .iter()
                 .map(|p| p.to_string_lossy().into_owned())
                 .collect(),
+            ..Default::default()
         };
-        let summary = holdfast_repo::restore(&repo, &snapshot, &opts)
-            .await
-            .with_context(|| {
-                format!("restoring {} into volume {}", names(&missing), volume.name)
-            })?;
-        if !summary.damaged.is_empty() {
-            return Err(anyhow!(
+        let restored = holdfast_repo::restore(&repo, &snapshot, &opts).await;
+        let problem = match &restored {
+            Err(e) => Some(format!(
+                "restoring {} into volume {}: {e}",
+                names(&missing),
+                volume.name
+            )),
+            Ok(s) if !s.damaged.is_empty() => Some(format!(
                 "volume {}: restored with damage: {:?}",
-                volume.name,
-                summary.damaged
-            ));
+                volume.name, s.damaged
+            )),
+            Ok(_) => {
+                let still: Vec<_> = missing
+                    .iter()
+                    .filter(|p| std::fs::symlink_metadata(swap.stage().join(p)).is_err())
+                    .collect();
+                (!still.is_empty()).then(|| {
+                    format!(
+                        "volume {}: the latest snapshot ({}) holds no {:?}",
+                        volume.name, snapshot.time, still
+                    )
+                })
+            }
+        };
+        if let Some(problem) = problem {
+            swap.abort().context("removing the stage")?;
+            return Err(anyhow!(problem));
         }
-        // The app must never find a restored file that a crash could still take away.
-        let dir = std::fs::File::open(&volume.path)
-            .with_context(|| format!("opening {}", volume.path.display()))?;
-        rustix::fs::syncfs(&dir).with_context(|| format!("syncing {}", volume.path.display()))?;
-        let still: Vec<_> = missing
-            .iter()
-            .filter(|p| !volume.resolve(p).exists())
-            .collect();
-        if !still.is_empty() {
-            return Err(anyhow!(
-                "volume {}: the latest snapshot ({}) holds no {:?}",
-                volume.name,
-                snapshot.time,
-                still
-            ));
-        }
+        // The restored files reach the volume durably, through the journaled swap: the app
+        // never finds a restored file that a crash could still take away.
+        let selection = guard::missing_selection(&missing);
+        tokio::task::spawn_blocking(move || swap.commit(selection))
+            .await
+            .map_err(|e| anyhow!("swap: {e}"))?
+            .with_context(|| format!("swapping the restored files into volume {}", volume.name))?;
         eprintln!(
             "holdfast: volume {}: restored {} from the snapshot of {}",
             volume.name,
@@ -190,15 +201,6 @@ async fn restore_missing(g: &GlobalArgs, config: &Config) -> anyhow::Result<()> 
         );
     }
     Ok(())
-}
-
-/// A restored SQLite file must not meet the `-wal`/`-shm` of the database that was lost.
-fn remove_sqlite_sidecars(db: &Path) {
-    for suffix in ["-wal", "-shm", "-journal"] {
-        let mut side = db.as_os_str().to_owned();
-        side.push(suffix);
-        let _ = std::fs::remove_file(std::path::PathBuf::from(side));
-    }
 }
 
 /// Runs the app with SIGTERM/SIGINT forwarded; its exit code, or 128 + its signal.

@@ -1,8 +1,10 @@
 //! `holdfast restore SNAPSHOT --database NAME --yes`: loads one configured database back.
 //! Postgres: the snapshot's `.holdfast-databases/NAME.pgdump` through
-//! `pg_restore --clean --if-exists`. SQLite: the snapshot's copy of the file is staged
-//! beside the live one, fsynced, and renamed over it (its `-wal`/`-shm` are removed
-//! first, so the restored file is read as it was saved).
+//! `pg_restore --clean --if-exists`. SQLite: through the volume's journaled swap
+//! ([`holdfast_volume::swap`]): the snapshot's copy is staged inside the volume, checked
+//! with `integrity_check` and made durable; then the live file moves aside together with
+//! its `-wal`, `-shm` and `-journal` (so the live WAL is never deleted before the new
+//! copy is in, and a crash leaves the old set or the new one), and the copy moves in.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -10,8 +12,9 @@ use std::process::ExitCode;
 use anyhow::{Context, anyhow};
 use holdfast_repo::{IndexedRepository, RestoreOptions, Snapshot};
 use holdfast_volume::backup::snapshot_path;
-use holdfast_volume::config::{Config, Database};
+use holdfast_volume::config::{Config, Database, Volume};
 use holdfast_volume::databases::{postgres, sqlite};
+use holdfast_volume::swap::{Selection, Swap, SwapOptions};
 
 use crate::context::outln;
 use crate::exit::Failure;
@@ -23,6 +26,7 @@ pub async fn run(
     repo: &IndexedRepository,
     snap: &Snapshot,
     name: &str,
+    keep_old: bool,
 ) -> Result<ExitCode, Failure> {
     let config =
         Config::load(&g.config).with_context(|| format!("loading {}", g.config.display()))?;
@@ -53,42 +57,13 @@ pub async fn run(
         )));
     }
     let rel = snapshot_path(db);
-    let staging = tempfile::Builder::new()
-        .prefix(".holdfast-restore-")
-        .tempdir_in(if matches!(db, Database::Sqlite { .. }) {
-            volume
-                .resolve(&rel)
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or(volume.path.clone())
-        } else {
-            std::env::temp_dir()
-        })
-        .context("creating a staging directory")?;
-    let opts = RestoreOptions {
-        target: staging.path().to_path_buf(),
-        include: vec![rel.to_string_lossy().into_owned()],
-    };
-    let summary = holdfast_repo::restore(repo, snap, &opts)
-        .await
-        .context("restoring the database file")?;
-    if !summary.damaged.is_empty() {
-        return Err(anyhow!(
-            "the snapshot's copy of {name} is damaged: {:?}",
-            summary.damaged
-        )
-        .into());
-    }
-    let staged = staging.path().join(&rel);
-    if !staged.is_file() {
-        return Err(anyhow!(
-            "the snapshot holds no {} for database {name}",
-            rel.display()
-        )
-        .into());
-    }
     match db {
         Database::Postgres { url, .. } => {
+            let staging = tempfile::Builder::new()
+                .prefix(".holdfast-restore-")
+                .tempdir()
+                .context("creating a staging directory")?;
+            let staged = fetch(repo, snap, &rel, staging.path(), name).await?;
             let (n, u, file) = (name.to_string(), url.clone(), staged.clone());
             tokio::task::spawn_blocking(move || {
                 let f =
@@ -98,31 +73,7 @@ pub async fn run(
             .await
             .map_err(|e| anyhow!("pg_restore: {e}"))??;
         }
-        Database::Sqlite { .. } => {
-            let problems = sqlite::integrity_check(&staged).map_err(anyhow::Error::from)?;
-            if !problems.is_empty() {
-                return Err(anyhow!(
-                    "the snapshot's copy of {name} fails integrity_check: {problems:?}"
-                )
-                .into());
-            }
-            let live = volume.resolve(&rel);
-            for suffix in ["-wal", "-shm", "-journal"] {
-                let mut side = live.as_os_str().to_owned();
-                side.push(suffix);
-                let _ = std::fs::remove_file(std::path::PathBuf::from(side));
-            }
-            std::fs::File::open(&staged)
-                .and_then(|f| f.sync_all())
-                .with_context(|| format!("syncing {}", staged.display()))?;
-            std::fs::rename(&staged, &live)
-                .with_context(|| format!("replacing {}", live.display()))?;
-            if let Some(dir) = live.parent() {
-                std::fs::File::open(dir)
-                    .and_then(|d| d.sync_all())
-                    .with_context(|| format!("syncing {}", dir.display()))?;
-            }
-        }
+        Database::Sqlite { .. } => restore_sqlite(repo, snap, volume, &rel, name, keep_old).await?,
         Database::Redis { .. } => {
             return Err(Failure::usage(anyhow!(
                 "redis data is restored with its volume: holdfast restore SNAPSHOT --in-place --yes (stop redis first)"
@@ -137,4 +88,89 @@ pub async fn run(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Restores the snapshot's `rel` into `dir`; the path of the restored file.
+async fn fetch(
+    repo: &IndexedRepository,
+    snap: &Snapshot,
+    rel: &Path,
+    dir: &Path,
+    name: &str,
+) -> anyhow::Result<std::path::PathBuf> {
+    let opts = RestoreOptions {
+        target: dir.to_path_buf(),
+        include: vec![rel.to_string_lossy().into_owned()],
+        ..Default::default()
+    };
+    let summary = holdfast_repo::restore(repo, snap, &opts)
+        .await
+        .context("restoring the database file")?;
+    if !summary.damaged.is_empty() {
+        return Err(anyhow!(
+            "the snapshot's copy of {name} is damaged: {:?}",
+            summary.damaged
+        ));
+    }
+    let staged = dir.join(rel);
+    if !staged.is_file() {
+        return Err(anyhow!(
+            "the snapshot holds no {} for database {name}",
+            rel.display()
+        ));
+    }
+    Ok(staged)
+}
+
+/// Stages, checks and swaps in the snapshot's copy of SQLite database `rel`.
+async fn restore_sqlite(
+    repo: &IndexedRepository,
+    snap: &Snapshot,
+    volume: &Volume,
+    rel: &Path,
+    name: &str,
+    keep_old: bool,
+) -> anyhow::Result<()> {
+    let what = format!("restore of database {name}");
+    let swap = Swap::begin(&volume.path, &what, SwapOptions::standard(keep_old))
+        .with_context(|| format!("volume {}", volume.name))?;
+    let staged = match fetch(repo, snap, rel, swap.stage(), name).await {
+        Ok(s) => s,
+        Err(e) => {
+            swap.abort().context("removing the stage")?;
+            return Err(e);
+        }
+    };
+    let problems = match sqlite::integrity_check(&staged) {
+        Ok(p) => p,
+        Err(e) => {
+            swap.abort().context("removing the stage")?;
+            return Err(e.into());
+        }
+    };
+    if !problems.is_empty() {
+        swap.abort().context("removing the stage")?;
+        return Err(anyhow!(
+            "the snapshot's copy of {name} fails integrity_check: {problems:?}"
+        ));
+    }
+    // integrity_check may leave side files of the staged copy: only the database moves in.
+    for side in holdfast_volume::sqlite::sidecars(&staged) {
+        let _ = std::fs::remove_file(side);
+    }
+    let selection = Selection::Paths {
+        new: vec![rel.to_path_buf()],
+        old: holdfast_volume::sqlite::sidecars(rel),
+    };
+    let done = tokio::task::spawn_blocking(move || swap.commit(selection))
+        .await
+        .map_err(|e| anyhow!("swap: {e}"))?
+        .with_context(|| format!("swapping database {name} into volume {}", volume.name))?;
+    if let Some(kept) = &done.kept {
+        eprintln!(
+            "holdfast: the old copy of database {name} (with its -wal/-shm) is kept in {}",
+            kept.display()
+        );
+    }
+    Ok(())
 }

@@ -1,7 +1,9 @@
 //! `holdfast restore SNAPSHOT --target DIR`: the snapshot root's contents into DIR;
 //! exit 3 when some entries were damaged (they are listed, the rest is restored).
-//! `--in-place --yes` restores into the snapshot's own volume ([`in_place`]);
-//! `--database NAME --yes` loads one database back ([`database`]).
+//! `--in-place --yes` restores into the configured volume the snapshot is of
+//! ([`in_place`]); `--database NAME --yes` loads one database back ([`database`]). Both
+//! replace live data through the volume crate's journaled swap, and every restore first
+//! recovers an interrupted one ([`recover_swaps`]; docs/RESTORE.md).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,6 +11,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use holdfast_repo::RestoreOptions;
+use holdfast_volume::config::Config;
+use holdfast_volume::swap::{self, SwapOptions};
 
 use crate::context::{self, outln};
 use crate::exit::{self, Failure};
@@ -26,7 +30,8 @@ pub struct RestoreArgs {
     /// Directory that receives the snapshot root's contents.
     #[arg(long, value_name = "DIR")]
     pub target: Option<PathBuf>,
-    /// Restore into the snapshot's own volume: stage, verify, then swap (needs --yes).
+    /// Restore into the configured volume the snapshot is of: stage, verify, then swap
+    /// through the journal (needs --yes).
     #[arg(long)]
     pub in_place: bool,
     /// Load this configured database back from the snapshot (needs --yes).
@@ -35,13 +40,39 @@ pub struct RestoreArgs {
     /// Confirm a restore that replaces live data.
     #[arg(long)]
     pub yes: bool,
+    /// With --in-place or --database: keep the replaced data in the volume's
+    /// `.holdfast/kept/` instead of deleting it (the path is printed).
+    #[arg(long)]
+    pub keep_old: bool,
     /// Only paths matching this glob, or inside a matching directory (repeatable).
     #[arg(long = "include", value_name = "GLOB")]
     pub include: Vec<String>,
 }
 
+/// Finishes or rolls back every interrupted swap on the configured volumes, saying which
+/// on stderr, before anything reads or replaces their data (`restore` and `run` call it).
+pub(crate) fn recover_swaps(config: &Config) -> anyhow::Result<()> {
+    for v in &config.volumes {
+        let done = swap::recover(&v.path, &SwapOptions::default()).with_context(|| {
+            format!(
+                "volume {}: finishing an interrupted restore (nothing else was changed)",
+                v.name
+            )
+        })?;
+        for r in done {
+            eprintln!("holdfast: volume {}: {r}", v.name);
+        }
+    }
+    Ok(())
+}
+
 /// Runs `holdfast restore`.
 pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure> {
+    // A restore elsewhere may run without a usable holdfast.toml; then there is nothing
+    // configured to recover.
+    if let Ok(config) = Config::load(&g.config) {
+        recover_swaps(&config)?;
+    }
     let repo = context::open_indexed(g).await?;
     let (id, snap) = repo
         .find_snapshot(&args.snapshot)
@@ -53,14 +84,15 @@ pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure>
         )));
     }
     if let Some(name) = &args.database {
-        return database::run(g, &repo, &snap, name).await;
+        return database::run(g, &repo, &snap, name, args.keep_old).await;
     }
     let Some(target) = args.target.clone() else {
-        return in_place::run(g, &repo, id, &snap, &args.include).await;
+        return in_place::run(g, &repo, id, &snap, &args.include, args.keep_old).await;
     };
     let opts = RestoreOptions {
         target: target.clone(),
         include: args.include,
+        ..Default::default()
     };
     let started = std::time::Instant::now();
     let s = holdfast_repo::restore(&repo, &snap, &opts)

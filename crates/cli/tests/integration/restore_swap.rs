@@ -1,0 +1,490 @@
+//! Replacing live data survives SIGKILL: `holdfast restore SNAPSHOT --in-place --yes` of
+//! a 3,000-entry snapshot over a volume with other content is killed at random moments
+//! (fixed seed) and at every step of the swap (a failpoint that pauses the process and
+//! says so in a file), then `holdfast run` recovers: the volume holds exactly the old or
+//! the new set of entries, no `.holdfast-…` leftover or partial temp file remains, the
+//! `.holdfast` state directory survives, and the next restore completes. A database
+//! restore killed between its steps never loses the live WAL. In-place restore refuses a
+//! snapshot whose volume is not configured.
+//!
+//! Every swap step is aimed at in every run; the random kills default to 4 to keep the
+//! run short, `HOLDFAST_SWAP_RANDOM_TRIALS=20` gives the full 32-trial run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use super::repo_util::contents;
+use super::volume_util::outcome;
+
+const PASSWORD: &str = "swap test";
+/// Top-level entries of the new data (files, and directories with files inside).
+const NEW_TOP: usize = 2_900;
+/// Top-level entries of the old data (some share a name with new ones).
+const OLD_TOP: usize = 1_000;
+
+/// A project directory: holdfast.toml over volume `v`, a file:// repository.
+struct Project {
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn new(extra_volume: &str) -> Project {
+        let dir = tempfile::tempdir().expect("project dir");
+        let root = dir.path();
+        std::fs::create_dir(root.join("vol")).expect("mkdir vol");
+        std::fs::write(
+            root.join("holdfast.toml"),
+            format!(
+                "[repository]\nurl = \"file://{}\"\n\n[[volumes]]\nname = \"v\"\npath = \"{}\"\nrequire_mount = false\n{extra_volume}",
+                root.join("repo").display(),
+                root.join("vol").display()
+            ),
+        )
+        .expect("config");
+        Project { dir }
+    }
+
+    fn vol(&self) -> PathBuf {
+        self.dir.path().join("vol")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_holdfast"));
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .env("HOLDFAST_PASSWORD", PASSWORD)
+            .env("HOLDFAST_CACHE_DIR", self.dir.path().join("cache"))
+            .env_remove("HOLDFAST_CONFIG")
+            .env_remove("HOLDFAST_REPOSITORY")
+            .env_remove("HOLDFAST_PASSWORD_FILE")
+            .env_remove("HOLDFAST_SWAP_FAILPOINT")
+            .env_remove("HOLDFAST_SWAP_FAILPOINT_WAIT")
+            .env_remove("RAILWAY_VOLUME_MOUNT_PATH")
+            .env_remove("STORAGE_TYPE");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        outcome(&self.command(args).output().expect("run holdfast"))
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.run(args);
+        assert_eq!(code, 0, "holdfast {args:?}\nstdout: {out}\nstderr: {err}");
+        err
+    }
+
+    /// Starts a run with stdout/stderr captured, optionally paused at a swap step.
+    fn spawn(&self, args: &[&str], pause: Option<(&str, &Path)>) -> Child {
+        let mut cmd = self.command(args);
+        if let Some((step, file)) = pause {
+            cmd.env("HOLDFAST_SWAP_FAILPOINT", step)
+                .env("HOLDFAST_SWAP_FAILPOINT_WAIT", file);
+        }
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start holdfast")
+    }
+
+    /// `holdfast run` with a no-op app: the recovery every start does.
+    fn recover(&self) -> String {
+        self.ok(&["run", "--no-serve", "--", "true"])
+    }
+}
+
+fn kill(child: &mut Child) {
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
+    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    let _ = child.wait();
+}
+
+/// The new data: `NEW_TOP` top-level entries, 100 of them directories of 2 files, so
+/// 3,100 entries in all.
+fn write_new(vol: &Path) {
+    for i in 0..NEW_TOP {
+        if i % 29 == 0 {
+            let d = vol.join(format!("d{i:04}"));
+            std::fs::create_dir(&d).expect("mkdir");
+            std::fs::write(d.join("a"), format!("new a {i}")).expect("write");
+            std::fs::write(d.join("b"), format!("new b {i}")).expect("write");
+        } else {
+            std::fs::write(vol.join(format!("f{i:04}")), format!("new {i}")).expect("write");
+        }
+    }
+}
+
+/// The old data: `OLD_TOP` entries (the first 100 share names with new files, with
+/// other contents), and holdfast's state directory.
+fn write_old(vol: &Path) {
+    for i in 0..OLD_TOP {
+        let name = if i < 100 {
+            format!("f{:04}", i * 29 + 1)
+        } else {
+            format!("old{i:04}")
+        };
+        std::fs::write(vol.join(name), format!("old {i}")).expect("write");
+    }
+    std::fs::create_dir_all(vol.join("keep-dir/sub")).expect("mkdir");
+    std::fs::write(vol.join("keep-dir/sub/x"), "old x").expect("write");
+    std::fs::create_dir_all(vol.join(".holdfast")).expect("mkdir state");
+    std::fs::write(vol.join(".holdfast/schedule.json"), "{\"state\":1}").expect("state");
+}
+
+/// Every entry below `vol` except holdfast's state directory.
+fn user_data(vol: &Path) -> Vec<(String, Vec<u8>)> {
+    contents(vol)
+        .into_iter()
+        .filter(|(p, _)| p != ".holdfast" && !p.starts_with(".holdfast/"))
+        .collect()
+}
+
+/// Leftovers of an interrupted swap: `.holdfast-…` names anywhere in the volume, or
+/// anything in the state directory but the state file.
+fn leftovers(vol: &Path) -> Vec<String> {
+    contents(vol)
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| {
+            let state = p == ".holdfast" || p.starts_with(".holdfast/");
+            let in_swap = p == ".holdfast/swap" || p.starts_with(".holdfast/swap/");
+            let name = p.rsplit('/').next().unwrap_or(p);
+            (!state && name.starts_with(".holdfast"))
+                || (in_swap && p != ".holdfast/swap" && p != ".holdfast/swap/lock")
+        })
+        .collect()
+}
+
+fn reset(vol: &Path) {
+    std::fs::remove_dir_all(vol).expect("clear the volume");
+    std::fs::create_dir(vol).expect("mkdir vol");
+    write_old(vol);
+}
+
+/// What one killed run left, after recovery and after the next restore.
+#[derive(Debug, Default)]
+struct Tally {
+    trials: usize,
+    mixed: usize,
+    rerun_failed: usize,
+    leftovers: usize,
+    state_lost: usize,
+    rolled_back: usize,
+    rolled_forward: usize,
+}
+
+fn judge(
+    p: &Project,
+    old: &[(String, Vec<u8>)],
+    new: &[(String, Vec<u8>)],
+    tally: &mut Tally,
+    label: &str,
+) {
+    let vol = p.vol();
+    tally.trials += 1;
+    let (code, _, err) = p.run(&["run", "--no-serve", "--", "true"]);
+    if err.contains("rolled back") {
+        tally.rolled_back += 1;
+    }
+    if err.contains("rolled forward") {
+        tally.rolled_forward += 1;
+    }
+    let data = user_data(&vol);
+    if code != 0 || (data != old && data != new) {
+        tally.mixed += 1;
+        let fresh = data.iter().filter(|e| new.contains(e)).count();
+        eprintln!(
+            "{label}: after recovery (exit {code}) neither old nor new: {fresh} of {} entries new; {err}",
+            data.len()
+        );
+    }
+    let left = leftovers(&vol);
+    if !left.is_empty() {
+        tally.leftovers += 1;
+        eprintln!("{label}: leftovers {:?}", &left[..left.len().min(5)]);
+    }
+    let (code, _, err) = p.run(&["restore", "latest", "--in-place", "--yes"]);
+    if code != 0 || user_data(&vol) != new || !leftovers(&vol).is_empty() {
+        tally.rerun_failed += 1;
+        eprintln!("{label}: the next restore failed (exit {code}): {err}");
+    }
+    if std::fs::read(vol.join(".holdfast/schedule.json")).ok() != Some(b"{\"state\":1}".to_vec()) {
+        tally.state_lost += 1;
+        eprintln!("{label}: the .holdfast state directory was lost");
+    }
+}
+
+/// Waits (bounded) until `file` exists or the child has exited; true when it exists.
+/// With `vol`, a `.holdfast-old-…` directory appearing in it also counts (the swap of
+/// holdfast before the journal, for comparison runs).
+fn wait_for(file: &Path, child: &mut Child, vol: Option<&Path>) -> bool {
+    let legacy = |v: &Path| {
+        std::fs::read_dir(v).is_ok_and(|rd| {
+            rd.filter_map(Result::ok).any(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".holdfast-old-")
+            })
+        })
+    };
+    for _ in 0..60_000 {
+        if file.exists() || vol.is_some_and(legacy) {
+            return true;
+        }
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return file.exists();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    false
+}
+
+/// Swap steps the failpoint can pause at (`moved-…:N` after the N-th entry moved).
+const STEPS: [&str; 12] = [
+    "journal-staging",
+    "stage-synced",
+    "journal-staged",
+    "moved-old:0",
+    "moved-old:500",
+    "old-synced",
+    "moved-new:0",
+    "moved-new:1500",
+    "new-synced",
+    "journal-swapped",
+    "old-removed",
+    "journal-removed",
+];
+
+fn trials_from_env(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[test]
+fn restore_in_place_killed_at_random_moments_and_at_every_swap_step_leaves_old_or_new() {
+    let p = Project::new("");
+    let vol = p.vol();
+    write_new(&vol);
+    p.ok(&["init"]);
+    p.ok(&["backup"]);
+    let new = user_data(&vol);
+    assert_eq!(new.len(), NEW_TOP + 200);
+    reset(&vol);
+    let old = user_data(&vol);
+
+    // One uninterrupted run gives the span the random kills are drawn from.
+    let started = std::time::Instant::now();
+    p.ok(&["restore", "latest", "--in-place", "--yes"]);
+    let span = started.elapsed().as_micros().max(1) as u64;
+    assert_eq!(user_data(&vol), new);
+    assert!(leftovers(&vol).is_empty(), "{:?}", leftovers(&vol));
+
+    let mut tally = Tally::default();
+    let mut seed = 0x5eed_0011_u64;
+    let random = trials_from_env("HOLDFAST_SWAP_RANDOM_TRIALS", 4);
+    for t in 0..random {
+        reset(&vol);
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let at = std::time::Duration::from_micros(seed % span);
+        let mut child = p.spawn(&["restore", "latest", "--in-place", "--yes"], None);
+        // The kill moment is what is random here; nothing waits on it.
+        std::thread::sleep(at);
+        kill(&mut child);
+        judge(&p, &old, &new, &mut tally, &format!("random {t} at {at:?}"));
+    }
+    let wait = p.dir.path().join("paused");
+    let mut not_reached = Vec::new();
+    for step in STEPS {
+        reset(&vol);
+        let _ = std::fs::remove_file(&wait);
+        let mut child = p.spawn(
+            &["restore", "latest", "--in-place", "--yes"],
+            Some((step, &wait)),
+        );
+        if !wait_for(&wait, &mut child, Some(&vol)) {
+            not_reached.push(step);
+        }
+        kill(&mut child);
+        judge(&p, &old, &new, &mut tally, &format!("paused at {step}"));
+    }
+    eprintln!(
+        "in-place restore SIGKILL trials: {tally:?}; failpoints not reached: {not_reached:?}"
+    );
+    assert!(
+        not_reached.is_empty(),
+        "failpoints not reached: {not_reached:?}"
+    );
+    assert_eq!(
+        (
+            tally.mixed,
+            tally.rerun_failed,
+            tally.leftovers,
+            tally.state_lost
+        ),
+        (0, 0, 0, 0),
+        "{tally:?}"
+    );
+}
+
+#[test]
+fn restore_in_place_refuses_a_snapshot_of_an_unconfigured_root() {
+    let p = Project::new("");
+    let other = p.dir.path().join("other");
+    std::fs::create_dir(&other).expect("mkdir");
+    std::fs::write(other.join("precious"), "keep me").expect("write");
+    p.ok(&["init"]);
+    let other_s = other.to_string_lossy().into_owned();
+    p.ok(&["backup", &other_s]);
+    std::fs::write(other.join("precious"), "changed").expect("write");
+    std::fs::write(other.join("later"), "new file").expect("write");
+    let (code, _, err) = p.run(&["restore", "latest", "--in-place", "--yes"]);
+    assert_eq!(code, 2, "refused as a usage error: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(err.contains("not a configured volume"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(other.join("precious")).expect("read"),
+        "changed"
+    );
+    assert!(other.join("later").exists(), "nothing was replaced");
+}
+
+/// Rows of table t, or None when the database cannot be read.
+fn rows(db: &Path) -> Option<i64> {
+    let conn = rusqlite::Connection::open(db).ok()?;
+    conn.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .ok()
+}
+
+/// A WAL database with `checkpointed` rows in the main file and `in_wal` more only in its
+/// `-wal` (the connection is leaked open so nothing checkpoints them).
+fn live_db(db: &Path, checkpointed: i64, in_wal: i64) {
+    std::fs::create_dir_all(db.parent().expect("parent")).expect("mkdir");
+    let conn = rusqlite::Connection::open(db).expect("open");
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .expect("wal");
+    conn.execute_batch("CREATE TABLE t(n INTEGER)")
+        .expect("table");
+    for n in 0..checkpointed {
+        conn.execute("INSERT INTO t VALUES (?1)", [n])
+            .expect("insert");
+    }
+    conn.pragma_update(None, "wal_checkpoint", "TRUNCATE")
+        .expect("checkpoint");
+    conn.pragma_update(None, "wal_autocheckpoint", 0)
+        .expect("no autocheckpoint");
+    for n in 0..in_wal {
+        conn.execute("INSERT INTO t VALUES (?1)", [n])
+            .expect("insert");
+    }
+    std::mem::forget(conn);
+}
+
+/// Copies a database with its sidecars (a picture of it as a crash would leave it).
+fn copy_db(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+    for suffix in ["", "-wal", "-shm"] {
+        let mut f = from.as_os_str().to_owned();
+        f.push(suffix);
+        let mut t = to.as_os_str().to_owned();
+        t.push(suffix);
+        if Path::new(&f).exists() {
+            std::fs::copy(&f, &t).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn restore_database_killed_between_steps_never_loses_the_live_wal() {
+    let p = Project::new("databases = [{ kind = \"sqlite\", path = \"db/app.db\" }]\n");
+    let vol = p.vol();
+    let db = vol.join("db/app.db");
+    let pristine = p.dir.path().join("pristine/app.db");
+    std::fs::create_dir_all(db.parent().expect("parent")).expect("mkdir");
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    conn.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t(n INTEGER);")
+        .expect("schema");
+    for n in 0..100 {
+        conn.execute("INSERT INTO t VALUES (?1)", [n])
+            .expect("insert");
+    }
+    drop(conn);
+    p.ok(&["init"]);
+    p.ok(&["backup"]);
+    std::fs::remove_dir_all(vol.join("db")).expect("clear");
+    // The live database: 30 rows in the file, 200 more only in its WAL.
+    live_db(&pristine, 30, 200);
+    assert_eq!(rows(&pristine), Some(230));
+    let wal = PathBuf::from(format!("{}-wal", db.display()));
+    let mut lost = Vec::new();
+    let mut outcomes = Vec::new();
+    let mut not_reached = Vec::new();
+    let mut failed = Vec::new();
+    let args = ["restore", "latest:v", "--database", "app.db", "--yes"];
+    let wait = p.dir.path().join("paused");
+    let aimed = [
+        "journal-staging",
+        "stage-synced",
+        "journal-staged",
+        "moved-old:0",
+        "moved-old:1",
+        "old-synced",
+        "moved-new:0",
+        "new-synced",
+        "journal-swapped",
+        "old-removed",
+    ];
+    // Kill the moment the live WAL leaves its place, then at every step of the swap.
+    for trial in std::iter::once("wal-gone").chain(aimed) {
+        let _ = std::fs::remove_dir_all(vol.join("db"));
+        copy_db(&pristine, &db);
+        let _ = std::fs::remove_file(&wait);
+        let mut child = if trial == "wal-gone" {
+            let mut child = p.spawn(&args, None);
+            let mut seen = false;
+            for _ in 0..50_000_000u64 {
+                if !wal.exists() {
+                    seen = true;
+                    break;
+                }
+                if matches!(child.try_wait(), Ok(Some(_))) {
+                    break;
+                }
+            }
+            assert!(seen || !wal.exists(), "{trial}: the WAL never moved");
+            child
+        } else {
+            let mut child = p.spawn(&args, Some((trial, &wait)));
+            if !wait_for(&wait, &mut child, None) {
+                not_reached.push(trial);
+            }
+            child
+        };
+        kill(&mut child);
+        let err = p.recover();
+        let n = rows(&db);
+        eprintln!("database restore killed at {trial}: {n:?} rows after recovery");
+        outcomes.push((trial, n));
+        if n != Some(230) && n != Some(100) {
+            lost.push((trial, n, err));
+        }
+        if !leftovers(&vol).is_empty() {
+            eprintln!("{trial}: leftovers {:?}", leftovers(&vol));
+            failed.push((trial, "leftovers"));
+        }
+        let (code, _, err) = p.run(&args);
+        if code != 0 || rows(&db) != Some(100) {
+            eprintln!("{trial}: the next restore failed (exit {code}): {err}");
+            failed.push((trial, "next restore"));
+        }
+    }
+    eprintln!("database restore kills: {outcomes:?}; failpoints not reached: {not_reached:?}");
+    assert!(lost.is_empty(), "the live WAL was lost: {lost:?}");
+    assert!(
+        not_reached.is_empty(),
+        "failpoints not reached: {not_reached:?}"
+    );
+}
