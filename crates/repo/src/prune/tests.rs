@@ -72,7 +72,10 @@ impl Fixture {
     }
 
     async fn assert_sound(&self) -> Result<()> {
-        let opts = VerifyOptions { read_data: true, ..Default::default() };
+        let opts = VerifyOptions {
+            read_data: true,
+            ..Default::default()
+        };
         let report = crate::verify(&self.repo, &opts).await?;
         assert!(report.problems.is_empty(), "{:?}", report.problems);
         let irepo = self.repo.load_index().await?;
