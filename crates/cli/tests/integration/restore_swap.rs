@@ -215,20 +215,9 @@ fn judge(
 }
 
 /// Waits (bounded) until `file` exists or the child has exited; true when it exists.
-/// With `vol`, a `.holdfast-old-…` directory appearing in it also counts (the swap of
-/// holdfast before the journal, for comparison runs).
-fn wait_for(file: &Path, child: &mut Child, vol: Option<&Path>) -> bool {
-    let legacy = |v: &Path| {
-        std::fs::read_dir(v).is_ok_and(|rd| {
-            rd.filter_map(Result::ok).any(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .starts_with(".holdfast-old-")
-            })
-        })
-    };
+fn wait_for(file: &Path, child: &mut Child) -> bool {
     for _ in 0..60_000 {
-        if file.exists() || vol.is_some_and(legacy) {
+        if file.exists() {
             return true;
         }
         if matches!(child.try_wait(), Ok(Some(_))) {
@@ -305,7 +294,7 @@ fn restore_in_place_killed_at_random_moments_and_at_every_swap_step_leaves_old_o
             &["restore", "latest", "--in-place", "--yes"],
             Some((step, &wait)),
         );
-        if !wait_for(&wait, &mut child, Some(&vol)) {
+        if !wait_for(&wait, &mut child) {
             not_reached.push(step);
         }
         kill(&mut child);
@@ -458,7 +447,7 @@ fn restore_database_killed_between_steps_never_loses_the_live_wal() {
             child
         } else {
             let mut child = p.spawn(&args, Some((trial, &wait)));
-            if !wait_for(&wait, &mut child, None) {
+            if !wait_for(&wait, &mut child) {
                 not_reached.push(trial);
             }
             child

@@ -190,10 +190,6 @@ impl Swap {
     pub fn begin(volume: &Path, what: &str, opts: SwapOptions) -> Result<Swap, SwapError> {
         let root = std::fs::canonicalize(volume).map_err(|e| SwapError::io(volume, e))?;
         let (swaps, lock) = recover::lock(&root, true)?;
-        let swaps = swaps.ok_or_else(|| SwapError::Refused {
-            path: root.join(STATE_DIR),
-            reason: "cannot create the swap area".into(),
-        })?;
         if let Some(pending) = recover::pending(&swaps)? {
             return Err(SwapError::Pending { path: pending });
         }

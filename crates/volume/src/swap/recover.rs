@@ -70,11 +70,8 @@ impl fmt::Display for Recovery {
 }
 
 /// Takes the swap lock of the volume `root` (canonical): the swap area's path and the
-/// locked file. Without `create`, `Ok(None)` when the volume has no swap area.
-pub(super) fn lock(
-    root: &Path,
-    create: bool,
-) -> Result<(Option<PathBuf>, std::fs::File), SwapError> {
+/// locked file. With `create` a missing swap area is made; without, it is refused.
+pub(super) fn lock(root: &Path, create: bool) -> Result<(PathBuf, std::fs::File), SwapError> {
     let area = root.join(STATE_DIR).join(SWAP_DIR);
     let rel = Path::new(STATE_DIR).join(SWAP_DIR);
     let root_fd = fsops::open_dir(root).map_err(|e| SwapError::io(root, e))?;
@@ -104,7 +101,7 @@ pub(super) fn lock(
         Err(rustix::io::Errno::WOULDBLOCK) => return Err(SwapError::Busy { path: lock_path }),
         Err(e) => return Err(SwapError::io(&lock_path, e.into())),
     }
-    Ok((Some(area), std::fs::File::from(fd)))
+    Ok((area, std::fs::File::from(fd)))
 }
 
 /// Work directories in the swap area, in name order.
@@ -143,9 +140,6 @@ pub fn recover(volume: &Path, opts: &SwapOptions) -> Result<Vec<Recovery>, SwapE
         return Ok(Vec::new());
     }
     let (area, _lock) = lock(&root, false)?;
-    let Some(area) = area else {
-        return Ok(Vec::new());
-    };
     let hook = opts.hook.as_ref();
     let mut done = Vec::new();
     for work in works(&area)? {

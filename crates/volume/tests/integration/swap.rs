@@ -124,10 +124,10 @@ const CASES: [Case; 3] = [
 /// tests are then cheap; the logic is the same on any file system).
 fn scratch() -> tempfile::TempDir {
     let shm = Path::new("/dev/shm");
-    if shm.is_dir() {
-        if let Ok(d) = tempfile::tempdir_in(shm) {
-            return d;
-        }
+    if shm.is_dir()
+        && let Ok(d) = tempfile::tempdir_in(shm)
+    {
+        return d;
     }
     tempfile::tempdir().expect("tempdir")
 }
@@ -407,7 +407,7 @@ fn an_entry_that_appears_during_the_swap_is_never_overwritten() {
 }
 
 #[test]
-fn a_second_swap_on_the_same_volume_waits_for_none_and_is_refused() {
+fn a_second_swap_on_the_same_volume_is_refused_while_one_runs() {
     let (dir, _) = prepare(&CASES[0]);
     let s = Swap::begin(dir.path(), "first", SwapOptions::default()).expect("begin");
     assert!(matches!(

@@ -36,7 +36,8 @@ pub async fn run(
         )));
     }
     let tag = id.short();
-    let config = Config::load(&g.config).ok();
+    let config = Config::load_optional(&g.config)
+        .with_context(|| format!("loading {}", g.config.display()))?;
     let volume = snap
         .volume
         .as_deref()

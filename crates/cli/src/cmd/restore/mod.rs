@@ -70,7 +70,7 @@ pub(crate) fn recover_swaps(config: &Config) -> anyhow::Result<()> {
 pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure> {
     // A restore elsewhere may run without a usable holdfast.toml; then there is nothing
     // configured to recover.
-    if let Ok(config) = Config::load(&g.config) {
+    if let Ok(Some(config)) = Config::load_optional(&g.config) {
         recover_swaps(&config)?;
     }
     let repo = context::open_indexed(g).await?;
