@@ -1,7 +1,8 @@
 //! Settling a [`Selection`] into the journal's two entry lists, before anything live is
 //! touched: every path is plain and relative, none is holdfast's own, every entry is on
 //! the volume's file system (a mount inside the volume cannot be renamed), and no entry
-//! moved aside holds one that comes in.
+//! moved aside holds one that comes in. A whole-volume swap leaves the file system's
+//! `lost+found` where it is.
 
 use std::collections::BTreeSet;
 use std::os::fd::AsFd;
@@ -9,6 +10,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
 use super::{Selection, SwapError, fsops, is_own};
+
+/// The directory `mkfs.ext4` makes at the top of a file system: never swapped.
+const LOST_FOUND: &str = "lost+found";
 
 fn refused(path: &Path, reason: impl Into<String>) -> SwapError {
     SwapError::Refused {
@@ -55,7 +59,11 @@ pub(super) fn settle(
     let stage_fd = fsops::open_dir(stage).map_err(|e| SwapError::io(stage, e))?;
     let (old, new) = match selection {
         Selection::Whole => {
-            let new = top_level(stage)?;
+            // The file system's own `lost+found` stays where it is, whatever the snapshot holds.
+            let new: Vec<PathBuf> = top_level(stage)?
+                .into_iter()
+                .filter(|n| n.as_os_str() != LOST_FOUND)
+                .collect();
             if let Some(own) = new.iter().find(|n| is_own(n.as_os_str())) {
                 return Err(refused(
                     &stage.join(own),
@@ -64,7 +72,7 @@ pub(super) fn settle(
             }
             let old = top_level(root)?
                 .into_iter()
-                .filter(|n| !is_own(n.as_os_str()))
+                .filter(|n| !is_own(n.as_os_str()) && n.as_os_str() != LOST_FOUND)
                 .collect();
             (old, new)
         }

@@ -456,3 +456,26 @@ fn own_names_and_escaping_paths_are_refused_before_anything_moves() {
         assert_eq!(tree(root), old, "{rel}");
     }
 }
+
+#[test]
+fn a_whole_volume_swap_leaves_lost_and_found_in_place() {
+    use std::os::unix::fs::MetadataExt;
+    let (dir, _) = prepare(&CASES[0]);
+    let root = dir.path();
+    std::fs::create_dir(root.join("lost+found")).expect("mkdir");
+    let ino = std::fs::metadata(root.join("lost+found"))
+        .expect("stat")
+        .ino();
+    let s = Swap::begin(root, "t", SwapOptions::default()).expect("begin");
+    stage(&CASES[0], &s);
+    write(s.stage(), "lost+found/from-the-snapshot", "x");
+    s.commit(Selection::Whole).expect("commit");
+    assert_eq!(
+        std::fs::metadata(root.join("lost+found"))
+            .expect("stat")
+            .ino(),
+        ino
+    );
+    assert!(!root.join("lost+found/from-the-snapshot").exists());
+    assert!(swap_leftovers(root).is_empty());
+}
