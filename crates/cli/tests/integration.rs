@@ -23,6 +23,7 @@ mod integration {
     mod serve_stream;
     mod serve_symlink_race;
     mod serve_util;
+    mod torture;
     mod volume_cleanup;
     mod volume_import;
     mod volume_lint;

@@ -27,11 +27,13 @@ use crate::hooks::{self, HookError};
 /// What holdfast itself keeps on a volume (the serve cache and schedule state, temp
 /// files of atomic writes, staged and set-aside data of an in-place restore): never part
 /// of the volume's snapshot.
-pub const HOLDFAST_OWN: [&str; 4] = [
+pub const HOLDFAST_OWN: [&str; 5] = [
     ".holdfast",
     holdfast_store::TEMP_DIR,
     ".holdfast-restore-*",
     ".holdfast-old-*",
+    // A file API write's temp file, left by a crash in the middle of the write.
+    ".holdfast-part-*",
 ];
 
 /// What can stop a volume backup; each names the volume or database.

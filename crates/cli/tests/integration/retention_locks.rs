@@ -172,7 +172,7 @@ fn a_killed_backup_leaves_a_stale_lock_that_the_next_client_removes() {
 }
 
 #[test]
-fn unlock_all_removes_a_fresh_lock_with_a_warning() {
+fn unlock_all_removes_a_fresh_lock_with_a_warning_and_the_backup_stops_uncommitted() {
     let repo = Repo::local();
     repo.ok(&["init"], 0);
     big_root(&repo, "x", 5);
@@ -182,7 +182,15 @@ fn unlock_all_removes_a_fresh_lock_with_a_warning() {
     assert!(stdout.contains("1 locks removed"), "{stdout}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("warning"));
     assert!(lock_keys(&repo).is_empty());
-    finish(running);
+    // The backup lost its lock: it must not commit (docs/FORMAT.md, "Invariant").
+    signal(&running, "-CONT");
+    let out = running.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("lost lock"), "{stderr}");
+    assert!(lock_keys(&repo).is_empty(), "the lock was re-created");
+    let listed = repo.ok(&["snapshots", "--json"], 0);
+    assert_eq!(listed.trim(), "[]", "{listed}");
     repo.ok(&["verify"], 0);
 }
 

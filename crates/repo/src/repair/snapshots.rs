@@ -137,13 +137,13 @@ impl Rewriter {
             let mut kept = Vec::with_capacity(tree.nodes.len());
             for mut node in std::mem::take(&mut tree.nodes) {
                 match (node.kind, node.subtree) {
-                    (NodeType::File, _) => {
-                        if node.content.iter().any(|b| !self.repo.index().contains(b)) {
-                            dropped.push(node.name.clone());
-                            count += 1;
-                            changed = true;
-                            continue;
-                        }
+                    (NodeType::File, _)
+                        if node.content.iter().any(|b| !self.repo.index().contains(b)) =>
+                    {
+                        dropped.push(node.name.clone());
+                        count += 1;
+                        changed = true;
+                        continue;
                     }
                     (NodeType::Dir, Some(sub)) => match self.fix(sub).await? {
                         None => {

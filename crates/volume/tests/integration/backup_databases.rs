@@ -79,6 +79,8 @@ async fn sqlite_copies_are_consistent_while_a_writer_runs() {
     std::fs::write(vol.path().join("notes.txt"), "hello").expect("write");
     std::fs::create_dir_all(vol.path().join(".holdfast/cache")).expect("mkdir");
     std::fs::write(vol.path().join(".holdfast/cache/entry"), "cached").expect("write");
+    // A file API write's temp file that a crash left behind.
+    std::fs::write(vol.path().join("db/.holdfast-part-0f3a"), "partial").expect("write");
     {
         let conn = Connection::open(&db).expect("create");
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -138,6 +140,10 @@ async fn sqlite_copies_are_consistent_while_a_writer_runs() {
         assert!(
             !target.path().join(".holdfast").exists(),
             "holdfast's own files are left out"
+        );
+        assert!(
+            !target.path().join("db/.holdfast-part-0f3a").exists(),
+            "a file API temp file is left out"
         );
         assert!(
             sqlite::integrity_check(&restored)
