@@ -246,6 +246,11 @@ impl Lock {
         Lock::acquire_for(repo, exclusive, opts, &CancellationToken::new()).await
     }
 
+    /// Takes a shared lock with the default options, its token a child of `parent`.
+    pub async fn shared(repo: &Repository, parent: &CancellationToken) -> Result<Lock> {
+        Lock::acquire_for(repo, false, &LockOptions::default(), parent).await
+    }
+
     /// Takes a lock whose [`Lock::token`] is a child of `parent`: cancelling `parent`
     /// cancels the lock's token too; losing the lock cancels only the latter.
     pub async fn acquire_for(

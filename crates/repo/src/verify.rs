@@ -62,13 +62,7 @@ pub struct VerifyReport {
 
 /// Checks the repository, holding a shared lock (so no prune runs meanwhile).
 pub async fn verify(repo: &Repository, opts: &VerifyOptions) -> Result<VerifyReport> {
-    let lock = crate::lock::Lock::acquire_for(
-        repo,
-        false,
-        &crate::lock::LockOptions::default(),
-        &opts.cancel,
-    )
-    .await?;
+    let lock = crate::lock::Lock::shared(repo, &opts.cancel).await?;
     let token = lock.token();
     let result = tokio::select! {
         r = check(repo, opts) => r,

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use super::repo_util::{RepoEnv, contents};
+use super::repo_util::{RepoEnv, contents, files_in};
 
 /// 12 files of 256 KiB of pseudo-random bytes under `dir/x`.
 fn write_x(dir: &Path) {
@@ -43,22 +43,27 @@ fn prepared() -> RepoEnv {
     env
 }
 
-/// `holdfast backup src` that stops itself at `step`.
-fn paused_backup(env: &RepoEnv, step: &str) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_holdfast"))
+/// `holdfast backup src` with `HOLDFAST_FAILPOINTS=failpoints`, stderr piped.
+fn backup_with(env: &RepoEnv, failpoints: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_holdfast"))
         .args(["backup", "src"])
         .current_dir(env.dir.path())
         .env("HOLDFAST_REPOSITORY", &env.url)
         .env("HOLDFAST_PASSWORD", "correct horse")
         .env("HOLDFAST_CACHE_DIR", env.path("cache"))
-        .env("HOLDFAST_FAILPOINTS", format!("{step}=stop"))
+        .env("HOLDFAST_FAILPOINTS", failpoints)
         .env_remove("HOLDFAST_CONFIG")
         .env_remove("HOLDFAST_PASSWORD_FILE")
         .env_remove("STORAGE_TYPE")
-        .stdout(Stdio::piped())
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn holdfast backup");
+        .expect("spawn holdfast backup")
+}
+
+/// `holdfast backup src` that stops itself at `step`.
+fn paused_backup(env: &RepoEnv, step: &str) -> Child {
+    let mut child = backup_with(env, &format!("{step}=stop"));
     wait_stopped(&mut child);
     child
 }
@@ -97,21 +102,7 @@ fn finish(child: Child) -> (Option<i32>, String) {
 }
 
 fn files_under(dir: &Path) -> usize {
-    let mut n = 0;
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            if e.path().is_dir() {
-                stack.push(e.path());
-            } else {
-                n += 1;
-            }
-        }
-    }
-    n
+    files_in(dir).len()
 }
 
 /// Every snapshot restores as `src` was, and verify --read-data is clean.
@@ -194,20 +185,7 @@ fn sigint_stops_a_backup_removes_its_lock_and_its_unindexed_packs() {
     let env = prepared();
     let packs_before = files_under(&env.path("repo/data"));
     std::fs::write(env.path("src/new.bin"), vec![7u8; 3 << 20]).expect("write");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_holdfast"))
-        .args(["backup", "src"])
-        .current_dir(env.dir.path())
-        .env("HOLDFAST_REPOSITORY", &env.url)
-        .env("HOLDFAST_PASSWORD", "correct horse")
-        .env("HOLDFAST_CACHE_DIR", env.path("cache"))
-        .env("HOLDFAST_FAILPOINTS", "backup-after-upload=park")
-        .env_remove("HOLDFAST_CONFIG")
-        .env_remove("HOLDFAST_PASSWORD_FILE")
-        .env_remove("STORAGE_TYPE")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn holdfast backup");
+    let mut child = backup_with(&env, "backup-after-upload=park");
     let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
     let mut seen = String::new();
     loop {

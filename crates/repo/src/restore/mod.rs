@@ -111,13 +111,7 @@ pub async fn restore(
     snapshot: &Snapshot,
     opts: &RestoreOptions,
 ) -> Result<RestoreSummary> {
-    let lock = crate::lock::Lock::acquire_for(
-        repo,
-        false,
-        &crate::lock::LockOptions::default(),
-        &opts.cancel,
-    )
-    .await?;
+    let lock = crate::lock::Lock::shared(repo, &opts.cancel).await?;
     let token = lock.token();
     let result = match repo.load_index().await {
         Ok(fresh) => restore_locked(&fresh, snapshot, opts, token.child_token()).await,
