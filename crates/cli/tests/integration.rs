@@ -8,8 +8,9 @@ mod integration {
     mod repo_suite;
     mod repo_unavailable;
     mod repo_util;
-    mod restore_swap;
     mod repo_verify_subset;
+    mod restore_swap;
+    mod restore_swap_database;
     mod retention_forget;
     mod retention_locks;
     mod retention_restic;
@@ -23,6 +24,7 @@ mod integration {
     mod serve_stream;
     mod serve_symlink_race;
     mod serve_util;
+    mod store_redaction;
     mod torture;
     mod volume_cleanup;
     mod volume_import;
