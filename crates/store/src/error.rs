@@ -11,12 +11,16 @@ pub enum ErrorKind {
     NotFound,
     /// The object exists already (a `write_if_absent` lost the race).
     AlreadyExists,
-    /// The backend refused access.
+    /// The backend refused access (EACCES, EPERM, a read-only file system, HTTP 403).
     PermissionDenied,
+    /// The backend has no room left (ENOSPC, a disk quota).
+    StorageFull,
     /// The backend is unreachable, throttling or timed out; retrying later may work.
     Unavailable,
     /// The store URL (or `STORAGE_TYPE` environment) is malformed or incomplete.
     InvalidUrl,
+    /// A store setting (such as `HOLDFAST_STORE_RETRY_FOR`) is malformed.
+    InvalidConfig,
     /// The key is not acceptable (`..`, absolute, NUL, empty segment, too long).
     InvalidKey,
     /// The backend cannot do this operation.
@@ -35,8 +39,10 @@ impl fmt::Display for ErrorKind {
             ErrorKind::NotFound => "not found",
             ErrorKind::AlreadyExists => "already exists",
             ErrorKind::PermissionDenied => "permission denied",
+            ErrorKind::StorageFull => "storage full",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::InvalidUrl => "invalid store url",
+            ErrorKind::InvalidConfig => "invalid store setting",
             ErrorKind::InvalidKey => "invalid key",
             ErrorKind::Unsupported => "unsupported",
             ErrorKind::DirectoryNotEmpty => "directory not empty",
@@ -97,6 +103,11 @@ impl Error {
         self.0.kind
     }
 
+    /// The cause as text (without the operation, URL and key).
+    pub(crate) fn detail(&self) -> &str {
+        self.0.detail.trim_start_matches(": ")
+    }
+
     /// True when retrying later may succeed.
     pub fn is_temporary(&self) -> bool {
         self.0.kind == ErrorKind::Unavailable
@@ -104,31 +115,32 @@ impl Error {
 
     /// Maps an OpenDAL error, keeping it as the cause.
     pub(crate) fn from_dal(e: opendal::Error, op: &'static str, url: &str, key: &str) -> Self {
-        use opendal::ErrorKind as K;
-        let kind = match e.kind() {
-            K::NotFound => ErrorKind::NotFound,
-            K::AlreadyExists | K::ConditionNotMatch => ErrorKind::AlreadyExists,
-            K::PermissionDenied => ErrorKind::PermissionDenied,
-            K::RateLimited => ErrorKind::Unavailable,
-            K::ConfigInvalid => ErrorKind::InvalidUrl,
-            K::Unsupported => ErrorKind::Unsupported,
-            K::RangeNotSatisfied => ErrorKind::InvalidRange,
-            _ if e.is_temporary() => ErrorKind::Unavailable,
-            _ => ErrorKind::Other,
-        };
+        let kind = dal_kind(&e);
         let detail = e.to_string();
         Error::new(kind, op, url, key)
             .with_detail(first_line(&detail))
             .with_source(e)
     }
 
+    /// The kind an OpenDAL error maps to.
+    pub(crate) fn from_dal_ref(e: &opendal::Error) -> ErrorKind {
+        dal_kind(e)
+    }
+
     /// Maps a local I/O error, keeping it as the cause.
     pub(crate) fn from_io(e: std::io::Error, op: &'static str, url: &str, key: &str) -> Self {
         use std::io::ErrorKind as K;
+        if let Some(dal) = e.get_ref().and_then(|r| r.downcast_ref::<opendal::Error>()) {
+            let (kind, detail) = (dal_kind(dal), dal.to_string());
+            return Error::new(kind, op, url, key)
+                .with_detail(first_line(&detail))
+                .with_source(e);
+        }
         let kind = match e.kind() {
             K::NotFound => ErrorKind::NotFound,
             K::AlreadyExists => ErrorKind::AlreadyExists,
-            K::PermissionDenied => ErrorKind::PermissionDenied,
+            K::PermissionDenied | K::ReadOnlyFilesystem => ErrorKind::PermissionDenied,
+            K::StorageFull | K::QuotaExceeded => ErrorKind::StorageFull,
             K::TimedOut | K::Interrupted | K::WouldBlock => ErrorKind::Unavailable,
             _ => ErrorKind::Other,
         };
@@ -139,9 +151,102 @@ impl Error {
     }
 }
 
+/// The stable kind of an OpenDAL error.
+fn dal_kind(e: &opendal::Error) -> ErrorKind {
+    use opendal::ErrorKind as K;
+    match e.kind() {
+        K::NotFound => ErrorKind::NotFound,
+        K::AlreadyExists | K::ConditionNotMatch => ErrorKind::AlreadyExists,
+        K::PermissionDenied => ErrorKind::PermissionDenied,
+        K::RateLimited => ErrorKind::Unavailable,
+        K::ConfigInvalid => ErrorKind::InvalidUrl,
+        K::Unsupported => ErrorKind::Unsupported,
+        K::RangeNotSatisfied => ErrorKind::InvalidRange,
+        // Persistent: temporary, and the retry layer's attempts did not help.
+        _ if e.is_temporary() || e.is_persistent() => ErrorKind::Unavailable,
+        _ => ErrorKind::Other,
+    }
+}
+
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or(s)
 }
 
 /// The result type of store operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EPERM: i32 = 1;
+    const EACCES: i32 = 13;
+    const ENOSPC: i32 = 28;
+    const EROFS: i32 = 30;
+    const EDQUOT: i32 = 122;
+
+    fn io(code: i32) -> Error {
+        Error::from_io(
+            std::io::Error::from_raw_os_error(code),
+            "write",
+            "file:///srv/repo",
+            "data/ab/pack",
+        )
+    }
+
+    /// Finding: a pack upload that failed for ENOSPC reached the user as "invalid
+    /// argument: pack upload stopped"; the store's error must say what happened and
+    /// carry a kind the caller can match.
+    #[test]
+    fn a_full_disk_is_storage_full_and_says_so() {
+        for code in [ENOSPC, EDQUOT] {
+            let e = io(code);
+            assert_eq!(e.kind(), ErrorKind::StorageFull, "{e}");
+            let msg = e.to_string();
+            assert!(
+                msg.contains("data/ab/pack") && msg.contains("file:///srv/repo"),
+                "{msg}"
+            );
+        }
+        assert!(
+            io(ENOSPC).to_string().contains("No space left on device"),
+            "{}",
+            io(ENOSPC)
+        );
+    }
+
+    #[test]
+    fn refused_access_is_permission_denied_and_says_so() {
+        for code in [EACCES, EPERM, EROFS] {
+            let e = io(code);
+            assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+        }
+        assert!(
+            io(EROFS).to_string().contains("Read-only file system"),
+            "{}",
+            io(EROFS)
+        );
+        let dal = opendal::Error::new(opendal::ErrorKind::PermissionDenied, "AccessDenied")
+            .with_context("status", "403");
+        let e = Error::from_dal(dal, "write", "s3://b/p", "data/ab/pack");
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+        assert!(e.to_string().contains("AccessDenied"), "{e}");
+    }
+
+    /// OpenDAL marks an error that stayed temporary through its own retries
+    /// "persistent"; that is still the store being unavailable, not damage.
+    #[test]
+    fn retried_out_transient_errors_are_unavailable() {
+        let dal = opendal::Error::new(opendal::ErrorKind::Unexpected, "send http request")
+            .set_temporary()
+            .set_persistent();
+        let e = Error::from_dal(dal, "read", "s3://b/p", "config");
+        assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+        assert!(e.to_string().contains("unavailable"), "{e}");
+        let through_io = std::io::Error::other(
+            opendal::Error::new(opendal::ErrorKind::Unexpected, "read body").set_temporary(),
+        );
+        let e = Error::from_io(through_io, "read", "s3://b/p", "config");
+        assert_eq!(e.kind(), ErrorKind::Unavailable, "{e}");
+    }
+}

@@ -6,7 +6,10 @@
 //! whole, ranged and streamed reads; atomic whole and streamed writes; conditional
 //! writes where the server honours them; listing that pages; age-based cleanup; and a
 //! TTL [`DiskCache`]. Apache OpenDAL does the talking, behind a timeout layer inside a
-//! retry layer that retries only temporary errors.
+//! retry layer; transient failures are retried for a bounded time ([`StoreOptions`],
+//! `HOLDFAST_STORE_RETRY_FOR`) and then reported as [`ErrorKind::Unavailable`], never
+//! as a missing object. Credentials written into a store URL never appear in a message
+//! ([`redact_url`]).
 //!
 //! ```
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
@@ -33,10 +36,15 @@ mod error;
 mod key;
 mod local;
 mod location;
+mod redact;
+mod retry;
 mod store;
+mod stream;
 
 pub use cache::DiskCache;
 pub use error::{Error, ErrorKind, Result};
 pub use key::{MAX_KEY_LEN, key_problem};
 pub use location::{Location, STORAGE_TYPES};
+pub use redact::redact_url;
+pub use retry::{RETRY_FOR_ENV, StoreOptions, TIMEOUT_ENV, parse_duration};
 pub use store::{Capabilities, CleanupReport, ListOptions, ObjectMeta, Store, TEMP_DIR};

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use opendal::Operator;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::redact::{Secret, redact_url};
 
 /// Where a store lives, parsed from its URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,63 +50,39 @@ fn invalid(url: &str, why: impl std::fmt::Display) -> Error {
     Error::new(ErrorKind::InvalidUrl, "open", url, "").with_detail(why)
 }
 
+/// Credentials written into a store URL (`s3://KEY:SECRET@bucket`,
+/// `?secret_access_key=…`, `azblob://ACCOUNT:KEY@container`, `?account_key=…`); they
+/// win over the environment. Kept apart from [`Location`] so that nothing that prints a
+/// location can print them; their `Debug` shows `REDACTED`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Secrets {
+    pub(crate) access_key_id: Option<Secret>,
+    pub(crate) secret_access_key: Option<Secret>,
+    pub(crate) session_token: Option<Secret>,
+    pub(crate) account_name: Option<Secret>,
+    pub(crate) account_key: Option<Secret>,
+}
+
+/// Query parameters each scheme accepts.
+fn known_params(scheme: &str) -> &'static [&'static str] {
+    match scheme {
+        "s3" => &[
+            "endpoint",
+            "region",
+            "access_key_id",
+            "secret_access_key",
+            "session_token",
+        ],
+        "azblob" | "az" => &["endpoint", "account_name", "account_key"],
+        _ => &["endpoint", "region"],
+    }
+}
+
 impl Location {
-    /// Parses a store URL; a plain absolute path is taken as `file://`.
+    /// Parses a store URL; a plain absolute path is taken as `file://`. Credentials in
+    /// the URL are accepted (see [`crate::Store::open`]) but not part of the location.
     pub fn parse(raw: &str) -> Result<Location> {
-        if raw.starts_with('/') {
-            return Ok(Location::Fs {
-                root: PathBuf::from(raw),
-            });
-        }
-        let url = url::Url::parse(raw).map_err(|e| invalid(raw, e))?;
-        let query: HashMap<String, String> = url.query_pairs().into_owned().collect();
-        for k in query.keys() {
-            if !matches!(k.as_str(), "endpoint" | "region") {
-                return Err(invalid(
-                    raw,
-                    format!("unknown parameter `{k}` (known: endpoint, region)"),
-                ));
-            }
-        }
-        let host = url.host_str().unwrap_or("").to_string();
-        let prefix = percent_decode(url.path().trim_matches('/'));
-        match url.scheme() {
-            "file" => {
-                if !host.is_empty() && host != "localhost" {
-                    return Err(invalid(raw, "file URLs take an absolute path: file:///dir"));
-                }
-                let path = url
-                    .to_file_path()
-                    .map_err(|_| invalid(raw, "file URLs take an absolute path: file:///dir"))?;
-                Ok(Location::Fs { root: path })
-            }
-            "memory" => Ok(Location::Memory),
-            "s3" => {
-                if host.is_empty() {
-                    return Err(invalid(raw, "missing bucket: s3://BUCKET/prefix"));
-                }
-                Ok(Location::S3 {
-                    bucket: host,
-                    prefix,
-                    endpoint: query.get("endpoint").cloned(),
-                    region: query.get("region").cloned(),
-                })
-            }
-            "azblob" | "az" => {
-                if host.is_empty() {
-                    return Err(invalid(raw, "missing container: azblob://CONTAINER/prefix"));
-                }
-                Ok(Location::Azblob {
-                    container: host,
-                    prefix,
-                    endpoint: query.get("endpoint").cloned(),
-                })
-            }
-            other => Err(invalid(
-                raw,
-                format!("unknown scheme `{other}` (known: file, memory, s3, azblob)"),
-            )),
-        }
+        parse_with_secrets(raw).map(|(loc, _)| loc)
     }
 
     /// The location chosen by `STORAGE_TYPE` (seed convention): `LOCAL` with
@@ -127,8 +104,9 @@ impl Location {
         }
     }
 
-    /// Builds the OpenDAL operator (without layers).
-    pub(crate) fn operator(&self, display: &str) -> Result<Operator> {
+    /// Builds the OpenDAL operator (without layers); credentials from `secrets` win over
+    /// the environment.
+    pub(crate) fn operator(&self, display: &str, secrets: &Secrets) -> Result<Operator> {
         let dal = |e| Error::from_dal(e, "open", display, "");
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         match self {
@@ -162,6 +140,17 @@ impl Location {
                     .or_else(|| env("AWS_DEFAULT_REGION"));
                 b = b.region(region.as_deref().unwrap_or("us-east-1"));
                 if let (Some(id), Some(secret)) =
+                    (&secrets.access_key_id, &secrets.secret_access_key)
+                {
+                    b = b
+                        .access_key_id(&id.0)
+                        .secret_access_key(&secret.0)
+                        .disable_config_load()
+                        .disable_ec2_metadata();
+                    if let Some(token) = &secrets.session_token {
+                        b = b.session_token(&token.0);
+                    }
+                } else if let (Some(id), Some(secret)) =
                     (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"))
                 {
                     b = b.access_key_id(&id).secret_access_key(&secret);
@@ -176,16 +165,28 @@ impl Location {
                 prefix,
                 endpoint,
             } => {
-                let mut b = match env("AZURE_STORAGE_CONNECTION_STRING") {
-                    Some(conn) => {
-                        opendal::services::Azblob::from_connection_string(&conn).map_err(dal)?
-                    }
+                let from_url = secrets.account_name.as_ref().map(|a| a.0.clone());
+                let conn = env("AZURE_STORAGE_CONNECTION_STRING")
+                    .filter(|_| from_url.is_none() && secrets.account_key.is_none());
+                let mut b = match conn {
+                    Some(conn) => opendal::services::Azblob::from_connection_string(&conn)
+                        .map_err(|_| {
+                            invalid(display, "AZURE_STORAGE_CONNECTION_STRING does not parse")
+                        })?,
                     None => {
-                        let account = env("AZURE_STORAGE_ACCOUNT").ok_or_else(|| {
+                        let account = from_url.or_else(|| env("AZURE_STORAGE_ACCOUNT")).ok_or_else(|| {
                             invalid(display, "set AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY or AZURE_STORAGE_CONNECTION_STRING")
                         })?;
                         let mut b = opendal::services::Azblob::default().account_name(&account);
-                        if let Some(key) = env("AZURE_STORAGE_KEY") {
+                        let key = match &secrets.account_name {
+                            Some(_) => secrets.account_key.as_ref().map(|k| k.0.clone()),
+                            None => secrets
+                                .account_key
+                                .as_ref()
+                                .map(|k| k.0.clone())
+                                .or_else(|| env("AZURE_STORAGE_KEY")),
+                        };
+                        if let Some(key) = key {
                             b = b.account_key(&key);
                         }
                         if endpoint.is_none() {
@@ -201,6 +202,127 @@ impl Location {
                 Operator::new(b).map_err(dal)
             }
         }
+    }
+}
+
+/// Parses a store URL into its location and the credentials written into it. Every
+/// error shows the URL redacted.
+pub(crate) fn parse_with_secrets(raw: &str) -> Result<(Location, Secrets)> {
+    let shown = redact_url(raw);
+    if raw.starts_with('/') {
+        return Ok((
+            Location::Fs {
+                root: PathBuf::from(raw),
+            },
+            Secrets::default(),
+        ));
+    }
+    let url = url::Url::parse(raw).map_err(|e| invalid(&shown, e))?;
+    let scheme = url.scheme().to_string();
+    let known = known_params(&scheme);
+    let mut query: HashMap<String, String> = HashMap::new();
+    for (k, v) in url.query_pairs() {
+        if !known.contains(&k.as_ref()) {
+            return Err(invalid(
+                &shown,
+                format!("unknown parameter `{k}` (known: {})", known.join(", ")),
+            ));
+        }
+        query.insert(k.into_owned(), v.into_owned());
+    }
+    let secret = |k: &str| query.get(k).filter(|v| !v.is_empty()).cloned().map(Secret);
+    let user = Some(percent_decode(url.username())).filter(|u| !u.is_empty());
+    let password = url.password().map(percent_decode).filter(|p| !p.is_empty());
+    if let Some(ep) = query.get("endpoint") {
+        let ok =
+            url::Url::parse(ep).is_ok_and(|e| e.username().is_empty() && e.password().is_none());
+        if !ok {
+            return Err(invalid(
+                &shown,
+                "endpoint must be a URL without credentials, e.g. http://127.0.0.1:3900",
+            ));
+        }
+    }
+    let host = url.host_str().unwrap_or("").to_string();
+    let prefix = percent_decode(url.path().trim_matches('/'));
+    let no_userinfo = |what: &str| -> Result<()> {
+        if user.is_some() || password.is_some() {
+            return Err(invalid(
+                &shown,
+                format!("{what} URLs take no user or password"),
+            ));
+        }
+        Ok(())
+    };
+    match scheme.as_str() {
+        "file" => {
+            no_userinfo("file")?;
+            if !host.is_empty() && host != "localhost" {
+                return Err(invalid(
+                    &shown,
+                    "file URLs take an absolute path: file:///dir",
+                ));
+            }
+            let path = url
+                .to_file_path()
+                .map_err(|_| invalid(&shown, "file URLs take an absolute path: file:///dir"))?;
+            Ok((Location::Fs { root: path }, Secrets::default()))
+        }
+        "memory" => {
+            no_userinfo("memory")?;
+            Ok((Location::Memory, Secrets::default()))
+        }
+        "s3" => {
+            if host.is_empty() {
+                return Err(invalid(&shown, "missing bucket: s3://BUCKET/prefix"));
+            }
+            let secrets = Secrets {
+                access_key_id: user.map(Secret).or_else(|| secret("access_key_id")),
+                secret_access_key: password.map(Secret).or_else(|| secret("secret_access_key")),
+                session_token: secret("session_token"),
+                ..Secrets::default()
+            };
+            if secrets.access_key_id.is_some() != secrets.secret_access_key.is_some() {
+                return Err(invalid(
+                    &shown,
+                    "give both the access key id and the secret access key, or neither",
+                ));
+            }
+            Ok((
+                Location::S3 {
+                    bucket: host,
+                    prefix,
+                    endpoint: query.get("endpoint").cloned(),
+                    region: query.get("region").cloned(),
+                },
+                secrets,
+            ))
+        }
+        "azblob" | "az" => {
+            if host.is_empty() {
+                return Err(invalid(
+                    &shown,
+                    "missing container: azblob://CONTAINER/prefix",
+                ));
+            }
+            let secrets = Secrets {
+                account_name: user.map(Secret).or_else(|| secret("account_name")),
+                account_key: password.map(Secret).or_else(|| secret("account_key")),
+                ..Secrets::default()
+            };
+            Ok((
+                Location::Azblob {
+                    container: host,
+                    prefix,
+                    endpoint: query.get("endpoint").cloned(),
+                },
+                secrets,
+            ))
+        }
+        other => Err(invalid(
+            &shown,
+            format!("unknown scheme `{other}` (known: file, memory, s3, azblob)"),
+        )),
     }
 }
 

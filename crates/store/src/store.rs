@@ -5,21 +5,22 @@
 //! whole new one, never a part (on local disk: temp file, fsync, rename, fsync dir).
 
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::Stream;
-use futures::stream::{BoxStream, StreamExt, TryStreamExt};
+use futures::stream::{BoxStream, StreamExt};
 use opendal::Operator;
 use opendal::layers::{RetryLayer, TimeoutLayer};
 use tokio::sync::OnceCell;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::{check_file, dir_path};
-use crate::location::Location;
+use crate::location::{Location, Secrets};
+use crate::retry::StoreOptions;
 
 /// Directory under a file store's root where writes are staged before their rename; it
 /// is never listed.
@@ -70,6 +71,8 @@ pub struct CleanupReport {
 struct Inner {
     op: std::sync::OnceLock<Operator>,
     location: Location,
+    secrets: Secrets,
+    options: StoreOptions,
     url: String,
     conditional: OnceCell<bool>,
 }
@@ -94,10 +97,20 @@ impl Store {
     /// `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`, endpoint and region also from
     /// `AWS_ENDPOINT_URL`/`AWS_REGION`), `azblob://container/prefix?endpoint=…`
     /// (`AZURE_STORAGE_ACCOUNT` + `AZURE_STORAGE_KEY`, or
-    /// `AZURE_STORAGE_CONNECTION_STRING`). Nothing is contacted yet; a local root is
-    /// created on first write.
+    /// `AZURE_STORAGE_CONNECTION_STRING`). Credentials may also be written into the URL
+    /// (`s3://KEY:SECRET@bucket`, `?access_key_id=…&secret_access_key=…&session_token=…`,
+    /// `azblob://ACCOUNT:KEY@container`, `?account_name=…&account_key=…`) and then win
+    /// over the environment; they never appear in [`Store::url`], `Debug` or an error.
+    /// Retries and timeouts follow [`StoreOptions::from_env`]. Nothing is contacted yet;
+    /// a local root is created on first write.
     pub fn open(url: &str) -> Result<Store> {
-        Store::at(Location::parse(url)?)
+        Store::open_with(url, StoreOptions::from_env()?)
+    }
+
+    /// [`Store::open`] with explicit retry and timeout settings.
+    pub fn open_with(url: &str, options: StoreOptions) -> Result<Store> {
+        let (location, secrets) = crate::location::parse_with_secrets(url)?;
+        Store::build(location, secrets, options)
     }
 
     /// Opens the store selected by `STORAGE_TYPE` (`LOCAL`, `S3`, `AZURE_BLOB`), or
@@ -106,13 +119,20 @@ impl Store {
         Location::from_env()?.map(Store::at).transpose()
     }
 
-    /// Opens the store at a parsed location.
+    /// Opens the store at a parsed location (credentials from the environment; retries
+    /// and timeouts from [`StoreOptions::from_env`]).
     pub fn at(location: Location) -> Result<Store> {
+        Store::build(location, Secrets::default(), StoreOptions::from_env()?)
+    }
+
+    fn build(location: Location, secrets: Secrets, options: StoreOptions) -> Result<Store> {
         let url = location.display_url();
         let store = Store {
             inner: Arc::new(Inner {
                 op: std::sync::OnceLock::new(),
                 location,
+                secrets,
+                options,
                 url,
                 conditional: OnceCell::new(),
             }),
@@ -132,18 +152,26 @@ impl Store {
         let op = self
             .inner
             .location
-            .operator(&self.inner.url)?
+            .operator(&self.inner.url, &self.inner.secrets)?
             .layer(
                 TimeoutLayer::new()
-                    .with_timeout(Duration::from_secs(120))
-                    .with_io_timeout(Duration::from_secs(60)),
+                    .with_timeout(self.inner.options.request_timeout)
+                    .with_io_timeout(self.inner.options.request_timeout),
             )
             .layer(
                 RetryLayer::new()
                     .with_jitter()
-                    .with_max_times(5)
+                    .with_max_times(2)
                     .with_min_delay(Duration::from_millis(100))
-                    .with_max_delay(Duration::from_secs(10)),
+                    .with_max_delay(Duration::from_secs(1))
+                    .with_notify(|ev: opendal::layers::RetryEvent<'_>| {
+                        tracing::debug!(
+                            "store request {:?} failed (attempt {}), retrying: {}",
+                            ev.op,
+                            ev.attempt,
+                            ev.err
+                        );
+                    }),
             );
         Ok(self.inner.op.get_or_init(|| op))
     }
@@ -161,6 +189,23 @@ impl Store {
     /// The store's URL without credentials, for messages.
     pub fn url(&self) -> &str {
         &self.inner.url
+    }
+
+    /// The retry and timeout settings.
+    pub fn options(&self) -> &StoreOptions {
+        &self.inner.options
+    }
+
+    /// Runs `attempt` under the retry budget ([`StoreOptions::retry_for`]).
+    async fn retry<T, F, Fut>(&self, op: &'static str, key: &str, attempt: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        self.inner
+            .options
+            .run(op, &self.inner.url, key, attempt)
+            .await
     }
 
     /// The parsed location.
@@ -182,35 +227,52 @@ impl Store {
 
     /// What this backend can do. Conditional writes are probed once against the real
     /// server (some S3 servers accept `If-None-Match` and ignore it): a probe object is
-    /// written twice under `.holdfast-probe/` and removed.
+    /// written twice under `.holdfast-probe/` and removed. A server that cannot be reached
+    /// reports no conditional writes this time and is probed again next time.
     pub async fn capabilities(&self) -> Capabilities {
-        let write_if_absent = *self
-            .inner
-            .conditional
-            .get_or_init(|| async { self.probe_conditional().await })
-            .await;
+        let write_if_absent = self.conditional().await.unwrap_or(false);
         Capabilities { write_if_absent }
     }
 
-    async fn probe_conditional(&self) -> bool {
+    /// Whether conditional writes are honoured, probed once; an unavailable server is an
+    /// error, not a "no" that would stick.
+    async fn conditional(&self) -> Result<bool> {
+        self.inner
+            .conditional
+            .get_or_try_init(|| async { self.probe_conditional().await })
+            .await
+            .copied()
+    }
+
+    async fn probe_conditional(&self) -> Result<bool> {
         if self.local_root().is_some() || matches!(self.inner.location, Location::Memory) {
-            return true;
+            return Ok(true);
         }
-        let Ok(op) = self.op() else { return false };
+        let op = self.op()?;
         if !op.info().capability().write_with_if_not_exists {
-            return false;
+            return Ok(false);
         }
         let key = format!(".holdfast-probe/{}", uuid::Uuid::new_v4());
-        let first = op
-            .write_with(&key, Bytes::from_static(b"1"))
-            .if_not_exists(true)
-            .await;
-        let second = op
-            .write_with(&key, Bytes::from_static(b"2"))
-            .if_not_exists(true)
-            .await;
+        let write = |n: &'static [u8]| {
+            let (op, key) = (op.clone(), key.clone());
+            async move {
+                match op
+                    .write_with(&key, Bytes::from_static(n))
+                    .if_not_exists(true)
+                    .await
+                {
+                    Ok(_) => Ok(true),
+                    Err(e) if dal_kind_is(&e, ErrorKind::Unavailable) => {
+                        Err(self.err(e, "probe", &key))
+                    }
+                    Err(_) => Ok(false),
+                }
+            }
+        };
+        let first = self.retry("probe", &key, || write(b"1")).await?;
+        let second = self.retry("probe", &key, || write(b"2")).await;
         let _ = op.delete(&key).await;
-        first.is_ok() && second.is_err()
+        Ok(first && !second?)
     }
 
     /// Reads a whole object. Missing → [`ErrorKind::NotFound`].
@@ -219,12 +281,14 @@ impl Store {
         if self.missing_root() {
             return Err(self.not_found("read", key));
         }
-        let buf = self
-            .op()?
-            .read(key)
-            .await
-            .map_err(|e| self.err(e, "read", key))?;
-        Ok(buf.to_bytes())
+        let op = self.op()?;
+        self.retry("read", key, || async {
+            op.read(key)
+                .await
+                .map(|b| b.to_bytes())
+                .map_err(|e| self.err(e, "read", key))
+        })
+        .await
     }
 
     /// Reads bytes `range` of an object; a range past the end is
@@ -237,16 +301,20 @@ impl Store {
         if range.start >= range.end {
             return Ok(Bytes::new());
         }
-        let buf = self
-            .op()?
-            .read_with(key)
-            .range(range)
-            .await
-            .map_err(|e| self.err(e, "read", key))?;
-        Ok(buf.to_bytes())
+        let op = self.op()?;
+        self.retry("read", key, || async {
+            op.read_with(key)
+                .range(range.clone())
+                .await
+                .map(|b| b.to_bytes())
+                .map_err(|e| self.err(e, "read", key))
+        })
+        .await
     }
 
-    /// Streams an object in pieces; memory stays bounded whatever the object's size.
+    /// Streams an object in pieces; memory stays bounded whatever the object's size. A
+    /// body that stops mid-way is reopened where it stopped (see
+    /// [`StoreOptions::retry_for`]).
     pub async fn read_stream(&self, key: &str) -> Result<BoxStream<'static, Result<Bytes>>> {
         self.read_stream_range(key, None).await
     }
@@ -261,20 +329,8 @@ impl Store {
         if self.missing_root() {
             return Err(self.not_found("read", key));
         }
-        let reader = self
-            .op()?
-            .reader(key)
-            .await
-            .map_err(|e| self.err(e, "read", key))?;
-        let stream = match range {
-            Some(r) => reader.into_bytes_stream(r).await,
-            None => reader.into_bytes_stream(..).await,
-        }
-        .map_err(|e| self.err(e, "read", key))?;
-        let (url, k) = (self.inner.url.clone(), key.to_string());
-        Ok(stream
-            .map_err(move |e| Error::from_io(e, "read", &url, &k))
-            .boxed())
+        let op = self.op()?.clone();
+        crate::stream::open(op, self.url(), key, range, &self.inner.options).await
     }
 
     /// Writes a whole object atomically, replacing any previous one.
@@ -286,11 +342,14 @@ impl Store {
                 .await
                 .map(|_| ());
         }
-        self.op()?
-            .write(key, data)
-            .await
-            .map_err(|e| self.err(e, "write", key))?;
-        Ok(())
+        let op = self.op()?;
+        self.retry("write", key, || async {
+            op.write(key, data.clone())
+                .await
+                .map(|_| ())
+                .map_err(|e| self.err(e, "write", key))
+        })
+        .await
     }
 
     /// Writes an object from a stream atomically and returns its size. On error the
@@ -303,13 +362,16 @@ impl Store {
         if let Some(root) = self.local_root() {
             return crate::local::write_stream(self.url(), root, key, stream).await;
         }
+        let op = self.op()?;
         let mut w = self
-            .op()?
-            .writer_with(key)
-            .chunk(WRITE_CHUNK)
-            .concurrent(4)
-            .await
-            .map_err(|e| self.err(e, "write", key))?;
+            .retry("write", key, || async {
+                op.writer_with(key)
+                    .chunk(WRITE_CHUNK)
+                    .concurrent(4)
+                    .await
+                    .map_err(|e| self.err(e, "write", key))
+            })
+            .await?;
         let mut size = 0u64;
         while let Some(piece) = stream.next().await {
             let res = match piece {
@@ -334,46 +396,30 @@ impl Store {
     pub async fn write_if_absent(&self, key: &str, data: Bytes) -> Result<()> {
         check_file("write", self.url(), key)?;
         if let Some(root) = self.local_root() {
-            return self.fs_write_if_absent(root.to_path_buf(), key, data).await;
+            return crate::local::write_if_absent(self.url(), root.to_path_buf(), key, data).await;
         }
-        if !self.capabilities().await.write_if_absent {
+        if !self.conditional().await? {
             return Err(Error::new(ErrorKind::Unsupported, "write", self.url(), key)
                 .with_detail("this server does not honour conditional writes"));
         }
-        self.op()?
-            .write_with(key, data)
-            .if_not_exists(true)
-            .await
-            .map_err(|e| self.err(e, "write", key))?;
-        Ok(())
-    }
-
-    /// Local disk: stage in the temp dir, fsync, then `link(2)` into place, which fails
-    /// atomically when the name exists.
-    async fn fs_write_if_absent(&self, root: PathBuf, key: &str, data: Bytes) -> Result<()> {
-        let (url, k) = (self.inner.url.clone(), key.to_string());
-        tokio::task::spawn_blocking(move || -> Result<()> {
-            use std::io::Write;
-            let io = |e| Error::from_io(e, "write", &url, &k);
-            let target = root.join(&k);
-            let tmp_dir = root.join(TEMP_DIR);
-            std::fs::create_dir_all(&tmp_dir).map_err(io)?;
-            if let Some(parent) = target.parent() {
-                std::fs::create_dir_all(parent).map_err(io)?;
+        let op = self.op()?;
+        let tries = std::sync::atomic::AtomicU32::new(0);
+        self.retry("write", key, || async {
+            let retried = tries.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0;
+            match op.write_with(key, data.clone()).if_not_exists(true).await {
+                Ok(_) => Ok(()),
+                // An earlier attempt that seemed to fail may have landed: ours if the
+                // bytes are ours.
+                Err(e) if retried && dal_kind_is(&e, ErrorKind::AlreadyExists) => {
+                    match op.read(key).await {
+                        Ok(b) if b.to_bytes() == data => Ok(()),
+                        _ => Err(self.err(e, "write", key)),
+                    }
+                }
+                Err(e) => Err(self.err(e, "write", key)),
             }
-            let tmp = tmp_dir.join(uuid::Uuid::new_v4().to_string());
-            let result = (|| {
-                let mut f = std::fs::File::create_new(&tmp)?;
-                f.write_all(&data)?;
-                f.sync_all()?;
-                std::fs::hard_link(&tmp, &target)
-            })();
-            let _ = std::fs::remove_file(&tmp);
-            result.map_err(io)?;
-            sync_dir(target.parent().unwrap_or(&root)).map_err(io)
         })
         .await
-        .map_err(|e| Error::new(ErrorKind::Other, "write", self.url(), key).with_source(e))?
     }
 
     /// Size and modification time of an object. Missing → [`ErrorKind::NotFound`].
@@ -382,11 +428,12 @@ impl Store {
         if self.missing_root() {
             return Err(self.not_found("stat", key));
         }
+        let op = self.op()?;
         let m = self
-            .op()?
-            .stat(key)
-            .await
-            .map_err(|e| self.err(e, "stat", key))?;
+            .retry("stat", key, || async {
+                op.stat(key).await.map_err(|e| self.err(e, "stat", key))
+            })
+            .await?;
         if m.is_dir() {
             return Err(Error::new(ErrorKind::NotFound, "stat", self.url(), key)
                 .with_detail("is a directory"));
@@ -409,11 +456,15 @@ impl Store {
         if self.missing_root() {
             return Ok(());
         }
-        match self.op()?.delete(key).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(self.err(e, "delete", key)),
-        }
+        let op = self.op()?;
+        self.retry("delete", key, || async {
+            match op.delete(key).await {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(self.err(e, "delete", key)),
+            }
+        })
+        .await
     }
 
     /// Makes sure a directory exists (object stores keep a `dir/` marker); idempotent.
@@ -422,10 +473,24 @@ impl Store {
         if path == "/" {
             return Ok(());
         }
-        self.op()?
-            .create_dir(&path)
+        if let Some(root) = self.local_root() {
+            let full = root.join(path.trim_end_matches('/'));
+            let (url, d) = (self.inner.url.clone(), dir.to_string());
+            return tokio::task::spawn_blocking(move || {
+                crate::local::create_dir_all_durable(&full)
+                    .map(|_| ())
+                    .map_err(|e| Error::from_io(e, "mkdir", &url, &d))
+            })
             .await
-            .map_err(|e| self.err(e, "mkdir", dir))
+            .map_err(|e| Error::new(ErrorKind::Other, "mkdir", self.url(), dir).with_source(e))?;
+        }
+        let op = self.op()?;
+        self.retry("mkdir", dir, || async {
+            op.create_dir(&path)
+                .await
+                .map_err(|e| self.err(e, "mkdir", dir))
+        })
+        .await
     }
 
     /// True when the directory exists or any object lies under it.
@@ -434,15 +499,21 @@ impl Store {
         if self.missing_root() {
             return Ok(false);
         }
+        self.retry("stat", dir, || self.dir_exists_once(&path, dir))
+            .await
+    }
+
+    async fn dir_exists_once(&self, path: &str, dir: &str) -> Result<bool> {
+        let op = self.op()?;
         if path != "/" {
-            match self.op()?.stat(&path).await {
+            match op.stat(path).await {
                 Ok(m) if m.is_dir() => return Ok(true),
                 Ok(_) => {}
                 Err(e) if e.kind() == opendal::ErrorKind::NotFound => {}
                 Err(e) => return Err(self.err(e, "stat", dir)),
             }
         }
-        let mut lister = match self.op()?.lister(&path).await {
+        let mut lister = match op.lister(path).await {
             Ok(l) => l,
             Err(e) if e.kind() == opendal::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(self.err(e, "list", dir)),
@@ -478,18 +549,22 @@ impl Store {
                 dir,
             ));
         }
-        let res = if recursive {
-            self.op()?.delete_with(&path).recursive(true).await
-        } else if path == "/" {
-            Ok(())
-        } else {
-            self.op()?.delete(&path).await
-        };
-        match res {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(self.err(e, "rmdir", dir)),
-        }
+        let op = self.op()?;
+        self.retry("rmdir", dir, || async {
+            let res = if recursive {
+                op.delete_with(&path).recursive(true).await
+            } else if path == "/" {
+                Ok(())
+            } else {
+                op.delete(&path).await
+            };
+            match res {
+                Ok(()) => Ok(()),
+                Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(self.err(e, "rmdir", dir)),
+            }
+        })
+        .await
     }
 
     /// Lists the objects (not directories) whose key starts with `prefix`, lazily, a page
@@ -555,11 +630,17 @@ impl Store {
                 );
             return Ok(stream.boxed());
         }
-        let lister = match self.op()?.lister_with(&dir).recursive(opts.recursive).await {
-            Ok(l) => futures::stream::iter(Some(l)),
-            Err(e) if e.kind() == opendal::ErrorKind::NotFound => futures::stream::iter(None),
-            Err(e) => return Err(self.err(e, "list", &dir)),
-        };
+        let op = self.op()?;
+        let lister = self
+            .retry("list", &dir, || async {
+                match op.lister_with(&dir).recursive(opts.recursive).await {
+                    Ok(l) => Ok(Some(l)),
+                    Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(self.err(e, "list", &dir)),
+                }
+            })
+            .await?;
+        let lister = futures::stream::iter(lister);
         let store = self.clone();
         Ok(lister
             .flatten()
@@ -572,6 +653,23 @@ impl Store {
             })
             .filter(move |m| futures::future::ready(keep(m)))
             .boxed())
+    }
+
+    /// Removes this store's temp files (a file store's `.holdfast-tmp/`) last modified
+    /// more than `older_than` ago: what writes that were killed left behind. A write in
+    /// flight keeps its file fresh; one paused for longer than `older_than` fails
+    /// cleanly (its rename finds nothing) rather than leaving a partial object. Other
+    /// backends keep no temp files: an empty report.
+    pub async fn remove_stale_temp(&self, older_than: Duration) -> Result<CleanupReport> {
+        let Some(root) = self.local_root().map(Path::to_path_buf) else {
+            return Ok(CleanupReport::default());
+        };
+        let url = self.inner.url.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::local::remove_stale_temp(&url, &root, older_than)
+        })
+        .await
+        .map_err(|e| Error::new(ErrorKind::Other, "cleanup", self.url(), TEMP_DIR).with_source(e))?
     }
 
     /// Deletes every object under `dir` last modified before `cutoff` and says how many
@@ -619,6 +717,11 @@ impl Store {
     }
 }
 
+/// True when OpenDAL's error maps to `kind`.
+fn dal_kind_is(e: &opendal::Error, kind: ErrorKind) -> bool {
+    Error::from_dal_ref(e) == kind
+}
+
 fn path_prefix(dir: &str) -> String {
     if dir == "/" {
         String::new()
@@ -639,9 +742,4 @@ fn meta(key: &str, m: &opendal::Metadata) -> ObjectMeta {
             .last_modified()
             .map(|t| DateTime::<Utc>::from(std::time::SystemTime::from(t))),
     }
-}
-
-/// fsyncs a directory so a rename or link in it is durable.
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
 }

@@ -2,5 +2,7 @@
 
 mod integration {
     pub mod backends;
+    pub mod proxy;
     pub mod suite;
+    pub mod unavailable;
 }

@@ -12,7 +12,8 @@ pub struct TestStore {
     _dir: Option<tempfile::TempDir>,
 }
 
-fn server_url(var: &str) -> String {
+/// The value of `var`; panics (the test fails) when the servers are not running.
+pub fn server_url(var: &str) -> String {
     match std::env::var(var) {
         Ok(v) if !v.is_empty() => v,
         _ => panic!(
@@ -128,4 +129,10 @@ async fn fs_failed_writes_leave_no_temp_files() {
 async fn fs_delete_older_than_by_mtime() {
     let t = fs();
     super::suite::fs_mtime_cleanup(&t.store).await;
+}
+
+#[tokio::test]
+async fn fs_stale_temp_files_are_removed() {
+    let t = fs();
+    super::suite::fs_stale_temp_files_are_removed(&t.store).await;
 }

@@ -493,3 +493,59 @@ pub async fn fs_failed_write_leaves_no_temp_file(store: &Store) {
         .unwrap_or_default();
     assert!(temps.is_empty(), "temp files left: {temps:?}");
 }
+
+/// Finding: a killed write leaves its temp file in `.holdfast-tmp` and nothing removed
+/// it. `remove_stale_temp` removes the ones older than the given age and keeps fresh
+/// ones (a write may be in flight); other backends have none.
+pub async fn fs_stale_temp_files_are_removed(store: &Store) {
+    let root = store.local_root().expect("fs store");
+    store
+        .write("data/ab/kept", Bytes::from_static(b"object"))
+        .await
+        .expect("write");
+    let tmp = root.join(holdfast_store::TEMP_DIR);
+    let old = std::time::SystemTime::now() - Duration::from_secs(2 * 3600);
+    for (name, len, stale) in [
+        ("killed-1", 1000usize, true),
+        ("killed-2", 24, true),
+        ("in-flight", 7, false),
+    ] {
+        let path = tmp.join(name);
+        std::fs::write(&path, vec![0u8; len]).expect("temp file");
+        if stale {
+            let f = std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .expect("open");
+            f.set_modified(old).expect("set mtime");
+        }
+    }
+    let report = store
+        .remove_stale_temp(Duration::from_secs(3600))
+        .await
+        .expect("remove stale temp");
+    assert_eq!((report.deleted, report.bytes, report.errors), (2, 1024, 0));
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .expect("temp dir")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["in-flight"]);
+    assert_eq!(
+        store.read("data/ab/kept").await.expect("object kept"),
+        "object"
+    );
+    let again = store
+        .remove_stale_temp(Duration::from_secs(3600))
+        .await
+        .expect("again");
+    assert_eq!(again.deleted, 0);
+    let memory = Store::open("memory://").expect("memory");
+    assert_eq!(
+        memory
+            .remove_stale_temp(Duration::ZERO)
+            .await
+            .expect("memory"),
+        holdfast_store::CleanupReport::default()
+    );
+}
