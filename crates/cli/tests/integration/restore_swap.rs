@@ -7,8 +7,9 @@
 //! restore killed between its steps never loses the live WAL (in `restore_swap_database`).
 //! In-place restore refuses a snapshot whose volume is not configured.
 //!
-//! Every swap step is aimed at in every run; the random kills default to 4 to keep the
-//! run short, `HOLDFAST_SWAP_RANDOM_TRIALS=20` gives the full 32-trial run.
+//! The normal run kills 2 times at random and at 6 of the swap's steps, to stay short
+//! (the volume crate's own tests crash every step in-process); `HOLDFAST_SWAP_TRIALS=long`
+//! gives the full run: 20 random kills and all 12 steps.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -179,10 +180,11 @@ fn judge(
     new: &[(String, Vec<u8>)],
     tally: &mut Tally,
     label: &str,
-) {
+) -> String {
     let vol = p.vol();
     tally.trials += 1;
-    let (code, _, err) = p.run(&["run", "--no-serve", "--", "true"]);
+    let (code, _, recovered) = p.run(&["run", "--no-serve", "--", "true"]);
+    let err = recovered.clone();
     if err.contains("rolled back") {
         tally.rolled_back += 1;
     }
@@ -212,6 +214,7 @@ fn judge(
         tally.state_lost += 1;
         eprintln!("{label}: the .holdfast state directory was lost");
     }
+    recovered
 }
 
 /// Waits (bounded) until `file` exists or the child has exited; true when it exists.
@@ -228,27 +231,26 @@ pub fn wait_for(file: &Path, child: &mut Child) -> bool {
     false
 }
 
-/// Swap steps the failpoint can pause at (`moved-…:N` after the N-th entry moved).
-const STEPS: [&str; 12] = [
-    "journal-staging",
-    "stage-synced",
-    "journal-staged",
-    "moved-old:0",
-    "moved-old:500",
-    "old-synced",
-    "moved-new:0",
-    "moved-new:1500",
-    "new-synced",
-    "journal-swapped",
-    "old-removed",
-    "journal-removed",
+/// Swap steps the failpoint can pause at (`moved-…:N` after the N-th entry moved), with
+/// what recovery must say after a kill there, and whether the short run aims at it.
+const STEPS: [(&str, &str, bool); 12] = [
+    ("journal-staging", "rolled back", true),
+    ("stage-synced", "rolled back", false),
+    ("journal-staged", "rolled forward", true),
+    ("moved-old:0", "rolled forward", false),
+    ("moved-old:500", "rolled forward", true),
+    ("old-synced", "rolled forward", false),
+    ("moved-new:0", "rolled forward", false),
+    ("moved-new:1500", "rolled forward", true),
+    ("new-synced", "rolled forward", false),
+    ("journal-swapped", "finished", true),
+    ("old-removed", "finished", false),
+    ("journal-removed", "removed the leftovers", true),
 ];
 
-fn trials_from_env(var: &str, default: usize) -> usize {
-    std::env::var(var)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+/// `HOLDFAST_SWAP_TRIALS=long`: 20 random kills and every step; else 2 and six steps.
+fn long_run() -> bool {
+    std::env::var("HOLDFAST_SWAP_TRIALS").is_ok_and(|v| v == "long")
 }
 
 #[test]
@@ -272,7 +274,7 @@ fn restore_in_place_killed_at_random_moments_and_at_every_swap_step_leaves_old_o
 
     let mut tally = Tally::default();
     let mut seed = 0x5eed_0011_u64;
-    let random = trials_from_env("HOLDFAST_SWAP_RANDOM_TRIALS", 4);
+    let random = if long_run() { 20 } else { 2 };
     for t in 0..random {
         reset(&vol);
         seed ^= seed << 13;
@@ -287,7 +289,11 @@ fn restore_in_place_killed_at_random_moments_and_at_every_swap_step_leaves_old_o
     }
     let wait = p.dir.path().join("paused");
     let mut not_reached = Vec::new();
-    for step in STEPS {
+    let mut unsaid = Vec::new();
+    for (step, said, short) in STEPS {
+        if !short && !long_run() {
+            continue;
+        }
         reset(&vol);
         let _ = std::fs::remove_file(&wait);
         let mut child = p.spawn(
@@ -298,7 +304,10 @@ fn restore_in_place_killed_at_random_moments_and_at_every_swap_step_leaves_old_o
             not_reached.push(step);
         }
         kill(&mut child);
-        judge(&p, &old, &new, &mut tally, &format!("paused at {step}"));
+        let err = judge(&p, &old, &new, &mut tally, &format!("paused at {step}"));
+        if !err.contains(said) {
+            unsaid.push((step, err));
+        }
     }
     eprintln!(
         "in-place restore SIGKILL trials: {tally:?}; failpoints not reached: {not_reached:?}"
@@ -307,10 +316,7 @@ fn restore_in_place_killed_at_random_moments_and_at_every_swap_step_leaves_old_o
         not_reached.is_empty(),
         "failpoints not reached: {not_reached:?}"
     );
-    assert!(
-        tally.rolled_back >= 2 && tally.rolled_forward >= 7,
-        "recovery says what it did: {tally:?}"
-    );
+    assert!(unsaid.is_empty(), "recovery says what it did: {unsaid:?}");
     assert_eq!(
         (
             tally.mixed,
