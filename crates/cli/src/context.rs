@@ -1,5 +1,7 @@
 //! Opening the repository from the global flags: which URL ([`repo_url`]), which
-//! password ([`password`]), and the opened store and repository.
+//! password ([`password`]), and the opened store and repository. A repository URL is
+//! only ever shown redacted ([`holdfast_store::redact_url`]): credentials written into
+//! it never reach a message or a log line.
 
 use anyhow::{Context, bail};
 use holdfast_repo::{OpenOptions, Repository};
@@ -21,7 +23,8 @@ pub fn repo_url(g: &GlobalArgs) -> anyhow::Result<Option<String>> {
 /// The store of the repository: [`repo_url`], else the `STORAGE_TYPE` environment.
 pub fn open_store(g: &GlobalArgs) -> anyhow::Result<Store> {
     if let Some(url) = repo_url(g)? {
-        return Store::open(&url).with_context(|| format!("repository URL {url}"));
+        return Store::open(&url)
+            .with_context(|| format!("repository URL {}", holdfast_store::redact_url(&url)));
     }
     match Store::from_env().context("STORAGE_TYPE environment")? {
         Some(store) => Ok(store),

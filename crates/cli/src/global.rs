@@ -4,8 +4,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-/// Flags accepted before or after any command.
-#[derive(Debug, Args)]
+/// Flags accepted before or after any command. `Debug` shows the repository URL
+/// redacted.
+#[derive(Args)]
 pub struct GlobalArgs {
     /// Config file.
     #[arg(
@@ -32,7 +33,34 @@ pub struct GlobalArgs {
     pub quiet: bool,
 }
 
-/// Sets up `tracing` on stderr from `-v`/`-q` (or `RUST_LOG`).
+impl std::fmt::Debug for GlobalArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GlobalArgs")
+            .field("config", &self.config)
+            .field(
+                "repo",
+                &self.repo.as_deref().map(holdfast_store::redact_url),
+            )
+            .field("password_file", &self.password_file)
+            .field("json", &self.json)
+            .field("verbose", &self.verbose)
+            .field("quiet", &self.quiet)
+            .finish()
+    }
+}
+
+/// Log targets of libraries that print credentials in their debug output.
+const SECRET_LOGGING_TARGETS: &[&str] = &[
+    "reqsign",
+    "reqsign_core",
+    "reqsign_aws_core",
+    "reqsign_aws_v4",
+    "reqsign_azure_storage",
+    "reqsign_file_read_tokio",
+];
+
+/// Sets up `tracing` on stderr from `-v`/`-q` (or `RUST_LOG`); the request signer's
+/// debug output, which shows credentials, is never enabled.
 pub fn init_logging(g: &GlobalArgs) {
     let level = if g.quiet {
         "error"
@@ -44,8 +72,15 @@ pub fn init_logging(g: &GlobalArgs) {
             _ => "trace",
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // The request signer logs the credentials it loaded (secret included) at debug
+    // level: it stays at info whatever -v or RUST_LOG ask for.
+    for target in SECRET_LOGGING_TARGETS {
+        if let Ok(d) = format!("{target}=info").parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -24,6 +24,7 @@ mod integration {
     mod serve_stream;
     mod serve_symlink_race;
     mod serve_util;
+    mod store_redaction;
     mod torture;
     mod volume_cleanup;
     mod volume_import;
