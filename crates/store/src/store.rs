@@ -630,27 +630,19 @@ impl Store {
                 );
             return Ok(stream.boxed());
         }
-        let op = self.op()?;
-        let lister = self
-            .retry("list", &dir, || async {
-                match op.lister_with(&dir).recursive(opts.recursive).await {
-                    Ok(l) => Ok(Some(l)),
-                    Err(e) if e.kind() == opendal::ErrorKind::NotFound => Ok(None),
-                    Err(e) => Err(self.err(e, "list", &dir)),
-                }
-            })
-            .await?;
-        let lister = futures::stream::iter(lister);
-        let store = self.clone();
-        Ok(lister
-            .flatten()
+        let op = self.op()?.clone();
+        let entries = crate::stream::list(
+            op,
+            &self.inner.url,
+            dir,
+            opts.recursive,
+            &self.inner.options,
+        );
+        Ok(entries
             .filter(|e| {
                 futures::future::ready(!matches!(e, Ok(entry) if entry.metadata().is_dir()))
             })
-            .map(move |e| match e {
-                Ok(entry) => Ok(meta(entry.path(), entry.metadata())),
-                Err(e) => Err(store.err(e, "list", &dir)),
-            })
+            .map(|e| e.map(|entry| meta(entry.path(), entry.metadata())))
             .filter(move |m| futures::future::ready(keep(m)))
             .boxed())
     }

@@ -4,6 +4,10 @@
 //! as every other operation ([`crate::StoreOptions::retry_for`], counted from the first
 //! failure since the last byte that arrived). The caller sees one unbroken stream of
 //! the right bytes, or an [`ErrorKind::Unavailable`] error once the budget is spent.
+//!
+//! Listings resume the same way: the lister is recreated and the entries up to the
+//! last one handed out are skipped, which relies on object stores listing in key order
+//! (S3 and Azure Blob do).
 
 use std::ops::Range;
 use std::time::Instant;
@@ -11,7 +15,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use opendal::{FuturesBytesStream, Operator};
+use opendal::{Entry, FuturesBytesStream, Lister, Operator};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::retry::{StoreOptions, Streak};
@@ -108,4 +112,98 @@ pub(crate) async fn open(
         |mut r| async move { r.next().await.map(|item| (item, r)) },
     )
     .boxed())
+}
+
+/// Where a resumable listing stands.
+struct Listing {
+    op: Operator,
+    url: String,
+    dir: String,
+    recursive: bool,
+    lister: Option<Lister>,
+    /// Path of the last entry handed out.
+    last: Option<String>,
+    streak: Streak,
+    done: bool,
+}
+
+impl Listing {
+    async fn next(&mut self) -> Option<Result<Entry>> {
+        loop {
+            if self.done {
+                return None;
+            }
+            let started = Instant::now();
+            let dal = |e| Error::from_dal(e, "list", &self.url, &self.dir);
+            let err = match self.lister.as_mut() {
+                None => match self
+                    .op
+                    .lister_with(&self.dir)
+                    .recursive(self.recursive)
+                    .await
+                {
+                    Ok(l) => {
+                        self.lister = Some(l);
+                        continue;
+                    }
+                    Err(e) if e.kind() == opendal::ErrorKind::NotFound => return None,
+                    Err(e) => dal(e),
+                },
+                Some(lister) => match lister.next().await {
+                    None => return None,
+                    Some(Ok(entry)) => {
+                        if self.last.as_deref().is_some_and(|l| entry.path() <= l) {
+                            continue;
+                        }
+                        self.last = Some(entry.path().to_string());
+                        self.streak.reset();
+                        return Some(Ok(entry));
+                    }
+                    Some(Err(e))
+                        if e.kind() == opendal::ErrorKind::NotFound && self.last.is_none() =>
+                    {
+                        return None;
+                    }
+                    Some(Err(e)) => {
+                        self.lister = None;
+                        dal(e)
+                    }
+                },
+            };
+            if err.kind() != ErrorKind::Unavailable {
+                self.done = true;
+                return Some(Err(err));
+            }
+            if let Err(e) = self.streak.failed(started, err).await {
+                self.done = true;
+                return Some(Err(e));
+            }
+        }
+    }
+}
+
+/// Lists `dir` as a stream that resumes after transient failures (see the module doc).
+/// A missing directory lists nothing.
+pub(crate) fn list(
+    op: Operator,
+    url: &str,
+    dir: String,
+    recursive: bool,
+    options: &StoreOptions,
+) -> BoxStream<'static, Result<Entry>> {
+    let l = Listing {
+        streak: Streak::new(options, "list", url, &dir),
+        op,
+        url: url.to_string(),
+        dir,
+        recursive,
+        lister: None,
+        last: None,
+        done: false,
+    };
+    futures::stream::unfold(
+        l,
+        |mut l| async move { l.next().await.map(|item| (item, l)) },
+    )
+    .boxed()
 }
