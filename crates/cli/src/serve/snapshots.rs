@@ -35,7 +35,7 @@ pub struct RepoAccess {
 impl std::fmt::Debug for RepoAccess {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RepoAccess")
-            .field("url", &self.url)
+            .field("url", &self.url.as_deref().map(holdfast_store::redact_url))
             .finish_non_exhaustive()
     }
 }
@@ -69,7 +69,7 @@ impl RepoAccess {
         };
         holdfast_repo::open(store, &opts)
             .await
-            .with_context(|| format!("opening repository {url}"))
+            .with_context(|| format!("opening repository {}", holdfast_store::redact_url(url)))
     }
 }
 
