@@ -202,7 +202,7 @@ pub(crate) fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<StoreOpt
     Ok(opts)
 }
 
-/// Parses `90s`, `2m`, `500ms`, `1h`, `1m30s` or a plain number of seconds.
+/// Parses `90s`, `2m`, `500ms`, `1h`, `1d`, `1m30s` or a plain number of seconds.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
     if s.is_empty() {
@@ -228,6 +228,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
             "s" => Duration::from_secs(n),
             "m" | "min" => Duration::from_secs(n.checked_mul(60)?),
             "h" => Duration::from_secs(n.checked_mul(3600)?),
+            "d" => Duration::from_secs(n.checked_mul(86_400)?),
             _ => return None,
         };
         total = total.checked_add(unit)?;
