@@ -28,7 +28,14 @@ async fn verify(
     read_data: bool,
 ) -> Result<holdfast_repo::VerifyReport, Box<dyn std::error::Error>> {
     let repo = t.open("pw").await?;
-    Ok(holdfast_repo::verify(&repo, &VerifyOptions { read_data, ..Default::default() }).await?)
+    Ok(holdfast_repo::verify(
+        &repo,
+        &VerifyOptions {
+            read_data,
+            ..Default::default()
+        },
+    )
+    .await?)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -28,7 +28,14 @@ async fn restore_of_backup_equals_tree() -> TestResult {
     .await?;
     assert!(r.damaged.is_empty(), "{:?}", r.damaged);
     assert_eq!(snapshot_of(&src)?, snapshot_of(&target)?);
-    let report = holdfast_repo::verify(&repo, &VerifyOptions { read_data: true, ..Default::default() }).await?;
+    let report = holdfast_repo::verify(
+        &repo,
+        &VerifyOptions {
+            read_data: true,
+            ..Default::default()
+        },
+    )
+    .await?;
     assert!(report.problems.is_empty(), "{:?}", report.problems);
     Ok(())
 }
