@@ -7,9 +7,10 @@
 //! it, and right before the snapshot [`Lock::check`] confirms the lock was neither
 //! removed nor left unrefreshed past its validity (docs/FORMAT.md, "Invariant"). Losing the
 //! lock, or the caller's [`BackupOptions::cancel`] token, stops the walker, the workers
-//! and the uploader, and nothing is committed. A backup that fails before its index file
-//! is written deletes the packs it uploaded (no other client can know of them); after
-//! that, other backups may already deduplicate against them, so they stay for prune.
+//! and the uploader, and nothing is committed. A backup that fails before it starts
+//! writing its index file deletes the packs it uploaded (no other client can know of
+//! them); once that write has started it may land even when it reports a failure, and
+//! other backups may deduplicate against the packs, so they stay for prune.
 
 mod pipeline;
 mod sources;
@@ -208,11 +209,13 @@ async fn under_lock(
     if !index_file.packs.is_empty() {
         let bytes = index_file.seal(repo.keys())?;
         let id = Id::hash(&bytes);
+        // From the moment the index write starts, it may land even if the call fails (a
+        // timeout after the store committed it): another backup may then deduplicate
+        // against these packs, so they are never deleted past this point.
+        uploaded.clear();
         repo.store()
             .write(&format!("index/{id}"), Bytes::from(bytes))
             .await?;
-        // Indexed: another backup may deduplicate against these packs from now on.
-        uploaded.clear();
         let index = Arc::make_mut(&mut repo.index);
         index.add_file(&index_file);
         index_file.packs.clear();

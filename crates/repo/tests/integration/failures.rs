@@ -91,3 +91,24 @@ async fn a_backup_that_fails_after_its_index_leaves_its_packs_to_prune() -> Test
     assert!(next.snapshot.added < 1 << 20, "the data was deduplicated");
     Ok(())
 }
+
+/// A failed index write may still have landed (a timeout after the store committed it),
+/// and then another backup may deduplicate against its packs: they are kept for prune,
+/// never deleted by the failing backup.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_whose_index_write_fails_keeps_its_packs() -> TestResult {
+    let (t, mut repo) = TestRepo::new().await?;
+    let src = source(&t)?;
+    // Every index write now fails inside the store: `index` is a file, not a directory.
+    let index = t.root().join("index");
+    let _ = std::fs::remove_dir_all(&index);
+    std::fs::write(&index, "in the way")?;
+    let r = holdfast_repo::backup(&mut repo, &BackupOptions::new(&src)).await;
+    assert!(matches!(r, Err(Error::Store(_))), "{r:?}");
+    assert!(
+        pack_files(&t) > 0,
+        "the packs of a possibly indexed backup were deleted"
+    );
+    assert!(t.objects("locks").is_empty(), "the lock stayed");
+    Ok(())
+}
