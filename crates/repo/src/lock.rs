@@ -376,6 +376,28 @@ impl Lock {
         }
     }
 
+    /// Runs `work` under the lock, stopping it (with [`Lock::cancelled_error`]) once the
+    /// token is cancelled.
+    pub async fn run<T>(
+        &self,
+        what: &str,
+        work: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let token = self.token();
+        tokio::select! {
+            r = work => r,
+            () = token.cancelled() => Err(self.cancelled_error(what)),
+        }
+    }
+
+    /// Removes the lock after an operation; the operation's error comes first.
+    pub async fn release_after<T>(self, result: Result<T>) -> Result<T> {
+        let released = self.release().await;
+        let value = result?;
+        released?;
+        Ok(value)
+    }
+
     /// Removes the lock.
     pub async fn release(self) -> Result<()> {
         self.refresher.abort();

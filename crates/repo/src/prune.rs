@@ -184,15 +184,8 @@ pub async fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport
         return Err(Error::Invalid("mark grace period is negative".into()));
     }
     let lock = Lock::acquire_for(repo, !opts.dry_run, &opts.lock, &opts.cancel).await?;
-    let token = lock.token();
-    let result = tokio::select! {
-        r = run(repo, opts, &lock) => r,
-        () = token.cancelled() => Err(lock.cancelled_error("prune")),
-    };
-    let released = lock.release().await;
-    let report = result?;
-    released?;
-    Ok(report)
+    let result = lock.run("prune", run(repo, opts, &lock)).await;
+    lock.release_after(result).await
 }
 
 /// What happens to one indexed pack in the end.

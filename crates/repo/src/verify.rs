@@ -63,15 +63,8 @@ pub struct VerifyReport {
 /// Checks the repository, holding a shared lock (so no prune runs meanwhile).
 pub async fn verify(repo: &Repository, opts: &VerifyOptions) -> Result<VerifyReport> {
     let lock = crate::lock::Lock::shared(repo, &opts.cancel).await?;
-    let token = lock.token();
-    let result = tokio::select! {
-        r = check(repo, opts) => r,
-        () = token.cancelled() => Err(lock.cancelled_error("verify")),
-    };
-    let released = lock.release().await;
-    let report = result?;
-    released?;
-    Ok(report)
+    let result = lock.run("verify", check(repo, opts)).await;
+    lock.release_after(result).await
 }
 
 async fn check(repo: &Repository, opts: &VerifyOptions) -> Result<VerifyReport> {

@@ -92,15 +92,8 @@ pub async fn repair_index(
     opts: &RepairIndexOptions,
 ) -> Result<RepairIndexReport> {
     let lock = Lock::acquire_for(repo, !opts.dry_run, &opts.lock, &opts.cancel).await?;
-    let token = lock.token();
-    let result = tokio::select! {
-        r = run(repo, opts, &lock) => r,
-        () = token.cancelled() => Err(lock.cancelled_error("repair index")),
-    };
-    let released = lock.release().await;
-    let report = result?;
-    released?;
-    Ok(report)
+    let result = lock.run("repair index", run(repo, opts, &lock)).await;
+    lock.release_after(result).await
 }
 
 async fn run(

@@ -85,15 +85,8 @@ pub async fn repair_snapshots(
     opts: &RepairSnapshotsOptions,
 ) -> Result<RepairSnapshotsReport> {
     let lock = Lock::acquire_for(repo, !opts.dry_run, &opts.lock, &opts.cancel).await?;
-    let token = lock.token();
-    let result = tokio::select! {
-        r = run(repo, opts, &lock) => r,
-        () = token.cancelled() => Err(lock.cancelled_error("repair snapshots")),
-    };
-    let released = lock.release().await;
-    let report = result?;
-    released?;
-    Ok(report)
+    let result = lock.run("repair snapshots", run(repo, opts, &lock)).await;
+    lock.release_after(result).await
 }
 
 /// Paths listed per repaired snapshot (all are counted).
