@@ -7,6 +7,7 @@ mod cmd;
 mod context;
 mod exit;
 mod global;
+mod notify;
 mod serve;
 
 use std::process::ExitCode;

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 pub(crate) use locate::line_of;
 
 pub use model::{
-    CleanupJob, Config, DEFAULT_ALERT_AT, Database, Hooks, Priority, Repository, Retention,
-    Schedule, Serve, Uploads, Volume,
+    Alerts, CleanupJob, Config, DEFAULT_ALERT_AT, Database, Hooks, Notify, NotifyKind, Priority,
+    Repository, Retention, Schedule, Serve, Uploads, Volume,
 };
 
 /// The environment variable Railway sets to the mount path of a service's volume.

@@ -37,6 +37,12 @@ pub struct Config {
     /// `[serve]`: who may see what on the HTTP server.
     #[serde(default, skip_serializing_if = "Serve::is_default")]
     pub serve: Serve,
+    /// `[alerts]`: what counts as an unprotected volume.
+    #[serde(default, skip_serializing_if = "Alerts::is_default")]
+    pub alerts: Alerts,
+    /// `[[notify]]`: where push notifications go.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<Notify>,
     /// The file this configuration was read from, when it came from a file.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -353,4 +359,54 @@ impl Serve {
     pub fn is_default(&self) -> bool {
         self == &Serve::default()
     }
+}
+
+/// `[alerts]`: when missing or failing backups are an alert, and what they block.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alerts {
+    /// A volume whose last successful backup is older than this is an alert. Default: a
+    /// little over the interval of `[schedule] backup`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_max_age: Option<HumanDuration>,
+    /// `run` refuses to start the app when backups cannot run.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_backups: bool,
+    /// `/readyz` answers 503 while a backup alert is raised (off: readiness is about
+    /// volumes only, so a failing backup does not take the app down).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ready_requires_backup: bool,
+}
+
+impl Alerts {
+    /// True when nothing is set.
+    pub fn is_default(&self) -> bool {
+        self == &Alerts::default()
+    }
+}
+
+/// The kind of a `[[notify]]` target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotifyKind {
+    /// A generic JSON webhook: every event is POSTed as one JSON object.
+    Webhook,
+    /// A healthchecks.io-style ping URL: `/start`, the URL itself on success, `/fail`.
+    Healthchecks,
+    /// An ntfy topic URL: a plain-text message with a title and priority.
+    Ntfy,
+}
+
+/// One `[[notify]]` target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    /// What kind of receiver `url` is.
+    pub kind: NotifyKind,
+    /// Where to send; may hold a secret (a token in the path or query), so it is only
+    /// ever shown redacted.
+    pub url: String,
+    /// Only these events (names as in docs/CONFIG.md); all when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<String>>,
 }
