@@ -51,6 +51,6 @@ pub fn report(failure: &Failure) -> ExitCode {
             return ExitCode::SUCCESS;
         }
     }
-    eprintln!("holdfast: error: {:#}", failure.error);
+    crate::global::stderr_line(tracing::Level::ERROR, &format!("{:#}", failure.error));
     ExitCode::from(failure.code)
 }

@@ -83,7 +83,8 @@ fn main() -> ExitCode {
             };
         }
     };
-    global::init_logging(&cli.global);
+    let long_running = matches!(cli.command, Command::Run(_) | Command::Serve(_));
+    global::init_logging(&cli.global, long_running);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -1,16 +1,28 @@
 //! Push notifications (`[[notify]]`): a generic JSON webhook, a healthchecks.io-style
 //! ping URL and an ntfy topic.
 //!
-//! How it works: [`Notifier::notify`] never blocks its caller. It hands the event to a
-//! background task that sends it to every target that wants it, each with bounded
-//! retries, backoff and a timeout; a target that keeps failing is logged (URL redacted)
-//! and the event dropped. [`Notifier::flush`] waits, up to a limit, for what is queued
-//! (used before a short-lived command exits).
+//! How it works: [`Notifier::notify`] never blocks its caller. Each target has its own
+//! bounded queue and background task, so a stalled receiver delays nobody else; a full
+//! queue drops the event with a warning. The task sends each event (rendered for its
+//! kind by `render`) with a per-request timeout and bounded retries with backoff
+//! (`deliver`); a target that keeps failing is logged with its URL redacted to
+//! `scheme://host:port/…` and the event dropped. [`Notifier::flush`] waits, up to a
+//! limit, for what is queued (used before a short-lived command exits).
 
+mod deliver;
+mod render;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use holdfast_volume::config::Notify;
+use tokio::sync::mpsc;
+
+use deliver::Policy;
 
 /// Something worth telling a person about.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,27 +88,195 @@ pub enum Event {
     },
 }
 
-/// Sends events to the configured targets; cheap to clone.
+impl Event {
+    /// The event's name, one of [`holdfast_volume::config::NOTIFY_EVENTS`]: what an
+    /// `events` filter lists and what the webhook's `event` field says.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::BackupStarted { .. } => "backup_started",
+            Event::BackupSucceeded { .. } => "backup_ok",
+            Event::BackupFailed { .. } => "backup_failed",
+            Event::VerifyFinished { ok: true, .. } => "verify_ok",
+            Event::VerifyFinished { ok: false, .. } => "verify_failed",
+            Event::UsageAlert { .. } => "usage_alert",
+            Event::GuardRefused { .. } => "guard_refused",
+            Event::BackupStale { .. } => "backup_stale",
+        }
+    }
+
+    /// True for events that mean data is (or may soon be) unprotected.
+    pub fn is_problem(&self) -> bool {
+        !matches!(
+            self,
+            Event::BackupStarted { .. }
+                | Event::BackupSucceeded { .. }
+                | Event::VerifyFinished { ok: true, .. }
+        )
+    }
+}
+
+/// An event with the time it happened.
+#[derive(Debug)]
+struct Envelope {
+    event: Arc<Event>,
+    time: DateTime<Utc>,
+}
+
+/// Events queued and not yet delivered or given up, and a wake-up for [`Notifier::flush`].
+#[derive(Debug, Default)]
+struct Pending {
+    count: AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+impl Pending {
+    fn add(&self) {
+        self.count.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn done(&self) {
+        if self.count.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+}
+
+/// One target and the queue its task reads.
+#[derive(Debug)]
+struct Queue {
+    target: Notify,
+    tx: mpsc::Sender<Envelope>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    queues: Vec<Queue>,
+    pending: Arc<Pending>,
+}
+
+/// Sends events to the configured targets; cheap to clone (clones share the queues).
 #[derive(Debug, Clone, Default)]
 pub struct Notifier {
-    targets: Vec<Notify>,
+    inner: Option<Arc<Inner>>,
 }
 
 impl Notifier {
     /// A notifier for the `[[notify]]` targets of a config (none: every call is a no-op).
+    /// Starts one background task per target, so it must be called inside the Tokio
+    /// runtime; outside one, notifications are off (with a warning).
     pub fn new(targets: &[Notify]) -> Self {
+        Self::with_policy(targets, Policy::default())
+    }
+
+    /// [`Notifier::new`] with explicit retry, timeout and queue limits.
+    fn with_policy(targets: &[Notify], policy: Policy) -> Self {
+        if targets.is_empty() {
+            return Self::default();
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("notifications are off: no async runtime to send them from");
+            return Self::default();
+        };
+        let client = match deliver::client(&policy) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("notifications are off: cannot set up an HTTP client: {e}");
+                return Self::default();
+            }
+        };
+        let host = holdfast_repo::snapshot::hostname();
+        let pending = Arc::new(Pending::default());
+        let mut queues = Vec::new();
+        for target in targets {
+            let Ok(url) = reqwest::Url::parse(target.url.trim()) else {
+                tracing::warn!(
+                    "notification target {} is not a URL; skipped",
+                    target.redacted_url()
+                );
+                continue;
+            };
+            let (tx, rx) = mpsc::channel(policy.queue);
+            let worker = deliver::Worker {
+                target: target.clone(),
+                url,
+                client: client.clone(),
+                policy: policy.clone(),
+                host: host.clone(),
+                pending: pending.clone(),
+            };
+            runtime.spawn(worker.run(rx));
+            queues.push(Queue {
+                target: target.clone(),
+                tx,
+            });
+        }
+        tracing::debug!("notifications go to {} target(s)", queues.len());
         Self {
-            targets: targets.to_vec(),
+            inner: Some(Arc::new(Inner { queues, pending })),
         }
     }
 
-    /// Queues `event` for every target that wants it; returns at once.
+    /// Queues `event` for every target that wants it; returns at once. A target whose
+    /// queue is full drops the event with a warning.
     pub fn notify(&self, event: Event) {
-        let _ = (&self.targets, event);
+        let Some(inner) = &self.inner else { return };
+        let name = event.name();
+        let envelope_event = Arc::new(event);
+        let time = Utc::now();
+        for queue in &inner.queues {
+            if !queue.target.wants(name) || !render::sends(queue.target.kind, &envelope_event) {
+                continue;
+            }
+            inner.pending.add();
+            let envelope = Envelope {
+                event: envelope_event.clone(),
+                time,
+            };
+            match queue.tx.try_send(envelope) {
+                Ok(()) => {
+                    tracing::debug!(
+                        "notification `{name}` queued for {}",
+                        queue.target.redacted_url()
+                    );
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    inner.pending.done();
+                    tracing::warn!(
+                        "notification queue of {} is full; dropped `{name}`",
+                        queue.target.redacted_url()
+                    );
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    inner.pending.done();
+                    tracing::warn!(
+                        "notification sender of {} has stopped; dropped `{name}`",
+                        queue.target.redacted_url()
+                    );
+                }
+            }
+        }
     }
 
-    /// Waits up to `limit` for queued events to be delivered or given up.
+    /// Waits up to `limit` for queued events to be delivered or given up; what is still
+    /// queued after that is left (with a warning) and lost when the process exits.
     pub async fn flush(&self, limit: Duration) {
-        let _ = limit;
+        let Some(inner) = &self.inner else { return };
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let idle = inner.pending.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            let left = inner.pending.count.load(Ordering::SeqCst);
+            if left == 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                tracing::warn!(
+                    "{left} notification(s) not yet sent after {}s; not waiting longer",
+                    limit.as_secs()
+                );
+                return;
+            }
+        }
     }
 }

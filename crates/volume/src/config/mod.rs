@@ -8,14 +8,15 @@
 mod locate;
 mod model;
 mod validate;
+mod validate_notify;
 
 use std::path::{Path, PathBuf};
 
 pub(crate) use locate::line_of;
 
 pub use model::{
-    Alerts, CleanupJob, Config, DEFAULT_ALERT_AT, Database, Hooks, Notify, NotifyKind, Priority,
-    Repository, Retention, Schedule, Serve, Uploads, Volume,
+    Alerts, CleanupJob, Config, DEFAULT_ALERT_AT, Database, Hooks, NOTIFY_EVENTS, Notify, NotifyKind,
+    Priority, Repository, Retention, Schedule, Serve, Uploads, Volume,
 };
 
 /// The environment variable Railway sets to the mount path of a service's volume.
@@ -107,6 +108,7 @@ impl Config {
             .and_then(|p| p.parent().map(Path::to_path_buf))
             .unwrap_or_default();
         validate::check(&mut config, text, origin, &base, env)?;
+        validate_notify::check(&config, text, origin)?;
         config.source = Some(origin.to_path_buf());
         Ok(config)
     }

@@ -397,8 +397,8 @@ pub enum NotifyKind {
     Ntfy,
 }
 
-/// One `[[notify]]` target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One `[[notify]]` target. `Debug` shows the URL redacted.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Notify {
     /// What kind of receiver `url` is.
@@ -406,7 +406,62 @@ pub struct Notify {
     /// Where to send; may hold a secret (a token in the path or query), so it is only
     /// ever shown redacted.
     pub url: String,
-    /// Only these events (names as in docs/CONFIG.md); all when absent.
+    /// Only these events (names from [`NOTIFY_EVENTS`]); all when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<String>>,
 }
+
+impl Notify {
+    /// The URL as it may be shown: scheme, host and port only. The path of a webhook,
+    /// healthchecks or ntfy URL is often the secret itself (a ping UUID, a webhook
+    /// token, a private topic), and user-info and query may hold credentials.
+    pub fn redacted_url(&self) -> String {
+        redact_notify_url(&self.url)
+    }
+
+    /// True when this target wants events named `name` (see [`NOTIFY_EVENTS`]).
+    pub fn wants(&self, name: &str) -> bool {
+        self.events
+            .as_ref()
+            .is_none_or(|names| names.iter().any(|n| n == name))
+    }
+}
+
+impl std::fmt::Debug for Notify {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notify")
+            .field("kind", &self.kind)
+            .field("url", &self.redacted_url())
+            .field("events", &self.events)
+            .finish()
+    }
+}
+
+/// `scheme://host[:port]/…` of a notification URL: nothing after the authority, and no
+/// user-info; `(unparsable URL)` when it does not parse.
+fn redact_notify_url(raw: &str) -> String {
+    let Ok(url) = url::Url::parse(raw) else {
+        return "(unparsable URL)".to_string();
+    };
+    let host = url.host_str().unwrap_or("");
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let rest = if url.path() == "/" && url.query().is_none() {
+        "/"
+    } else {
+        "/…"
+    };
+    format!("{}://{host}{port}{rest}", url.scheme())
+}
+
+/// The event names a `[[notify]]` `events` filter may list, as sent in the `event` field
+/// of a webhook.
+pub const NOTIFY_EVENTS: &[&str] = &[
+    "backup_started",
+    "backup_ok",
+    "backup_failed",
+    "verify_ok",
+    "verify_failed",
+    "usage_alert",
+    "guard_refused",
+    "backup_stale",
+];
