@@ -32,8 +32,17 @@ impl Failure {
 }
 
 impl From<anyhow::Error> for Failure {
+    /// An error (exit 1), or a usage error (exit 2) when a holdfast.toml is invalid: a
+    /// bad config is the user's input, whichever command read it.
     fn from(error: anyhow::Error) -> Self {
-        Failure { error, code: ERROR }
+        let invalid_config = error.chain().any(|c| {
+            matches!(
+                c.downcast_ref::<holdfast_volume::config::ConfigError>(),
+                Some(holdfast_volume::config::ConfigError::Invalid { .. })
+            )
+        });
+        let code = if invalid_config { USAGE } else { ERROR };
+        Failure { error, code }
     }
 }
 

@@ -2,6 +2,9 @@
 
 mod integration {
     mod child_secrets;
+    mod protect_metrics;
+    mod protect_outage;
+    mod protect_start;
     mod repo_backends;
     mod repo_lock_loss;
     mod repo_repair;

@@ -9,6 +9,13 @@
 //! as `.holdfast-databases/<name>.pgdump`, beside `<name>.json` with the server and
 //! pg_dump versions. Then one snapshot of the volume is written. The `[hooks]` around a
 //! backup run are in [`with_hooks`].
+//!
+//! [`backup_all`] is the one place that backs up several volumes, each with its
+//! databases, inside the hooks: `holdfast backup`, the scheduled backup and
+//! `POST /api/v1/backups` all call it. Every volume is tried even when one fails; each
+//! outcome is logged as one line (`backup ok volume=… snapshot=… files=… added=…
+//! duration=…s` at INFO, `backup failed volume=… error=…` at ERROR) and recorded in the
+//! volume's [`crate::freshness::BackupRecord`].
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -22,6 +29,7 @@ use holdfast_repo::{
 use crate::child_env::{self, ChildEnv, ChildKind};
 use crate::config::{Config, Database, Volume};
 use crate::databases::{DatabaseError, postgres, redis, sqlite};
+use crate::freshness::BackupRecord;
 use crate::hooks::{self, HookError};
 
 /// What holdfast itself keeps on a volume (the serve cache and schedule state, temp
@@ -229,6 +237,110 @@ where
             tracing::error!("after_backup hook: {after}");
             Err(e)
         }
+    }
+}
+
+/// One volume's outcome in [`backup_all`].
+#[derive(Debug)]
+pub struct VolumeOutcome {
+    /// The volume.
+    pub volume: String,
+    /// Its snapshot, or why there is none.
+    pub result: Result<BackupSummary, VolumeBackupError>,
+}
+
+/// What [`backup_all`] reports to its caller as it goes.
+#[derive(Debug)]
+pub enum BackupStep<'a> {
+    /// The backup of this volume starts.
+    Started(&'a Volume),
+    /// The backup of this volume ended.
+    Finished(&'a Volume, &'a Result<BackupSummary, VolumeBackupError>),
+}
+
+/// Backs up `volumes` one after the other, each with its databases, inside the
+/// `[hooks]` of `config`; see the module doc. `observe` hears each start and end (for
+/// progress bars, metrics and notifications). A failing `before_backup` hook fails every
+/// volume; a failing `after_backup` hook fails the whole run after the snapshots were
+/// made. Otherwise the outcome of each volume is in the returned list.
+pub async fn backup_all(
+    repo: &mut IndexedRepository,
+    config: &Config,
+    volumes: &[&Volume],
+    opts: &VolumeBackupOptions,
+    observe: &mut (dyn FnMut(BackupStep<'_>) + Send),
+) -> Result<Vec<VolumeOutcome>, VolumeBackupError> {
+    let result = with_hooks(config, || async {
+        let mut out = Vec::new();
+        for volume in volumes {
+            observe(BackupStep::Started(volume));
+            let result = backup_volume(repo, volume, opts).await;
+            record_outcome(volume, &result);
+            observe(BackupStep::Finished(volume, &result));
+            out.push(VolumeOutcome {
+                volume: volume.name.clone(),
+                result,
+            });
+        }
+        Ok(out)
+    })
+    .await;
+    if let Err(VolumeBackupError::BeforeHook(e)) = &result {
+        let message = format!("before_backup hook: {e}");
+        for volume in volumes {
+            record_failure(volume, &message);
+        }
+    }
+    result
+}
+
+/// Logs one volume's outcome as one line and records it in the volume's
+/// [`BackupRecord`].
+pub fn record_outcome(volume: &Volume, result: &Result<BackupSummary, VolumeBackupError>) {
+    match result {
+        Ok(s) => {
+            tracing::info!(
+                "backup ok volume={} snapshot={} files={} size={} added={} duration={:.1}s{}",
+                volume.name,
+                s.id.short(),
+                s.snapshot.files,
+                s.snapshot.size,
+                s.snapshot.added,
+                s.duration.as_secs_f64(),
+                if s.snapshot.incomplete {
+                    " incomplete=true"
+                } else {
+                    ""
+                }
+            );
+            let mut record = BackupRecord::load(&volume.path);
+            record.succeeded(chrono::Utc::now());
+            save_record(volume, &record);
+        }
+        Err(e) => record_failure(volume, &e.to_string()),
+    }
+}
+
+/// Logs a failed backup of `volume` and records it (the repository could not be opened,
+/// a hook failed, the backup itself failed).
+pub fn record_failure(volume: &Volume, error: &str) {
+    tracing::error!(
+        "backup failed volume={} error={}",
+        volume.name,
+        crate::freshness::one_line(error)
+    );
+    let mut record = BackupRecord::load(&volume.path);
+    record.failed(chrono::Utc::now(), error);
+    save_record(volume, &record);
+}
+
+fn save_record(volume: &Volume, record: &BackupRecord) {
+    if let Err(e) = record.save(&volume.path) {
+        tracing::warn!(
+            "volume {}: cannot record the backup outcome in {}: {e}",
+            volume.name,
+            crate::freshness::RECORD_FILE
+        );
     }
 }
 

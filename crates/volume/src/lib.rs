@@ -6,6 +6,7 @@
 //! - [`config`]: holdfast.toml, loaded with errors that name the file, line and key.
 //! - [`databases`]: consistent copies of live SQLite, Postgres and Redis data.
 //! - [`drill`]: restore drills that measure the recovery time.
+//! - [`freshness`]: when each volume was last backed up, and the backup alerts.
 //! - [`guard`]: the checks before an app starts, and what to restore first.
 //! - [`hooks`]: `[hooks]` commands around a backup, with a timeout.
 //! - [`units`]: sizes (`10Gi`), percentages (`80%`) and durations (`7d`, `1d12h`).
@@ -40,6 +41,7 @@ pub mod cleanup;
 pub mod config;
 pub mod databases;
 pub mod drill;
+pub mod freshness;
 pub mod guard;
 pub mod hooks;
 pub mod import;

@@ -9,16 +9,23 @@
 //!   mount on a big host disk, a budget), the bytes used under the path against that size:
 //!   whichever is worse, with [`UsageBasis`] saying which.
 //! - `database_exists`: every configured SQLite file is there.
+//! - `last_backup`, `last_backup_error`, `backup_max_age_s` and the backup alerts:
+//!   [`VolumeStatus::apply_backup`] with what [`crate::freshness`] knows; a probe alone
+//!   leaves them empty. [`VolumeStatus::volume_alerts`] are the alerts of the volume
+//!   itself (what `/readyz` looks at by default).
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use chrono::{SecondsFormat, Utc};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use crate::config::{Config, Volume};
+use crate::freshness::{self, BackupRecord, Blocker};
 use crate::mounts::{self, MountEntry};
 use crate::units::format_size;
 
@@ -54,8 +61,14 @@ pub struct VolumeStatus {
     pub database_exists: bool,
     /// When the probe ran, RFC 3339 UTC.
     pub last_check: String,
-    /// Problems found; empty when healthy.
+    /// Problems found, the volume's own first, then its backup's; empty when healthy.
     pub alerts: Vec<String>,
+    /// End of the last successful backup (RFC 3339 UTC), when known.
+    pub last_backup: Option<String>,
+    /// The error of the last backup when it failed after the last success.
+    pub last_backup_error: Option<String>,
+    /// The age past which the last backup is an alert, in seconds (none: no limit).
+    pub backup_max_age_s: Option<u64>,
     /// More about the probe, left out of the JSON.
     #[serde(skip)]
     pub details: StatusDetails,
@@ -80,12 +93,48 @@ pub struct StatusDetails {
     pub alert_at: f64,
     /// Configured SQLite files that are missing.
     pub missing_databases: Vec<PathBuf>,
+    /// How many of the trailing `alerts` are about backups.
+    pub backup_alerts: usize,
+    /// When the last backup failed (with `last_backup_error`).
+    pub last_backup_failed_at: Option<DateTime<Utc>>,
 }
 
 impl VolumeStatus {
     /// True when the volume has no alert.
     pub fn is_healthy(&self) -> bool {
         self.alerts.is_empty()
+    }
+
+    /// The alerts about the volume itself (mount, writable, space), not its backups.
+    pub fn volume_alerts(&self) -> &[String] {
+        let own = self.alerts.len().saturating_sub(self.details.backup_alerts);
+        &self.alerts[..own]
+    }
+
+    /// The alerts about the volume's backups.
+    pub fn backup_alerts(&self) -> &[String] {
+        &self.alerts[self.volume_alerts().len()..]
+    }
+
+    /// Adds what is known of the volume's backups: the fields and the backup alerts of
+    /// [`freshness::alerts`] (replacing those of an earlier call).
+    pub fn apply_backup(
+        &mut self,
+        record: &BackupRecord,
+        blocker: Option<&Blocker>,
+        max_age: Option<Duration>,
+        now: DateTime<Utc>,
+    ) {
+        let own = self.volume_alerts().len();
+        self.alerts.truncate(own);
+        self.last_backup = record.last_success.map(freshness::rfc3339);
+        let failure = record.current_failure();
+        self.last_backup_error = failure.map(|f| f.message.clone());
+        self.details.last_backup_failed_at = failure.map(|f| f.time);
+        self.backup_max_age_s = max_age.map(|d| d.as_secs());
+        let extra = freshness::alerts(record, blocker, max_age, now);
+        self.details.backup_alerts = extra.len();
+        self.alerts.extend(extra);
     }
 }
 
@@ -149,6 +198,8 @@ fn probe_with(volume: &Volume, entries: &[MountEntry]) -> VolumeStatus {
         declared_size: declared,
         alert_at: volume.alert_at_percent(),
         missing_databases,
+        backup_alerts: 0,
+        last_backup_failed_at: None,
     };
     let mut status = VolumeStatus {
         name: volume.name.clone(),
@@ -161,6 +212,9 @@ fn probe_with(volume: &Volume, entries: &[MountEntry]) -> VolumeStatus {
         database_exists: details.missing_databases.is_empty(),
         last_check,
         alerts: Vec::new(),
+        last_backup: None,
+        last_backup_error: None,
+        backup_max_age_s: None,
         details,
     };
     status.alerts = alerts(volume, &status);

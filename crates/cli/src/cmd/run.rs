@@ -8,7 +8,12 @@
 //!    volume's latest snapshot (staged, then swapped in) before CMD starts; when it cannot be (no repository, the
 //!    repository fails) CMD is not started either, so the app never starts on an empty
 //!    database while a backup exists.
-//! 3. CMD runs with SIGTERM/SIGINT forwarded; holdfast exits with CMD's exit code (or
+//! 3. Backups: when they cannot run (no repository, no password, repository not
+//!    initialised, unreachable, wrong password, no `[schedule] backup`), one warning
+//!    block on stderr says why (the server prints it, or this command with
+//!    `--no-serve`); with `[alerts] require_backups = true` CMD is not started and the
+//!    command exits 1 with one line saying why.
+//! 4. CMD runs with SIGTERM/SIGINT forwarded; holdfast exits with CMD's exit code (or
 //!    128 + the signal that ended it). The scheduler and HTTP server of `serve` run
 //!    beside it unless `--no-serve`.
 
@@ -22,11 +27,17 @@ use holdfast_volume::guard;
 use holdfast_volume::swap::{Swap, SwapOptions};
 use tokio_util::sync::CancellationToken;
 
+use crate::cmd::backup::volumes::FLUSH_LIMIT;
 use crate::context;
 use crate::exit::Failure;
 use crate::global::GlobalArgs;
+use crate::notify::{Event, Notifier};
 use crate::serve::snapshots::RepoAccess;
+use crate::serve::watch;
 use crate::serve::{ServeOptions, serve};
+
+/// The reason backups cannot run under `run --no-serve`.
+const NO_SERVE: &str = "run --no-serve: no scheduler runs beside the app, so no backup runs";
 
 /// Flags of `holdfast run`.
 #[derive(Debug, Args)]
@@ -57,10 +68,15 @@ pub async fn run(g: &GlobalArgs, args: RunArgs) -> Result<ExitCode, Failure> {
     })
     .await
     .map_err(|e| anyhow!("guard: {e}"))?;
+    let notifier = Notifier::new(&config.notify);
     if !refusals.is_empty() {
         for r in &refusals {
             eprintln!("holdfast: refusing to start: {r}");
         }
+        notifier.notify(Event::GuardRefused {
+            reasons: refusals.iter().map(ToString::to_string).collect(),
+        });
+        notifier.flush(FLUSH_LIMIT).await;
         return Err(anyhow!(
             "{} volume check(s) failed; {} was not started",
             refusals.len(),
@@ -70,12 +86,36 @@ pub async fn run(g: &GlobalArgs, args: RunArgs) -> Result<ExitCode, Failure> {
     }
     super::restore::recover_swaps(&config)?;
     restore_missing(g, &config).await?;
+    let repo = RepoAccess::from_global(g)?;
+    if config.alerts.require_backups {
+        let mut problems = watch::check(&config, &repo).await;
+        if args.no_serve {
+            problems.push(NO_SERVE.to_string());
+        }
+        if !problems.is_empty() {
+            let line = format!(
+                "backups cannot run ([alerts] require_backups = true): {}",
+                problems.join("; ")
+            );
+            notifier.notify(Event::GuardRefused {
+                reasons: vec![line.clone()],
+            });
+            notifier.flush(FLUSH_LIMIT).await;
+            return Err(anyhow!("refusing to start {}: {line}", args.command[0]).into());
+        }
+    } else if args.no_serve {
+        let (config, repo) = (config.clone(), repo.clone());
+        tokio::spawn(async move {
+            let mut problems = watch::check(&config, &repo).await;
+            problems.push(NO_SERVE.to_string());
+            eprint!("{}", watch::warning_block(&problems));
+        });
+    }
 
     let shutdown = CancellationToken::new();
     let server = if args.no_serve {
         None
     } else {
-        let repo = RepoAccess::from_global(g)?;
         let token = std::env::var("HOLDFAST_API_TOKEN")
             .ok()
             .filter(|t| !t.is_empty());

@@ -134,7 +134,8 @@ pub async fn post_backup(
     let st = state.clone();
     tokio::spawn(async move {
         let _running = guard;
-        let result = backup_volumes(&st.repo, &st.config, q.volume.as_deref(), &st.metrics).await;
+        let sinks = st.backup_sinks();
+        let result = backup_volumes(&st.repo, &st.config, q.volume.as_deref(), &sinks).await;
         st.metrics
             .job_run("backup", if result.is_ok() { "ok" } else { "failed" });
         *st.snapshot_cache.lock().await = None;

@@ -1,6 +1,11 @@
 //! `GET /healthz` (the process answers), `GET /readyz` (every volume is usable: 503 with
-//! the reasons otherwise) and `GET /api/v1/status` (the `holdfast status --json` array).
-//! Probes do blocking filesystem I/O, so they run on the blocking pool.
+//! the reasons otherwise) and `GET /api/v1/status` (the `holdfast status --json` array,
+//! backup freshness included). Probes do blocking filesystem I/O, so they run on the
+//! blocking pool.
+//!
+//! `/readyz` is about the volumes only: a failing or stale backup does not take the app
+//! out of rotation, unless `[alerts] ready_requires_backup = true`, which makes every
+//! backup alert a reason too.
 
 use std::sync::Arc;
 
@@ -38,12 +43,18 @@ pub struct Readiness {
     pub reasons: Vec<Reason>,
 }
 
-/// Readiness from probe results: every alert of every volume is a reason.
-pub fn readiness(statuses: &[VolumeStatus]) -> Readiness {
+/// Readiness from probe results: every alert of every volume is a reason (its backup
+/// alerts only when `with_backups`).
+pub fn readiness(statuses: &[VolumeStatus], with_backups: bool) -> Readiness {
     let reasons: Vec<Reason> = statuses
         .iter()
         .flat_map(|s| {
-            s.alerts.iter().map(|a| Reason {
+            let alerts = if with_backups {
+                &s.alerts[..]
+            } else {
+                s.volume_alerts()
+            };
+            alerts.iter().map(|a| Reason {
                 volume: s.name.clone(),
                 reason: a.clone(),
             })
@@ -58,7 +69,7 @@ pub fn readiness(statuses: &[VolumeStatus]) -> Readiness {
 /// `GET /readyz`: 200 when ready, 503 with the reasons otherwise.
 pub async fn readyz(State(state): State<Arc<AppState>>) -> ApiResult<Response> {
     let statuses = probe(&state).await?;
-    let body = readiness(&statuses);
+    let body = readiness(&statuses, state.config.alerts.ready_requires_backup);
     let status = if body.ready {
         StatusCode::OK
     } else {
@@ -72,10 +83,13 @@ pub async fn status(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<Vo
     Ok(Json(probe(&state).await?))
 }
 
-/// Probes every configured volume on the blocking pool.
+/// Probes every configured volume on the blocking pool and adds its backup state.
 pub async fn probe(state: &AppState) -> ApiResult<Vec<VolumeStatus>> {
     let config = state.config.clone();
-    Ok(tokio::task::spawn_blocking(move || holdfast_volume::status::probe_all(&config)).await?)
+    let mut statuses =
+        tokio::task::spawn_blocking(move || holdfast_volume::status::probe_all(&config)).await?;
+    state.watch.apply(&mut statuses, &state.metrics);
+    Ok(statuses)
 }
 
 #[cfg(test)]
@@ -89,9 +103,9 @@ mod tests {
             .parse()
             .expect("valid config");
         let statuses = holdfast_volume::status::probe_all(&config);
-        let r = readiness(&statuses);
+        let r = readiness(&statuses, false);
         assert!(!r.ready);
         assert!(r.reasons.iter().all(|x| x.volume == "gone"));
-        assert!(readiness(&[]).ready);
+        assert!(readiness(&[], true).ready);
     }
 }

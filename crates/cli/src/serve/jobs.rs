@@ -14,9 +14,9 @@ use holdfast_repo::{ForgetOptions, PruneOptions, VerifyOptions};
 use holdfast_volume::cleanup::{CleanupOptions, CleanupReport, cleanup_path};
 use holdfast_volume::config::{CleanupJob, Config, Retention};
 
-use super::metrics::Metrics;
 use super::scheduler::{Job, JobFn};
-use super::snapshots::{RepoAccess, backup_volumes};
+use super::snapshots::{BackupSinks, RepoAccess, backup_volumes};
+use crate::notify::{Event, Notifier};
 
 /// What the jobs need.
 #[derive(Clone)]
@@ -25,8 +25,8 @@ pub struct JobContext {
     pub config: Arc<Config>,
     /// The repository.
     pub repo: RepoAccess,
-    /// Where backups are counted.
-    pub metrics: Arc<Metrics>,
+    /// Where backups report their outcome.
+    pub sinks: BackupSinks,
     /// Shared with `POST /api/v1/backups`.
     pub backup_lock: Arc<tokio::sync::Mutex<()>>,
 }
@@ -40,7 +40,7 @@ pub fn build(ctx: &JobContext) -> anyhow::Result<Vec<Job>> {
         let run: JobFn = Arc::new(move || {
             let c = c.clone();
             Box::pin(async move {
-                let reports = backup_volumes(&c.repo, &c.config, None, &c.metrics).await?;
+                let reports = backup_volumes(&c.repo, &c.config, None, &c.sinks).await?;
                 let added: u64 = reports.iter().map(|r| r.added).sum();
                 Ok(format!(
                     "{} snapshot(s), {added} bytes added",
@@ -58,6 +58,7 @@ pub fn build(ctx: &JobContext) -> anyhow::Result<Vec<Job>> {
                 verify(
                     &c.repo,
                     c.config.schedule.restore_test.then_some(&*c.config),
+                    &c.sinks.notifier,
                 )
                 .await
             })
@@ -110,11 +111,48 @@ pub fn build(ctx: &JobContext) -> anyhow::Result<Vec<Job>> {
 
 /// `holdfast verify` without `--read-data`: the structure of the repository, then, with
 /// `[schedule] restore_test`, a restore drill of each volume's latest snapshot; any
-/// problem fails the run.
-async fn verify(repo: &RepoAccess, drill: Option<&Config>) -> anyhow::Result<String> {
+/// problem fails the run. The result (with the drills' measured restore time) is
+/// notified.
+async fn verify(
+    repo: &RepoAccess,
+    drill: Option<&Config>,
+    notifier: &Notifier,
+) -> anyhow::Result<String> {
+    let mut outcome = VerifyOutcome::default();
+    let result = verify_into(repo, drill, &mut outcome).await;
+    let summary = match &result {
+        Ok(s) => s.clone(),
+        Err(e) => format!("{e:#}"),
+    };
+    notifier.notify(Event::VerifyFinished {
+        ok: result.is_ok(),
+        problems: if result.is_ok() {
+            0
+        } else {
+            outcome.problems.max(1)
+        },
+        restore_time: outcome.restore_time,
+        summary: holdfast_volume::freshness::one_line(&summary),
+    });
+    result
+}
+
+/// What a verify run found, for its notification.
+#[derive(Default)]
+struct VerifyOutcome {
+    problems: usize,
+    restore_time: Option<std::time::Duration>,
+}
+
+async fn verify_into(
+    repo: &RepoAccess,
+    drill: Option<&Config>,
+    outcome: &mut VerifyOutcome,
+) -> anyhow::Result<String> {
     let repo = repo.open().await?;
     let report = holdfast_repo::verify(&repo, &VerifyOptions::default()).await?;
     if let Some(first) = report.problems.first() {
+        outcome.problems = report.problems.len();
         bail!(
             "{} problem(s), first: {}: {}",
             report.problems.len(),
@@ -130,7 +168,10 @@ async fn verify(repo: &RepoAccess, drill: Option<&Config>) -> anyhow::Result<Str
         let repo = repo.load_index().await?;
         for (id, snap) in holdfast_volume::drill::targets(&repo, Some(config)).await? {
             let d = holdfast_volume::drill::restore_test(&repo, id, &snap, None).await?;
+            let took = std::time::Duration::from_secs_f64(d.duration_s.max(0.0));
+            outcome.restore_time = Some(outcome.restore_time.unwrap_or_default() + took);
             if let Some(first) = d.problems.first() {
+                outcome.problems = d.problems.len();
                 bail!(
                     "restore test of {}: {} problem(s), first: {first}",
                     id.short(),

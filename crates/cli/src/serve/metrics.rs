@@ -1,7 +1,11 @@
 //! Every Prometheus metric of the server, declared in this one module: names start with
-//! `holdfast_`, per-volume series carry a `volume` label. Volume gauges are probed at
-//! scrape time; backup and job counters are recorded as jobs run. The text exposition
-//! format is written by hand (a few gauges and counters need no library).
+//! `holdfast_`, per-volume series carry a `volume` label. Volume gauges come from the
+//! probes of the watch timer ([`super::watch`]), never from a probe per scrape; backup
+//! and job counters are recorded as jobs run; snapshot counts, the repository size and
+//! each volume's last success are read from the repository at start, on a timer and
+//! after each backup. Snapshots of plain paths (not volumes) count under the bounded
+//! label `volume="(path)"`, never the path itself. The text exposition format is
+//! written by hand (a few gauges and counters need no library).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -9,7 +13,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use holdfast_volume::freshness::{BackupFailure, BackupRecord};
 use holdfast_volume::status::VolumeStatus;
+
+/// The `volume` label of snapshots that are not a configured volume's.
+pub const PATH_LABEL: &str = "(path)";
 
 /// Backup figures of one volume.
 #[derive(Debug, Clone, Default)]
@@ -22,6 +30,18 @@ pub struct BackupStats {
     pub added_bytes: u64,
     /// Failed backups.
     pub failures: u64,
+    /// The last failed backup.
+    pub last_failure: Option<BackupFailure>,
+}
+
+impl BackupStats {
+    /// The freshness record these figures hold.
+    pub fn record(&self) -> BackupRecord {
+        BackupRecord {
+            last_success: self.last_success,
+            last_failure: self.last_failure.clone(),
+        }
+    }
 }
 
 /// Name, help text and value of a gauge probed per volume.
@@ -66,13 +86,24 @@ impl Metrics {
         s.added_bytes += added;
     }
 
-    /// Records a failed backup of `volume`.
-    pub fn backup_failed(&self, volume: &str) {
-        self.lock()
-            .backups
-            .entry(volume.to_string())
-            .or_default()
-            .failures += 1;
+    /// Records a failed backup of `volume` and why.
+    pub fn backup_failed(&self, volume: &str, error: &str) {
+        let mut inner = self.lock();
+        let s = inner.backups.entry(volume.to_string()).or_default();
+        s.failures += 1;
+        let mut record = s.record();
+        record.failed(Utc::now(), error);
+        s.last_failure = record.last_failure;
+    }
+
+    /// Takes in what a volume's own record says (at start).
+    pub fn merge_record(&self, volume: &str, record: &BackupRecord) {
+        let mut inner = self.lock();
+        let s = inner.backups.entry(volume.to_string()).or_default();
+        let mut merged = s.record();
+        merged.merge(record);
+        s.last_success = merged.last_success;
+        s.last_failure = merged.last_failure;
     }
 
     /// Sets the snapshot count of every volume (from the latest repository listing);
@@ -147,7 +178,7 @@ impl Metrics {
         header(
             &mut out,
             "holdfast_volume_alerts",
-            "Alerts raised by the volume probe.",
+            "Alerts raised by the volume probe (its backup's not included).",
             "gauge",
         );
         for s in statuses {
@@ -155,7 +186,7 @@ impl Metrics {
                 &mut out,
                 "holdfast_volume_alerts",
                 &[("volume", &s.name)],
-                s.alerts.len() as f64,
+                s.volume_alerts().len() as f64,
             );
         }
         let b = &inner.backups;
@@ -213,6 +244,34 @@ impl Metrics {
                 "holdfast_backup_failures_total",
                 &[("volume", v)],
                 s.failures as f64,
+            );
+        }
+        header(
+            &mut out,
+            "holdfast_backup_last_failure_timestamp_seconds",
+            "Unix time of the last failed backup.",
+            "gauge",
+        );
+        for (v, s) in b {
+            if let Some(f) = &s.last_failure {
+                let name = "holdfast_backup_last_failure_timestamp_seconds";
+                sample(&mut out, name, &[("volume", v)], f.time.timestamp() as f64);
+            }
+        }
+        header(
+            &mut out,
+            "holdfast_backup_failing",
+            "1 while the volume's backup is failing, cannot run, or is older than backup_max_age.",
+            "gauge",
+        );
+        for s in statuses {
+            let failing = !s.backup_alerts().is_empty();
+            let name = "holdfast_backup_failing";
+            sample(
+                &mut out,
+                name,
+                &[("volume", &s.name)],
+                f64::from(u8::from(failing)),
             );
         }
         header(
@@ -283,7 +342,7 @@ mod tests {
         let m = Metrics::default();
         m.job_run("backup", "ok");
         m.job_run("backup", "ok");
-        m.backup_failed("we\"ird");
+        m.backup_failed("we\"ird", "boom");
         let text = m.render(&[]);
         assert!(
             text.contains("holdfast_job_runs_total{job=\"backup\",result=\"ok\"} 2\n"),

@@ -12,6 +12,8 @@
 //! - [`snapshots`]: snapshot listing and backups of every volume through the repository.
 //! - [`backup_jobs`]: on-demand backups as jobs (`202`, then `GET /api/v1/jobs/{id}`).
 //! - [`status_page`]: the server-rendered page at `/`.
+//! - [`watch`]: whether the volumes are protected (why backups cannot run, the warning
+//!   block at start), volume probes and the repository survey on a timer.
 
 pub mod auth;
 pub mod backup_jobs;
@@ -27,5 +29,6 @@ pub mod server;
 pub mod snapshots;
 pub mod status_page;
 pub mod uploads;
+pub mod watch;
 
 pub use server::{ServeOptions, serve};

@@ -35,10 +35,13 @@ use super::jobs::{self, JobContext};
 use super::metrics::Metrics;
 use super::paths::{STATE_DIR, Volumes};
 use super::scheduler::{Clock, JobBoard, RunLog, Scheduler, SystemClock};
+use super::snapshots::BackupSinks;
 use super::snapshots::RepoAccess;
 use super::status_page::SnapshotCache;
 use super::uploads::UploadLimits;
+use super::watch::{self, Watch, WatchContext};
 use super::{cache, files, health, snapshots, status_page, uploads};
+use crate::notify::Notifier;
 
 /// How to run the server.
 #[derive(Debug)]
@@ -79,16 +82,24 @@ pub struct AppState {
     pub backup_jobs: BackupJobs,
     /// Time limits of connections and request bodies.
     pub limits: HttpLimits,
+    /// Whether the volumes are protected: problems, probes, the first-round signal.
+    pub watch: Arc<Watch>,
+    /// Push notifications.
+    pub notifier: Notifier,
 }
 
 impl AppState {
     /// The state for a configuration.
     pub fn new(config: Config, token: Option<&str>, repo: RepoAccess) -> anyhow::Result<Self> {
+        let notifier = Notifier::new(&config.notify);
+        let config = Arc::new(config);
         Ok(AppState {
+            watch: Arc::new(Watch::new(config.clone(), &repo)),
+            notifier,
             volumes: Volumes::new(&config.volumes),
             memory_cache: cache::in_memory()?,
             uploads: UploadLimits::from_config(&config.uploads),
-            config: Arc::new(config),
+            config,
             token: token.and_then(ApiToken::new),
             metrics: Arc::default(),
             board: Arc::default(),
@@ -98,6 +109,17 @@ impl AppState {
             backup_jobs: BackupJobs::default(),
             limits: HttpLimits::from_env()?,
         })
+    }
+}
+
+impl AppState {
+    /// Where a backup of this server reports its outcome.
+    pub fn backup_sinks(&self) -> BackupSinks {
+        BackupSinks {
+            metrics: self.metrics.clone(),
+            watch: self.watch.clone(),
+            notifier: self.notifier.clone(),
+        }
     }
 }
 
@@ -229,9 +251,11 @@ async fn body_timeout(State(limit): State<Duration>, req: Request, next: Next) -
         .await
 }
 
-/// `GET /metrics`.
+/// `GET /metrics`: the timer's last probes (a scrape writes nothing to a volume); the
+/// first scrape waits for the timer's first round.
 async fn metrics(State(state): State<Arc<AppState>>) -> ApiResult<Response> {
-    let statuses = health::probe(&state).await?;
+    state.watch.wait_ready(watch::READY_LIMIT).await;
+    let statuses = state.watch.statuses(&state.metrics);
     let mut res = state.metrics.render(&statuses).into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -255,8 +279,15 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> anyhow::R
     let ctx = JobContext {
         config: state.config.clone(),
         repo: state.repo.clone(),
-        metrics: state.metrics.clone(),
+        sinks: state.backup_sinks(),
         backup_lock: state.backup_lock.clone(),
+    };
+    let watch_ctx = WatchContext {
+        watch: state.watch.clone(),
+        metrics: state.metrics.clone(),
+        repo: state.repo.clone(),
+        notifier: state.notifier.clone(),
+        intervals: watch::intervals()?,
     };
     let scheduler = Scheduler {
         jobs: jobs::build(&ctx)?,
@@ -265,6 +296,7 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> anyhow::R
         metrics: state.metrics.clone(),
         board: state.board.clone(),
     };
+    watch::probe_now(&watch_ctx).await;
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
@@ -273,12 +305,14 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> anyhow::R
     if state.token.is_none() {
         tracing::warn!("HOLDFAST_API_TOKEN is not set: the /api/v1 routes are off");
     }
+    let watcher = tokio::spawn(watch::run(watch_ctx, shutdown.clone()));
     let jobs = scheduler.spawn(shutdown.clone());
     let limits = state.limits;
     let served = serve_http(listener, router(state.clone()), limits, shutdown.clone()).await;
     shutdown.cancel();
     tracing::info!("waiting for running jobs to finish");
     jobs.await.context("scheduler task failed")?;
+    watcher.abort();
     // An on-demand backup holds the backup lock until it ends.
     drop(state.backup_lock.lock().await);
     served

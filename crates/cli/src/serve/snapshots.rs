@@ -1,6 +1,7 @@
 //! The repository side of the server: `GET /api/v1/snapshots` (the `snapshots --json`
-//! array) and [`backup_volumes`], which the scheduled backup job and the on-demand jobs
-//! of [`super::backup_jobs`] run. The repository is
+//! array), the repository [`survey`] behind the snapshot metrics, and
+//! [`backup_volumes`], which the scheduled backup job and the on-demand jobs of
+//! [`super::backup_jobs`] run. The repository is
 //! opened per operation from `[repository] url` (or `--repo` / `HOLDFAST_REPOSITORY`)
 //! with the password from `HOLDFAST_PASSWORD` or the password file.
 
@@ -15,13 +16,18 @@ use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use holdfast_repo::{OpenOptions, Repository};
 use holdfast_store::{ListOptions, Store};
-use holdfast_volume::backup::{VolumeBackupOptions, backup_volume, with_hooks};
+use holdfast_volume::backup::{
+    BackupStep, VolumeBackupError, VolumeBackupOptions, VolumeOutcome, backup_all, record_failure,
+};
 use holdfast_volume::config::Config;
+use holdfast_volume::freshness::one_line;
 use serde::Serialize;
 
 use super::error::{ApiError, ApiResult};
-use super::metrics::Metrics;
+use super::metrics::{Metrics, PATH_LABEL};
 use super::server::AppState;
+use super::watch::Watch;
+use crate::notify::{Event, Notifier};
 
 /// Where the repository is and how to unlock it.
 #[derive(Clone, Default)]
@@ -97,6 +103,12 @@ pub struct SnapshotEntry {
 /// Every snapshot, oldest first; also refreshes the snapshot metrics.
 pub async fn list(access: &RepoAccess, metrics: &Metrics) -> anyhow::Result<Vec<SnapshotEntry>> {
     let repo = access.open().await?;
+    let entries = entries(&repo).await?;
+    record_survey(&repo, &entries, metrics).await;
+    Ok(entries)
+}
+
+async fn entries(repo: &Repository) -> anyhow::Result<Vec<SnapshotEntry>> {
     let mut entries: Vec<SnapshotEntry> = repo
         .snapshots()
         .await?
@@ -113,12 +125,28 @@ pub async fn list(access: &RepoAccess, metrics: &Metrics) -> anyhow::Result<Vec<
         })
         .collect();
     entries.sort_by_key(|e| e.time);
+    Ok(entries)
+}
+
+/// Reads the snapshot counts, each volume's newest snapshot and the repository size
+/// into the metrics (the start-up survey, the timer and the end of each backup).
+pub async fn survey(repo: &Repository, metrics: &Metrics) -> anyhow::Result<()> {
+    let entries = entries(repo).await?;
+    record_survey(repo, &entries, metrics).await;
+    Ok(())
+}
+
+async fn record_survey(repo: &Repository, entries: &[SnapshotEntry], metrics: &Metrics) {
     let mut counts = BTreeMap::new();
     let mut newest = BTreeMap::new();
-    for e in &entries {
-        let v = e.volume.clone().unwrap_or_else(|| e.root.clone());
-        *counts.entry(v.clone()).or_insert(0u64) += 1;
-        newest.insert(v, e.time);
+    for e in entries {
+        match &e.volume {
+            Some(v) => {
+                *counts.entry(v.clone()).or_insert(0u64) += 1;
+                newest.insert(v.clone(), e.time);
+            }
+            None => *counts.entry(PATH_LABEL.to_string()).or_insert(0u64) += 1,
+        }
     }
     metrics.set_snapshots(counts, newest);
     let opts = ListOptions {
@@ -133,7 +161,6 @@ pub async fn list(access: &RepoAccess, metrics: &Metrics) -> anyhow::Result<Vec<
         Ok(bytes) => metrics.set_repository_size(bytes),
         Err(e) => tracing::warn!("measuring the repository: {e}"),
     }
-    Ok(entries)
 }
 
 /// One volume backed up.
@@ -153,14 +180,27 @@ pub struct BackupReport {
     pub duration_s: f64,
 }
 
-/// Backs up every volume (or only `only`) with its databases, one snapshot each, inside
-/// the `[hooks]` (the same orchestration as `holdfast backup`), counting successes and
-/// failures per volume. Every volume is tried; the error lists those that failed.
+/// What a server backup reports to: the counters, the watch state (a repository that
+/// cannot be opened is a reason backups cannot run) and the notifier.
+#[derive(Clone)]
+pub struct BackupSinks {
+    /// Counters and gauges.
+    pub metrics: Arc<Metrics>,
+    /// Why backups cannot run, as last seen.
+    pub watch: Arc<Watch>,
+    /// Push notifications.
+    pub notifier: Notifier,
+}
+
+/// Backs up every volume (or only `only`) through [`backup_all`] (the same orchestration
+/// as `holdfast backup`), counting, recording and announcing each outcome; afterwards
+/// the repository survey is refreshed. Every volume is tried; the error lists those
+/// that failed.
 pub async fn backup_volumes(
     access: &RepoAccess,
     config: &Config,
     only: Option<&str>,
-    metrics: &Metrics,
+    sinks: &BackupSinks,
 ) -> anyhow::Result<Vec<BackupReport>> {
     let volumes: Vec<_> = config
         .volumes
@@ -170,49 +210,94 @@ pub async fn backup_volumes(
     if volumes.is_empty() {
         bail!("no volume to back up");
     }
-    let mut repo = match access.open().await {
-        Ok(r) => r.load_index().await?,
+    let (metrics, notifier) = (&sinks.metrics, &sinks.notifier);
+    let fail_all = |e: &anyhow::Error| {
+        let message = one_line(&format!("{e:#}"));
+        for v in &volumes {
+            record_failure(v, &message);
+            metrics.backup_failed(&v.name, &message);
+            notifier.notify(Event::BackupFailed {
+                volume: v.name.clone(),
+                error: message.clone(),
+            });
+        }
+    };
+    let opened = match access.open().await {
+        Ok(r) => r.load_index().await.context("loading the index"),
+        Err(e) => Err(e),
+    };
+    let mut repo = match opened {
+        Ok(r) => {
+            sinks.watch.set_repository_problem(None);
+            r
+        }
         Err(e) => {
-            volumes.iter().for_each(|v| metrics.backup_failed(&v.name));
+            sinks
+                .watch
+                .set_repository_problem(Some(one_line(&format!("{e:#}"))));
+            fail_all(&e);
             return Err(e);
         }
     };
-    let results = with_hooks(config, || async {
-        let mut out = Vec::new();
-        for v in &volumes {
-            let opts = VolumeBackupOptions::default();
-            out.push((v.name.clone(), backup_volume(&mut repo, v, &opts).await));
+    let mut observe = |step: BackupStep<'_>| match step {
+        BackupStep::Started(v) => notifier.notify(Event::BackupStarted {
+            volume: v.name.clone(),
+        }),
+        BackupStep::Finished(v, Ok(s)) => {
+            metrics.backup_succeeded(&v.name, Utc::now(), s.duration, s.snapshot.added);
+            notifier.notify(Event::BackupSucceeded {
+                volume: v.name.clone(),
+                snapshot: s.id.to_hex(),
+                files: s.snapshot.files,
+                size: s.snapshot.size,
+                added: s.snapshot.added,
+                duration: s.duration,
+            });
         }
-        Ok(out)
-    })
-    .await;
+        BackupStep::Finished(v, Err(e)) => {
+            let message = one_line(&e.to_string());
+            metrics.backup_failed(&v.name, &message);
+            notifier.notify(Event::BackupFailed {
+                volume: v.name.clone(),
+                error: message,
+            });
+        }
+    };
+    let opts = VolumeBackupOptions::default();
+    let results = backup_all(&mut repo, config, &volumes, &opts, &mut observe).await;
+    if let Err(e) = survey(&repo, metrics).await {
+        tracing::warn!("reading the repository after the backup: {e:#}");
+    }
     let results = match results {
         Ok(r) => r,
         Err(e) => {
-            volumes.iter().for_each(|v| metrics.backup_failed(&v.name));
+            if matches!(e, VolumeBackupError::BeforeHook(_)) {
+                // backup_all recorded the failures on the volumes already.
+                let message = one_line(&e.to_string());
+                for v in &volumes {
+                    metrics.backup_failed(&v.name, &message);
+                    notifier.notify(Event::BackupFailed {
+                        volume: v.name.clone(),
+                        error: message.clone(),
+                    });
+                }
+            }
             return Err(e.into());
         }
     };
     let mut reports = Vec::new();
     let mut failed = Vec::new();
-    for (name, result) in results {
+    for VolumeOutcome { volume, result } in results {
         match result {
-            Ok(s) => {
-                metrics.backup_succeeded(&name, Utc::now(), s.duration, s.snapshot.added);
-                reports.push(BackupReport {
-                    volume: name,
-                    snapshot: s.id.to_string(),
-                    files: s.snapshot.files,
-                    size: s.snapshot.size,
-                    added: s.snapshot.added,
-                    duration_s: s.duration.as_secs_f64(),
-                });
-            }
-            Err(e) => {
-                tracing::error!("backup of volume {name}: {e}");
-                metrics.backup_failed(&name);
-                failed.push(e.to_string());
-            }
+            Ok(s) => reports.push(BackupReport {
+                volume,
+                snapshot: s.id.to_string(),
+                files: s.snapshot.files,
+                size: s.snapshot.size,
+                added: s.snapshot.added,
+                duration_s: s.duration.as_secs_f64(),
+            }),
+            Err(e) => failed.push(e.to_string()),
         }
     }
     if !failed.is_empty() {

@@ -1,6 +1,9 @@
-//! `GET /`: the status page, server-rendered HTML with inline CSS and no script. One card
-//! per volume (usage bar, mounted and writable state, alerts in red, age of the last
-//! backup, the snapshot timeline), then the scheduled jobs with their next run. It
+//! `GET /`: the status page, server-rendered HTML with inline CSS and no script. A red
+//! banner when backups cannot run (the reasons of [`super::watch`]); one card per volume
+//! (usage bar, mounted and writable state, alerts in red, the last backup — its age,
+//! its failure, or "never" as a warning — and the snapshot timeline); a volume whose
+//! backup fails or is stale is failing like one that is not mounted, and the header
+//! counts it. Then the scheduled jobs with their next run. It
 //! refreshes itself every 30 seconds. Snapshots are listed from the repository at most
 //! once a minute (opening it derives a key, which is deliberately slow).
 //!
@@ -145,17 +148,36 @@ pub async fn page(
     let mut out = String::with_capacity(8 * 1024);
     out.push_str(HEAD);
     let failing = statuses.iter().filter(|s| !s.is_healthy()).count();
+    let problems = state.watch.problems();
+    let summary = if failing > 0 {
+        format!("{failing} of {} volume(s) failing", statuses.len())
+    } else if !problems.is_empty() {
+        "backups cannot run".to_string()
+    } else {
+        format!("{} volume(s) healthy", statuses.len())
+    };
     let _ = write!(
         out,
-        "<header><h1>holdfast</h1><p class=\"summary {}\">{}</p><p class=\"when\">{}</p></header>\n<main>\n",
-        if failing == 0 { "ok" } else { "bad" },
-        if failing == 0 {
-            format!("{} volume(s) healthy", statuses.len())
+        "<header><h1>holdfast</h1><p class=\"summary {}\">{}</p><p class=\"when\">{}</p></header>\n",
+        if failing == 0 && problems.is_empty() {
+            "ok"
         } else {
-            format!("{failing} of {} volume(s) failing", statuses.len())
+            "bad"
         },
+        esc(&summary),
         esc(&now.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
     );
+    if !problems.is_empty() {
+        out.push_str(
+            "<div class=\"banner\" role=\"alert\"><strong>Backups cannot run: the volumes are \
+             NOT protected.</strong><ul>",
+        );
+        for p in &problems {
+            let _ = write!(out, "<li>{}</li>", esc(p));
+        }
+        out.push_str("</ul></div>\n");
+    }
+    out.push_str("<main>\n");
     if statuses.is_empty() {
         out.push_str("<p>No volumes are configured.</p>\n");
     }
@@ -203,12 +225,14 @@ fn volume_card(
     } else {
         "ok"
     };
+    let backup_ok = s.backup_alerts().is_empty();
     let _ = writeln!(
         out,
-        "<section class=\"volume {}\" data-volume=\"{}\" data-state=\"{}\">",
+        "<section class=\"volume {}\" data-volume=\"{}\" data-state=\"{}\" data-backup=\"{}\">",
         if ok { "healthy" } else { "failing" },
         esc(&s.name),
-        if ok { "ok" } else { "failing" }
+        if ok { "ok" } else { "failing" },
+        if backup_ok { "ok" } else { "failing" }
     );
     let _ = writeln!(
         out,
@@ -255,11 +279,19 @@ fn volume_card(
         }
         out.push_str("</ul>\n");
     }
-    let last = state.metrics.backup_stats(&s.name).last_success;
+    let stats = state.metrics.backup_stats(&s.name);
+    let mut last = match stats.last_success {
+        Some(t) => format!("{} ago", age(now - t)),
+        None => "never".to_string(),
+    };
+    if let (Some(_), Some(at)) = (&s.last_backup_error, s.details.last_backup_failed_at) {
+        last.push_str(&format!(" · the last attempt failed {} ago", age(now - at)));
+    }
     let _ = writeln!(
         out,
-        "<p class=\"backup\">Last backup: {}</p>",
-        last.map_or_else(|| "never".to_string(), |t| format!("{} ago", age(now - t)))
+        "<p class=\"backup {}\">Last backup: {}</p>",
+        if backup_ok { "ok" } else { "bad" },
+        esc(&last)
     );
     if let Some(all) = snaps {
         let mine: Vec<&SnapshotEntry> = all
@@ -333,17 +365,7 @@ fn jobs_table(
 
 /// `3d 4h`, `2h 5m`, `40s`.
 pub fn age(d: chrono::Duration) -> String {
-    let s = d.num_seconds().max(0);
-    let (days, hours, mins) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
-    if days > 0 {
-        format!("{days}d {hours}h")
-    } else if hours > 0 {
-        format!("{hours}h {mins}m")
-    } else if mins > 0 {
-        format!("{mins}m")
-    } else {
-        format!("{s}s")
-    }
+    holdfast_volume::freshness::age(d)
 }
 
 /// Escapes text for HTML content and attribute values.
@@ -395,6 +417,8 @@ table{border-collapse:collapse;width:100%;font-size:.9rem}
 th,td{text-align:left;padding:.35rem .6rem;border-bottom:1px solid #eceef2}
 .note{grid-column:1/-1;color:#5b6475}
 section.login{grid-column:1/-1}
+.banner{margin:1rem 2rem 0;padding:.8rem 1.2rem;background:#d32f2f;color:#fff;border-radius:8px}
+.banner ul{margin:.4rem 0 0;padding-left:1.4rem}
 </style>
 </head>
 <body>

@@ -11,12 +11,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{ClientBuilder, Locator};
+
 use reqwest::StatusCode;
 
 use super::serve_backup::{prepare, repo_config};
 use super::serve_util::{Server, TOKEN, backup_now};
 
-struct Driver {
+/// A running chromedriver, killed when dropped.
+pub struct Driver {
     child: Child,
     url: String,
     profile: tempfile::TempDir,
@@ -36,7 +38,8 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
-fn start_chromedriver() -> Driver {
+/// Starts chromedriver on a free port (fails the test when it is not configured).
+pub fn start_chromedriver() -> Driver {
     let Ok(bin) = std::env::var("HOLDFAST_TEST_CHROMEDRIVER") else {
         panic!(
             "HOLDFAST_TEST_CHROMEDRIVER is not set: this test needs chromedriver and chromium \
@@ -66,6 +69,32 @@ fn start_chromedriver() -> Driver {
     driver
 }
 
+/// A WebDriver session of headless Chromium, 1280×1000.
+pub async fn browser(driver: &Driver) -> fantoccini::Client {
+    let chromium =
+        std::env::var("HOLDFAST_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let profile = driver.profile.path().to_string_lossy().into_owned();
+    let caps = serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--window-size=1280,1000", format!("--user-data-dir={profile}"),
+            ],
+        }
+    });
+    let serde_json::Value::Object(caps) = caps else {
+        unreachable!("an object literal")
+    };
+    ClientBuilder::rustls()
+        .expect("tls connector")
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("WebDriver session")
+}
+
 fn screenshot_path() -> PathBuf {
     let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     tmp.parent()
@@ -85,30 +114,12 @@ fn status_page_in_a_real_browser() {
     });
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        for _ in 0..2 {
-            let (status, job) = backup_now(&s, "?volume=data").await;
+        for volume in ["data", "data", "media"] {
+            let (status, job) = backup_now(&s, &format!("?volume={volume}")).await;
             assert_eq!(status, StatusCode::ACCEPTED);
             assert_eq!(job["status"], "succeeded", "{job}");
         }
-        let chromium = std::env::var("HOLDFAST_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-        let profile = driver.profile.path().to_string_lossy().into_owned();
-        let caps = serde_json::json!({
-            "goog:chromeOptions": {
-                "binary": chromium,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                    "--disable-sync", "--window-size=1280,1000", format!("--user-data-dir={profile}"),
-                ],
-            }
-        });
-        let serde_json::Value::Object(caps) = caps else { unreachable!("an object literal") };
-        let client = ClientBuilder::rustls()
-            .expect("tls connector")
-            .capabilities(caps)
-            .connect(&driver.url)
-            .await
-            .expect("WebDriver session");
+        let client = browser(&driver).await;
         let result = async {
             client.goto(&s.url(&format!("/?token={TOKEN}"))).await?;
             assert_eq!(client.title().await?, "holdfast status");
@@ -118,26 +129,54 @@ fn status_page_in_a_real_browser() {
                 names.push(c.attr("data-volume").await?.unwrap_or_default());
             }
             assert_eq!(names, ["data", "media", "lost", "ephemeral"]);
-            for (name, state) in [("data", "ok"), ("media", "ok"), ("lost", "failing"), ("ephemeral", "failing")] {
-                let card = client.find(Locator::Css(&format!("section[data-volume=\"{name}\"]"))).await?;
-                assert_eq!(card.attr("data-state").await?.as_deref(), Some(state), "{name}");
+            for (name, state) in [
+                ("data", "ok"),
+                ("media", "ok"),
+                ("lost", "failing"),
+                ("ephemeral", "failing"),
+            ] {
+                let card = client
+                    .find(Locator::Css(&format!("section[data-volume=\"{name}\"]")))
+                    .await?;
+                assert_eq!(
+                    card.attr("data-state").await?.as_deref(),
+                    Some(state),
+                    "{name}"
+                );
                 let text = card.text().await?;
                 if state == "failing" {
                     assert!(text.contains("FAILING"), "{name}: {text}");
                     let alert = card.find(Locator::Css(".alerts li")).await?;
                     assert_eq!(alert.css_value("color").await?, "rgba(183, 28, 28, 1)");
                 } else {
-                    assert!(text.contains("OK") && text.contains("writable"), "{name}: {text}");
+                    assert!(
+                        text.contains("OK") && text.contains("writable"),
+                        "{name}: {text}"
+                    );
                 }
             }
-            let data = client.find(Locator::Css("section[data-volume=\"data\"]")).await?;
-            assert_eq!(data.find_all(Locator::Css(".timeline .snap")).await?.len(), 2);
+            let data = client
+                .find(Locator::Css("section[data-volume=\"data\"]"))
+                .await?;
+            assert_eq!(
+                data.find_all(Locator::Css(".timeline .snap")).await?.len(),
+                2
+            );
             assert!(data.text().await?.contains("ago"), "last backup age shown");
-            let jobs = client.find(Locator::Css("section.jobs")).await?.text().await?;
-            assert!(jobs.contains("backup") && jobs.contains("0 2 * * *") && jobs.contains("verify"), "{jobs}");
+            let jobs = client
+                .find(Locator::Css("section.jobs"))
+                .await?
+                .text()
+                .await?;
+            assert!(
+                jobs.contains("backup") && jobs.contains("0 2 * * *") && jobs.contains("verify"),
+                "{jobs}"
+            );
             let summary = client.find(Locator::Css(".summary")).await?.text().await?;
             assert_eq!(summary, "2 of 4 volume(s) failing");
-            let refresh = client.find(Locator::Css("meta[http-equiv=\"refresh\"]")).await?;
+            let refresh = client
+                .find(Locator::Css("meta[http-equiv=\"refresh\"]"))
+                .await?;
             assert_eq!(refresh.attr("content").await?.as_deref(), Some("30"));
             let png = client.screenshot().await?;
             std::fs::write(screenshot_path(), png).expect("write screenshot");

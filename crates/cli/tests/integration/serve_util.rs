@@ -25,6 +25,8 @@ pub struct Server {
     /// Everything the server printed on stderr so far.
     pub stderr: Arc<Mutex<Vec<String>>>,
     dir: tempfile::TempDir,
+    setup: Setup,
+    args: Vec<String>,
 }
 
 /// How to start a server.
@@ -53,29 +55,57 @@ impl Server {
     /// Writes the config into a fresh directory, lets `prepare` create files there, then
     /// starts `holdfast serve --listen 127.0.0.1:0` and waits for its address.
     pub fn start(setup: Setup, prepare: impl FnOnce(&Path)) -> Server {
+        Server::start_with(setup, &["serve", "--listen", "127.0.0.1:0"], prepare)
+    }
+
+    /// [`Server::start`] with other arguments after `--config holdfast.toml` (such as
+    /// `run --listen 127.0.0.1:0 -- CMD…`); the command must print `listening on`.
+    pub fn start_with(setup: Setup, args: &[&str], prepare: impl FnOnce(&Path)) -> Server {
         let dir = tempfile::tempdir().expect("temporary directory");
         let config = setup.config.replace("{dir}", &dir.path().to_string_lossy());
         std::fs::write(dir.path().join("holdfast.toml"), config).expect("write config");
         prepare(dir.path());
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        Server::spawn(dir, setup, args)
+    }
+
+    /// Stops the server (SIGTERM) and starts the same command again in the same
+    /// directory.
+    pub fn restart(mut self) -> Server {
+        self.terminate();
+        let setup = Setup {
+            config: String::new(),
+            token: self.setup.token,
+            env: self.setup.env.clone(),
+        };
+        let args = self.args.clone();
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let dir = std::mem::replace(&mut self.dir, dir);
+        Server::spawn(dir, setup, args)
+    }
+
+    /// The base `holdfast` command of the tests: the test directory, no holdfast
+    /// settings from the environment, INFO logs.
+    pub fn command(dir: &Path) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_holdfast"));
-        cmd.args([
-            "--config",
-            "holdfast.toml",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .current_dir(dir.path())
-        .env_remove("HOLDFAST_CONFIG")
-        .env_remove("HOLDFAST_REPOSITORY")
-        .env_remove("HOLDFAST_PASSWORD")
-        .env_remove("HOLDFAST_PASSWORD_FILE")
-        .env_remove("HOLDFAST_LISTEN")
-        .env_remove("RAILWAY_VOLUME_MOUNT_PATH")
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+        cmd.current_dir(dir)
+            .env_remove("HOLDFAST_CONFIG")
+            .env_remove("HOLDFAST_REPOSITORY")
+            .env_remove("HOLDFAST_PASSWORD")
+            .env_remove("HOLDFAST_PASSWORD_FILE")
+            .env_remove("HOLDFAST_LISTEN")
+            .env_remove("RAILWAY_VOLUME_MOUNT_PATH")
+            .env("RUST_LOG", "info");
+        cmd
+    }
+
+    fn spawn(dir: tempfile::TempDir, setup: Setup, args: Vec<String>) -> Server {
+        let mut cmd = Server::command(dir.path());
+        cmd.args(["--config", "holdfast.toml"])
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         match setup.token {
             Some(t) => cmd.env("HOLDFAST_API_TOKEN", t),
             None => cmd.env_remove("HOLDFAST_API_TOKEN"),
@@ -114,6 +144,25 @@ impl Server {
             addr,
             stderr: lines,
             dir,
+            setup,
+            args,
+        }
+    }
+
+    /// Waits (up to a deadline) until stderr has a line containing `needle`; all of
+    /// stderr so far.
+    pub fn wait_log(&self, needle: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "stderr never said {needle:?}: {log}"
+            );
+            std::thread::park_timeout(Duration::from_millis(20));
         }
     }
 

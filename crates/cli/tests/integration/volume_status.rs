@@ -22,21 +22,69 @@ fn status_json(t: &TestDir) -> (i32, serde_json::Value) {
     (code, value)
 }
 
+/// `holdfast ARGS…` in `t` with the repository password of [`init_repo`].
+fn with_password(t: &TestDir, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_holdfast"))
+        .args(args)
+        .current_dir(t.path())
+        .env_remove("HOLDFAST_CONFIG")
+        .env_remove("HOLDFAST_REPOSITORY")
+        .env_remove("RAILWAY_VOLUME_MOUNT_PATH")
+        .env("HOLDFAST_PASSWORD", "pw")
+        .output()
+        .expect("run holdfast")
+}
+
+/// A file repository at `t/repo`, and its `[repository]` table.
+fn init_repo(t: &TestDir) -> String {
+    let url = format!("file://{}/repo", t.path().display());
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let store = holdfast_store::Store::open(&url).expect("store");
+        let opts = holdfast_repo::InitOptions {
+            password: "pw".into(),
+            kdf: holdfast_repo::KdfParams::insecure_fast(),
+        };
+        holdfast_repo::init(store, &opts).await.expect("init");
+    });
+    format!("[repository]\nurl = \"{url}\"\n")
+}
+
 #[test]
 fn healthy_mounted_volume_exits_zero() {
     let fs = Tmpfs::mount("8m", &[]);
-    std::fs::write(fs.path().join("app.db"), b"db").expect("db file");
+    rusqlite::Connection::open(fs.path().join("app.db"))
+        .and_then(|c| c.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);"))
+        .expect("db file");
     let t = TestDir::new();
+    let repo = init_repo(&t);
     t.write(
         "holdfast.toml",
-        config_for(&[(
-            "data",
-            fs.path(),
-            "databases = [{ kind = \"sqlite\", path = \"app.db\" }]",
-        )]),
+        format!(
+            "{repo}{}",
+            config_for(&[(
+                "data",
+                fs.path(),
+                "databases = [{ kind = \"sqlite\", path = \"app.db\" }]",
+            )])
+        ),
     );
     let (code, json) = status_json(&t);
-    assert_eq!(code, 0, "{json}");
+    assert_eq!(code, 3, "no backup yet: {json}");
+    assert_eq!(
+        json[0]["alerts"],
+        serde_json::json!([
+            "backups cannot be checked: no repository password: set HOLDFAST_PASSWORD or pass --password-file FILE"
+        ])
+    );
+    let (code, out, err) = outcome(&with_password(&t, &["status", "--json"]));
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(out.contains("no backup of this volume yet"), "{out}");
+    let (code, out, err) = outcome(&with_password(&t, &["backup"]));
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, stdout, stderr) = outcome(&with_password(&t, &["status", "--json"]));
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(code, 0, "{json}{stderr}");
     let v = &json[0];
     assert_eq!(v["name"], "data");
     assert_eq!(v["path"], fs.path().display().to_string());
@@ -46,13 +94,16 @@ fn healthy_mounted_volume_exits_zero() {
     assert_eq!(v["database_exists"], true);
     assert_eq!(v["alerts"], serde_json::json!([]));
     let keys: Vec<&String> = v.as_object().expect("object").keys().collect();
-    assert_eq!(keys.len(), 10, "{keys:?}");
+    assert_eq!(keys.len(), 13, "{keys:?}");
     assert!(v["last_check"].as_str().is_some_and(|s| s.ends_with('Z')));
+    assert!(v["last_backup"].as_str().is_some_and(|s| s.ends_with('Z')));
+    assert_eq!(v["last_backup_error"], serde_json::Value::Null);
+    assert_eq!(v["backup_max_age_s"], serde_json::Value::Null);
 
-    let (code, table, _) = outcome(&t.holdfast(&["status"]));
+    let (code, table, _) = outcome(&with_password(&t, &["status"]));
     assert_eq!(code, 0);
     assert!(
-        table.contains("VOLUME") && table.contains("yes (tmpfs)"),
+        table.contains("VOLUME") && table.contains("yes (tmpfs)") && table.contains("LAST BACKUP"),
         "{table}"
     );
 }
@@ -114,7 +165,7 @@ fn missing_config_is_an_error() {
         "[[volumes]]\nname = \"a\"\npath = \"/a\"\nsize = \"big\"\n",
     );
     let (code, _, stderr) = outcome(&t.holdfast(&["status"]));
-    assert_eq!(code, 1);
+    assert_eq!(code, 2, "an invalid config is a usage error");
     assert!(
         stderr.contains("holdfast.toml:4: `volumes.size`"),
         "{stderr}"
@@ -136,9 +187,18 @@ fn railway_env_supplies_the_path() {
         .output()
         .expect("run holdfast");
     let (code, stdout, stderr) = outcome(&out);
-    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(code, 3, "no repository: {stdout}{stderr}");
     assert!(
         stdout.contains(&fs.path().display().to_string()),
         "{stdout}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    let alerts = json[0]["alerts"].as_array().expect("alerts");
+    assert_eq!(alerts.len(), 1, "{json}");
+    assert!(
+        alerts[0]
+            .as_str()
+            .is_some_and(|a| a.starts_with("backups cannot be checked: no repository given")),
+        "{json}"
     );
 }

@@ -1,4 +1,5 @@
-//! Checks made after parsing: names, paths, the Railway mount fallback, globs, schedules.
+//! Checks made after parsing: names, paths, the Railway mount fallback, globs, schedules
+//! (parsed exactly as the scheduler parses them) and `[alerts]`.
 
 use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
@@ -53,6 +54,15 @@ pub(super) fn check(
         if let Some(expr) = value {
             check_cron(expr).map_err(|m| ctx.table_err("schedule", key, m))?;
         }
+    }
+    if let Some(age) = config.alerts.backup_max_age
+        && age.get().is_zero()
+    {
+        return Err(ctx.table_err(
+            "alerts",
+            "backup_max_age",
+            "must be more than zero, such as \"26h\"".into(),
+        ));
     }
     for (i, job) in config.cleanup.iter().enumerate() {
         if job.path.trim().is_empty() {
@@ -204,37 +214,8 @@ fn check_glob(pattern: &str) -> Result<(), String> {
         .map_err(|e| format!("bad glob `{pattern}`: {e}"))
 }
 
-/// A light syntax check; the scheduler parses the expression fully.
+/// The cron expression as the scheduler reads it (five fields, an optional leading
+/// seconds field, or `@daily`-style shorthands).
 fn check_cron(expr: &str) -> Result<(), String> {
-    const SHORTHANDS: [&str; 7] = [
-        "@yearly",
-        "@annually",
-        "@monthly",
-        "@weekly",
-        "@daily",
-        "@midnight",
-        "@hourly",
-    ];
-    let expr = expr.trim();
-    if expr.starts_with('@') {
-        return if SHORTHANDS.contains(&expr) {
-            Ok(())
-        } else {
-            Err(format!(
-                "unknown schedule `{expr}`; use {}",
-                SHORTHANDS.join(", ")
-            ))
-        };
-    }
-    let fields: Vec<&str> = expr.split_whitespace().collect();
-    let ok_chars = |f: &&str| {
-        f.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '*' | ',' | '-' | '/' | '?'))
-    };
-    if !(5..=6).contains(&fields.len()) || !fields.iter().all(ok_chars) {
-        return Err(format!(
-            "`{expr}` is not a cron expression (minute hour day month weekday, e.g. \"0 2 * * *\")"
-        ));
-    }
-    Ok(())
+    crate::freshness::parse_cron(expr).map(|_| ())
 }

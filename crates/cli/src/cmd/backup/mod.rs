@@ -17,7 +17,7 @@ use crate::context::{self, outln};
 use crate::exit::{self, Failure};
 use crate::global::GlobalArgs;
 
-mod volumes;
+pub(crate) mod volumes;
 
 /// Flags of `holdfast backup`.
 #[derive(Debug, Args)]
@@ -63,10 +63,10 @@ pub(crate) fn progress_bar(progress: Arc<BackupProgress>) -> Option<tokio::task:
 
 /// Runs `holdfast backup`.
 pub async fn run(g: &GlobalArgs, args: BackupArgs) -> Result<ExitCode, Failure> {
-    let mut repo = context::open_indexed(g).await?;
     if args.paths.is_empty() {
-        return volumes::run(g, &args, &mut repo).await;
+        return volumes::run(g, &args).await;
     }
+    let mut repo = context::open_indexed(g).await?;
     let mut incomplete = false;
     // SIGINT/SIGTERM stop the backup without committing and remove its lock.
     let cancel = tokio_util::sync::CancellationToken::new();

@@ -1,24 +1,32 @@
 //! `holdfast backup` without paths: every configured volume (or those named with
-//! `--volume`), each with its databases, between the `[hooks]` commands.
+//! `--volume`), each with its databases, between the `[hooks]` commands, through the
+//! volume crate's [`backup_all`] (the same orchestration as the scheduler and the HTTP
+//! API). Each outcome is recorded on its volume and sent to the `[[notify]]` targets,
+//! which get up to [`FLUSH_LIMIT`] to receive them before the command exits.
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use holdfast_repo::{BackupProgress, IndexedRepository};
-use holdfast_volume::backup::{VolumeBackupOptions, backup_volume, with_hooks};
-use holdfast_volume::config::Config;
+use holdfast_repo::BackupProgress;
+use holdfast_volume::backup::{
+    BackupStep, VolumeBackupOptions, VolumeOutcome, backup_all, record_failure,
+};
+use holdfast_volume::config::{Config, Volume};
+use holdfast_volume::freshness::one_line;
 
 use super::BackupArgs;
+use crate::context;
 use crate::exit::{self, Failure};
 use crate::global::GlobalArgs;
+use crate::notify::{Event, Notifier};
+
+/// How long the command waits for queued notifications before it exits.
+pub const FLUSH_LIMIT: Duration = Duration::from_secs(15);
 
 /// Backs up the selected volumes of the config file.
-pub async fn run(
-    g: &GlobalArgs,
-    args: &BackupArgs,
-    repo: &mut IndexedRepository,
-) -> Result<ExitCode, Failure> {
+pub async fn run(g: &GlobalArgs, args: &BackupArgs) -> Result<ExitCode, Failure> {
     let config = Config::load(&g.config).with_context(|| {
         format!(
             "no PATH given, so the volumes of {} are backed up",
@@ -35,7 +43,7 @@ pub async fn run(
             )));
         }
     }
-    let selected: Vec<_> = config
+    let selected: Vec<&Volume> = config
         .volumes
         .iter()
         .filter(|v| args.volumes.is_empty() || args.volumes.contains(&v.name))
@@ -46,35 +54,91 @@ pub async fn run(
             g.config.display()
         )));
     }
-    let summaries = with_hooks(&config, || async {
-        let mut out = Vec::new();
-        for volume in &selected {
-            let progress = Arc::new(BackupProgress::default());
-            let opts = VolumeBackupOptions {
-                tags: args.tags.clone(),
-                time: args.time.map(|t| t.with_timezone(&chrono::Utc)),
-                excludes: args.excludes.clone(),
-                progress: Some(progress.clone()),
-            };
-            let bar = if g.json || g.quiet {
-                None
-            } else {
-                super::progress_bar(progress)
-            };
-            let result = backup_volume(repo, volume, &opts).await;
-            if let Some(b) = bar {
-                b.abort();
-                eprint!("\r\x1b[2K");
+    let notifier = Notifier::new(&config.notify);
+    let result = backup(g, args, &config, &selected, &notifier).await;
+    notifier.flush(FLUSH_LIMIT).await;
+    result
+}
+
+async fn backup(
+    g: &GlobalArgs,
+    args: &BackupArgs,
+    config: &Config,
+    selected: &[&Volume],
+    notifier: &Notifier,
+) -> Result<ExitCode, Failure> {
+    let mut repo = match context::open_indexed(g).await {
+        Ok(r) => r,
+        Err(e) => {
+            let message = one_line(&format!("{e:#}"));
+            for v in selected {
+                record_failure(v, &message);
+                notifier.notify(Event::BackupFailed {
+                    volume: v.name.clone(),
+                    error: message.clone(),
+                });
             }
-            out.push(result?);
+            return Err(e.into());
         }
-        Ok(out)
-    })
-    .await
-    .map_err(anyhow::Error::from)?;
+    };
+    let progress = Arc::new(BackupProgress::default());
+    let opts = VolumeBackupOptions {
+        tags: args.tags.clone(),
+        time: args.time.map(|t| t.with_timezone(&chrono::Utc)),
+        excludes: args.excludes.clone(),
+        progress: Some(progress.clone()),
+    };
+    let bar = if g.json || g.quiet {
+        None
+    } else {
+        super::progress_bar(progress)
+    };
+    let mut observe = |step: BackupStep<'_>| match step {
+        BackupStep::Started(v) => notifier.notify(Event::BackupStarted {
+            volume: v.name.clone(),
+        }),
+        BackupStep::Finished(v, Ok(s)) => notifier.notify(Event::BackupSucceeded {
+            volume: v.name.clone(),
+            snapshot: s.id.to_hex(),
+            files: s.snapshot.files,
+            size: s.snapshot.size,
+            added: s.snapshot.added,
+            duration: s.duration,
+        }),
+        BackupStep::Finished(v, Err(e)) => notifier.notify(Event::BackupFailed {
+            volume: v.name.clone(),
+            error: one_line(&e.to_string()),
+        }),
+    };
+    let result = backup_all(&mut repo, config, selected, &opts, &mut observe).await;
+    if let Some(b) = bar {
+        b.abort();
+        eprint!("\r\x1b[2K");
+    }
+    let outcomes = match result {
+        Ok(o) => o,
+        Err(e) => {
+            if matches!(e, holdfast_volume::backup::VolumeBackupError::BeforeHook(_)) {
+                for v in selected {
+                    notifier.notify(Event::BackupFailed {
+                        volume: v.name.clone(),
+                        error: one_line(&e.to_string()),
+                    });
+                }
+            }
+            return Err(anyhow::Error::from(e).into());
+        }
+    };
     let mut incomplete = false;
-    for summary in &summaries {
-        incomplete |= super::report(g, summary)?;
+    let mut failed = Vec::new();
+    for VolumeOutcome { result, .. } in &outcomes {
+        match result {
+            Ok(summary) => incomplete |= super::report(g, summary)?,
+            Err(e) => failed.push(e.to_string()),
+        }
+    }
+    if !failed.is_empty() {
+        return Err(anyhow!("backup failed: {}", failed.join("; ")).into());
     }
     Ok(exit::problems_if(incomplete))
 }

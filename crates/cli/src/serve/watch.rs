@@ -1,0 +1,339 @@
+//! Whether the volumes are protected, watched on a timer: the reasons backups cannot
+//! run, the volume probes that `/metrics` reads, and the alerts that become
+//! notifications when they are raised.
+//!
+//! How it works:
+//! - at start, [`fixed_problems`] reads what the configuration and environment already
+//!   tell (no repository, no password, no `[schedule] backup`), and [`run`] opens the
+//!   repository once ([`check_repository`]: not initialised, unreachable, wrong
+//!   password) and reads its snapshots into the metrics ([`super::snapshots::survey`]);
+//!   every reason is printed on stderr as ONE warning block ([`warning_block`]), shown
+//!   as the status page's red banner and added to every volume's backup alerts;
+//! - each volume's own `.holdfast/backup.json` is read in, so a failure recorded before
+//!   a restart is still shown;
+//! - then, every [`PROBE_INTERVAL_ENV`] (default 60 s), the volumes are probed once
+//!   (this is the only probe `/metrics` uses: a scrape writes nothing to a volume), and
+//!   every [`SURVEY_INTERVAL_ENV`] (default 10 min) the repository is read again;
+//! - a usage alert and a stale backup are notified when they are raised (the first
+//!   tick that sees them), not on every tick;
+//! - `/metrics` waits (at most [`READY_LIMIT`]) for the first round, so even the first
+//!   scrape after a restart has every volume's last-success time.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use holdfast_volume::config::Config;
+use holdfast_volume::freshness::{self, BackupRecord, Blocker, one_line};
+use holdfast_volume::status::VolumeStatus;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::metrics::Metrics;
+use super::snapshots::{RepoAccess, survey};
+use crate::notify::{Event, Notifier};
+
+/// Environment variable: how often the volumes are probed (a duration such as `30s`).
+pub const PROBE_INTERVAL_ENV: &str = "HOLDFAST_PROBE_INTERVAL";
+/// Environment variable: how often the repository's snapshots and size are read.
+pub const SURVEY_INTERVAL_ENV: &str = "HOLDFAST_SURVEY_INTERVAL";
+/// The default of [`PROBE_INTERVAL_ENV`].
+pub const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(60);
+/// The default of [`SURVEY_INTERVAL_ENV`].
+pub const DEFAULT_SURVEY_INTERVAL: Duration = Duration::from_secs(600);
+/// The longest `/metrics` waits for the first round of the timer.
+pub const READY_LIMIT: Duration = Duration::from_secs(30);
+
+/// What the timer knows; shared by the handlers and the backup jobs.
+#[derive(Debug)]
+pub struct Watch {
+    config: Arc<Config>,
+    fixed: Vec<String>,
+    repository: Mutex<Option<String>>,
+    statuses: Mutex<Vec<VolumeStatus>>,
+    ready: watch::Sender<bool>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Watch {
+    /// The state at start: the [`fixed_problems`] of the configuration.
+    pub fn new(config: Arc<Config>, repo: &RepoAccess) -> Watch {
+        Watch {
+            fixed: fixed_problems(&config, repo),
+            config,
+            repository: Mutex::new(None),
+            statuses: Mutex::new(Vec::new()),
+            ready: watch::Sender::new(false),
+        }
+    }
+
+    /// Sets (or clears) why the repository cannot be used; a change is logged.
+    pub fn set_repository_problem(&self, problem: Option<String>) {
+        let mut current = lock(&self.repository);
+        if *current != problem {
+            match &problem {
+                Some(p) => tracing::warn!("backups cannot run: {p}"),
+                None if current.is_some() => tracing::info!("the repository can be used again"),
+                None => {}
+            }
+            *current = problem;
+        }
+    }
+
+    /// Every reason backups cannot run now; empty when they can.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = self.fixed.clone();
+        out.extend(lock(&self.repository).clone());
+        out
+    }
+
+    /// The problems as a [`Blocker`] of every volume's backup.
+    pub fn blocker(&self) -> Option<Blocker> {
+        let p = self.problems();
+        (!p.is_empty()).then(|| Blocker::CannotRun(p.join("; ")))
+    }
+
+    /// Adds each volume's backup state (from `metrics`) and alerts to `statuses`.
+    pub fn apply(&self, statuses: &mut [VolumeStatus], metrics: &Metrics) {
+        let now = Utc::now();
+        let blocker = self.blocker();
+        let max_age = freshness::max_age(&self.config, now);
+        for s in statuses {
+            let record = metrics.backup_stats(&s.name).record();
+            s.apply_backup(&record, blocker.as_ref(), max_age, now);
+        }
+    }
+
+    /// The last probes of the timer with the current backup state.
+    pub fn statuses(&self, metrics: &Metrics) -> Vec<VolumeStatus> {
+        let mut statuses = lock(&self.statuses).clone();
+        self.apply(&mut statuses, metrics);
+        statuses
+    }
+
+    /// Waits until the first round of the timer is done (at most `limit`).
+    pub async fn wait_ready(&self, limit: Duration) {
+        let mut rx = self.ready.subscribe();
+        let _ = tokio::time::timeout(limit, rx.wait_for(|r| *r)).await;
+    }
+}
+
+/// What the configuration and environment tell without asking the repository.
+pub fn fixed_problems(config: &Config, repo: &RepoAccess) -> Vec<String> {
+    let mut out = Vec::new();
+    if config.volumes.is_empty() {
+        return out;
+    }
+    if repo.url.is_none() {
+        out.push(
+            "no repository configured: set [repository] url in holdfast.toml or \
+             HOLDFAST_REPOSITORY"
+                .to_string(),
+        );
+    } else if repo.password.is_none() {
+        out.push(
+            "no repository password: set HOLDFAST_PASSWORD or HOLDFAST_PASSWORD_FILE".to_string(),
+        );
+    }
+    if config.schedule.backup.is_none() && config.alerts.backup_max_age.is_none() {
+        out.push("no [schedule] backup in holdfast.toml: nothing backs the volumes up".to_string());
+    }
+    out
+}
+
+/// Opens the repository once; `None` when it opens, else why not in one line (not
+/// initialised, unreachable, wrong password). Nothing to try without a URL or password.
+pub async fn check_repository(repo: &RepoAccess) -> Option<String> {
+    if repo.url.is_none() || repo.password.is_none() {
+        return None;
+    }
+    repo.open().await.err().map(|e| one_line(&format!("{e:#}")))
+}
+
+/// Every reason backups cannot run: [`fixed_problems`] and [`check_repository`].
+pub async fn check(config: &Config, repo: &RepoAccess) -> Vec<String> {
+    let mut out = fixed_problems(config, repo);
+    if !config.volumes.is_empty() {
+        out.extend(check_repository(repo).await);
+    }
+    out
+}
+
+/// The one warning block printed on stderr at start when backups cannot run.
+pub fn warning_block(problems: &[String]) -> String {
+    let mut out =
+        String::from("holdfast: WARNING: backups cannot run: the volumes are NOT protected\n");
+    for p in problems {
+        out.push_str(&format!("holdfast:   - {p}\n"));
+    }
+    out.push_str(
+        "holdfast: the status page and /api/v1/status show this until it is fixed; \
+         [alerts] require_backups = true makes `holdfast run` refuse to start instead\n",
+    );
+    out
+}
+
+fn interval(name: &str, default: Duration) -> anyhow::Result<Duration> {
+    let Ok(text) = std::env::var(name) else {
+        return Ok(default);
+    };
+    let d =
+        holdfast_volume::units::parse_duration(&text).with_context(|| format!("{name}={text}"))?;
+    anyhow::ensure!(!d.is_zero(), "{name} must be more than zero");
+    Ok(d)
+}
+
+/// The probe and survey intervals from the environment (checked at start).
+pub fn intervals() -> anyhow::Result<(Duration, Duration)> {
+    Ok((
+        interval(PROBE_INTERVAL_ENV, DEFAULT_PROBE_INTERVAL)?,
+        interval(SURVEY_INTERVAL_ENV, DEFAULT_SURVEY_INTERVAL)?,
+    ))
+}
+
+/// What [`run`] needs.
+pub struct WatchContext {
+    /// The shared state.
+    pub watch: Arc<Watch>,
+    /// Counters and gauges.
+    pub metrics: Arc<Metrics>,
+    /// The repository.
+    pub repo: RepoAccess,
+    /// Push notifications.
+    pub notifier: Notifier,
+    /// Probe and survey intervals.
+    pub intervals: (Duration, Duration),
+}
+
+async fn survey_now(ctx: &WatchContext) {
+    if ctx.repo.url.is_none() || ctx.repo.password.is_none() {
+        return;
+    }
+    let result = async {
+        let repo = ctx.repo.open().await?;
+        survey(&repo, &ctx.metrics).await
+    }
+    .await;
+    ctx.watch
+        .set_repository_problem(result.err().map(|e| one_line(&format!("{e:#}"))));
+}
+
+/// Probes every volume once and keeps the result for `/metrics` (the server calls it
+/// before it listens, so no probe file is in flight when the first request comes).
+pub async fn probe_now(ctx: &WatchContext) {
+    let config = ctx.watch.config.clone();
+    match tokio::task::spawn_blocking(move || holdfast_volume::status::probe_all(&config)).await {
+        Ok(statuses) => *lock(&ctx.watch.statuses) = statuses,
+        Err(e) => tracing::error!("volume probe failed: {e}"),
+    }
+}
+
+/// Raised alerts seen by the last tick, to notify only what is new.
+#[derive(Default)]
+struct Raised {
+    usage: BTreeSet<String>,
+    stale: BTreeSet<String>,
+}
+
+fn notify_new(ctx: &WatchContext, raised: &mut Raised) {
+    let now = Utc::now();
+    let max_age = freshness::max_age(&ctx.watch.config, now);
+    let mut usage = BTreeSet::new();
+    let mut stale = BTreeSet::new();
+    for s in ctx.watch.statuses(&ctx.metrics) {
+        if s.details.exists && s.usage_percent >= s.details.alert_at {
+            if !raised.usage.contains(&s.name) {
+                ctx.notifier.notify(Event::UsageAlert {
+                    volume: s.name.clone(),
+                    usage_percent: s.usage_percent,
+                });
+            }
+            usage.insert(s.name.clone());
+        }
+        let record: BackupRecord = ctx.metrics.backup_stats(&s.name).record();
+        if let Some(max) = max_age
+            && freshness::is_stale(&record, max_age, now)
+        {
+            if !raised.stale.contains(&s.name) {
+                tracing::warn!(
+                    "volume {}: the last backup is older than backup_max_age",
+                    s.name
+                );
+                ctx.notifier.notify(Event::BackupStale {
+                    volume: s.name.clone(),
+                    last_success: record.last_success,
+                    max_age: max,
+                });
+            }
+            stale.insert(s.name.clone());
+        }
+    }
+    *raised = Raised { usage, stale };
+}
+
+/// The timer: the first round (records, survey, a probe unless [`probe_now`] ran, the
+/// warning block), then probes
+/// and surveys at their intervals until `cancel` fires.
+pub async fn run(ctx: WatchContext, cancel: CancellationToken) {
+    for v in &ctx.watch.config.volumes {
+        let path = v.path.clone();
+        if let Ok(record) = tokio::task::spawn_blocking(move || BackupRecord::load(&path)).await {
+            ctx.metrics.merge_record(&v.name, &record);
+        }
+    }
+    survey_now(&ctx).await;
+    if lock(&ctx.watch.statuses).is_empty() {
+        probe_now(&ctx).await;
+    }
+    ctx.watch.ready.send_replace(true);
+    let problems = ctx.watch.problems();
+    if !problems.is_empty() {
+        eprint!("{}", warning_block(&problems));
+    }
+    let mut raised = Raised::default();
+    notify_new(&ctx, &mut raised);
+    let (probe_every, survey_every) = ctx.intervals;
+    let mut last_survey = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(probe_every) => {}
+        }
+        if last_survey.elapsed() >= survey_every {
+            survey_now(&ctx).await;
+            last_survey = tokio::time::Instant::now();
+        }
+        probe_now(&ctx).await;
+        notify_new(&ctx, &mut raised);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_problems_name_each_missing_part() {
+        let config: Config = "[[volumes]]\nname = \"a\"\npath = \"/a\"\n"
+            .parse()
+            .expect("valid config");
+        let none = RepoAccess::default();
+        let p = fixed_problems(&config, &none);
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].starts_with("no repository configured"));
+        assert!(p[1].contains("[schedule] backup"));
+        let no_password = RepoAccess {
+            url: Some("file:///r".into()),
+            password: None,
+        };
+        assert!(fixed_problems(&config, &no_password)[0].starts_with("no repository password"));
+        let block = warning_block(&p);
+        assert_eq!(block.lines().count(), 4);
+        assert!(block.lines().all(|l| l.starts_with("holdfast: ")));
+    }
+}
