@@ -2,6 +2,8 @@
 
 mod integration {
     mod child_secrets;
+    mod logs_collectors;
+    mod notify_backup;
     mod protect_metrics;
     mod protect_outage;
     mod protect_start;

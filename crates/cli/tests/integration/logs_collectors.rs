@@ -1,0 +1,243 @@
+//! Logs for log collectors: no colour codes unless stderr is a terminal (and never with
+//! `NO_COLOR`), `--log-format json` lines that parse, and `-v` levels that show
+//! holdfast's own debug lines without the libraries' internals.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// A repository URL whose store never answers (nothing listens on port 1), so the
+/// store layer retries (holdfast debug lines) and the HTTP client connects (library
+/// debug lines) before the command fails.
+const UNREACHABLE: &str = "s3://bucket/p?endpoint=http://127.0.0.1:1&region=x";
+
+/// `holdfast ARGS…` in `dir` with stdout and stderr piped, no inherited log settings,
+/// and `envs` added.
+fn holdfast(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_holdfast"));
+    cmd.args(args)
+        .current_dir(dir)
+        .env("HOLDFAST_PASSWORD", "pw")
+        .env("HOLDFAST_CACHE_DIR", dir.join("cache"))
+        .env("HOLDFAST_STORE_RETRY_FOR", "500ms")
+        .env("HOLDFAST_STORE_TIMEOUT", "200ms")
+        .env("AWS_ACCESS_KEY_ID", "AKID")
+        .env("AWS_SECRET_ACCESS_KEY", "not-a-real-secret")
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR")
+        .env_remove("HOLDFAST_LOG_FORMAT")
+        .env_remove("HOLDFAST_CONFIG")
+        .env_remove("HOLDFAST_REPOSITORY")
+        .env_remove("HOLDFAST_PASSWORD_FILE");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run holdfast")
+}
+
+/// A scratch directory with a file:// repository (initialised) and a small data tree.
+struct Scratch {
+    dir: tempfile::TempDir,
+    repo: String,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(data.join("sub")).expect("data dir");
+        std::fs::write(data.join("a.txt"), "hello").expect("write");
+        std::fs::write(data.join("sub/b.txt"), "world").expect("write");
+        let repo = format!("file://{}", dir.path().join("repo").display());
+        let s = Scratch { dir, repo };
+        let out = s.run(&["init"], &[]);
+        assert!(out.status.success(), "init: {}", stderr(&out));
+        s
+    }
+
+    fn run(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
+        let mut all = vec!["--repo", self.repo.as_str()];
+        all.extend_from_slice(args);
+        holdfast(self.dir.path(), &all, envs)
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The runs the tests look at: a backup that succeeds and a listing of a repository
+/// that cannot be reached (retries, then an error), each at `-vv`.
+fn sample_runs(s: &Scratch, extra: &[&str], envs: &[(&str, &str)]) -> Vec<Output> {
+    let mut backup = vec!["-vv", "backup", "data"];
+    backup.extend_from_slice(extra);
+    let mut failing = vec!["-vv", "snapshots", "--repo", UNREACHABLE];
+    failing.extend_from_slice(extra);
+    let ok = s.run(&backup, envs);
+    assert!(ok.status.success(), "backup: {}", stderr(&ok));
+    let bad = s.run(&failing, envs);
+    assert_eq!(bad.status.code(), Some(1), "snapshots: {}", stderr(&bad));
+    vec![ok, bad]
+}
+
+/// Issue 12.5: log lines carried ANSI colour codes when stderr was a pipe or a file.
+#[test]
+fn logs_through_a_pipe_carry_no_escape_bytes() {
+    let s = Scratch::new();
+    for out in sample_runs(&s, &[], &[]) {
+        let text = stderr(&out);
+        assert!(
+            text.contains("DEBUG"),
+            "debug lines expected at -vv: {text}"
+        );
+        assert!(
+            !out.stderr.contains(&0x1b) && !out.stdout.contains(&0x1b),
+            "escape bytes in piped output: {text:?}"
+        );
+    }
+}
+
+/// Runs `holdfast ARGS` on a pseudo-terminal (through `script`), returning what the
+/// terminal showed.
+fn on_a_terminal(s: &Scratch, args: &str, no_color: Option<&str>) -> Vec<u8> {
+    let bin = env!("CARGO_BIN_EXE_holdfast");
+    let command = format!("'{bin}' --repo '{}' {args}", s.repo);
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &command, "/dev/null"])
+        .current_dir(s.dir.path())
+        .env("HOLDFAST_PASSWORD", "pw")
+        .env("HOLDFAST_CACHE_DIR", s.dir.path().join("cache"))
+        .env_remove("RUST_LOG")
+        .env_remove("HOLDFAST_LOG_FORMAT")
+        .env_remove("NO_COLOR");
+    if let Some(v) = no_color {
+        cmd.env("NO_COLOR", v);
+    }
+    let out = cmd
+        .output()
+        .expect("`script` (util-linux) runs a command on a pseudo-terminal");
+    assert!(
+        out.status.success(),
+        "{command}: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    out.stdout
+}
+
+/// On a terminal log lines are coloured, unless `NO_COLOR` is set to anything but "".
+#[test]
+fn a_terminal_gets_colour_unless_no_color_is_set() {
+    let s = Scratch::new();
+    let args = "-vv snapshots";
+    let coloured = on_a_terminal(&s, args, None);
+    assert!(
+        String::from_utf8_lossy(&coloured).contains("log filter"),
+        "{coloured:?}"
+    );
+    assert!(coloured.contains(&0x1b), "a terminal gets colour");
+    let plain = on_a_terminal(&s, args, Some("1"));
+    assert!(String::from_utf8_lossy(&plain).contains("log filter"));
+    assert!(!plain.contains(&0x1b), "NO_COLOR=1: {plain:?}");
+    let empty = on_a_terminal(&s, args, Some(""));
+    assert!(empty.contains(&0x1b), "an empty NO_COLOR does not count");
+}
+
+/// Parses every stderr line as a JSON object with `level`, `target` and `message`.
+fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+    let text = stderr(out);
+    text.lines()
+        .map(|line| {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {line}\nall of stderr:\n{text}"));
+            for field in ["level", "target", "message", "timestamp"] {
+                assert!(v[field].is_string(), "no `{field}` in {line}");
+            }
+            v
+        })
+        .collect()
+}
+
+/// `--log-format json` (or `HOLDFAST_LOG_FORMAT=json`): one JSON object per stderr
+/// line, the final error included.
+#[test]
+fn json_log_lines_parse() {
+    let s = Scratch::new();
+    let by_flag = sample_runs(&s, &["--log-format", "json"], &[]);
+    let by_env = sample_runs(&s, &[], &[("HOLDFAST_LOG_FORMAT", "json")]);
+    for runs in [by_flag, by_env] {
+        let ok = json_lines(&runs[0]);
+        assert!(
+            ok.iter()
+                .any(|v| v["level"] == "DEBUG" && v["message"] == "log filter: warn,holdfast=trace,holdfast_repo=trace,holdfast_store=trace,holdfast_volume=trace"),
+            "{ok:?}"
+        );
+        let bad = json_lines(&runs[1]);
+        let last = bad.last().expect("an error line");
+        assert_eq!(last["level"], "ERROR", "{last}");
+        assert!(
+            last["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("unavailable") || m.contains("127.0.0.1:1")),
+            "{last}"
+        );
+    }
+    let out = s.run(&["--log-format", "yaml", "snapshots"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+/// The levels of the lines a run shows, as `(level, target)`.
+fn levels(s: &Scratch, verbosity: &[&str]) -> Vec<(String, String)> {
+    let mut args = vec!["--log-format", "json", "snapshots", "--repo", UNREACHABLE];
+    args.extend_from_slice(verbosity);
+    let out = s.run(&args, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    json_lines(&out)
+        .iter()
+        .map(|v| {
+            (
+                v["level"].as_str().unwrap_or_default().to_string(),
+                v["target"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn own(target: &str) -> bool {
+    target == "holdfast"
+        || [
+            "holdfast::",
+            "holdfast_repo",
+            "holdfast_store",
+            "holdfast_volume",
+        ]
+        .iter()
+        .any(|p| target.starts_with(p))
+}
+
+/// Issue 12.5: `-vv` dumped library internals. Now `-v` shows holdfast's debug lines and
+/// no library's, `-vvv` adds the libraries' (the HTTP client's connection lines here),
+/// and a command other than `run`/`serve` shows only warnings and errors by default.
+#[test]
+fn verbose_shows_holdfast_debug_lines_and_library_internals_only_at_vvv() {
+    let s = Scratch::new();
+    let quiet = levels(&s, &[]);
+    assert!(
+        quiet.iter().all(|(l, _)| l == "WARN" || l == "ERROR"),
+        "{quiet:?}"
+    );
+    for flag in ["-v", "-vv"] {
+        let lines = levels(&s, &[flag]);
+        assert!(
+            lines.iter().any(|(l, t)| l == "DEBUG" && own(t)),
+            "{flag}: a holdfast debug line: {lines:?}"
+        );
+        let foreign: Vec<_> = lines.iter().filter(|(_, t)| !own(t)).collect();
+        assert!(foreign.is_empty(), "{flag}: library lines: {foreign:?}");
+    }
+    let lines = levels(&s, &["-vvv"]);
+    assert!(
+        lines
+            .iter()
+            .any(|(l, t)| (l == "DEBUG" || l == "TRACE") && !own(t)),
+        "-vvv shows the libraries' debug lines: {lines:?}"
+    );
+}
