@@ -127,6 +127,17 @@ static FORMAT: std::sync::OnceLock<LogFormat> = std::sync::OnceLock::new();
 /// `timestamp`, `level` (`ERROR`, `WARN`…), `target` and `message`, so that every
 /// stderr line parses.
 pub fn stderr_line(level: tracing::Level, message: &str) {
+    let prefix = match level {
+        tracing::Level::ERROR => "error: ",
+        tracing::Level::WARN => "warning: ",
+        _ => "",
+    };
+    stderr_note(level, message, prefix);
+}
+
+/// [`stderr_line`] with the text form `holdfast: PREFIX MESSAGE` given by the caller
+/// (`""` for none), for notes whose wording is not `error:`/`warning:`.
+pub fn stderr_note(level: tracing::Level, message: &str, prefix: &str) {
     if FORMAT.get() == Some(&LogFormat::Json) {
         let line = serde_json::json!({
             "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
@@ -136,11 +147,6 @@ pub fn stderr_line(level: tracing::Level, message: &str) {
         });
         eprintln!("{line}");
     } else {
-        let prefix = match level {
-            tracing::Level::ERROR => "error: ",
-            tracing::Level::WARN => "warning: ",
-            _ => "",
-        };
         eprintln!("holdfast: {prefix}{message}");
     }
 }

@@ -43,7 +43,7 @@ pub async fn run(g: &GlobalArgs, args: CleanupArgs) -> Result<ExitCode, Failure>
         other => Failure::from(anyhow::Error::from(other)),
     })?;
     for problem in &report.problems {
-        eprintln!("holdfast: warning: {problem}");
+        crate::global::stderr_line(tracing::Level::WARN, &problem.to_string());
     }
     let verb = if args.dry_run {
         "would delete"

@@ -26,7 +26,11 @@ pub async fn run(g: &GlobalArgs, args: SnapshotsArgs) -> Result<ExitCode, Failur
         .await
         .context("reading snapshots")?;
     for (key, e) in &unreadable {
-        eprintln!("holdfast: damaged snapshot {key}: {e}");
+        crate::global::stderr_note(
+            tracing::Level::WARN,
+            &format!("damaged snapshot {key}: {e}"),
+            "",
+        );
     }
     if let Some(v) = &args.volume {
         list.retain(|(_, s)| s.volume.as_deref() == Some(v.as_str()));

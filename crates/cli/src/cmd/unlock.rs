@@ -37,9 +37,10 @@ fn describe(key: &str, info: Option<&LockInfo>) -> String {
 pub async fn run(g: &GlobalArgs, args: UnlockArgs) -> Result<ExitCode, Failure> {
     let repo = context::open_repo(g).await?;
     if args.all {
-        eprintln!(
-            "holdfast: warning: removing every lock, fresh ones included; a backup or prune \
-             still running on this repository is no longer protected"
+        crate::global::stderr_line(
+            tracing::Level::WARN,
+            "removing every lock, fresh ones included; a backup or prune still running on \
+             this repository is no longer protected",
         );
     }
     let opts = UnlockOptions {

@@ -167,9 +167,13 @@ async fn restore_sqlite(
         .map_err(|e| anyhow!("swap: {e}"))?
         .with_context(|| format!("swapping database {name} into volume {}", volume.name))?;
     if let Some(kept) = &done.kept {
-        eprintln!(
-            "holdfast: the old copy of database {name} (with its -wal/-shm) is kept in {}",
-            kept.display()
+        crate::global::stderr_note(
+            tracing::Level::INFO,
+            &format!(
+                "the old copy of database {name} (with its -wal/-shm) is kept in {}",
+                kept.display()
+            ),
+            "",
         );
     }
     Ok(())

@@ -78,7 +78,11 @@ pub async fn run(
     };
     if !summary.damaged.is_empty() {
         for d in &summary.damaged {
-            eprintln!("holdfast: damaged: {}: {}", d.path, d.error);
+            crate::global::stderr_note(
+                tracing::Level::WARN,
+                &format!("damaged: {}: {}", d.path, d.error),
+                "",
+            );
         }
         swap.abort().context("removing the stage")?;
         return Err(anyhow!("the snapshot is damaged; the volume was not touched").into());
@@ -93,10 +97,14 @@ pub async fn run(
         .map_err(|e| anyhow!("swap: {e}"))?
         .with_context(|| format!("swapping the restored data into volume {}", volume.name))?;
     if let Some(kept) = &done.kept {
-        eprintln!(
-            "holdfast: the old data of volume {} is kept in {}",
-            volume.name,
-            kept.display()
+        crate::global::stderr_note(
+            tracing::Level::INFO,
+            &format!(
+                "the old data of volume {} is kept in {}",
+                volume.name,
+                kept.display()
+            ),
+            "",
         );
     }
     if !g.quiet {

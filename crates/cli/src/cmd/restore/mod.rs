@@ -60,7 +60,11 @@ pub(crate) fn recover_swaps(config: &Config) -> anyhow::Result<()> {
             )
         })?;
         for r in done {
-            eprintln!("holdfast: volume {}: {r}", v.name);
+            crate::global::stderr_note(
+                tracing::Level::INFO,
+                &format!("volume {}: {r}", v.name),
+                "",
+            );
         }
     }
     Ok(())
@@ -99,7 +103,11 @@ pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure>
         .await
         .with_context(|| format!("restoring snapshot {} to {}", id.short(), target.display()))?;
     for d in &s.damaged {
-        eprintln!("holdfast: damaged: {}: {}", d.path, d.error);
+        crate::global::stderr_note(
+            tracing::Level::WARN,
+            &format!("damaged: {}: {}", d.path, d.error),
+            "",
+        );
     }
     if g.json {
         let damaged: Vec<_> = s
