@@ -241,3 +241,64 @@ fn verbose_shows_holdfast_debug_lines_and_library_internals_only_at_vvv() {
         "-vvv shows the libraries' debug lines: {lines:?}"
     );
 }
+
+/// `holdfast serve` shows holdfast's INFO lines without `-v` (each job's outcome line
+/// is one), and no debug lines.
+#[test]
+fn serve_shows_holdfast_info_lines_by_default() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().expect("temporary directory");
+    std::fs::create_dir_all(dir.path().join("data")).expect("volume dir");
+    std::fs::write(
+        dir.path().join("holdfast.toml"),
+        "[[volumes]]\nname = \"data\"\npath = \"data\"\n",
+    )
+    .expect("write config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_holdfast"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR")
+        .env_remove("HOLDFAST_LOG_FORMAT")
+        .env_remove("HOLDFAST_CONFIG")
+        .env_remove("HOLDFAST_REPOSITORY")
+        .env_remove("HOLDFAST_LISTEN")
+        .env_remove("RAILWAY_VOLUME_MOUNT_PATH")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start holdfast serve");
+    let mut lines = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("stderr line");
+        let listening = line.contains("listening on");
+        seen.push(line);
+        if listening {
+            break;
+        }
+    }
+    assert!(
+        seen.iter().any(|l| l.contains("listening on")),
+        "serve did not start: {seen:?}"
+    );
+    let pid = child.id().to_string();
+    let sent = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("run kill");
+    assert!(sent.success());
+    seen.extend(lines.map_while(Result::ok));
+    let status = child.wait().expect("wait for serve");
+    assert!(status.success(), "{status:?}: {seen:#?}");
+    let all = seen.join("\n");
+    assert!(
+        seen.iter()
+            .any(|l| l.contains(" INFO holdfast") && l.contains("SIGTERM: shutting down")),
+        "{all}"
+    );
+    assert!(!all.contains("DEBUG") && !all.contains('\u{1b}'), "{all}");
+}
