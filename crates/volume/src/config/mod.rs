@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 pub(crate) use locate::line_of;
 
 pub use model::{
-    Alerts, CleanupJob, Config, DEFAULT_ALERT_AT, Database, Hooks, NOTIFY_EVENTS, Notify, NotifyKind,
-    Priority, Repository, Retention, Schedule, Serve, Uploads, Volume,
+    Alerts, CleanupJob, Config, DEFAULT_ALERT_AT, Database, Hooks, NOTIFY_EVENTS, Notify,
+    NotifyKind, Priority, Repository, Retention, Schedule, Serve, Uploads, Volume,
 };
 
 /// The environment variable Railway sets to the mount path of a service's volume.
