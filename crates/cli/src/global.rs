@@ -39,6 +39,7 @@ pub struct GlobalArgs {
         global = true,
         env = "HOLDFAST_LOG_FORMAT",
         value_enum,
+        ignore_case = true,
         default_value_t = LogFormat::Text
     )]
     pub log_format: LogFormat,
