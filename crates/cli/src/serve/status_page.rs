@@ -156,9 +156,9 @@ pub async fn page(
     } else {
         format!("{} volume(s) healthy", statuses.len())
     };
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<header><h1>holdfast</h1><p class=\"summary {}\">{}</p><p class=\"when\">{}</p></header>\n",
+        "<header><h1>holdfast</h1><p class=\"summary {}\">{}</p><p class=\"when\">{}</p></header>",
         if failing == 0 && problems.is_empty() {
             "ok"
         } else {

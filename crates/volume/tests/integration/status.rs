@@ -142,7 +142,10 @@ fn json_has_exactly_the_documented_fields() {
         keys,
         [
             "alerts",
+            "backup_max_age_s",
             "database_exists",
+            "last_backup",
+            "last_backup_error",
             "last_check",
             "mounted",
             "name",
