@@ -276,3 +276,52 @@ fn a_bad_cron_expression_is_a_config_error_with_file_and_line() {
         "{stderr}"
     );
 }
+
+/// A last backup older than `backup_max_age` is a `status` alert (exit 3) that says so;
+/// a fresh one is not.
+#[test]
+fn a_stale_backup_is_a_status_alert() {
+    let t = TestDir::new();
+    t.write(
+        "holdfast.toml",
+        format!(
+            "{}{VOLUME}[alerts]\nbackup_max_age = \"1d\"\n",
+            repo_table().replace("{dir}", &t.path().to_string_lossy())
+        ),
+    );
+    prepare(t.path());
+    let holdfast = |args: &[&str]| {
+        outcome(
+            &Server::command(t.path())
+                .args(args)
+                .env("HOLDFAST_PASSWORD", PASSWORD)
+                .output()
+                .expect("run holdfast"),
+        )
+    };
+    let (code, _, stderr) = holdfast(&["backup", "--time", "2020-01-02T03:04:05Z"]);
+    assert_eq!(code, 0, "{stderr}");
+    // Only the repository's snapshot tells: the volume's own record says "just now".
+    std::fs::remove_file(t.path().join("vol/.holdfast/backup.json")).expect("record");
+    let (code, stdout, stderr) = holdfast(&["status", "--json"]);
+    assert_eq!(code, 3, "{stdout}{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(json[0]["last_backup"], "2020-01-02T03:04:05Z");
+    assert_eq!(json[0]["backup_max_age_s"], 86_400);
+    let alerts = json[0]["alerts"].as_array().expect("alerts");
+    assert_eq!(alerts.len(), 1, "{json}");
+    assert!(
+        alerts[0].as_str().is_some_and(
+            |a| a.starts_with("last backup ") && a.ends_with("older than backup_max_age 1d 0h")
+        ),
+        "{json}"
+    );
+    let (code, _, stderr) = holdfast(&["backup"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (code, table, stderr) = holdfast(&["status"]);
+    assert_eq!(code, 0, "{table}{stderr}");
+    assert!(
+        table.contains("LAST BACKUP") && table.contains(" ago"),
+        "{table}"
+    );
+}
