@@ -2,7 +2,8 @@
 //! the repository; exit 3 when
 //! damage is found, each problem listed with the paths and snapshots it affects.
 //! `--restore-test` then restores the latest snapshot of each volume (or of each root)
-//! into a temporary directory and checks it ([`holdfast_volume::drill`]).
+//! into a temporary directory and checks it ([`holdfast_volume::drill`]). The result,
+//! with the drill's measured restore time, goes to the `[[notify]]` targets.
 
 use std::process::ExitCode;
 
@@ -85,10 +86,21 @@ pub async fn run(g: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Failure> 
         }
     }
     let mut drill_failed = false;
+    let mut drill_problems = 0;
+    let mut restore_time: Option<std::time::Duration> = None;
+    // The drill needs the volumes; the notification only the [[notify]] targets, so
+    // without --restore-test an unreadable config only means no notification.
+    let config = match holdfast_volume::config::Config::load_optional(&g.config) {
+        Ok(c) => c,
+        Err(e) if args.restore_test => {
+            return Err(anyhow::Error::from(e)
+                .context(format!("reading {}", g.config.display()))
+                .into());
+        }
+        Err(_) => None,
+    };
     if args.restore_test {
         let repo = repo.load_index().await.context("loading the index")?;
-        let config = holdfast_volume::config::Config::load_optional(&g.config)
-            .with_context(|| format!("reading {}", g.config.display()))?;
         let targets = holdfast_volume::drill::targets(&repo, config.as_ref())
             .await
             .context("listing snapshots")?;
@@ -100,6 +112,9 @@ pub async fn run(g: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Failure> 
                 .await
                 .with_context(|| format!("restore test of snapshot {}", id.short()))?;
             drill_failed |= !d.problems.is_empty();
+            drill_problems += d.problems.len();
+            let took = std::time::Duration::from_secs_f64(d.duration_s.max(0.0));
+            restore_time = Some(restore_time.unwrap_or_default() + took);
             if g.json {
                 outln!(
                     "{}",
@@ -114,6 +129,28 @@ pub async fn run(g: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Failure> 
                 }
             }
         }
+    }
+    let problems = report.problems.len() + drill_problems;
+    if let Some(config) = &config {
+        let notifier = crate::notify::Notifier::new(&config.notify);
+        notifier.notify(crate::notify::Event::VerifyFinished {
+            ok: problems == 0,
+            problems,
+            restore_time,
+            summary: format!(
+                "{} snapshots, {} packs, {} blobs: {problems} problem(s){}",
+                report.snapshots,
+                report.packs,
+                report.blobs,
+                restore_time.map_or_else(String::new, |t| format!(
+                    "; restore test took {:.1}s",
+                    t.as_secs_f64()
+                ))
+            ),
+        });
+        notifier
+            .flush(crate::cmd::backup::volumes::FLUSH_LIMIT)
+            .await;
     }
     Ok(exit::problems_if(
         !report.problems.is_empty() || drill_failed,

@@ -225,7 +225,12 @@ fn scheduled_verify_and_prune_apply_retention() {
             let text = reqwest::get(s.url("/metrics")).await.expect("metrics");
             let text = text.text().await.expect("body");
             let verified = text.contains("holdfast_job_runs_total{job=\"verify\",result=\"ok\"}");
-            if v.as_array().map(Vec::len) == Some(2) && verified {
+            // The prune job logs its outcome after its prune, which follows the forget.
+            // A verify may run before the first backup (no drill then): wait for one
+            // that drilled.
+            let log = s.log();
+            let pruned = log.contains("job prune: ok: forgot") && log.contains("restore test of");
+            if v.as_array().map(Vec::len) == Some(2) && verified && pruned {
                 break;
             }
             assert!(
