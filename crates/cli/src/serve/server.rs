@@ -264,6 +264,9 @@ async fn metrics(State(state): State<Arc<AppState>>) -> ApiResult<Response> {
     Ok(res)
 }
 
+/// How long a stopping server waits for queued notifications.
+const NOTIFY_FLUSH_LIMIT: Duration = Duration::from_secs(5);
+
 /// Runs the server and the scheduler until `shutdown` fires.
 pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> anyhow::Result<()> {
     let log_path = opts
@@ -315,6 +318,8 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> anyhow::R
     watcher.abort();
     // An on-demand backup holds the backup lock until it ends.
     drop(state.backup_lock.lock().await);
+    // What the last jobs had to say reaches the [[notify]] targets before the exit.
+    state.notifier.flush(NOTIFY_FLUSH_LIMIT).await;
     served
 }
 
