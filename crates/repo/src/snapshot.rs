@@ -102,12 +102,16 @@ pub fn select<'a>(list: &'a [(Id, Snapshot)], spec: &str) -> Result<&'a (Id, Sna
         };
         let volume = match rest {
             "" => None,
-            r => Some(r.strip_prefix(':').filter(|v| !v.is_empty()).ok_or_else(|| {
-                Error::Invalid(format!(
-                    "snapshot {spec:?}: expected latest, latest:VOLUME, latest~N or \
+            r => Some(
+                r.strip_prefix(':')
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| {
+                        Error::Invalid(format!(
+                            "snapshot {spec:?}: expected latest, latest:VOLUME, latest~N or \
                      latest:VOLUME~N"
-                ))
-            })?),
+                        ))
+                    })?,
+            ),
         };
         let mut group: Vec<&'a (Id, Snapshot)> = list
             .iter()

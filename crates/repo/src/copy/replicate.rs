@@ -8,12 +8,12 @@ use serde::Serialize;
 
 use super::{CopyOptions, CopyReport, copy, original_of};
 use crate::error::Result;
-use crate::id::Id;
-use crate::snapshot::Snapshot;
-use crate::tools::group_of;
 use crate::forget::{ForgetOptions, ForgetReport, forget};
+use crate::id::Id;
 use crate::repository::Repository;
 use crate::retention::RetentionPolicy;
+use crate::snapshot::Snapshot;
+use crate::tools::group_of;
 
 /// Options of [`replicate`].
 #[derive(Clone, Debug, Default)]

@@ -123,7 +123,11 @@ fn walk<'a>(
                 } else {
                     std::sync::Arc::new(walk_paths(repo, m, sub, &name).await?)
                 };
-                hits.extend(below.iter().map(|(p, n)| (format!("{name}/{p}"), n.clone())));
+                hits.extend(
+                    below
+                        .iter()
+                        .map(|(p, n)| (format!("{name}/{p}"), n.clone())),
+                );
             }
         }
         let hits = std::sync::Arc::new(hits);

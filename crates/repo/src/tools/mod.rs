@@ -120,7 +120,10 @@ mod tests {
             (Id::hash(b"4"), snap(40, None, &[], "h1")),
         ];
         let ids = |f: &SnapshotFilter| -> Vec<Id> {
-            f.apply(list.clone()).into_iter().map(|(id, _)| id).collect()
+            f.apply(list.clone())
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect()
         };
         let tags = |sets: &[&[&str]]| -> Vec<Vec<String>> {
             sets.iter()

@@ -65,7 +65,13 @@ impl Acc {
                 stored += u64::from(loc.length);
             }
         }
-        let ratio = |a: u64| if stored == 0 { 1.0 } else { a as f64 / stored as f64 };
+        let ratio = |a: u64| {
+            if stored == 0 {
+                1.0
+            } else {
+                a as f64 / stored as f64
+            }
+        };
         StatsGroup {
             group,
             snapshots: self.snapshots,
