@@ -36,20 +36,21 @@ pub fn open_store(g: &GlobalArgs) -> anyhow::Result<Store> {
     }
 }
 
-/// The password: the first line of `--password-file`, else `HOLDFAST_PASSWORD`.
+/// The password: the first line of `--password-file`, else of what
+/// `--password-command` prints, else `HOLDFAST_PASSWORD`.
 pub fn password(g: &GlobalArgs) -> anyhow::Result<String> {
     if let Some(path) = &g.password_file {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading password file {}", path.display()))?;
-        let line = text.lines().next().unwrap_or_default();
-        if line.is_empty() {
-            bail!("password file {} is empty", path.display());
-        }
-        return Ok(line.to_owned());
+        return crate::password::from_file(path);
     }
-    match std::env::var("HOLDFAST_PASSWORD") {
-        Ok(p) if !p.is_empty() => Ok(p),
-        _ => bail!("no repository password: set HOLDFAST_PASSWORD or pass --password-file FILE"),
+    if let Some(cmd) = &g.password_command {
+        return crate::password::from_command(cmd);
+    }
+    match crate::password::from_env("HOLDFAST_PASSWORD") {
+        Some(p) => Ok(p),
+        None => bail!(
+            "no repository password: set HOLDFAST_PASSWORD, or pass --password-file FILE or \
+             --password-command CMD"
+        ),
     }
 }
 

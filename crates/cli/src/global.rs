@@ -24,6 +24,9 @@ pub struct GlobalArgs {
     /// File holding the repository password (else HOLDFAST_PASSWORD).
     #[arg(long, global = true, env = "HOLDFAST_PASSWORD_FILE")]
     pub password_file: Option<PathBuf>,
+    /// Command whose first line of output is the repository password (run with `sh -c`).
+    #[arg(long, global = true, env = "HOLDFAST_PASSWORD_COMMAND")]
+    pub password_command: Option<String>,
     /// Machine-readable output on stdout.
     #[arg(long, global = true)]
     pub json: bool,

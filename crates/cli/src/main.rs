@@ -8,6 +8,8 @@ mod context;
 mod exit;
 mod global;
 mod notify;
+mod password;
+mod replicas;
 mod serve;
 
 use std::process::ExitCode;
@@ -69,6 +71,16 @@ enum Command {
     /// Guard the volumes, restore what is missing, then run the app with backups and
     /// the HTTP API beside it; exits with the app's code.
     Run(cmd::run::RunArgs),
+    /// Copy snapshots to or from a second repository (or to every [[replicas]]).
+    Copy(cmd::copy::CopyArgs),
+    /// Manage the repository's passwords (key files).
+    Key(cmd::key::KeyArgs),
+    /// Add, remove or set tags of snapshots.
+    Tag(cmd::tag::TagArgs),
+    /// Find files across snapshots by glob.
+    Find(cmd::find::FindArgs),
+    /// Raw, deduplicated and stored sizes per volume.
+    Stats(cmd::stats::StatsArgs),
 }
 
 fn main() -> ExitCode {
@@ -121,5 +133,10 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Import(args) => cmd::import::run(&g, args).await,
         Command::Serve(args) => cmd::serve::run(&g, args).await,
         Command::Run(args) => cmd::run::run(&g, args).await,
+        Command::Copy(args) => cmd::copy::run(&g, args).await,
+        Command::Key(args) => cmd::key::run(&g, args).await,
+        Command::Tag(args) => cmd::tag::run(&g, args).await,
+        Command::Find(args) => cmd::find::run(&g, args).await,
+        Command::Stats(args) => cmd::stats::run(&g, args).await,
     }
 }

@@ -2,6 +2,11 @@
 
 mod integration {
     mod child_secrets;
+    mod copy_append_only;
+    mod copy_backends;
+    mod copy_local;
+    mod copy_util;
+    mod key_roundtrip;
     mod logs_collectors;
     mod notify_backup;
     mod protect_metrics;
@@ -29,6 +34,7 @@ mod integration {
     mod serve_stream;
     mod serve_symlink_race;
     mod serve_util;
+    mod snapshots_tools;
     mod store_redaction;
     mod torture;
     mod volume_cleanup;

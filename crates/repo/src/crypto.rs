@@ -36,7 +36,7 @@ pub fn random_bytes(buf: &mut [u8]) -> Result<()> {
 
 /// The random 32-byte key everything else is derived from.
 #[derive(Clone)]
-pub struct MasterKey([u8; 32]);
+pub struct MasterKey(pub(crate) [u8; 32]);
 
 impl MasterKey {
     /// A fresh random master key.
@@ -50,6 +50,7 @@ impl MasterKey {
 /// The subkeys derived from the master key.
 pub struct Keys {
     id_key: [u8; 32],
+    nonce_key: [u8; 32],
     cipher: XChaCha20Poly1305,
     chunker_seed: u64,
 }
@@ -60,10 +61,12 @@ impl Keys {
         let id_key = blake3::derive_key("holdfast 2026 v1 blob id", &master.0);
         let enc = blake3::derive_key("holdfast 2026 v1 encryption", &master.0);
         let seed = blake3::derive_key("holdfast 2026 v1 chunker seed", &master.0);
+        let nonce_key = blake3::derive_key("holdfast 2026 v1 synthetic nonce", &master.0);
         let mut s = [0u8; 8];
         s.copy_from_slice(&seed[..8]);
         Keys {
             id_key,
+            nonce_key,
             cipher: XChaCha20Poly1305::new(&enc.into()),
             chunker_seed: u64::from_le_bytes(s),
         }
@@ -82,6 +85,33 @@ impl Keys {
     /// Compresses (zstd `level`, 0 = never) and encrypts `payload` with associated
     /// data `ad`; the result is `nonce ‖ ciphertext ‖ tag`.
     pub fn seal(&self, ad: &[u8], payload: &[u8], level: i32) -> Result<Vec<u8>> {
+        let mut nonce = [0u8; NONCE_LEN];
+        random_bytes(&mut nonce)?;
+        self.seal_with(nonce, ad, payload, level)
+    }
+
+    /// [`Keys::seal`] with a synthetic nonce: keyed BLAKE3 of the associated data and the
+    /// payload, so equal inputs give equal envelopes (and so equal packs). A nonce repeats
+    /// only with its whole message, which reveals no more than the equal blob ids already
+    /// do. Readers cannot tell the two kinds of envelope apart.
+    pub fn seal_synthetic(&self, ad: &[u8], payload: &[u8], level: i32) -> Result<Vec<u8>> {
+        let mut h = blake3::Hasher::new_keyed(&self.nonce_key);
+        h.update(&(ad.len() as u64).to_le_bytes());
+        h.update(ad);
+        h.update(&level.to_le_bytes());
+        h.update(payload);
+        let mut nonce = [0u8; NONCE_LEN];
+        h.finalize_xof().fill(&mut nonce);
+        self.seal_with(nonce, ad, payload, level)
+    }
+
+    fn seal_with(
+        &self,
+        nonce: [u8; NONCE_LEN],
+        ad: &[u8],
+        payload: &[u8],
+        level: i32,
+    ) -> Result<Vec<u8>> {
         let compressed = if level > 0 {
             compress(payload, level)
         } else {
@@ -92,8 +122,6 @@ impl Keys {
             _ => (FLAG_RAW, payload),
         };
         let mut out = Vec::with_capacity(OVERHEAD + body.len());
-        let mut nonce = [0u8; NONCE_LEN];
-        random_bytes(&mut nonce)?;
         out.extend_from_slice(&nonce);
         out.push(flag);
         out.extend_from_slice(body);

@@ -216,6 +216,7 @@ mod tests {
             added: 0,
             incomplete: false,
             errors: vec![],
+            original: None,
         };
         (Id::hash(format!("{day}{volume:?}{root}").as_bytes()), s)
     }

@@ -25,6 +25,7 @@ pub mod backup;
 pub mod browse;
 mod cache;
 pub mod chunker;
+pub mod copy;
 pub mod crypto;
 pub mod error;
 pub mod export;
@@ -32,6 +33,7 @@ pub mod failpoint;
 pub mod forget;
 pub mod id;
 pub mod index;
+pub mod keys;
 pub mod lock;
 pub mod pack;
 pub mod prune;
@@ -40,6 +42,7 @@ pub mod repository;
 pub mod restore;
 pub mod retention;
 pub mod snapshot;
+pub mod tools;
 pub mod tree;
 pub mod verify;
 
@@ -51,6 +54,7 @@ pub use backup::{
     backup,
 };
 pub use browse::{Change, DiffEntry, Entry, LsOptions, diff, ls};
+pub use copy::{CopiedSnapshot, CopyOptions, CopyReport, copy};
 pub use crypto::KdfParams;
 pub use error::{Error, Result};
 pub use export::{ExportOptions, ExportSummary, export};
@@ -66,4 +70,5 @@ pub use repair::{
 pub use repository::{IndexedRepository, InitOptions, OpenOptions, Repository, init, open};
 pub use restore::{Damaged, RestoreOptions, RestoreSummary, restore};
 pub use snapshot::Snapshot;
+pub use tools::{SnapshotFilter, find, stats, tag};
 pub use verify::{Problem, Subset, VerifyOptions, VerifyReport, verify};

@@ -210,7 +210,15 @@ async fn conflicts(
         };
         if info.is_stale(now, opts.stale_after) {
             tracing::info!("removing stale {}", info.describe(&key));
-            repo.store().delete_file(&key).await?;
+            match repo.store().delete_file(&key).await {
+                Ok(()) => {}
+                // Append-only credentials (no delete right): a stale lock protects
+                // nothing, so it is passed over; a client that may delete removes it.
+                Err(e) if e.kind() == holdfast_store::ErrorKind::PermissionDenied => {
+                    tracing::debug!("cannot remove stale lock {key} (no delete permission)");
+                }
+                Err(e) => return Err(e.into()),
+            }
             continue;
         }
         if exclusive || info.exclusive {
@@ -398,11 +406,24 @@ impl Lock {
         Ok(value)
     }
 
-    /// Removes the lock.
+    /// Removes the lock. With append-only credentials (the store refuses the delete)
+    /// the lock is left to go stale: it names a process that has ended, so clients on
+    /// this host pass over it at once and others after the stale window; it only holds
+    /// off an exclusive operation (forget, prune) that long.
     pub async fn release(self) -> Result<()> {
         self.refresher.abort();
-        self.repo.store().delete_file(&self.key).await?;
-        Ok(())
+        match self.repo.store().delete_file(&self.key).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == holdfast_store::ErrorKind::PermissionDenied => {
+                tracing::warn!(
+                    "lock {} stays until it goes stale: the store refused to delete it \
+                     (append-only credentials)",
+                    self.key
+                );
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

@@ -94,17 +94,28 @@ impl PackWriter {
     }
 
     /// Appends the encrypted trailer and its length; hashes the pack.
-    pub fn finish(mut self, keys: &Keys) -> Result<FinishedPack> {
+    pub fn finish(self, keys: &Keys) -> Result<FinishedPack> {
         let trailer = keys.seal(AD_TRAILER, &encode_trailer(&self.blobs), 0)?;
-        self.buf.extend_from_slice(&trailer);
+        Ok(self.close(&trailer))
+    }
+
+    /// [`PackWriter::finish`] with a synthetic trailer nonce ([`Keys::seal_synthetic`]):
+    /// the same blob envelopes in the same order give the same pack, byte for byte.
+    pub fn finish_synthetic(self, keys: &Keys) -> Result<FinishedPack> {
+        let trailer = keys.seal_synthetic(AD_TRAILER, &encode_trailer(&self.blobs), 0)?;
+        Ok(self.close(&trailer))
+    }
+
+    fn close(mut self, trailer: &[u8]) -> FinishedPack {
+        self.buf.extend_from_slice(trailer);
         self.buf
             .extend_from_slice(&(trailer.len() as u32).to_le_bytes());
         let id = Id::hash(&self.buf);
-        Ok(FinishedPack {
+        FinishedPack {
             id,
             bytes: bytes::Bytes::from(self.buf),
             blobs: self.blobs,
-        })
+        }
     }
 }
 

@@ -73,6 +73,9 @@ pub(crate) struct Inner {
     pub(crate) store: Store,
     pub(crate) config: Config,
     pub(crate) keys: Keys,
+    pub(crate) master: MasterKey,
+    /// The key file the password opened (`keys/<id>`).
+    pub(crate) key_file: String,
     pub(crate) chunker: Chunker,
     pub(crate) cache: Option<Cache>,
 }
@@ -132,12 +135,8 @@ pub async fn init(store: Store, opts: &InitOptions) -> Result<Repository> {
     let master = MasterKey::generate()?;
     let kf = KeyFile::wrap(&master, opts.password.as_bytes(), &config.id, opts.kdf)?;
     let kf_bytes = serde_json::to_vec_pretty(&kf).map_err(|e| Error::Internal(e.to_string()))?;
-    store
-        .write(
-            &format!("keys/{}", Id::hash(&kf_bytes)),
-            Bytes::from(kf_bytes),
-        )
-        .await?;
+    let key_file = format!("keys/{}", Id::hash(&kf_bytes));
+    store.write(&key_file, Bytes::from(kf_bytes)).await?;
     let cfg = serde_json::to_vec_pretty(&config).map_err(|e| Error::Internal(e.to_string()))?;
     if store.capabilities().await.write_if_absent {
         store
@@ -152,7 +151,13 @@ pub async fn init(store: Store, opts: &InitOptions) -> Result<Repository> {
     } else {
         store.write("config", Bytes::from(cfg)).await?;
     }
-    Ok(Repository::assemble(store, config, &master, Some(false)))
+    Ok(Repository::assemble(
+        store,
+        config,
+        &master,
+        key_file,
+        Some(false),
+    ))
 }
 
 /// Opens the repository on `store` with the password.
@@ -186,7 +191,9 @@ pub async fn open(store: Store, opts: &OpenOptions) -> Result<Repository> {
                 for (k, e) in &damaged {
                     tracing::warn!("key file {k} is damaged and was skipped: {e}");
                 }
-                return Ok(Repository::assemble(store, config, &master, opts.cache));
+                return Ok(Repository::assemble(
+                    store, config, &master, key, opts.cache,
+                ));
             }
             Ok(None) => {}
             Err(Error::NotFound { .. }) => {}
@@ -231,6 +238,7 @@ impl Repository {
         store: Store,
         config: Config,
         master: &MasterKey,
+        key_file: String,
         cache: Option<bool>,
     ) -> Repository {
         let keys = Keys::derive(master);
@@ -246,6 +254,8 @@ impl Repository {
                 store,
                 config,
                 keys,
+                master: master.clone(),
+                key_file,
                 chunker,
                 cache,
             }),
@@ -260,6 +270,11 @@ impl Repository {
     /// The repository config.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The key file (`keys/<id>`) the password opened.
+    pub fn key_file(&self) -> &str {
+        &self.inner.key_file
     }
 
     /// The subkeys.

@@ -1,5 +1,5 @@
 //! Snapshots: the encrypted JSON record written last by a backup (the commit), and the
-//! selection of a snapshot by id prefix, `latest` or `latest:VOLUME`.
+//! selection of a snapshot by id prefix, `latest`, `latest:VOLUME` and `latest~N`.
 
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +38,10 @@ pub struct Snapshot {
     pub incomplete: bool,
     /// What could not be read.
     pub errors: Vec<String>,
+    /// For a snapshot made by `copy`: the id of the snapshot it copies, in the repository
+    /// the first backup wrote it to (a copy of a copy keeps the first id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original: Option<Id>,
 }
 
 impl Snapshot {
@@ -80,21 +84,52 @@ pub fn hostname() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
 }
 
-/// Picks a snapshot by `spec`: an id prefix, `latest`, or `latest:VOLUME`.
+/// Picks a snapshot by `spec`: an id prefix, `latest`, `latest:VOLUME`, or either of
+/// the latter with `~N` (the N-th before the newest: `latest~1` is the one before
+/// `latest`).
 pub fn select<'a>(list: &'a [(Id, Snapshot)], spec: &str) -> Result<&'a (Id, Snapshot)> {
-    let newest =
-        |it: &mut dyn Iterator<Item = &'a (Id, Snapshot)>| it.max_by_key(|(id, s)| (s.time, *id));
-    if spec == "latest" {
-        return newest(&mut list.iter())
-            .ok_or_else(|| Error::not_found("snapshot latest (repository has none)"));
-    }
-    if let Some(vol) = spec.strip_prefix("latest:") {
-        return newest(
-            &mut list
-                .iter()
-                .filter(|(_, s)| s.volume.as_deref() == Some(vol)),
-        )
-        .ok_or_else(|| Error::not_found(format!("snapshot of volume {vol}")));
+    if let Some(rest) = spec.strip_prefix("latest") {
+        let (rest, back) = match rest.rsplit_once('~') {
+            Some((head, n)) => {
+                let n: usize = n.parse().map_err(|_| {
+                    Error::Invalid(format!(
+                        "snapshot {spec:?}: expected latest~N with N a number"
+                    ))
+                })?;
+                (head, n)
+            }
+            None => (rest, 0),
+        };
+        let volume = match rest {
+            "" => None,
+            r => Some(
+                r.strip_prefix(':')
+                    .filter(|v| !v.is_empty())
+                    .ok_or_else(|| {
+                        Error::Invalid(format!(
+                            "snapshot {spec:?}: expected latest, latest:VOLUME, latest~N or \
+                     latest:VOLUME~N"
+                        ))
+                    })?,
+            ),
+        };
+        let mut group: Vec<&'a (Id, Snapshot)> = list
+            .iter()
+            .filter(|(_, s)| volume.is_none_or(|v| s.volume.as_deref() == Some(v)))
+            .collect();
+        group.sort_by_key(|(id, s)| std::cmp::Reverse((s.time, *id)));
+        let what = match volume {
+            Some(v) => format!("snapshot of volume {v}"),
+            None => "snapshot latest (repository has none)".to_owned(),
+        };
+        return match group.get(back) {
+            Some(s) => Ok(*s),
+            None if group.is_empty() => Err(Error::not_found(what)),
+            None => Err(Error::not_found(format!(
+                "snapshot {spec} (only {} to go back through)",
+                group.len()
+            ))),
+        };
     }
     if spec.is_empty() || !spec.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(Error::Invalid(format!(
@@ -132,6 +167,7 @@ mod tests {
             added: 0,
             incomplete: false,
             errors: vec![],
+            original: None,
         }
     }
 
@@ -151,6 +187,16 @@ mod tests {
         let hex = Id::hash(b"1").to_hex();
         assert_eq!(select(&list, &hex[..8])?.0, Id::hash(b"1"));
         assert!(matches!(select(&list, "xyz"), Err(Error::Invalid(_))));
+        assert_eq!(select(&list, "latest~1")?.0, Id::hash(b"3"));
+        assert_eq!(select(&list, "latest~2")?.0, Id::hash(b"1"));
+        assert_eq!(select(&list, "latest:a~1")?.0, Id::hash(b"1"));
+        assert_eq!(select(&list, "latest:a~0")?.0, Id::hash(b"3"));
+        assert!(matches!(
+            select(&list, "latest:a~2"),
+            Err(Error::NotFound { .. })
+        ));
+        assert!(matches!(select(&list, "latest~x"), Err(Error::Invalid(_))));
+        assert!(matches!(select(&list, "latestx"), Err(Error::Invalid(_))));
         assert!(matches!(
             select(&list, "0000000000"),
             Err(Error::NotFound { .. })

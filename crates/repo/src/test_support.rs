@@ -54,6 +54,7 @@ pub(crate) async fn hostile_snapshot(
         added: 0,
         incomplete: false,
         errors: vec![],
+        original: None,
     };
     repo.save_snapshot(&snap).await?;
     Ok(snap)

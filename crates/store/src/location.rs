@@ -61,6 +61,7 @@ pub(crate) struct Secrets {
     pub(crate) session_token: Option<Secret>,
     pub(crate) account_name: Option<Secret>,
     pub(crate) account_key: Option<Secret>,
+    pub(crate) sas_token: Option<Secret>,
 }
 
 /// Query parameters each scheme accepts.
@@ -73,7 +74,7 @@ fn known_params(scheme: &str) -> &'static [&'static str] {
             "secret_access_key",
             "session_token",
         ],
-        "azblob" | "az" => &["endpoint", "account_name", "account_key"],
+        "azblob" | "az" => &["endpoint", "account_name", "account_key", "sas_token"],
         _ => &["endpoint", "region"],
     }
 }
@@ -166,8 +167,11 @@ impl Location {
                 endpoint,
             } => {
                 let from_url = secrets.account_name.as_ref().map(|a| a.0.clone());
-                let conn = env("AZURE_STORAGE_CONNECTION_STRING")
-                    .filter(|_| from_url.is_none() && secrets.account_key.is_none());
+                let conn = env("AZURE_STORAGE_CONNECTION_STRING").filter(|_| {
+                    from_url.is_none()
+                        && secrets.account_key.is_none()
+                        && secrets.sas_token.is_none()
+                });
                 let mut b = match conn {
                     Some(conn) => opendal::services::Azblob::from_connection_string(&conn)
                         .map_err(|_| {
@@ -186,8 +190,17 @@ impl Location {
                                 .map(|k| k.0.clone())
                                 .or_else(|| env("AZURE_STORAGE_KEY")),
                         };
-                        if let Some(key) = key {
-                            b = b.account_key(&key);
+                        // A SAS token (e.g. one without delete permission, for append-only
+                        // backups) replaces the account key.
+                        let sas = secrets
+                            .sas_token
+                            .as_ref()
+                            .map(|t| t.0.clone())
+                            .or_else(|| env("AZURE_STORAGE_SAS_TOKEN"));
+                        match (sas, key) {
+                            (Some(sas), _) => b = b.sas_token(sas.trim_start_matches('?')),
+                            (None, Some(key)) => b = b.account_key(&key),
+                            (None, None) => {}
                         }
                         if endpoint.is_none() {
                             b = b.endpoint(&format!("https://{account}.blob.core.windows.net"));
@@ -308,6 +321,7 @@ pub(crate) fn parse_with_secrets(raw: &str) -> Result<(Location, Secrets)> {
             let secrets = Secrets {
                 account_name: user.map(Secret).or_else(|| secret("account_name")),
                 account_key: password.map(Secret).or_else(|| secret("account_key")),
+                sas_token: secret("sas_token"),
                 ..Secrets::default()
             };
             Ok((

@@ -2,11 +2,15 @@
 
 pub mod backup;
 pub mod cleanup;
+pub mod copy;
 pub mod diff;
 pub mod export;
+pub mod filter;
+pub mod find;
 pub mod forget;
 pub mod import;
 pub mod init;
+pub mod key;
 pub mod lint;
 pub mod ls;
 pub mod migrate;
@@ -16,6 +20,8 @@ pub mod restore;
 pub mod run;
 pub mod serve;
 pub mod snapshots;
+pub mod stats;
 pub mod status;
+pub mod tag;
 pub mod unlock;
 pub mod verify;

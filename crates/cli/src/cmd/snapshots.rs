@@ -1,11 +1,14 @@
-//! `holdfast snapshots`: lists snapshots, oldest first; damaged snapshot objects are
-//! reported on stderr and make the exit code 3.
+//! `holdfast snapshots`: lists snapshots, oldest first, filtered by tag, volume, host,
+//! path, age or the newest N per volume; damaged snapshot objects are reported on
+//! stderr and make the exit code 3. A snapshot made by `copy` (or changed by `tag`)
+//! shows the id it copies (`original`).
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
 
+use crate::cmd::filter::FilterArgs;
 use crate::context::{self, outln};
 use crate::exit::{self, Failure};
 use crate::global::GlobalArgs;
@@ -13,15 +16,15 @@ use crate::global::GlobalArgs;
 /// Flags of `holdfast snapshots`.
 #[derive(Debug, Args)]
 pub struct SnapshotsArgs {
-    /// Only snapshots of this volume.
-    #[arg(long, value_name = "NAME")]
-    pub volume: Option<String>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
 }
 
 /// Runs `holdfast snapshots`.
 pub async fn run(g: &GlobalArgs, args: SnapshotsArgs) -> Result<ExitCode, Failure> {
+    let filter = args.filter.filter()?;
     let repo = context::open_repo(g).await?;
-    let (mut list, unreadable) = repo
+    let (list, unreadable) = repo
         .snapshots_lenient()
         .await
         .context("reading snapshots")?;
@@ -32,18 +35,20 @@ pub async fn run(g: &GlobalArgs, args: SnapshotsArgs) -> Result<ExitCode, Failur
             "",
         );
     }
-    if let Some(v) = &args.volume {
-        list.retain(|(_, s)| s.volume.as_deref() == Some(v.as_str()));
-    }
+    let list = filter.apply(list);
     if g.json {
         let out: Vec<_> = list
             .iter()
             .map(|(id, s)| {
-                serde_json::json!({
+                let mut v = serde_json::json!({
                     "id": id.to_hex(), "time": s.time, "volume": s.volume, "root": s.root,
                     "tags": s.tags, "files": s.files, "size": s.size, "added": s.added,
                     "incomplete": s.incomplete, "hostname": s.hostname,
-                })
+                });
+                if let (Some(o), Some(m)) = (s.original, v.as_object_mut()) {
+                    m.insert("original".into(), serde_json::json!(o.to_hex()));
+                }
+                v
             })
             .collect();
         outln!(
@@ -64,7 +69,7 @@ pub async fn run(g: &GlobalArgs, args: SnapshotsArgs) -> Result<ExitCode, Failur
     );
     for (id, s) in &list {
         outln!(
-            "{:<10} {:<20} {:<12} {:>8} {:>10} {:>10}  {}{}{}",
+            "{:<10} {:<20} {:<12} {:>8} {:>10} {:>10}  {}{}{}{}",
             id.short(),
             s.time.format("%Y-%m-%d %H:%M:%S"),
             s.volume.as_deref().unwrap_or("-"),
@@ -78,6 +83,9 @@ pub async fn run(g: &GlobalArgs, args: SnapshotsArgs) -> Result<ExitCode, Failur
                 format!(" [{}]", s.tags.join(","))
             },
             if s.incomplete { " (incomplete)" } else { "" },
+            s.original
+                .map(|o| format!(" (original {})", o.short()))
+                .unwrap_or_default(),
         );
     }
     Ok(exit::problems_if(!unreadable.is_empty()))

@@ -236,6 +236,7 @@ async fn under_lock(
         added,
         incomplete: !stats.errors.is_empty(),
         errors: stats.errors,
+        original: None,
     };
     point(opts, lock, Step::BackupBeforeSnapshot).await?;
     // The last thing before the commit. A pause between this check and the write is

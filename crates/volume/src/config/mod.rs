@@ -16,7 +16,7 @@ pub(crate) use locate::line_of;
 
 pub use model::{
     Alerts, CleanupJob, Config, DEFAULT_ALERT_AT, Database, Hooks, NOTIFY_EVENTS, Notify,
-    NotifyKind, Priority, Repository, Retention, Schedule, Serve, Uploads, Volume,
+    NotifyKind, Priority, Replica, Repository, Retention, Schedule, Serve, Uploads, Volume,
 };
 
 /// The environment variable Railway sets to the mount path of a service's volume.

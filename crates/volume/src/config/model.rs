@@ -43,6 +43,9 @@ pub struct Config {
     /// `[[notify]]`: where push notifications go.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<Notify>,
+    /// `[[replicas]]`: second repositories that receive a copy of every snapshot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<Replica>,
     /// The file this configuration was read from, when it came from a file.
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -465,3 +468,41 @@ pub const NOTIFY_EVENTS: &[&str] = &[
     "guard_refused",
     "backup_stale",
 ];
+
+/// One `[[replicas]]` entry: a second repository (its own password and keys) that
+/// receives a copy of every snapshot (docs/CONFIG.md, "Replicas").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Replica {
+    /// A name for status and logs (default: the redacted URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The replica's repository URL; may hold credentials, so only shown redacted.
+    pub url: String,
+    /// File whose first line is the replica's password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// Environment variable holding the replica's password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// Retention applied to the replica after each replication (none: keep everything).
+    #[serde(default, skip_serializing_if = "Retention::is_empty")]
+    pub retention: Retention,
+    /// A cron expression, or `after-backup` to replicate after every backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+}
+
+impl Replica {
+    /// The name shown in status and logs.
+    pub fn display_name(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| holdfast_store::redact_url(&self.url))
+    }
+
+    /// True when the replica is brought up to date after every backup.
+    pub fn after_backup(&self) -> bool {
+        self.schedule.as_deref() == Some("after-backup")
+    }
+}

@@ -1,0 +1,161 @@
+//! `holdfast copy`: copies snapshots to (`--to URL`) or from (`--from URL`) a second
+//! repository with its own password, or (`--replicas`) brings every `[[replicas]]` of
+//! holdfast.toml up to date. The protocol is [`holdfast_repo::copy`]; this file only
+//! finds the passwords and prints the report.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use holdfast_repo::{CopyOptions, CopyReport, Repository};
+
+use crate::context::{self, outln};
+use crate::exit::{self, Failure};
+use crate::global::GlobalArgs;
+
+/// Flags of `holdfast copy`.
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Snapshots to copy (id prefix, latest, latest:VOLUME, latest~N); all when none.
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshots: Vec<String>,
+    /// Copy into this repository.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["from", "replicas"])]
+    pub to: Option<String>,
+    /// Copy from this repository into the one of --repo / holdfast.toml.
+    #[arg(long, value_name = "URL", conflicts_with = "replicas")]
+    pub from: Option<String>,
+    /// File holding the password of the --to repository (else HOLDFAST_TO_PASSWORD).
+    #[arg(long, value_name = "FILE")]
+    pub to_password_file: Option<PathBuf>,
+    /// File holding the password of the --from repository (else HOLDFAST_FROM_PASSWORD).
+    #[arg(long, value_name = "FILE")]
+    pub from_password_file: Option<PathBuf>,
+    /// Replicate to every [[replicas]] of holdfast.toml (copy what each lacks, then
+    /// apply its retention).
+    #[arg(long)]
+    pub replicas: bool,
+    /// Only say what would be copied.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// The other repository's password: the file flag, else the environment variable.
+fn other_password(file: Option<&PathBuf>, var: &str, flag: &str) -> anyhow::Result<String> {
+    if let Some(f) = file {
+        return crate::password::from_file(f);
+    }
+    crate::password::from_env(var)
+        .with_context(|| format!("no password for the other repository: set {var} or pass {flag}"))
+}
+
+/// Opens a repository at `url` with `password`.
+pub(crate) async fn open_url(url: &str, password: String) -> anyhow::Result<Repository> {
+    let shown = holdfast_store::redact_url(url);
+    let store =
+        holdfast_store::Store::open(url).with_context(|| format!("repository URL {shown}"))?;
+    holdfast_repo::open(
+        store,
+        &holdfast_repo::OpenOptions {
+            password,
+            cache: None,
+        },
+    )
+    .await
+    .with_context(|| format!("opening repository {shown}"))
+}
+
+/// Runs `holdfast copy`.
+pub async fn run(g: &GlobalArgs, args: CopyArgs) -> Result<ExitCode, Failure> {
+    let cancel = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(crate::cmd::serve::stop_on_signal(cancel.clone()));
+    if args.replicas {
+        return crate::replicas::run_cli(g, &cancel).await;
+    }
+    let here = context::open_repo(g).await?;
+    let (source, target) = match (&args.to, &args.from) {
+        (Some(url), None) => {
+            let pw = other_password(
+                args.to_password_file.as_ref(),
+                "HOLDFAST_TO_PASSWORD",
+                "--to-password-file",
+            )?;
+            (here, open_url(url, pw).await?)
+        }
+        (None, Some(url)) => {
+            let pw = other_password(
+                args.from_password_file.as_ref(),
+                "HOLDFAST_FROM_PASSWORD",
+                "--from-password-file",
+            )?;
+            (open_url(url, pw).await?, here)
+        }
+        _ => {
+            return Err(Failure::usage(anyhow::anyhow!(
+                "give --to URL, --from URL or --replicas"
+            )));
+        }
+    };
+    let opts = CopyOptions {
+        snapshots: args.snapshots,
+        dry_run: args.dry_run,
+        cancel,
+        ..CopyOptions::default()
+    };
+    let report = holdfast_repo::copy(&source, &target, &opts)
+        .await
+        .map_err(context::fail)?;
+    print_report(g, &report)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a copy report (JSON with --json).
+pub(crate) fn print_report(g: &GlobalArgs, r: &CopyReport) -> anyhow::Result<()> {
+    if g.json {
+        outln!("{}", serde_json::to_string_pretty(r)?);
+        return Ok(());
+    }
+    if g.quiet {
+        return Ok(());
+    }
+    let verb = if r.dry_run { "would copy" } else { "copied" };
+    for c in &r.copied {
+        outln!(
+            "{verb} snapshot {} ({} {}){}",
+            c.source.short(),
+            c.time.format("%Y-%m-%d %H:%M:%S"),
+            c.volume.as_deref().unwrap_or(&c.root),
+            c.target
+                .map(|t| format!(" as {}", t.short()))
+                .unwrap_or_default()
+        );
+    }
+    for s in &r.skipped {
+        outln!(
+            "skipped snapshot {}: already copied{}",
+            s.source.short(),
+            s.target
+                .map(|t| format!(" as {}", t.short()))
+                .unwrap_or_default()
+        );
+    }
+    let mb = r.bytes_read as f64 / 1e6;
+    outln!(
+        "{} copied, {} skipped; {} packs uploaded ({}), {} reused; read {:.1} MB in {:.1} s ({:.1} MB/s)",
+        r.copied.len(),
+        r.skipped.len(),
+        r.stats.packs_uploaded,
+        indicatif::HumanBytes(r.stats.bytes_uploaded),
+        r.stats.packs_reused,
+        mb,
+        r.duration_s,
+        mb / r.duration_s.max(1e-3)
+    );
+    Ok(())
+}
+
+/// Exit code of a replication run: problems when a replica failed.
+pub(crate) fn replication_code(failed: bool) -> ExitCode {
+    exit::problems_if(failed)
+}
