@@ -385,6 +385,36 @@ pub async fn run(ctx: WatchContext, cancel: CancellationToken) {
 mod tests {
     use super::*;
 
+    fn watch_over(dir: &std::path::Path) -> Watch {
+        let config: Config = format!("[[volumes]]\nname = \"a\"\npath = \"{}\"\n", dir.display())
+            .parse()
+            .expect("valid config");
+        Watch::new(
+            Arc::new(config),
+            &RepoAccess::default(),
+            Duration::from_secs(60),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_request_reads_a_recent_probe_and_probes_an_old_one_again() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let watch = watch_over(dir.path());
+        let metrics = Metrics::default();
+        // Never probed: the request probes.
+        assert_eq!(watch.current(&metrics, false).await.len(), 1);
+        // A recent probe is read as it is (an emptied list stays empty).
+        lock(&watch.statuses).clear();
+        assert!(watch.current(&metrics, false).await.is_empty());
+        // Older than two intervals: probed again.
+        let old = tokio::time::Instant::now()
+            .checked_sub(Duration::from_secs(121))
+            .expect("an instant two minutes back");
+        *lock(&watch.probed_at) = Some(old);
+        assert_eq!(watch.current(&metrics, false).await.len(), 1);
+        assert!(lock(&watch.probed_at).is_some_and(|t| t > old));
+    }
+
     #[test]
     fn fixed_problems_name_each_missing_part() {
         let config: Config = "[[volumes]]\nname = \"a\"\npath = \"/a\"\n"
