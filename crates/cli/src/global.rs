@@ -142,16 +142,47 @@ pub fn stderr_line(level: tracing::Level, message: &str) {
 /// [`stderr_line`] with the text form `holdfast: PREFIX MESSAGE` given by the caller
 /// (`""` for none), for notes whose wording is not `error:`/`warning:`.
 pub fn stderr_note(level: tracing::Level, message: &str, prefix: &str) {
-    if FORMAT.get() == Some(&LogFormat::Json) {
-        let line = serde_json::json!({
-            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            "level": level.as_str(),
-            "target": "holdfast",
-            "message": message,
-        });
-        eprintln!("{line}");
+    stderr_event(
+        level,
+        &format!("holdfast: {prefix}{message}"),
+        message,
+        serde_json::Map::new(),
+    );
+}
+
+/// The log format chosen at start (text before logging is set up).
+pub fn log_format() -> LogFormat {
+    FORMAT.get().copied().unwrap_or(LogFormat::Text)
+}
+
+/// Writes `text` (one or more lines, written as given) in text mode, or with
+/// `--log-format json` ONE JSON object: `timestamp`, `level`, `target`, `message` and
+/// `fields` (such as a list of reasons), so a block of lines stays one event.
+pub fn stderr_event(
+    level: tracing::Level,
+    text: &str,
+    message: &str,
+    fields: serde_json::Map<String, serde_json::Value>,
+) {
+    if log_format() == LogFormat::Json {
+        let mut line = serde_json::Map::new();
+        line.insert(
+            "timestamp".into(),
+            chrono::Utc::now()
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+                .into(),
+        );
+        line.insert("level".into(), level.as_str().into());
+        line.insert("target".into(), "holdfast".into());
+        line.insert("message".into(), message.into());
+        for (k, v) in fields {
+            line.entry(k).or_insert(v);
+        }
+        eprintln!("{}", serde_json::Value::Object(line));
+    } else if text.ends_with('\n') {
+        eprint!("{text}");
     } else {
-        eprintln!("holdfast: {prefix}{message}");
+        eprintln!("{text}");
     }
 }
 

@@ -71,7 +71,11 @@ pub async fn run(g: &GlobalArgs, args: RunArgs) -> Result<ExitCode, Failure> {
     let notifier = Notifier::new(&config.notify);
     if !refusals.is_empty() {
         for r in &refusals {
-            eprintln!("holdfast: refusing to start: {r}");
+            crate::global::stderr_note(
+                tracing::Level::ERROR,
+                &format!("refusing to start: {r}"),
+                "",
+            );
         }
         notifier.notify(Event::GuardRefused {
             reasons: refusals.iter().map(ToString::to_string).collect(),
@@ -108,7 +112,7 @@ pub async fn run(g: &GlobalArgs, args: RunArgs) -> Result<ExitCode, Failure> {
         tokio::spawn(async move {
             let mut problems = watch::check(&config, &repo).await;
             problems.push(NO_SERVE.to_string());
-            eprint!("{}", watch::warning_block(&problems));
+            watch::print_warning(&problems);
         });
     }
 
@@ -131,8 +135,12 @@ pub async fn run(g: &GlobalArgs, args: RunArgs) -> Result<ExitCode, Failure> {
     shutdown.cancel();
     if let Some(server) = server {
         match server.await {
-            Ok(Err(e)) => eprintln!("holdfast: server: {e:#}"),
-            Err(e) => eprintln!("holdfast: server task: {e}"),
+            Ok(Err(e)) => {
+                crate::global::stderr_note(tracing::Level::ERROR, &format!("server: {e:#}"), "");
+            }
+            Err(e) => {
+                crate::global::stderr_note(tracing::Level::ERROR, &format!("server task: {e}"), "");
+            }
             Ok(Ok(())) => {}
         }
     }
@@ -174,10 +182,14 @@ async fn restore_missing(g: &GlobalArgs, config: &Config) -> anyhow::Result<()> 
         let snapshot = match repo.find_snapshot(&format!("latest:{}", volume.name)).await {
             Ok((_, s)) => s,
             Err(holdfast_repo::Error::NotFound { .. }) => {
-                eprintln!(
-                    "holdfast: volume {}: {} missing and no snapshot of the volume exists yet: starting fresh",
-                    volume.name,
-                    names(&missing)
+                crate::global::stderr_note(
+                    tracing::Level::WARN,
+                    &format!(
+                        "volume {}: {} missing and no snapshot of the volume exists yet: starting fresh",
+                        volume.name,
+                        names(&missing)
+                    ),
+                    "",
                 );
                 continue;
             }
@@ -233,11 +245,15 @@ async fn restore_missing(g: &GlobalArgs, config: &Config) -> anyhow::Result<()> 
             .await
             .map_err(|e| anyhow!("swap: {e}"))?
             .with_context(|| format!("swapping the restored files into volume {}", volume.name))?;
-        eprintln!(
-            "holdfast: volume {}: restored {} from the snapshot of {}",
-            volume.name,
-            names(&missing),
-            snapshot.time.to_rfc3339()
+        crate::global::stderr_note(
+            tracing::Level::INFO,
+            &format!(
+                "volume {}: restored {} from the snapshot of {}",
+                volume.name,
+                names(&missing),
+                snapshot.time.to_rfc3339()
+            ),
+            "",
         );
     }
     Ok(())

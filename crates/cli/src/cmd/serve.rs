@@ -72,6 +72,6 @@ pub async fn stop_on_signal(token: CancellationToken) {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
-    eprintln!("holdfast: second signal: exiting now");
+    crate::global::stderr_note(tracing::Level::WARN, "second signal: exiting now", "");
     std::process::exit(i32::from(crate::exit::ERROR));
 }

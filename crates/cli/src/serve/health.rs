@@ -1,7 +1,8 @@
 //! `GET /healthz` (the process answers), `GET /readyz` (every volume is usable: 503 with
 //! the reasons otherwise) and `GET /api/v1/status` (the `holdfast status --json` array,
-//! backup freshness included). Probes do blocking filesystem I/O, so they run on the
-//! blocking pool.
+//! backup freshness included). They read the watch timer's last probes
+//! ([`super::watch::Watch::current`]), so a request writes no probe file unless the last
+//! probe is older than two probe intervals.
 //!
 //! `/readyz` is about the volumes only: a failing or stale backup does not take the app
 //! out of rotation, unless `[alerts] ready_requires_backup = true`, which makes every
@@ -67,9 +68,14 @@ pub fn readiness(statuses: &[VolumeStatus], with_backups: bool) -> Readiness {
 }
 
 /// `GET /readyz`: 200 when ready, 503 with the reasons otherwise.
+///
+/// Without `[alerts] ready_requires_backup` the answer needs only the volume probes,
+/// which the server takes before it listens, so it does not wait for the timer's first
+/// round (which also reads the repository, and may take long when it is unreachable).
 pub async fn readyz(State(state): State<Arc<AppState>>) -> ApiResult<Response> {
-    let statuses = probe(&state).await?;
-    let body = readiness(&statuses, state.config.alerts.ready_requires_backup);
+    let with_backups = state.config.alerts.ready_requires_backup;
+    let statuses = state.watch.current(&state.metrics, with_backups).await;
+    let body = readiness(&statuses, with_backups);
     let status = if body.ready {
         StatusCode::OK
     } else {
@@ -78,18 +84,10 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> ApiResult<Response> {
     Ok((status, Json(body)).into_response())
 }
 
-/// `GET /api/v1/status`: the same array as `holdfast status --json`.
-pub async fn status(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<VolumeStatus>>> {
-    Ok(Json(probe(&state).await?))
-}
-
-/// Probes every configured volume on the blocking pool and adds its backup state.
-pub async fn probe(state: &AppState) -> ApiResult<Vec<VolumeStatus>> {
-    let config = state.config.clone();
-    let mut statuses =
-        tokio::task::spawn_blocking(move || holdfast_volume::status::probe_all(&config)).await?;
-    state.watch.apply(&mut statuses, &state.metrics);
-    Ok(statuses)
+/// `GET /api/v1/status`: the same array as `holdfast status --json`, from the timer's
+/// last probes (the first request after start waits for the timer's first round).
+pub async fn status(State(state): State<Arc<AppState>>) -> Json<Vec<VolumeStatus>> {
+    Json(state.watch.current(&state.metrics, true).await)
 }
 
 #[cfg(test)]

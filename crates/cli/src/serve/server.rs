@@ -94,7 +94,7 @@ impl AppState {
         let notifier = Notifier::new(&config.notify);
         let config = Arc::new(config);
         Ok(AppState {
-            watch: Arc::new(Watch::new(config.clone(), &repo)),
+            watch: Arc::new(Watch::new(config.clone(), &repo, watch::intervals()?.0)),
             notifier,
             volumes: Volumes::new(&config.volumes),
             memory_cache: cache::in_memory()?,
@@ -304,7 +304,15 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> anyhow::R
         .await
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
     let addr = listener.local_addr().context("reading the bound address")?;
-    eprintln!("listening on http://{addr}");
+    let url = format!("http://{addr}");
+    let mut fields = serde_json::Map::new();
+    fields.insert("address".into(), url.clone().into());
+    crate::global::stderr_event(
+        tracing::Level::INFO,
+        &format!("listening on {url}"),
+        &format!("listening on {url}"),
+        fields,
+    );
     if state.token.is_none() {
         tracing::warn!("HOLDFAST_API_TOKEN is not set: the /api/v1 routes are off");
     }

@@ -26,7 +26,6 @@ use holdfast_volume::units::format_size;
 
 use super::auth::{STATUS_COOKIE, bearer, cookie};
 use super::error::ApiResult;
-use super::health::probe;
 use super::scheduler::JobInfo;
 use super::server::AppState;
 use super::snapshots::{SnapshotEntry, list};
@@ -137,7 +136,7 @@ pub async fn page(
 ) -> ApiResult<Response> {
     let who = viewer(&state, &headers, &query);
     let shown = matches!(who, Viewer::Allowed | Viewer::LoggedIn);
-    let statuses = probe(&state).await?;
+    let statuses = state.watch.current(&state.metrics, true).await;
     let snaps = if shown {
         snapshots(&state).await
     } else {

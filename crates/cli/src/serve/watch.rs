@@ -17,7 +17,11 @@
 //! - a usage alert and a stale backup are notified when they are raised (the first
 //!   tick that sees them), not on every tick;
 //! - `/metrics` waits (at most [`READY_LIMIT`]) for the first round, so even the first
-//!   scrape after a restart has every volume's last-success time.
+//!   scrape after a restart has every volume's last-success time;
+//! - `/readyz`, `/api/v1/status` and the status page read the same probes
+//!   ([`Watch::current`]): a request writes no probe file, unless the last probe is
+//!   older than two intervals (the timer is stuck or late), when it probes once more
+//!   (one request at a time) so that readiness is never judged on old facts.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -53,6 +57,9 @@ pub struct Watch {
     fixed: Vec<String>,
     repository: Mutex<Option<String>>,
     statuses: Mutex<Vec<VolumeStatus>>,
+    probed_at: Mutex<Option<tokio::time::Instant>>,
+    probe_every: Duration,
+    probing: tokio::sync::Mutex<()>,
     ready: watch::Sender<bool>,
 }
 
@@ -61,15 +68,61 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Watch {
-    /// The state at start: the [`fixed_problems`] of the configuration.
-    pub fn new(config: Arc<Config>, repo: &RepoAccess) -> Watch {
+    /// The state at start: the [`fixed_problems`] of the configuration; the volumes are
+    /// probed every `probe_every`.
+    pub fn new(config: Arc<Config>, repo: &RepoAccess, probe_every: Duration) -> Watch {
         Watch {
             fixed: fixed_problems(&config, repo),
             config,
             repository: Mutex::new(None),
             statuses: Mutex::new(Vec::new()),
+            probed_at: Mutex::new(None),
+            probe_every,
+            probing: tokio::sync::Mutex::new(()),
             ready: watch::Sender::new(false),
         }
+    }
+
+    /// Probes every volume once (on the blocking pool) and keeps the result.
+    pub async fn probe(&self) {
+        let _one = self.probing.lock().await;
+        self.probe_locked().await;
+    }
+
+    /// [`Watch::probe`] with `probing` held by the caller.
+    async fn probe_locked(&self) {
+        let config = self.config.clone();
+        match tokio::task::spawn_blocking(move || holdfast_volume::status::probe_all(&config)).await
+        {
+            Ok(statuses) => {
+                *lock(&self.statuses) = statuses;
+                *lock(&self.probed_at) = Some(tokio::time::Instant::now());
+            }
+            Err(e) => tracing::error!("volume probe failed: {e}"),
+        }
+    }
+
+    /// True when no probe ran yet or the last one is older than two intervals.
+    fn probe_is_old(&self) -> bool {
+        lock(&self.probed_at).is_none_or(|t| t.elapsed() > self.probe_every * 2)
+    }
+
+    /// The last probes with the current backup state, for `/readyz`, `/api/v1/status`
+    /// and the status page: after waiting for the first round (at most [`READY_LIMIT`])
+    /// when `wait` is true; probed again first when the last probe is older than two
+    /// intervals (or none ran). Requests that find the probe old while another request
+    /// probes wait for that probe instead of writing one more probe file.
+    pub async fn current(&self, metrics: &Metrics, wait: bool) -> Vec<VolumeStatus> {
+        if wait {
+            self.wait_ready(READY_LIMIT).await;
+        }
+        if self.probe_is_old() {
+            let _one = self.probing.lock().await;
+            if self.probe_is_old() {
+                self.probe_locked().await;
+            }
+        }
+        self.statuses(metrics)
     }
 
     /// Sets (or clears) why the repository cannot be used; a change is logged.
@@ -178,6 +231,25 @@ pub fn warning_block(problems: &[String]) -> String {
     out
 }
 
+/// Prints the [`warning_block`] on stderr; with `--log-format json`, ONE `WARN` line
+/// whose `reasons` field lists the problems.
+pub fn print_warning(problems: &[String]) {
+    let mut fields = serde_json::Map::new();
+    fields.insert("reasons".into(), problems.into());
+    fields.insert(
+        "hint".into(),
+        "the status page and /api/v1/status show this until it is fixed; \
+         [alerts] require_backups = true makes `holdfast run` refuse to start instead"
+            .into(),
+    );
+    crate::global::stderr_event(
+        tracing::Level::WARN,
+        &warning_block(problems),
+        "backups cannot run: the volumes are NOT protected",
+        fields,
+    );
+}
+
 fn interval(name: &str, default: Duration) -> anyhow::Result<Duration> {
     let Ok(text) = std::env::var(name) else {
         return Ok(default);
@@ -226,11 +298,7 @@ async fn survey_now(ctx: &WatchContext) {
 /// Probes every volume once and keeps the result for `/metrics` (the server calls it
 /// before it listens, so no probe file is in flight when the first request comes).
 pub async fn probe_now(ctx: &WatchContext) {
-    let config = ctx.watch.config.clone();
-    match tokio::task::spawn_blocking(move || holdfast_volume::status::probe_all(&config)).await {
-        Ok(statuses) => *lock(&ctx.watch.statuses) = statuses,
-        Err(e) => tracing::error!("volume probe failed: {e}"),
-    }
+    ctx.watch.probe().await;
 }
 
 /// Raised alerts seen by the last tick, to notify only what is new.
@@ -287,13 +355,13 @@ pub async fn run(ctx: WatchContext, cancel: CancellationToken) {
         }
     }
     survey_now(&ctx).await;
-    if lock(&ctx.watch.statuses).is_empty() {
+    if lock(&ctx.watch.probed_at).is_none() {
         probe_now(&ctx).await;
     }
     ctx.watch.ready.send_replace(true);
     let problems = ctx.watch.problems();
     if !problems.is_empty() {
-        eprint!("{}", warning_block(&problems));
+        print_warning(&problems);
     }
     let mut raised = Raised::default();
     notify_new(&ctx, &mut raised);
@@ -316,6 +384,36 @@ pub async fn run(ctx: WatchContext, cancel: CancellationToken) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn watch_over(dir: &std::path::Path) -> Watch {
+        let config: Config = format!("[[volumes]]\nname = \"a\"\npath = \"{}\"\n", dir.display())
+            .parse()
+            .expect("valid config");
+        Watch::new(
+            Arc::new(config),
+            &RepoAccess::default(),
+            Duration::from_secs(60),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_request_reads_a_recent_probe_and_probes_an_old_one_again() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let watch = watch_over(dir.path());
+        let metrics = Metrics::default();
+        // Never probed: the request probes.
+        assert_eq!(watch.current(&metrics, false).await.len(), 1);
+        // A recent probe is read as it is (an emptied list stays empty).
+        lock(&watch.statuses).clear();
+        assert!(watch.current(&metrics, false).await.is_empty());
+        // Older than two intervals: probed again.
+        let old = tokio::time::Instant::now()
+            .checked_sub(Duration::from_secs(121))
+            .expect("an instant two minutes back");
+        *lock(&watch.probed_at) = Some(old);
+        assert_eq!(watch.current(&metrics, false).await.len(), 1);
+        assert!(lock(&watch.probed_at).is_some_and(|t| t > old));
+    }
 
     #[test]
     fn fixed_problems_name_each_missing_part() {

@@ -1,9 +1,13 @@
 //! Logs for log collectors: no colour codes unless stderr is a terminal (and never with
 //! `NO_COLOR`), `--log-format json` lines that parse, and `-v` levels that show
-//! holdfast's own debug lines without the libraries' internals.
+//! holdfast's own debug lines without the libraries' internals. With `--log-format
+//! json`, `run` and `serve` write nothing else either: their start line, notes and the
+//! start-up warning block (one line, its reasons in a field) are JSON lines too.
 
 use std::path::Path;
 use std::process::{Command, Output};
+
+use super::serve_util::{Server, Setup};
 
 /// A repository URL whose store never answers (nothing listens on port 1), so the
 /// store layer retries (holdfast debug lines) and the HTTP client connects (library
@@ -143,7 +147,11 @@ fn a_terminal_gets_colour_unless_no_color_is_set() {
 
 /// Parses every stderr line as a JSON object with `level`, `target` and `message`.
 fn json_lines(out: &Output) -> Vec<serde_json::Value> {
-    let text = stderr(out);
+    parse_lines(&stderr(out))
+}
+
+/// Parses every line of `text` as a JSON object with `level`, `target` and `message`.
+fn parse_lines(text: &str) -> Vec<serde_json::Value> {
     text.lines()
         .map(|line| {
             let v: serde_json::Value = serde_json::from_str(line)
@@ -301,4 +309,95 @@ fn serve_shows_holdfast_info_lines_by_default() {
         "{all}"
     );
     assert!(!all.contains("DEBUG") && !all.contains('\u{1b}'), "{all}");
+}
+
+/// Issue 12: with `--log-format json`, `run` still wrote its notes as text. A short
+/// `run` whose volume misses a `restore_if_missing` file (no snapshot yet: a note)
+/// writes only JSON lines, the note a `WARN` one.
+#[test]
+fn run_writes_only_json_lines() {
+    let s = Scratch::new();
+    std::fs::write(
+        s.dir.path().join("holdfast.toml"),
+        "[[volumes]]\nname = \"data\"\npath = \"data\"\nrestore_if_missing = [\"app.db\"]\n",
+    )
+    .expect("write config");
+    let out = s.run(
+        &[
+            "--log-format",
+            "json",
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--",
+            "true",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "run: {}", stderr(&out));
+    let lines = json_lines(&out);
+    assert!(
+        lines.iter().any(|v| v["level"] == "WARN"
+            && v["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("app.db missing") && m.contains("starting fresh"))),
+        "{lines:?}"
+    );
+}
+
+/// Starts `ARGS` (`serve` or `run`) with `--log-format json` and no repository password,
+/// waits for the warning line, stops it and checks that every stderr line is JSON and
+/// that the warning is ONE `WARN` line naming both reasons.
+fn warns_in_json(args: &[&str]) {
+    let setup = Setup::new(
+        "[repository]\nurl = \"file://{dir}/repo\"\n\n[[volumes]]\nname = \"data\"\npath = \"vol\"\n",
+    );
+    let mut s = Server::start_with(setup, args, |dir| {
+        std::fs::create_dir_all(dir.join("vol")).expect("volume dir");
+    });
+    s.wait_log("\"reasons\"");
+    s.terminate();
+    let log = s.log();
+    let lines = parse_lines(&log);
+    let warnings: Vec<_> = lines.iter().filter(|v| v["reasons"].is_array()).collect();
+    assert_eq!(warnings.len(), 1, "one warning line: {log}");
+    let w = warnings[0];
+    assert_eq!(w["level"], "WARN", "{w}");
+    assert!(
+        w["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("backups cannot run")),
+        "{w}"
+    );
+    let reasons = w["reasons"].to_string();
+    assert!(reasons.contains("no repository password"), "{reasons}");
+    assert!(reasons.contains("no [schedule] backup"), "{reasons}");
+    assert!(
+        lines.iter().any(|v| v["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("listening on http://127.0.0.1:"))),
+        "{log}"
+    );
+}
+
+/// Issue 12: with `--log-format json`, `serve` wrote its `listening on` line and the
+/// start-up warning block as text, breaking a log collector's JSON parser.
+#[test]
+fn serve_without_a_password_writes_only_json_lines() {
+    warns_in_json(&["serve", "--log-format", "json", "--listen", "127.0.0.1:0"]);
+}
+
+/// The same for `run` with its server (the app runs until the test stops it).
+#[test]
+fn run_without_a_password_writes_only_json_lines() {
+    warns_in_json(&[
+        "run",
+        "--log-format",
+        "json",
+        "--listen",
+        "127.0.0.1:0",
+        "--",
+        "sleep",
+        "600",
+    ]);
 }

@@ -1,7 +1,8 @@
 //! Metrics from the first scrape: after a restart the very first `/metrics` (before any
 //! job, before anyone opens the status page) has each volume's last successful backup,
 //! the snapshot counts (plain paths under the bounded label `(path)`) and the
-//! repository size; and scrapes never write probe files on a volume.
+//! repository size; and scrapes never write probe files on a volume, nor do requests to
+//! `/readyz`, `/api/v1/status` and the status page (they read the timer's probes too).
 
 use std::os::unix::fs::MetadataExt;
 
@@ -128,5 +129,61 @@ fn scrapes_write_no_probe_files() {
             files_under(&vol),
         );
         assert_eq!(before, after, "a scrape touched the volume");
+    });
+}
+
+/// Each volume's modification time and files, to see whether anything wrote there.
+fn volume_state(s: &Server) -> Vec<(i64, i64, Vec<String>)> {
+    ["vol", "media"]
+        .iter()
+        .map(|v| {
+            let vol = s.path(v);
+            let meta = std::fs::metadata(&vol).expect("volume");
+            (meta.mtime_nsec(), meta.mtime(), files_under(&vol))
+        })
+        .collect()
+}
+
+/// Issue 12: `/readyz`, `/api/v1/status` and the status page probed the volumes (a
+/// probe file written) on every request.
+#[test]
+fn readiness_and_status_requests_write_no_probe_files() {
+    let mut setup = repo_config("");
+    setup
+        .env
+        .push(("HOLDFAST_PROBE_INTERVAL".into(), "1h".into()));
+    let s = Server::start(setup, prepare);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        // The first status request waits for the timer's first round.
+        let first = s
+            .authed(reqwest::Method::GET, "/api/v1/status")
+            .send()
+            .await
+            .expect("status")
+            .text()
+            .await
+            .expect("body");
+        let first: serde_json::Value = serde_json::from_str(&first).expect("status json");
+        assert_eq!(first[0]["name"], "data", "{first}");
+        let before = volume_state(&s);
+        for _ in 0..30 {
+            let ready = reqwest::get(s.url("/readyz")).await.expect("readyz");
+            assert_eq!(ready.status(), reqwest::StatusCode::OK);
+            let status = s
+                .authed(reqwest::Method::GET, "/api/v1/status")
+                .send()
+                .await
+                .expect("status");
+            assert_eq!(status.status(), reqwest::StatusCode::OK);
+            let page = reqwest::get(s.url("/"))
+                .await
+                .expect("status page")
+                .text()
+                .await
+                .expect("body");
+            assert!(page.contains("data"), "{page}");
+        }
+        assert_eq!(before, volume_state(&s), "a request touched the volume");
     });
 }

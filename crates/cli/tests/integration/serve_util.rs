@@ -1,5 +1,6 @@
 //! Helpers of the `holdfast serve` tests: a server started from the real binary on a free
-//! port (it prints `listening on http://ADDR`, which is read back), an HTTP client, and
+//! port (it prints `listening on http://ADDR`, as text or as a JSON log line, which is
+//! read back), an HTTP client, and
 //! a raw HTTP/1.1 client for paths a URL library would normalise.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -14,6 +15,18 @@ pub const TOKEN: &str = "test-token-0123456789";
 
 /// How long a server may take to start or stop before the test fails.
 const DEADLINE: Duration = Duration::from_secs(60);
+
+/// The URL of a `listening on http://ADDR` line, as text or as a `--log-format json`
+/// line (its `address` field).
+pub fn listening_url(line: &str) -> Option<String> {
+    if let Some(url) = line.strip_prefix("listening on ") {
+        return Some(url.trim().to_string());
+    }
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let message = v["message"].as_str()?;
+    message.starts_with("listening on ").then_some(())?;
+    v["address"].as_str().map(str::to_string)
+}
 
 /// A running `holdfast serve`, killed when dropped.
 pub struct Server {
@@ -120,8 +133,8 @@ impl Server {
         let sink = lines.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(url) = line.strip_prefix("listening on ") {
-                    let _ = tx.send(url.trim().to_string());
+                if let Some(url) = listening_url(&line) {
+                    let _ = tx.send(url);
                 }
                 sink.lock().expect("stderr lines").push(line);
             }

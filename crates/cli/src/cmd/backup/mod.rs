@@ -15,7 +15,7 @@ use holdfast_repo::{BackupOptions, BackupProgress};
 
 use crate::context::{self, outln};
 use crate::exit::{self, Failure};
-use crate::global::GlobalArgs;
+use crate::global::{GlobalArgs, LogFormat};
 
 pub(crate) mod volumes;
 
@@ -41,7 +41,7 @@ pub struct BackupArgs {
 }
 
 pub(crate) fn progress_bar(progress: Arc<BackupProgress>) -> Option<tokio::task::JoinHandle<()>> {
-    if !std::io::stderr().is_terminal() {
+    if !std::io::stderr().is_terminal() || crate::global::log_format() == LogFormat::Json {
         return None;
     }
     let bar = indicatif::ProgressBar::new_spinner();
@@ -125,7 +125,7 @@ pub(crate) fn report(
             );
         }
         for e in &s.errors {
-            eprintln!("holdfast: warning: {e}");
+            crate::global::stderr_line(tracing::Level::WARN, &e.to_string());
         }
         Ok(s.incomplete)
     }
