@@ -2,7 +2,10 @@
 
 mod integration {
     mod child_secrets;
+    mod full_disks;
+    mod garage_cluster;
     mod repo_backends;
+    mod repo_corruption;
     mod repo_lock_loss;
     mod repo_repair;
     mod repo_suite;
@@ -16,14 +19,17 @@ mod integration {
     mod retention_restic;
     mod retention_util;
     mod run_guard;
+    mod secrets_grep;
     mod serve_api;
     mod serve_backup;
+    mod serve_hostile;
     mod serve_http_limits;
     mod serve_status_page;
     mod serve_status_token;
     mod serve_stream;
     mod serve_symlink_race;
     mod serve_util;
+    mod store_faults;
     mod store_redaction;
     mod torture;
     mod volume_cleanup;

@@ -163,6 +163,17 @@ pub async fn open(store: Store, opts: &OpenOptions) -> Result<Repository> {
         _ => e.into(),
     })?;
     let config: Config = serde_json::from_slice(&cfg).map_err(|e| Error::corrupt("config", e))?;
+    if config.id.len() != 64
+        || !config
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(Error::corrupt(
+            "config",
+            "the repository id is not 64 lower-case hex digits (damaged)",
+        ));
+    }
     if config.version != FORMAT_VERSION {
         return Err(Error::UnsupportedVersion {
             repo: url,
