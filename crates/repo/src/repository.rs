@@ -91,6 +91,22 @@ fn store_err(e: holdfast_store::Error, what: &str) -> Error {
     }
 }
 
+/// Reads an object named by its hash and checks the name. A copy that fails the check is
+/// read once more before it counts as damaged: a byte changed on the way (a faulty
+/// network, proxy or disk cache) is not damage of the stored object.
+async fn read_checked(store: &Store, key: &str) -> Result<Bytes> {
+    let b = store.read(key).await.map_err(|e| store_err(e, key))?;
+    let Err(first) = check_name(key, &b) else {
+        return Ok(b);
+    };
+    let again = store.read(key).await.map_err(|e| store_err(e, key))?;
+    if check_name(key, &again).is_ok() {
+        tracing::warn!("a read of {key} did not match its name; a second read did: {first}");
+        return Ok(again);
+    }
+    Err(first)
+}
+
 /// Checks that `bytes` hash to the id that ends `key` (an object named by its hash).
 pub(crate) fn check_name(key: &str, bytes: &[u8]) -> Result<()> {
     let name = key.rsplit('/').next().unwrap_or_default();
@@ -228,8 +244,7 @@ async fn try_key(
     password: &str,
     repo_id: &str,
 ) -> Result<Option<MasterKey>> {
-    let bytes = store.read(key).await.map_err(|e| store_err(e, key))?;
-    check_name(key, &bytes)?;
+    let bytes = read_checked(store, key).await?;
     let kf = KeyFile::parse(key, &bytes)?;
     let (k, password, repo_id) = (key.to_owned(), password.to_owned(), repo_id.to_owned());
     tokio::task::spawn_blocking(move || kf.unwrap_key(&k, password.as_bytes(), &repo_id))
@@ -287,11 +302,9 @@ impl Repository {
             .map_err(|e| store_err(e, key))
     }
 
-    /// Reads an object named by its hash and checks the name.
+    /// Reads an object named by its hash and checks the name ([`read_checked`]).
     pub(crate) async fn read_named(&self, key: &str) -> Result<Bytes> {
-        let b = self.read(key).await?;
-        check_name(key, &b)?;
-        Ok(b)
+        read_checked(&self.inner.store, key).await
     }
 
     /// Reads an object named by its hash through the local cache (when enabled),
@@ -589,8 +602,21 @@ impl IndexedRepository {
                 format!("blob {id} cut short (pack truncated?)"),
             ));
         }
-        self.open_blob(id, &loc, &sealed)
-            .inspect_err(|_| self.uncache(&key))
+        match self.open_blob(id, &loc, &sealed) {
+            Ok(plain) => Ok(plain),
+            Err(first) => {
+                self.uncache(&key);
+                // Read once more before it counts as damaged: a byte changed on the way
+                // is not damage of the stored pack.
+                let again = self
+                    .inner
+                    .store
+                    .read_range(&key, loc.offset..loc.offset + u64::from(loc.length))
+                    .await
+                    .map_err(|e| store_err(e, &key))?;
+                self.open_blob(id, &loc, &again).map_err(|_| first)
+            }
+        }
     }
 
     async fn read_tree_pack(&self, key: &str, range: std::ops::Range<u64>) -> Result<Bytes> {

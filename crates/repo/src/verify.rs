@@ -92,7 +92,9 @@ async fn check(repo: &Repository, opts: &VerifyOptions) -> Result<VerifyReport> 
     for (key, e) in bad_idx {
         add(
             key,
-            format!("{e}; the packs' own trailers still list their blobs: run `holdfast repair index --yes`"),
+            format!(
+                "{e}; the packs' own trailers still list their blobs: run `holdfast repair index --yes`"
+            ),
         );
     }
     let listed: HashMap<Id, u64> = {

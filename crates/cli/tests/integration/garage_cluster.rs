@@ -120,7 +120,12 @@ impl Cluster {
     }
 
     fn signal(&self, i: usize, sig: &str) {
-        let pid = self.nodes[i].child.as_ref().expect("running").id().to_string();
+        let pid = self.nodes[i]
+            .child
+            .as_ref()
+            .expect("running")
+            .id()
+            .to_string();
         let ok = Command::new("kill")
             .args([sig, &pid])
             .status()
@@ -234,7 +239,13 @@ impl Cluster {
         c.garage_ok(
             0,
             &[
-                "bucket", "allow", "--read", "--write", "--owner", &bucket, "--key",
+                "bucket",
+                "allow",
+                "--read",
+                "--write",
+                "--owner",
+                &bucket,
+                "--key",
                 "holdfast-cluster",
             ],
         );
@@ -274,7 +285,14 @@ fn holdfast(
     let mut cmd = match host {
         Some(h) => {
             let mut cmd = Command::new("unshare");
-            cmd.args(["--uts", "sh", "-c", "hostname \"$0\" && exec \"$@\"", h, bin]);
+            cmd.args([
+                "--uts",
+                "sh",
+                "-c",
+                "hostname \"$0\" && exec \"$@\"",
+                h,
+                bin,
+            ]);
             cmd
         }
         None => Command::new(bin),
@@ -315,7 +333,10 @@ fn wait_stopped(child: &mut Child) {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let stat = std::fs::read_to_string(&path).unwrap_or_default();
-        let state = stat.rsplit(')').next().and_then(|r| r.split_whitespace().next());
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().next());
         if state == Some("T") {
             return;
         }

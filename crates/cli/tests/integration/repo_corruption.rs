@@ -364,7 +364,11 @@ fn corruption_truncated_pack() {
     std::fs::write(pack, &bytes[..bytes.len() / 2]).expect("write");
     let o = examine(&fx, "truncated-pack");
     assert_eq!(o.verify.code, Some(3), "{}", o.verify.stdout);
-    assert!(o.verify.stdout.contains(&name_of(pack)), "{}", o.verify.stdout);
+    assert!(
+        o.verify.stdout.contains(&name_of(pack)),
+        "{}",
+        o.verify.stdout
+    );
     damage_is_consistent(&fx, &o, &name_of(pack));
 }
 
@@ -377,7 +381,11 @@ fn corruption_missing_pack() {
     std::fs::remove_file(pack).expect("rm");
     let o = examine(&fx, "missing-pack");
     assert_eq!(o.verify.code, Some(3), "{}", o.verify.stdout);
-    assert!(o.verify.stdout.contains(&name_of(pack)), "{}", o.verify.stdout);
+    assert!(
+        o.verify.stdout.contains(&name_of(pack)),
+        "{}",
+        o.verify.stdout
+    );
     damage_is_consistent(&fx, &o, &name_of(pack));
 }
 
@@ -430,7 +438,11 @@ fn corruption_flipped_byte_in_a_snapshot() {
     let o = examine(&fx, "snapshot-flip");
     for r in [&o.verify, &o.read_data] {
         assert_eq!(r.code, Some(3), "{}", r.stdout);
-        assert!(r.stdout.contains(&format!("snapshots/{id}")), "{}", r.stdout);
+        assert!(
+            r.stdout.contains(&format!("snapshots/{id}")),
+            "{}",
+            r.stdout
+        );
     }
     // That snapshot cannot be read at all: restoring it is an error naming it; the
     // others restore whole.
@@ -456,7 +468,11 @@ fn unusable(o: &Outcome, object: &str, password_said: bool) {
         .chain(o.restores.iter().map(|r| &r.run))
     {
         assert_eq!(r.code, Some(1), "{}", r.stderr);
-        assert!(r.stderr.contains(object), "does not name {object}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(object),
+            "does not name {object}: {}",
+            r.stderr
+        );
         assert!(
             password_said || !r.stderr.contains("wrong password"),
             "{}",
@@ -536,7 +552,11 @@ fn corruption_garbage_lock() {
     }
     fx.env.ok(&["unlock", "--all"], 0);
     fx.env.ok(&["verify", "--read-data"], 0);
-    assert!(restore_all(&fx, "unlocked").iter().all(|r| r.run.code == Some(0)));
+    assert!(
+        restore_all(&fx, "unlocked")
+            .iter()
+            .all(|r| r.run.code == Some(0))
+    );
 }
 
 /// A damaged local cache (remote repositories only) is no damage: every cached object
@@ -557,7 +577,13 @@ fn corruption_damaged_local_cache_s3() {
         }
     }
     let o = examine(&fx, "cache");
-    assert_eq!(o.verify.code, Some(0), "{}{}", o.verify.stdout, o.verify.stderr);
+    assert_eq!(
+        o.verify.code,
+        Some(0),
+        "{}{}",
+        o.verify.stdout,
+        o.verify.stderr
+    );
     assert_eq!(o.read_data.code, Some(0), "{}", o.read_data.stdout);
     for r in &o.restores {
         assert_eq!(r.run.code, Some(0), "{}", r.run.stderr);

@@ -109,7 +109,9 @@ fn restore_database_killed_between_steps_never_loses_the_live_wal() {
     p.ok(&args);
     let span = started.elapsed().as_micros().max(1) as u64;
     assert_eq!(rows(&db), Some(100));
-    let random: Vec<String> = (0..random_trials()).map(|k| format!("random-{k}")).collect();
+    let random: Vec<String> = (0..random_trials())
+        .map(|k| format!("random-{k}"))
+        .collect();
     let mut seed = 0x5eed_0d0b_u64;
     let mut trials = 0usize;
     let mut failed_trials = 0usize;

@@ -31,8 +31,11 @@ async fn secrets_never_reach_output_logs_metrics_or_the_status_page() {
     let src = dir.path().join("src");
     std::fs::create_dir_all(&src).expect("mkdir");
     std::fs::write(src.join("secret.key"), "private\n").expect("write");
-    std::fs::set_permissions(src.join("secret.key"), std::fs::Permissions::from_mode(0o600))
-        .expect("chmod");
+    std::fs::set_permissions(
+        src.join("secret.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .expect("chmod");
     std::fs::write(src.join("note.txt"), "note\n").expect("write");
     let run = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_holdfast"))
@@ -84,7 +87,15 @@ async fn secrets_never_reach_output_logs_metrics_or_the_status_page() {
         let _ = std::fs::remove_file(dir.path().join("x.tar"));
     }
     // An error names no secret either.
-    let (code, _) = run(&["-vvv", "restore", "latest", "--target", "out2", "--repo", "file:///nonexistent"]);
+    let (code, _) = run(&[
+        "-vvv",
+        "restore",
+        "latest",
+        "--target",
+        "out2",
+        "--repo",
+        "file:///nonexistent",
+    ]);
     assert_ne!(code, Some(0));
     run(&["restore", "latest", "--target", "restored"]);
     let mode = std::fs::metadata(dir.path().join("restored/secret.key"))
@@ -139,5 +150,7 @@ async fn secrets_never_reach_output_logs_metrics_or_the_status_page() {
         .expect("help");
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains("127.0.0.1:8080"), "{help}");
-    println!("secrets: {runs} commands, {pages} pages and the server log searched for 4 secrets: none found");
+    println!(
+        "secrets: {runs} commands, {pages} pages and the server log searched for 4 secrets: none found"
+    );
 }

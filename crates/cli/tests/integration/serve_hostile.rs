@@ -107,7 +107,11 @@ async fn hostile_http_clients_reach_nothing_outside_and_the_server_stays_up() {
             }
         }
     }
-    assert_eq!(outside(&s), before, "a traversal reached outside the volume");
+    assert_eq!(
+        outside(&s),
+        before,
+        "a traversal reached outside the volume"
+    );
     healthy(&s).await;
 
     // Oversized headers: one 1 MiB value, and 20,000 small headers.
@@ -166,7 +170,8 @@ async fn hostile_http_clients_reach_nothing_outside_and_the_server_stays_up() {
     let stalled: Vec<TcpStream> = (0..50)
         .map(|i| {
             let mut c = TcpStream::connect(&s.addr).expect("connect");
-            let _ = c.write_all(format!("PUT /api/v1/files/data/slow{i} HTTP/1.1\r\nHo").as_bytes());
+            let _ =
+                c.write_all(format!("PUT /api/v1/files/data/slow{i} HTTP/1.1\r\nHo").as_bytes());
             c
         })
         .collect();
@@ -199,7 +204,10 @@ async fn hostile_http_clients_reach_nothing_outside_and_the_server_stays_up() {
         let (put, got, _) = t.await.expect("task");
         requests += 2;
         let (put, got) = (put.expect("put"), got.expect("get"));
-        assert!(put < 300 && got == 200, "concurrent client: PUT {put}, GET {got}");
+        assert!(
+            put < 300 && got == 200,
+            "concurrent client: PUT {put}, GET {got}"
+        );
         ok += 1;
     }
     for i in 0..200 {

@@ -28,7 +28,7 @@ fn rounds() -> u64 {
     std::env::var("HOLDFAST_FAULT_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2)
+        .unwrap_or(3)
 }
 
 /// The upstream address in `endpoint=http://ADDR[/…]`, and the URL with `proxy` in its
@@ -106,11 +106,21 @@ fn faults_suite(var: &str, backend: &str, seed: u64) {
     let (mut runs, mut completed, mut clean_failures, mut lost) = (0, 0, 0, 0);
     let mut committed: Vec<Vec<(String, Vec<u8>)>> = Vec::new();
     let started = Instant::now();
-    // Faults at a fifth of the connections, every kind.
-    proxy.chaos(seed, 200, &all_faults());
+    // Faults at a quarter of the connections (each request comes on its own), every kind.
+    proxy.chaos(seed, 250, &all_faults());
     for round in 0..rounds() {
-        std::fs::write(src.join(format!("round-{round}.bin")), vec![round as u8; 300_000])
-            .expect("write");
+        for f in 0..4u64 {
+            let mut x = (round * 8 + f + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let bytes: Vec<u8> = (0..300_000)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            std::fs::write(src.join(format!("round-{round}-{f}.bin")), bytes).expect("write");
+        }
         let before = contents(&src);
         let b = run(&env, &via, &["backup", "src"]);
         runs += 1;
@@ -165,7 +175,11 @@ fn faults_suite(var: &str, backend: &str, seed: u64) {
         .iter()
         .map(|s| s["id"].as_str().expect("id").to_owned())
         .collect();
-    assert_eq!(ids.len(), committed.len(), "only completed backups committed");
+    assert_eq!(
+        ids.len(),
+        committed.len(),
+        "only completed backups committed"
+    );
     for (i, (id, want)) in ids.iter().zip(&committed).enumerate() {
         let target = format!("check-{i}");
         env.ok(&["restore", id, "--target", &target], 0);

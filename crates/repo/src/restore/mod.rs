@@ -32,7 +32,7 @@ use crate::snapshot::Snapshot;
 use crate::tree::{Node, NodeType};
 
 /// Options of [`restore`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct RestoreOptions {
     /// Directory that receives the root's contents (created if missing).
     pub target: PathBuf,
@@ -40,8 +40,19 @@ pub struct RestoreOptions {
     pub include: Vec<String>,
     /// Cancelling it stops the restore (files already written stay).
     pub cancel: tokio_util::sync::CancellationToken,
-    /// Test hooks.
+    /// Test hooks (by default from `HOLDFAST_FAILPOINTS`, as backup's and prune's).
     pub failpoints: crate::failpoint::Failpoints,
+}
+
+impl Default for RestoreOptions {
+    fn default() -> Self {
+        RestoreOptions {
+            target: PathBuf::new(),
+            include: Vec::new(),
+            cancel: tokio_util::sync::CancellationToken::new(),
+            failpoints: crate::failpoint::Failpoints::from_env(),
+        }
+    }
 }
 
 /// A file or directory that could not be restored.

@@ -92,8 +92,11 @@ async fn fuzz_parsers_of_stored_bytes_never_panic() -> TestResult {
         }
         Err(_) => false,
     });
-    mutate::run("snapshot", 0x5a95, &s.snapshots, |d| {
-        match serde_json::from_slice::<Snapshot>(d) {
+    mutate::run(
+        "snapshot",
+        0x5a95,
+        &s.snapshots,
+        |d| match serde_json::from_slice::<Snapshot>(d) {
             Ok(snap) => {
                 let list = vec![(Id::hash(d), snap)];
                 let _ = select(&list, "latest");
@@ -101,22 +104,28 @@ async fn fuzz_parsers_of_stored_bytes_never_panic() -> TestResult {
                 true
             }
             Err(_) => false,
-        }
-    });
-    mutate::run("index_file", 0x1de7, &s.index, |d| {
-        match serde_json::from_slice::<IndexFile>(d) {
+        },
+    );
+    mutate::run(
+        "index_file",
+        0x1de7,
+        &s.index,
+        |d| match serde_json::from_slice::<IndexFile>(d) {
             Ok(file) => {
                 let mut index = Index::default();
                 index.add_file(&file);
                 true
             }
             Err(_) => false,
-        }
-    });
+        },
+    );
     let keys = Keys::derive(&MasterKey::generate()?);
     mutate::run("pack_trailer", 0x7a11, &s.trailers, |d| {
         let plain = decode_trailer("fuzz", d, u64::from(u32::MAX)).is_ok();
-        assert!(read_trailer(&keys, "fuzz", d).is_err(), "a forged pack read");
+        assert!(
+            read_trailer(&keys, "fuzz", d).is_err(),
+            "a forged pack read"
+        );
         plain
     });
     mutate::run("key_file", 0x6e7f, &s.key_files, |d| {

@@ -120,8 +120,9 @@ impl Proxy {
             let state = state.clone();
             tokio::spawn(async move {
                 while let Ok((conn, _)) = listener.accept().await {
-                    let fault = {
+                    let (fault, close_each) = {
                         let mut s = state.lock().expect("proxy state");
+                        let close_each = s.chaos.as_ref().is_some_and(|c| c.per_mille > 0);
                         let f = match s.queued.pop_front() {
                             Some(f) => Some(f),
                             None => s.chaos.as_mut().and_then(Chaos::draw),
@@ -133,7 +134,7 @@ impl Proxy {
                                 *s.by_kind.entry(f.kind()).or_default() += 1;
                             }
                         }
-                        f
+                        (f, close_each)
                     };
                     let state = state.clone();
                     let generation = gen_rx.clone();
@@ -148,14 +149,14 @@ impl Proxy {
                         }
                         Some(f) => {
                             tokio::spawn(async move {
-                                if forward(conn, upstream, Some(f), generation).await {
+                                if forward(conn, upstream, Some(f), close_each, generation).await {
                                     let mut s = state.lock().expect("proxy state");
                                     *s.by_kind.entry(f.kind()).or_default() += 1;
                                 }
                             });
                         }
                         None => {
-                            tokio::spawn(forward(conn, upstream, None, generation));
+                            tokio::spawn(forward(conn, upstream, None, close_each, generation));
                         }
                     }
                 }
@@ -239,11 +240,15 @@ async fn answer(mut conn: TcpStream, code: u16) {
 
 /// Copies both ways between `client` and a new connection to `upstream` until either
 /// side closes or the generation changes, applying `fault` (a cut response, a cut
-/// request, or a flipped response byte). Returns whether the fault really happened.
+/// request, or a flipped response byte). With `close_each` (while chaos is on) the first
+/// request gets a `Connection: close` header, so the server closes the connection after
+/// one response and every request of the client comes on a new connection, which
+/// draws its own fault. Returns whether the fault really happened.
 async fn forward(
     client: TcpStream,
     upstream: SocketAddr,
     fault: Option<Fault>,
+    close_each: bool,
     mut generation: watch::Receiver<u64>,
 ) -> bool {
     generation.mark_unchanged();
@@ -258,12 +263,18 @@ async fn forward(
             _ => usize::MAX,
         };
         let mut buf = vec![0u8; 16 * 1024];
+        let mut first = close_each;
         while left > 0 {
             let n = match cr.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n.min(left),
             };
-            if sw.write_all(&buf[..n]).await.is_err() {
+            let mut chunk = buf[..n].to_vec();
+            if first && let Some(p) = chunk.windows(2).position(|w| w == b"\r\n") {
+                chunk.splice(p + 2..p + 2, b"Connection: close\r\n".iter().copied());
+                first = false;
+            }
+            if sw.write_all(&chunk).await.is_err() {
                 break;
             }
             left -= n;

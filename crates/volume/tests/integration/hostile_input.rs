@@ -26,9 +26,7 @@ fn fixtures(suffixes: &[&str]) -> Vec<Vec<u8>> {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if suffixes
-                .iter()
-                .any(|s| p.to_string_lossy().ends_with(s))
+            } else if suffixes.iter().any(|s| p.to_string_lossy().ends_with(s))
                 && let Ok(b) = std::fs::read(&p)
             {
                 out.push(b);
@@ -49,12 +47,17 @@ fn fuzz_config_and_import_parsers_never_panic() {
     let origin = PathBuf::from("/fuzz/holdfast.toml");
     let no_env = |_: &str| None;
     let railway_env = |k: &str| (k == "RAILWAY_VOLUME_MOUNT_PATH").then(|| "/data".to_owned());
-    mutate::run("holdfast_toml", 0x401d, &fixtures(&["holdfast.toml"]), |d| {
-        let t = text(d);
-        let a = Config::from_toml(&t, &origin, &no_env).is_ok();
-        let b = Config::from_toml(&t, &origin, &railway_env).is_ok();
-        a || b
-    });
+    mutate::run(
+        "holdfast_toml",
+        0x401d,
+        &fixtures(&["holdfast.toml"]),
+        |d| {
+            let t = text(d);
+            let a = Config::from_toml(&t, &origin, &no_env).is_ok();
+            let b = Config::from_toml(&t, &origin, &railway_env).is_ok();
+            a || b
+        },
+    );
     mutate::run("railway_toml", 0x7a17, &fixtures(&["railway.toml"]), |d| {
         let t = text(d);
         let _ = import_text(SourceKind::RailwayToml, &t, Path::new("railway.toml"));

@@ -83,7 +83,10 @@ async fn open_for_reading(g: &GlobalArgs) -> anyhow::Result<holdfast_repo::Index
         );
     }
     for bad in &recovery.packs_damaged {
-        eprintln!("holdfast: warning: damaged pack {}: {}", bad.object, bad.error);
+        eprintln!(
+            "holdfast: warning: damaged pack {}: {}",
+            bad.object, bad.error
+        );
     }
     if !recovery.is_clean() {
         eprintln!(
