@@ -172,12 +172,37 @@ pub async fn init(store: Store, opts: &InitOptions) -> Result<Repository> {
 }
 
 /// Opens the repository on `store` with the password.
+///
+/// `config` is the one object not named by its hash, so a byte changed on the way
+/// cannot be told from damage by a name check: when it does not parse, or no key file
+/// opens with the password, `config` is read once more and, if the second copy differs,
+/// the open is tried again with it.
 pub async fn open(store: Store, opts: &OpenOptions) -> Result<Repository> {
-    let url = store.url().to_owned();
-    let cfg = store.read("config").await.map_err(|e| match e.kind() {
-        ErrorKind::NotFound => Error::NotInitialized { repo: url.clone() },
+    let cfg = read_config(&store).await?;
+    match open_with(store.clone(), opts, &cfg).await {
+        Err(first @ (Error::Corrupt { .. } | Error::WrongPassword { .. })) => {
+            let again = read_config(&store).await?;
+            if again == cfg {
+                return Err(first);
+            }
+            tracing::warn!("config read differently a second time; using the second copy");
+            open_with(store, opts, &again).await
+        }
+        other => other,
+    }
+}
+
+async fn read_config(store: &Store) -> Result<Bytes> {
+    store.read("config").await.map_err(|e| match e.kind() {
+        ErrorKind::NotFound => Error::NotInitialized {
+            repo: store.url().to_owned(),
+        },
         _ => e.into(),
-    })?;
+    })
+}
+
+async fn open_with(store: Store, opts: &OpenOptions, cfg: &[u8]) -> Result<Repository> {
+    let url = store.url().to_owned();
     let config: Config = serde_json::from_slice(&cfg).map_err(|e| Error::corrupt("config", e))?;
     if config.id.len() != 64
         || !config

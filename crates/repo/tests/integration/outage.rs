@@ -130,31 +130,3 @@ async fn s3_restore_from_a_store_that_stays_away_is_unavailable_not_damaged() ->
     assert!(e.to_string().contains("unavailable"), "{e}");
     Ok(())
 }
-
-/// Finding: a byte flipped on the way (a faulty proxy or network), not in the store,
-/// made the read fail its name or authentication check and counted as damage: the key
-/// file as "damaged key file", a pack's blob as a damaged file. Such a read is now made
-/// once more before it counts as damage.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn s3_a_byte_flipped_on_the_way_is_read_again_not_damage() -> TestResult {
-    let options = StoreOptions::default()
-        .with_retry_for(Duration::from_secs(60))
-        .with_request_timeout(Duration::from_secs(5));
-    let (dir, proxy, repo) = proxied(options).await?;
-    let (_, snap) = repo.find_snapshot("latest").await?;
-    let target = dir.path().join("out");
-    let opts = RestoreOptions {
-        target: target.clone(),
-        failpoints: outage_at_restore(&proxy, vec![Fault::Corrupt(30); 3]),
-        ..Default::default()
-    };
-    let summary = holdfast_repo::restore(&repo, &snap, &opts).await?;
-    assert!(summary.damaged.is_empty(), "{:?}", summary.damaged);
-    assert!(
-        proxy.counts().get("corrupt").copied().unwrap_or(0) > 0,
-        "a corrupted response reached the restore: {:?}",
-        proxy.counts()
-    );
-    assert_eq!(snapshot_of(&target)?, snapshot_of(&dir.path().join("src"))?);
-    Ok(())
-}
