@@ -203,7 +203,7 @@ async fn read_config(store: &Store) -> Result<Bytes> {
 
 async fn open_with(store: Store, opts: &OpenOptions, cfg: &[u8]) -> Result<Repository> {
     let url = store.url().to_owned();
-    let config: Config = serde_json::from_slice(&cfg).map_err(|e| Error::corrupt("config", e))?;
+    let config: Config = serde_json::from_slice(cfg).map_err(|e| Error::corrupt("config", e))?;
     if config.id.len() != 64
         || !config
             .id

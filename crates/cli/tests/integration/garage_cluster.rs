@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 
 use super::repo_util::{RepoEnv, contents, sample};
 
+/// Relative path → content, as [`contents`] gives it.
+type Contents = Vec<(String, Vec<u8>)>;
+
 /// The garage binary; panics (the test fails) when there is none.
 fn garage_bin() -> PathBuf {
     if let Some(p) = std::env::var_os("HOLDFAST_TEST_GARAGE") {
@@ -215,8 +218,8 @@ impl Cluster {
                 }
             })
             .collect();
-        for i in 1..3 {
-            let peer = format!("{}@127.0.0.1:{}", ids[i], c.nodes[i].rpc);
+        for (id, node) in ids.iter().zip(&c.nodes).skip(1) {
+            let peer = format!("{id}@127.0.0.1:{}", node.rpc);
             c.garage_ok(0, &["node", "connect", &peer]);
         }
         c.wait_healthy(3);
@@ -460,7 +463,7 @@ fn garage_cluster_two_hosts_back_up_while_a_third_prunes() {
     let rounds = 3u64;
     // Each host backs up its own source; host h's round r content is recorded per
     // snapshot by its (host, round.txt) so every snapshot can be checked.
-    let mut expected: Vec<(String, Vec<(String, Vec<u8>)>)> = Vec::new();
+    let mut expected: Vec<(String, Contents)> = Vec::new();
     for r in 0..rounds {
         let mut children = Vec::new();
         for (h, env) in hosts.iter().enumerate() {

@@ -15,11 +15,14 @@ use std::process::Output;
 
 use super::repo_util::{RepoEnv, contents, files_in, remote_url, sample};
 
+/// Relative path → content, as [`contents`] gives it.
+type Contents = Vec<(String, Vec<u8>)>;
+
 /// A repository with three snapshots of `src` and what each snapshot holds.
 struct Fixture {
     env: RepoEnv,
     /// Snapshot ids (full hex), oldest first, with the contents each one holds.
-    snaps: Vec<(String, Vec<(String, Vec<u8>)>)>,
+    snaps: Vec<(String, Contents)>,
 }
 
 fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
