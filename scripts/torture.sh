@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # holdfast torture runner: the crash suites (real processes killed with SIGKILL at
-# uniformly random moments, fixed seeds) with one summary line per suite:
+# uniformly random moments, fixed seeds: backup on file:// and Garage, prune after forget,
+# restore --in-place, database restore) with one summary line per suite:
 #
 #   torture SUITE: N trials, N passed, N failed, data lost: N
 #
@@ -18,7 +19,7 @@ cd "$REPO_ROOT"
 case "${1:-}" in
     --long) export HOLDFAST_TORTURE_TRIALS="${HOLDFAST_TORTURE_TRIALS:-200}" ;;
     "") export HOLDFAST_TORTURE_TRIALS="${HOLDFAST_TORTURE_TRIALS:-6}" ;;
-    -h|--help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "torture.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
 esac
 
@@ -32,7 +33,8 @@ log="$LOG_DIR/torture.log"
 echo "==> torture: $HOLDFAST_TORTURE_TRIALS trials per suite (log: $log)"
 rc=0
 cargo nextest run --workspace --locked --no-capture --no-fail-fast \
-    -E 'test(/torture_/)' >"$log" 2>&1 </dev/null || rc=$?
+    -E 'test(/torture_/) | test(/restore_in_place_killed_at_random/) | test(/restore_database_killed/)' \
+    >"$log" 2>&1 </dev/null || rc=$?
 grep -E '^torture ' "$log" || true
 suites=$(grep -cE '^torture .*data lost: [0-9]+' "$log" || true)
 lost=$(grep -E '^torture ' "$log" | sed -n 's/.*data lost: \([0-9]*\).*/\1/p' | awk '{s+=$1} END {print s+0}')

@@ -6,6 +6,8 @@ mod integration {
     mod copy_backends;
     mod copy_local;
     mod copy_util;
+    mod full_disks;
+    mod garage_cluster;
     mod key_roundtrip;
     mod logs_collectors;
     mod notify_backup;
@@ -13,6 +15,7 @@ mod integration {
     mod protect_outage;
     mod protect_start;
     mod repo_backends;
+    mod repo_corruption;
     mod repo_lock_loss;
     mod repo_repair;
     mod repo_suite;
@@ -26,8 +29,10 @@ mod integration {
     mod retention_restic;
     mod retention_util;
     mod run_guard;
+    mod secrets_grep;
     mod serve_api;
     mod serve_backup;
+    mod serve_hostile;
     mod serve_http_limits;
     mod serve_status_page;
     mod serve_status_token;
@@ -35,6 +40,7 @@ mod integration {
     mod serve_symlink_race;
     mod serve_util;
     mod snapshots_tools;
+    mod store_faults;
     mod store_redaction;
     mod torture;
     mod volume_cleanup;

@@ -17,7 +17,10 @@ pub enum Error {
         what: String,
     },
     /// No key file of the repository opens with the given password.
-    #[error("wrong password for repository {repo}: no key file opens with it")]
+    #[error(
+        "wrong password for repository {repo}: no key file opens with it (if the password is \
+         right, the repository id in `config` may be damaged: every key file is bound to it)"
+    )]
     WrongPassword {
         /// The repository URL.
         repo: String,

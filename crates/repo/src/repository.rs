@@ -94,6 +94,22 @@ fn store_err(e: holdfast_store::Error, what: &str) -> Error {
     }
 }
 
+/// Reads an object named by its hash and checks the name. A copy that fails the check is
+/// read once more before it counts as damaged: a byte changed on the way (a faulty
+/// network, proxy or disk cache) is not damage of the stored object.
+async fn read_checked(store: &Store, key: &str) -> Result<Bytes> {
+    let b = store.read(key).await.map_err(|e| store_err(e, key))?;
+    let Err(first) = check_name(key, &b) else {
+        return Ok(b);
+    };
+    let again = store.read(key).await.map_err(|e| store_err(e, key))?;
+    if check_name(key, &again).is_ok() {
+        tracing::warn!("a read of {key} did not match its name; a second read did: {first}");
+        return Ok(again);
+    }
+    Err(first)
+}
+
 /// Checks that `bytes` hash to the id that ends `key` (an object named by its hash).
 pub(crate) fn check_name(key: &str, bytes: &[u8]) -> Result<()> {
     let name = key.rsplit('/').next().unwrap_or_default();
@@ -161,13 +177,49 @@ pub async fn init(store: Store, opts: &InitOptions) -> Result<Repository> {
 }
 
 /// Opens the repository on `store` with the password.
+///
+/// `config` is the one object not named by its hash, so a byte changed on the way
+/// cannot be told from damage by a name check: when it does not parse, or no key file
+/// opens with the password, `config` is read once more and, if the second copy differs,
+/// the open is tried again with it.
 pub async fn open(store: Store, opts: &OpenOptions) -> Result<Repository> {
-    let url = store.url().to_owned();
-    let cfg = store.read("config").await.map_err(|e| match e.kind() {
-        ErrorKind::NotFound => Error::NotInitialized { repo: url.clone() },
+    let cfg = read_config(&store).await?;
+    match open_with(store.clone(), opts, &cfg).await {
+        Err(first @ (Error::Corrupt { .. } | Error::WrongPassword { .. })) => {
+            let again = read_config(&store).await?;
+            if again == cfg {
+                return Err(first);
+            }
+            tracing::warn!("config read differently a second time; using the second copy");
+            open_with(store, opts, &again).await
+        }
+        other => other,
+    }
+}
+
+async fn read_config(store: &Store) -> Result<Bytes> {
+    store.read("config").await.map_err(|e| match e.kind() {
+        ErrorKind::NotFound => Error::NotInitialized {
+            repo: store.url().to_owned(),
+        },
         _ => e.into(),
-    })?;
-    let config: Config = serde_json::from_slice(&cfg).map_err(|e| Error::corrupt("config", e))?;
+    })
+}
+
+async fn open_with(store: Store, opts: &OpenOptions, cfg: &[u8]) -> Result<Repository> {
+    let url = store.url().to_owned();
+    let config: Config = serde_json::from_slice(cfg).map_err(|e| Error::corrupt("config", e))?;
+    if config.id.len() != 64
+        || !config
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(Error::corrupt(
+            "config",
+            "the repository id is not 64 lower-case hex digits (damaged)",
+        ));
+    }
     if config.version != FORMAT_VERSION {
         return Err(Error::UnsupportedVersion {
             repo: url,
@@ -224,8 +276,7 @@ async fn try_key(
     password: &str,
     repo_id: &str,
 ) -> Result<Option<MasterKey>> {
-    let bytes = store.read(key).await.map_err(|e| store_err(e, key))?;
-    check_name(key, &bytes)?;
+    let bytes = read_checked(store, key).await?;
     let kf = KeyFile::parse(key, &bytes)?;
     let (k, password, repo_id) = (key.to_owned(), password.to_owned(), repo_id.to_owned());
     tokio::task::spawn_blocking(move || kf.unwrap_key(&k, password.as_bytes(), &repo_id))
@@ -291,11 +342,9 @@ impl Repository {
             .map_err(|e| store_err(e, key))
     }
 
-    /// Reads an object named by its hash and checks the name.
+    /// Reads an object named by its hash and checks the name ([`read_checked`]).
     pub(crate) async fn read_named(&self, key: &str) -> Result<Bytes> {
-        let b = self.read(key).await?;
-        check_name(key, &b)?;
-        Ok(b)
+        read_checked(&self.inner.store, key).await
     }
 
     /// Reads an object named by its hash through the local cache (when enabled),
@@ -593,8 +642,21 @@ impl IndexedRepository {
                 format!("blob {id} cut short (pack truncated?)"),
             ));
         }
-        self.open_blob(id, &loc, &sealed)
-            .inspect_err(|_| self.uncache(&key))
+        match self.open_blob(id, &loc, &sealed) {
+            Ok(plain) => Ok(plain),
+            Err(first) => {
+                self.uncache(&key);
+                // Read once more before it counts as damaged: a byte changed on the way
+                // is not damage of the stored pack.
+                let again = self
+                    .inner
+                    .store
+                    .read_range(&key, loc.offset..loc.offset + u64::from(loc.length))
+                    .await
+                    .map_err(|e| store_err(e, &key))?;
+                self.open_blob(id, &loc, &again).map_err(|_| first)
+            }
+        }
     }
 
     async fn read_tree_pack(&self, key: &str, range: std::ops::Range<u64>) -> Result<Bytes> {

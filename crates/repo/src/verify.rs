@@ -86,8 +86,16 @@ async fn check(repo: &Repository, opts: &VerifyOptions) -> Result<VerifyReport> 
     {
         return Err(Error::Unavailable(e.to_string()));
     }
-    for (key, e) in bad_snaps.into_iter().chain(bad_idx) {
+    for (key, e) in bad_snaps {
         add(key, e.to_string());
+    }
+    for (key, e) in bad_idx {
+        add(
+            key,
+            format!(
+                "{e}; the packs' own trailers still list their blobs: run `holdfast repair index --yes`"
+            ),
+        );
     }
     let listed: HashMap<Id, u64> = {
         let opts = holdfast_store::ListOptions {

@@ -3,6 +3,7 @@
 mod integration {
     pub mod damage;
     pub mod failures;
+    pub mod hostile_input;
     pub mod interleave;
     pub mod names;
     pub mod outage;

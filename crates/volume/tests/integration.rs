@@ -5,6 +5,7 @@
 mod integration {
     mod backup_databases;
     mod cleanup;
+    mod hostile_input;
     mod lint;
     mod migrate;
     mod migrate_store;

@@ -172,6 +172,11 @@ struct Tally {
     state_lost: usize,
     rolled_back: usize,
     rolled_forward: usize,
+    /// Trials with any of the above wrong.
+    failed: usize,
+    /// Trials after which the volume held neither the old nor the new data whole, or
+    /// lost its `.holdfast` state.
+    lost: usize,
 }
 
 fn judge(
@@ -183,6 +188,12 @@ fn judge(
 ) -> String {
     let vol = p.vol();
     tally.trials += 1;
+    let before = (
+        tally.mixed,
+        tally.rerun_failed,
+        tally.leftovers,
+        tally.state_lost,
+    );
     let (code, _, recovered) = p.run(&["run", "--no-serve", "--", "true"]);
     let err = recovered.clone();
     if err.contains("rolled back") {
@@ -213,6 +224,18 @@ fn judge(
     if std::fs::read(vol.join(".holdfast/schedule.json")).ok() != Some(b"{\"state\":1}".to_vec()) {
         tally.state_lost += 1;
         eprintln!("{label}: the .holdfast state directory was lost");
+    }
+    if (tally.mixed, tally.state_lost) != (before.0, before.3) {
+        tally.lost += 1;
+    }
+    if (
+        tally.mixed,
+        tally.rerun_failed,
+        tally.leftovers,
+        tally.state_lost,
+    ) != before
+    {
+        tally.failed += 1;
     }
     recovered
 }
@@ -249,8 +272,19 @@ const STEPS: [(&str, &str, bool); 12] = [
 ];
 
 /// `HOLDFAST_SWAP_TRIALS=long`: 20 random kills and every step; else 2 and six steps.
+/// `HOLDFAST_TORTURE_TRIALS=N` (set by `scripts/torture.sh`) makes every step aimed at
+/// and N random kills.
 fn long_run() -> bool {
     std::env::var("HOLDFAST_SWAP_TRIALS").is_ok_and(|v| v == "long")
+        || std::env::var("HOLDFAST_TORTURE_TRIALS").is_ok()
+}
+
+/// Random kills: `HOLDFAST_TORTURE_TRIALS`, else 20 in the long run and 2 by default.
+fn random_trials() -> usize {
+    std::env::var("HOLDFAST_TORTURE_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if long_run() { 20 } else { 2 })
 }
 
 #[test]
@@ -274,7 +308,7 @@ fn restore_in_place_killed_at_random_moments_and_at_every_swap_step_leaves_old_o
 
     let mut tally = Tally::default();
     let mut seed = 0x5eed_0011_u64;
-    let random = if long_run() { 20 } else { 2 };
+    let random = random_trials();
     for t in 0..random {
         reset(&vol);
         seed ^= seed << 13;
@@ -311,6 +345,13 @@ fn restore_in_place_killed_at_random_moments_and_at_every_swap_step_leaves_old_o
     }
     eprintln!(
         "in-place restore SIGKILL trials: {tally:?}; failpoints not reached: {not_reached:?}"
+    );
+    println!(
+        "torture restore-in-place: {} trials, {} passed, {} failed, data lost: {}",
+        tally.trials,
+        tally.trials - tally.failed,
+        tally.failed,
+        tally.lost
     );
     assert!(
         not_reached.is_empty(),

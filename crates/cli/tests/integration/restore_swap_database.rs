@@ -1,5 +1,6 @@
 //! A database restore (`holdfast restore SNAPSHOT --database NAME --yes`) killed the
-//! moment the live WAL leaves its place, and at every step of the swap: after recovery
+//! moment the live WAL leaves its place, at every step of the swap and at random moments
+//! (`HOLDFAST_TORTURE_TRIALS`, fixed seed; one `torture restore-database: …` line): after recovery
 //! the live database reads whole with every committed row (the WAL came back with it) or
 //! the restored copy is in place, nothing is left behind, and the next restore completes.
 
@@ -52,6 +53,15 @@ fn copy_db(from: &Path, to: &Path) {
     }
 }
 
+/// Random kills on top of the aimed ones: `HOLDFAST_TORTURE_TRIALS` (set by
+/// `scripts/torture.sh`), else 2.
+fn random_trials() -> usize {
+    std::env::var("HOLDFAST_TORTURE_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2)
+}
+
 #[test]
 fn restore_database_killed_between_steps_never_loses_the_live_wal() {
     let p = Project::new("databases = [{ kind = \"sqlite\", path = \"db/app.db\" }]\n");
@@ -92,12 +102,40 @@ fn restore_database_killed_between_steps_never_loses_the_live_wal() {
         "journal-swapped",
         "old-removed",
     ];
-    // Kill the moment the live WAL leaves its place, then at every step of the swap.
-    for trial in std::iter::once("wal-gone").chain(aimed) {
+    // One uninterrupted run gives the span random kills are drawn from.
+    let _ = std::fs::remove_dir_all(vol.join("db"));
+    copy_db(&pristine, &db);
+    let started = std::time::Instant::now();
+    p.ok(&args);
+    let span = started.elapsed().as_micros().max(1) as u64;
+    assert_eq!(rows(&db), Some(100));
+    let random: Vec<String> = (0..random_trials())
+        .map(|k| format!("random-{k}"))
+        .collect();
+    let mut seed = 0x5eed_0d0b_u64;
+    let mut trials = 0usize;
+    let mut failed_trials = 0usize;
+    // Kill the moment the live WAL leaves its place, at every step of the swap, and at
+    // random moments.
+    for trial in std::iter::once("wal-gone")
+        .chain(aimed)
+        .chain(random.iter().map(String::as_str))
+    {
         let _ = std::fs::remove_dir_all(vol.join("db"));
         copy_db(&pristine, &db);
         let _ = std::fs::remove_file(&wait);
-        let mut child = if trial == "wal-gone" {
+        trials += 1;
+        let failures_before = (lost.len(), failed.len());
+        let mut child = if trial.starts_with("random") {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let at = std::time::Duration::from_micros(seed % span);
+            let child = p.spawn(&args, None);
+            // The kill moment is what is random here; nothing waits on it.
+            std::thread::sleep(at);
+            child
+        } else if trial == "wal-gone" {
             let mut child = p.spawn(&args, None);
             let mut seen = false;
             for _ in 0..50_000_000u64 {
@@ -135,9 +173,18 @@ fn restore_database_killed_between_steps_never_loses_the_live_wal() {
             eprintln!("{trial}: the next restore failed (exit {code}): {err}");
             failed.push((trial, "next restore"));
         }
+        if (lost.len(), failed.len()) != failures_before {
+            failed_trials += 1;
+        }
     }
+    println!(
+        "torture restore-database: {trials} trials, {} passed, {failed_trials} failed, data lost: {}",
+        trials - failed_trials,
+        lost.len()
+    );
     eprintln!("database restore kills: {outcomes:?}; failpoints not reached: {not_reached:?}");
     assert!(lost.is_empty(), "the live WAL was lost: {lost:?}");
+    assert!(failed.is_empty(), "{failed:?}");
     assert!(
         not_reached.is_empty(),
         "failpoints not reached: {not_reached:?}"

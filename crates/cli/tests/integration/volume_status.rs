@@ -74,7 +74,7 @@ fn healthy_mounted_volume_exits_zero() {
     assert_eq!(
         json[0]["alerts"],
         serde_json::json!([
-            "backups cannot be checked: no repository password: set HOLDFAST_PASSWORD or pass --password-file FILE"
+            "backups cannot be checked: no repository password: set HOLDFAST_PASSWORD, or pass --password-file FILE or --password-command CMD"
         ])
     );
     let (code, out, err) = outcome(&with_password(&t, &["status", "--json"]));

@@ -220,3 +220,88 @@ async fn run(
     report.duration_s = started.elapsed().as_secs_f64();
     Ok(report)
 }
+
+/// What [`index_for_reading`] found besides the sound index files.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct IndexRecovery {
+    /// Index files that could not be read (their entries came from pack trailers).
+    pub index_damaged: Vec<Unusable>,
+    /// Packs no readable index file lists, whose trailers were read.
+    pub packs_read: usize,
+    /// Packs whose trailers were read and whose blobs were added.
+    pub packs_recovered: usize,
+    /// Packs that failed their name or trailer check (left out).
+    pub packs_damaged: Vec<Unusable>,
+}
+
+impl IndexRecovery {
+    /// True when the index files alone listed every pack and all of them were sound.
+    pub fn is_clean(&self) -> bool {
+        self.index_damaged.is_empty() && self.packs_read == 0
+    }
+}
+
+/// Loads the index for reading (restore): every readable index file, plus, for the
+/// packs no readable index file lists (an index file that is damaged or missing, or a
+/// backup still writing), the blobs their own trailers list — so a damaged index costs a
+/// restore nothing that the packs still hold. Nothing is written and no lock is taken;
+/// [`repair_index`] makes the rebuilt index permanent. Only a store that is unavailable
+/// fails it.
+pub async fn index_for_reading(
+    repo: &Repository,
+) -> Result<(crate::repository::IndexedRepository, IndexRecovery)> {
+    let (mut indexed, bad) = repo.load_index_lenient().await?;
+    let mut recovery = IndexRecovery {
+        index_damaged: bad
+            .into_iter()
+            .map(|(object, e)| Unusable {
+                object,
+                error: e.to_string(),
+            })
+            .collect(),
+        ..IndexRecovery::default()
+    };
+    let listed: HashSet<Id> = indexed.index().packs().copied().collect();
+    let mut unlisted: Vec<Id> = list_sizes(repo, "data/")
+        .await?
+        .keys()
+        .filter_map(|k| k.rsplit('/').next()?.parse::<Id>().ok())
+        .filter(|id| !listed.contains(id))
+        .collect();
+    if unlisted.is_empty() {
+        return Ok((indexed, recovery));
+    }
+    unlisted.sort();
+    recovery.packs_read = unlisted.len();
+    let read: Vec<(Id, Result<Vec<crate::pack::PackedBlob>>)> = futures::stream::iter(unlisted)
+        .map(|id| async move {
+            let key = pack_key(&id);
+            let r = async {
+                let bytes = repo.read_named(&key).await?;
+                read_trailer(repo.keys(), &key, &bytes)
+            }
+            .await;
+            (id, r)
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    let mut index = indexed.index().clone();
+    for (id, r) in read {
+        match r {
+            Ok(blobs) => {
+                recovery.packs_recovered += 1;
+                index.add_pack(id, &blobs);
+            }
+            Err(e) if e.is_unavailable() => return Err(e),
+            // Deleted by a prune since the listing: nothing to recover.
+            Err(crate::error::Error::NotFound { .. }) => {}
+            Err(e) => recovery.packs_damaged.push(Unusable {
+                object: pack_key(&id),
+                error: e.to_string(),
+            }),
+        }
+    }
+    indexed.index = std::sync::Arc::new(index);
+    Ok((indexed, recovery))
+}

@@ -9,7 +9,9 @@
 pub mod index;
 pub mod snapshots;
 
-pub use index::{RepairIndexOptions, RepairIndexReport, Unusable, repair_index};
+pub use index::{
+    IndexRecovery, RepairIndexOptions, RepairIndexReport, Unusable, index_for_reading, repair_index,
+};
 pub use snapshots::{
     RepairSnapshotsOptions, RepairSnapshotsReport, RepairedSnapshot, repair_snapshots,
 };

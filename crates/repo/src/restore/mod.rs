@@ -32,7 +32,7 @@ use crate::snapshot::Snapshot;
 use crate::tree::{Node, NodeType};
 
 /// Options of [`restore`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct RestoreOptions {
     /// Directory that receives the root's contents (created if missing).
     pub target: PathBuf,
@@ -40,8 +40,19 @@ pub struct RestoreOptions {
     pub include: Vec<String>,
     /// Cancelling it stops the restore (files already written stay).
     pub cancel: tokio_util::sync::CancellationToken,
-    /// Test hooks.
+    /// Test hooks (by default from `HOLDFAST_FAILPOINTS`, as backup's and prune's).
     pub failpoints: crate::failpoint::Failpoints,
+}
+
+impl Default for RestoreOptions {
+    fn default() -> Self {
+        RestoreOptions {
+            target: PathBuf::new(),
+            include: Vec::new(),
+            cancel: tokio_util::sync::CancellationToken::new(),
+            failpoints: crate::failpoint::Failpoints::from_env(),
+        }
+    }
 }
 
 /// A file or directory that could not be restored.
@@ -105,7 +116,9 @@ fn select(entries: Vec<Entry>, include: Option<&GlobSet>) -> Vec<Entry> {
 
 /// Restores `snapshot` into `opts.target`. Damaged entries are listed in the summary;
 /// an error is returned only when nothing sensible can be done. Holds a shared lock, and
-/// reads the index again under it (a prune may have moved blobs since `repo` loaded it).
+/// reads the index again under it (a prune may have moved blobs since `repo` loaded it),
+/// as [`crate::repair::index_for_reading`] does: a damaged or missing index file costs
+/// nothing the packs still hold.
 pub async fn restore(
     repo: &IndexedRepository,
     snapshot: &Snapshot,
@@ -113,8 +126,8 @@ pub async fn restore(
 ) -> Result<RestoreSummary> {
     let lock = crate::lock::Lock::shared(repo, &opts.cancel).await?;
     let token = lock.token();
-    let result = match repo.load_index().await {
-        Ok(fresh) => restore_locked(&fresh, snapshot, opts, token.child_token()).await,
+    let result = match crate::repair::index_for_reading(repo).await {
+        Ok((fresh, _)) => restore_locked(&fresh, snapshot, opts, token.child_token()).await,
         Err(e) => Err(e),
     };
     let result = match result {
@@ -204,7 +217,21 @@ impl Job {
         self.cancel.is_cancelled()
     }
 
+    /// Records a damaged entry; a full disk is no damage of the snapshot but the end of
+    /// the restore: it stops and fails naming the path it could not write.
     fn fail(&self, path: &Path, error: impl std::fmt::Display) {
+        let text = error.to_string();
+        // Per-entry errors arrive as the text of a std::io::Error ("… (os error N)").
+        if text.contains("(os error 28)") || text.contains("(os error 122)") {
+            if let Ok(mut f) = self.fatal.lock() {
+                f.get_or_insert(Error::io(
+                    self.target.join(path),
+                    std::io::Error::from_raw_os_error(28),
+                ));
+            }
+            self.cancel.cancel();
+            return;
+        }
         if let Ok(mut d) = self.damaged.lock() {
             d.push(Damaged {
                 path: path.to_string_lossy().into_owned(),

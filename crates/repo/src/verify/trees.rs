@@ -62,7 +62,9 @@ pub(super) fn check<'a>(
                                 let why = match bad.get(blob) {
                                     Some(w) => w.clone(),
                                     None if !repo.index().contains(blob) => {
-                                        "blob is not in the index".to_owned()
+                                        "blob is not in the index (if a pack still holds it, \
+                                         `holdfast repair index --yes` lists it again)"
+                                            .to_owned()
                                     }
                                     None => continue,
                                 };

@@ -1,11 +1,19 @@
-//! A TCP proxy on 127.0.0.1 for outage tests: it forwards to an upstream server, except
-//! that the test can queue faults which the next accepted connections get instead (a
-//! reset, a connection that is accepted and never answered, a response cut short). The
-//! outage is driven by the test's own state: it lasts exactly as many connections as
-//! faults were queued, and the proxy counts the faults it served, so a test can check
-//! that its reads really met the outage. No sleeps, no timing.
+//! A TCP proxy on 127.0.0.1 for fault tests: it forwards to an upstream HTTP server,
+//! except that some accepted connections get a fault instead: a reset, a connection that
+//! is accepted and never answered, an HTTP error status (500, 503, 429), a response cut
+//! short, a request cut short (a half-sent upload), or a response with one byte flipped.
+//!
+//! Faults come from two sources, both driven by the test's own state, never by time:
+//! - [`Proxy::fail_next`] queues faults that the next accepted connections get in order
+//!   (an outage that lasts exactly as many connections as faults were queued);
+//! - [`Proxy::chaos`] gives each accepted connection, with a fixed-seed probability, a
+//!   fault drawn from a list (faults spread over a whole backup or restore).
+//!
+//! The proxy counts the faults it served per kind ([`Proxy::counts`]), so a test can
+//! report how many it injected and check that its operations really met them. It only
+//! ever listens on loopback and holds at most the connections the client opens.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -13,7 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-/// What one accepted connection gets instead of being forwarded.
+/// What one accepted connection gets instead of being forwarded whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     /// Closed at once with a TCP reset, before a byte is read.
@@ -23,12 +31,64 @@ pub enum Fault {
     /// Forwarded, but only the first this-many bytes of the response reach the client;
     /// then both sides are closed.
     Cut(usize),
+    /// The request head is read, then answered with this HTTP status (500, 503, 429…)
+    /// and an empty body, and the connection is closed; nothing reaches the server.
+    Status(u16),
+    /// Forwarded, but only the first this-many bytes of the request reach the server
+    /// (an upload cut short); then both sides are closed.
+    CutRequest(usize),
+    /// Forwarded, but the byte this many bytes into the response body is flipped (a
+    /// response whose body is shorter passes unchanged and is not counted as corrupted).
+    Corrupt(usize),
+}
+
+impl Fault {
+    /// A stable name of the fault's kind, for the per-kind counters.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Reset => "reset",
+            Fault::Stall => "stall",
+            Fault::Cut(_) => "cut-response",
+            Fault::Status(500) => "http-500",
+            Fault::Status(503) => "http-503",
+            Fault::Status(429) => "http-429",
+            Fault::Status(_) => "http-other",
+            Fault::CutRequest(_) => "cut-request",
+            Fault::Corrupt(_) => "corrupt",
+        }
+    }
+}
+
+/// Faults drawn at random: each connection gets one with probability `per_mille`/1000.
+struct Chaos {
+    rng: u64,
+    per_mille: u64,
+    kinds: Vec<Fault>,
+}
+
+impl Chaos {
+    fn next(&mut self) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+
+    fn draw(&mut self) -> Option<Fault> {
+        if self.kinds.is_empty() || self.next() % 1000 >= self.per_mille {
+            return None;
+        }
+        let i = (self.next() % self.kinds.len() as u64) as usize;
+        Some(self.kinds[i])
+    }
 }
 
 #[derive(Default)]
 struct State {
     queued: VecDeque<Fault>,
+    chaos: Option<Chaos>,
     served: usize,
+    by_kind: BTreeMap<&'static str, usize>,
     held: Vec<TcpStream>,
 }
 
@@ -60,25 +120,43 @@ impl Proxy {
             let state = state.clone();
             tokio::spawn(async move {
                 while let Ok((conn, _)) = listener.accept().await {
-                    let fault = {
+                    let (fault, close_each) = {
                         let mut s = state.lock().expect("proxy state");
-                        let f = s.queued.pop_front();
-                        if f.is_some() {
+                        let close_each = s.chaos.as_ref().is_some_and(|c| c.per_mille > 0);
+                        let f = match s.queued.pop_front() {
+                            Some(f) => Some(f),
+                            None => s.chaos.as_mut().and_then(Chaos::draw),
+                        };
+                        if let Some(f) = f {
                             s.served += 1;
+                            // A corruption is counted when a byte is really flipped.
+                            if !matches!(f, Fault::Corrupt(_)) {
+                                *s.by_kind.entry(f.kind()).or_default() += 1;
+                            }
                         }
-                        f
+                        (f, close_each)
                     };
+                    let state = state.clone();
+                    let generation = gen_rx.clone();
                     match fault {
                         Some(Fault::Reset) => {
                             let _ = conn.set_zero_linger();
                             drop(conn);
                         }
                         Some(Fault::Stall) => state.lock().expect("proxy state").held.push(conn),
-                        Some(Fault::Cut(n)) => {
-                            tokio::spawn(forward(conn, upstream, Some(n), gen_rx.clone()));
+                        Some(Fault::Status(code)) => {
+                            tokio::spawn(answer(conn, code));
+                        }
+                        Some(f) => {
+                            tokio::spawn(async move {
+                                if forward(conn, upstream, Some(f), close_each, generation).await {
+                                    let mut s = state.lock().expect("proxy state");
+                                    *s.by_kind.entry(f.kind()).or_default() += 1;
+                                }
+                            });
                         }
                         None => {
-                            tokio::spawn(forward(conn, upstream, None, gen_rx.clone()));
+                            tokio::spawn(forward(conn, upstream, None, close_each, generation));
                         }
                     }
                 }
@@ -108,9 +186,27 @@ impl Proxy {
         self.generation.send_modify(|g| *g += 1);
     }
 
+    /// From now on each accepted connection gets, with probability `per_mille`/1000, a
+    /// fault drawn from `kinds` (a fixed-seed generator), and every connection forwarded
+    /// so far is closed. `per_mille` 0 ends it.
+    pub fn chaos(&self, seed: u64, per_mille: u64, kinds: &[Fault]) {
+        self.state.lock().expect("proxy state").chaos = Some(Chaos {
+            rng: seed | 1,
+            per_mille,
+            kinds: kinds.to_vec(),
+        });
+        self.generation.send_modify(|g| *g += 1);
+    }
+
     /// How many faults have been served so far.
     pub fn served(&self) -> usize {
         self.state.lock().expect("proxy state").served
+    }
+
+    /// Faults served so far per kind ([`Fault::kind`]); corruptions only when a byte
+    /// was flipped.
+    pub fn counts(&self) -> BTreeMap<&'static str, usize> {
+        self.state.lock().expect("proxy state").by_kind.clone()
     }
 
     /// How many queued faults no connection has met yet.
@@ -119,42 +215,125 @@ impl Proxy {
     }
 }
 
+/// Reads the request head (up to a blank line, at most 64 KiB) and answers `code`.
+async fn answer(mut conn: TcpStream, code: u16) {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 << 10 {
+        match conn.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let reason = match code {
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Error",
+    };
+    let reply = format!(
+        "HTTP/1.1 {code} {reason}\r\nContent-Length: 0\r\nRetry-After: 0\r\nConnection: close\r\n\r\n"
+    );
+    let _ = conn.write_all(reply.as_bytes()).await;
+    let _ = conn.shutdown().await;
+}
+
 /// Copies both ways between `client` and a new connection to `upstream` until either
-/// side closes, the generation changes, or (with `limit`) that many response bytes
-/// have been passed on.
+/// side closes or the generation changes, applying `fault` (a cut response, a cut
+/// request, or a flipped response byte). With `close_each` (while chaos is on) the first
+/// request gets a `Connection: close` header, so the server closes the connection after
+/// one response and every request of the client comes on a new connection, which
+/// draws its own fault. Returns whether the fault really happened.
 async fn forward(
     client: TcpStream,
     upstream: SocketAddr,
-    limit: Option<usize>,
+    fault: Option<Fault>,
+    close_each: bool,
     mut generation: watch::Receiver<u64>,
-) {
+) -> bool {
     generation.mark_unchanged();
     let Ok(server) = TcpStream::connect(upstream).await else {
-        return;
+        return false;
     };
     let (mut cr, mut cw) = client.into_split();
     let (mut sr, mut sw) = server.into_split();
     let up = async {
-        let _ = tokio::io::copy(&mut cr, &mut sw).await;
+        let mut left = match fault {
+            Some(Fault::CutRequest(n)) => n,
+            _ => usize::MAX,
+        };
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut first = close_each;
+        while left > 0 {
+            let n = match cr.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n.min(left),
+            };
+            let mut chunk = buf[..n].to_vec();
+            if first && let Some(p) = chunk.windows(2).position(|w| w == b"\r\n") {
+                chunk.splice(p + 2..p + 2, b"Connection: close\r\n".iter().copied());
+                first = false;
+            }
+            if sw.write_all(&chunk).await.is_err() {
+                break;
+            }
+            left -= n;
+        }
         let _ = sw.shutdown().await;
+        left == 0
     };
     let down = async {
-        let mut left = limit.unwrap_or(usize::MAX);
+        let mut left = match fault {
+            Some(Fault::Cut(n)) => n,
+            _ => usize::MAX,
+        };
+        // With Corrupt(k): the body starts after the first blank line of the response.
+        let mut flip_at = match fault {
+            Some(Fault::Corrupt(k)) => Some(k),
+            _ => None,
+        };
+        let mut seen: Vec<u8> = Vec::new();
+        let mut body_start: Option<usize> = None;
+        let mut passed = 0usize;
+        let mut flipped = false;
         let mut buf = vec![0u8; 16 * 1024];
         while left > 0 {
             let n = match sr.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n.min(left),
             };
-            if cw.write_all(&buf[..n]).await.is_err() {
+            let chunk = &mut buf[..n];
+            if let Some(k) = flip_at {
+                if body_start.is_none() {
+                    seen.extend_from_slice(chunk);
+                    if let Some(p) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        body_start = Some(p + 4);
+                    }
+                }
+                if let Some(b) = body_start {
+                    let target = b + k;
+                    if target >= passed && target < passed + n {
+                        chunk[target - passed] ^= 0x20;
+                        flipped = true;
+                        flip_at = None;
+                    }
+                }
+            }
+            if cw.write_all(chunk).await.is_err() {
                 break;
             }
+            passed += n;
             left -= n;
         }
+        (left == 0, flipped)
     };
+    let mut happened = false;
     tokio::select! {
-        _ = up => {}
-        _ = down => {}
+        cut = up => happened = cut && matches!(fault, Some(Fault::CutRequest(_))),
+        (cut, flipped) = down => {
+            happened = flipped || (cut && matches!(fault, Some(Fault::Cut(_))));
+        }
         _ = generation.changed() => {}
     }
+    happened
 }

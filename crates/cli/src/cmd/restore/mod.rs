@@ -70,6 +70,39 @@ pub(crate) fn recover_swaps(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Opens the repository with its index for a restore: a damaged or missing index file
+/// does not stop it, the blobs it listed are read from the packs' own trailers
+/// ([`holdfast_repo::repair::index_for_reading`]), and stderr says so and how to make
+/// the repair permanent.
+async fn open_for_reading(g: &GlobalArgs) -> anyhow::Result<holdfast_repo::IndexedRepository> {
+    let repo = context::open_repo(g).await?;
+    let (indexed, recovery) = holdfast_repo::repair::index_for_reading(&repo)
+        .await
+        .context("loading the index")?;
+    for bad in &recovery.index_damaged {
+        eprintln!(
+            "holdfast: warning: index file {} is damaged ({}); reading the packs' own \
+             trailers instead",
+            bad.object, bad.error
+        );
+    }
+    for bad in &recovery.packs_damaged {
+        eprintln!(
+            "holdfast: warning: damaged pack {}: {}",
+            bad.object, bad.error
+        );
+    }
+    if !recovery.is_clean() {
+        eprintln!(
+            "holdfast: warning: {} pack(s) no readable index file lists were read from their \
+             trailers ({} usable); unless a backup is still running, run `holdfast repair \
+             index --yes` to rebuild the index",
+            recovery.packs_read, recovery.packs_recovered
+        );
+    }
+    Ok(indexed)
+}
+
 /// Runs `holdfast restore`.
 pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure> {
     // A restore elsewhere may run without a usable holdfast.toml; then there is nothing
@@ -77,7 +110,7 @@ pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure>
     if let Ok(Some(config)) = Config::load_optional(&g.config) {
         recover_swaps(&config)?;
     }
-    let repo = context::open_indexed(g).await?;
+    let repo = open_for_reading(g).await?;
     let (id, snap) = repo
         .find_snapshot(&args.snapshot)
         .await
