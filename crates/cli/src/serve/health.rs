@@ -1,6 +1,7 @@
 //! `GET /healthz` (the process answers), `GET /readyz` (every volume is usable: 503 with
 //! the reasons otherwise) and `GET /api/v1/status` (the `holdfast status --json` array,
-//! backup freshness included). Probes do blocking filesystem I/O, so they run on the
+//! backup freshness included, and with `[[replicas]]` each volume's `replicas` and their
+//! alerts, which `/readyz` leaves out). Probes do blocking filesystem I/O, so they run on the
 //! blocking pool.
 //!
 //! `/readyz` is about the volumes only: a failing or stale backup does not take the app
@@ -80,7 +81,9 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> ApiResult<Response> {
 
 /// `GET /api/v1/status`: the same array as `holdfast status --json`.
 pub async fn status(State(state): State<Arc<AppState>>) -> ApiResult<Json<Vec<VolumeStatus>>> {
-    Ok(Json(probe(&state).await?))
+    let mut statuses = probe(&state).await?;
+    state.replication.apply(&mut statuses);
+    Ok(Json(statuses))
 }
 
 /// Probes every configured volume on the blocking pool and adds its backup state.
