@@ -191,7 +191,9 @@ pub async fn page(
         Err(_) => login_form(&mut out, who, state.token.is_some()),
         Ok(_) => {}
     }
-    replicas_table(&mut out, &state.replication.statuses(now));
+    if shown {
+        replicas_table(&mut out, &state.replication.statuses(now));
+    }
     jobs_table(&mut out, &jobs, now);
     out.push_str("</main>\n</body>\n</html>\n");
     let mut res = Html(out).into_response();
@@ -322,7 +324,9 @@ fn volume_card(
     out.push_str("</section>\n");
 }
 
-/// The `[[replicas]]`: schedule, last success, lag and alerts (nothing without any).
+/// The `[[replicas]]`: schedule, last success, lag and alerts (nothing without any);
+/// shown, like the snapshots, only to a viewer with the token (a redacted URL still
+/// names a bucket and host).
 fn replicas_table(out: &mut String, replicas: &[ReplicaStatus]) {
     if replicas.is_empty() {
         return;

@@ -181,6 +181,25 @@ fn serve_keeps_an_after_backup_replica_within_one_backup() {
             "{text}"
         );
         assert!(!text.contains("replica.pw") && !text.contains(REPLICA_PASSWORD));
+        let page = s
+            .authed(Method::GET, "/")
+            .send()
+            .await
+            .expect("status page")
+            .text()
+            .await
+            .expect("body");
+        assert!(
+            page.contains("<h2>Replicas</h2>") && page.contains("<td>offsite</td>"),
+            "{page}"
+        );
+        let anonymous = reqwest::get(s.url("/"))
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("body");
+        assert!(!anonymous.contains("<h2>Replicas</h2>"), "{anonymous}");
     });
     let log = s.log();
     let line = log
