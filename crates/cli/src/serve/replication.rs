@@ -159,7 +159,10 @@ impl Replication {
         }
         let this = self.clone();
         let timer = tokio::spawn(async move {
-            this.measure_all().await;
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                () = this.measure_all() => {}
+            }
             loop {
                 this.refresh(Utc::now());
                 tokio::select! {
@@ -168,13 +171,13 @@ impl Replication {
                 }
             }
         });
+        tasks.push(timer);
         tokio::spawn(async move {
             for t in tasks {
                 if let Err(e) = t.await {
-                    tracing::error!("a replication worker failed: {e}");
+                    tracing::error!("a replication task failed: {e}");
                 }
             }
-            timer.abort();
         })
     }
 

@@ -19,13 +19,13 @@ const REPLICA_PASSWORD: &str = "the replica's own password";
 
 /// One volume, a file repository, a backup every `every` seconds and one after-backup
 /// replica (its password in a file) in the test directory.
-fn setup(every: u32) -> Setup {
+fn setup(every: u32, extra: &str) -> Setup {
     let config = format!(
         "[repository]\nurl = \"file://{{dir}}/repo\"\n\
          [[volumes]]\nname = \"data\"\npath = \"vol\"\n\
          [schedule]\nbackup = \"*/{every} * * * * *\"\n\
          [[replicas]]\nname = \"offsite\"\nurl = \"file://{{dir}}/replica\"\n\
-         password_file = \"{{dir}}/replica.pw\"\nschedule = \"after-backup\"\n"
+         password_file = \"{{dir}}/replica.pw\"\nschedule = \"after-backup\"\n{extra}"
     );
     let mut setup = Setup::new(&config);
     setup
@@ -62,6 +62,10 @@ fn prepare(dir: &Path) {
     }
     std::fs::write(dir.join("replica.pw"), format!("{REPLICA_PASSWORD}\n")).expect("write");
     init(&format!("file://{}/repo", dir.display()), PASSWORD);
+    init(
+        &format!("file://{}/nightly", dir.display()),
+        REPLICA_PASSWORD,
+    );
     init(
         &format!("file://{}/replica", dir.display()),
         REPLICA_PASSWORD,
@@ -104,7 +108,7 @@ fn pause() {
 
 #[test]
 fn serve_keeps_an_after_backup_replica_within_one_backup() {
-    let s = Server::start(setup(3), prepare);
+    let s = Server::start(setup(3, ""), prepare);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     // Source snapshot id -> (its time, when its copy was first seen in the replica).
     let mut seen: BTreeMap<Id, (DateTime<Utc>, Option<DateTime<Utc>>)> = BTreeMap::new();
@@ -255,7 +259,14 @@ fn serve_keeps_an_after_backup_replica_within_one_backup() {
 
 #[test]
 fn serve_a_replica_that_is_gone_is_a_replica_alert() {
-    let s = Server::start(setup(2), prepare);
+    // A second replica on its own cron schedule keeps working meanwhile.
+    let nightly = "[[replicas]]\nname = \"nightly\"\nurl = \"file://{dir}/nightly\"\n\
+                   password_env = \"NIGHTLY_PASSWORD\"\nschedule = \"*/2 * * * * *\"\n";
+    let mut setup = setup(2, nightly);
+    setup
+        .env
+        .push(("NIGHTLY_PASSWORD".into(), REPLICA_PASSWORD.into()));
+    let s = Server::start(setup, prepare);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let deadline = Instant::now() + Duration::from_secs(90);
@@ -292,6 +303,25 @@ fn serve_a_replica_that_is_gone_is_a_replica_alert() {
         assert!(
             text.contains("holdfast_replica_failing{replica=\"offsite\"} 1\n"),
             "{text}"
+        );
+        while !metrics(&s)
+            .await
+            .contains("holdfast_job_runs_total{job=\"replicate:nightly\",result=\"ok\"}")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the cron replica did not run:\n{}",
+                s.log()
+            );
+            pause();
+        }
+        let st = status(&s).await;
+        let n = &st[0]["replicas"][1];
+        assert_eq!(n["name"], "nightly", "{st}");
+        assert_eq!(n["schedule"], "*/2 * * * * *", "{st}");
+        assert!(
+            n["last_success"].is_string() && n["alerts"] == serde_json::json!([]),
+            "{st}"
         );
         let ready = reqwest::get(s.url("/readyz"))
             .await
