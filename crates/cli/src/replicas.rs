@@ -3,9 +3,8 @@
 //! copy every snapshot it lacks, then apply its retention. One replica failing does not
 //! stop the others; each outcome says what happened, with the lag left.
 //!
-//! The scheduler runs it with one call: after every backup,
-//! `crate::replicas::replicate_all(&config, &repo, Replica::after_backup, &cancel).await`;
-//! on a replica's cron schedule, `crate::replicas::replicate_one(&repo, replica, &cancel)`.
+//! `run`/`serve` call [`replicate_one`] after every backup or on the replica's cron
+//! schedule (`crate::serve::replication`).
 
 use std::process::ExitCode;
 
@@ -50,13 +49,20 @@ fn replica_password(r: &Replica) -> anyhow::Result<String> {
     })
 }
 
+/// Opens a replica's repository with its own password.
+pub async fn open_replica(replica: &Replica) -> anyhow::Result<Repository> {
+    crate::cmd::copy::open_url(&replica.url, replica_password(replica)?)
+        .await
+        .with_context(|| format!("opening replica {}", replica.display_name()))
+}
+
 /// Replicates `source` to one replica.
 pub async fn replicate_one(
     source: &Repository,
     replica: &Replica,
     cancel: &CancellationToken,
 ) -> anyhow::Result<ReplicateReport> {
-    let target = crate::cmd::copy::open_url(&replica.url, replica_password(replica)?).await?;
+    let target = open_replica(replica).await?;
     let opts = ReplicateOptions {
         copy: CopyOptions {
             cancel: cancel.clone(),

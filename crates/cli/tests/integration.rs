@@ -14,6 +14,7 @@ mod integration {
     mod protect_metrics;
     mod protect_outage;
     mod protect_start;
+    mod replica_serve;
     mod repo_backends;
     mod repo_corruption;
     mod repo_lock_loss;

@@ -69,9 +69,37 @@ pub struct VolumeStatus {
     pub last_backup_error: Option<String>,
     /// The age past which the last backup is an alert, in seconds (none: no limit).
     pub backup_max_age_s: Option<u64>,
+    /// The `[[replicas]]` and how far each is behind (`serve`'s `/api/v1/status` only;
+    /// left out of the JSON when empty).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<ReplicaStatus>,
     /// More about the probe, left out of the JSON.
     #[serde(skip)]
     pub details: StatusDetails,
+}
+
+/// One `[[replicas]]` entry as `serve` last saw it: the outcome of its last
+/// replication and how far it is behind the source.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ReplicaStatus {
+    /// The replica's name, else its redacted URL (never a credential).
+    pub name: String,
+    /// `after-backup` or the cron expression (empty: only `holdfast copy --replicas`).
+    pub schedule: String,
+    /// Start of the last replication (RFC 3339 UTC).
+    pub last_run: Option<String>,
+    /// End of the last successful replication (RFC 3339 UTC).
+    pub last_success: Option<String>,
+    /// Why the last replication failed, when it did.
+    pub last_error: Option<String>,
+    /// Source snapshots the replica lacks, as last measured.
+    pub lag_snapshots: Option<usize>,
+    /// Age in seconds of the newest source snapshot the replica lacks (0: none lacking).
+    pub lag_seconds: Option<i64>,
+    /// Snapshots copied to the replica since the server started.
+    pub copied: u64,
+    /// The replica's alerts (each says "replica"); empty when it keeps up.
+    pub alerts: Vec<String>,
 }
 
 /// Detail behind a [`VolumeStatus`].
@@ -215,6 +243,7 @@ fn probe_with(volume: &Volume, entries: &[MountEntry]) -> VolumeStatus {
         last_backup: None,
         last_backup_error: None,
         backup_max_age_s: None,
+        replicas: Vec::new(),
         details,
     };
     status.alerts = alerts(volume, &status);

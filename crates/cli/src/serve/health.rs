@@ -1,6 +1,7 @@
 //! `GET /healthz` (the process answers), `GET /readyz` (every volume is usable: 503 with
 //! the reasons otherwise) and `GET /api/v1/status` (the `holdfast status --json` array,
-//! backup freshness included). They read the watch timer's last probes
+//! backup freshness included, and with `[[replicas]]` each volume's `replicas` and their
+//! alerts, which `/readyz` leaves out). They read the watch timer's last probes
 //! ([`super::watch::Watch::current`]), so a request writes no probe file unless the last
 //! probe is older than two probe intervals.
 //!
@@ -85,9 +86,12 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> ApiResult<Response> {
 }
 
 /// `GET /api/v1/status`: the same array as `holdfast status --json`, from the timer's
-/// last probes (the first request after start waits for the timer's first round).
+/// last probes (the first request after start waits for the timer's first round), with
+/// each volume's replicas.
 pub async fn status(State(state): State<Arc<AppState>>) -> Json<Vec<VolumeStatus>> {
-    Json(state.watch.current(&state.metrics, true).await)
+    let mut statuses = state.watch.current(&state.metrics, true).await;
+    state.replication.apply(&mut statuses);
+    Json(statuses)
 }
 
 #[cfg(test)]

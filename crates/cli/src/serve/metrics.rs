@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use holdfast_volume::freshness::{BackupFailure, BackupRecord};
-use holdfast_volume::status::VolumeStatus;
+use holdfast_volume::status::{ReplicaStatus, VolumeStatus};
 
 /// The `volume` label of snapshots that are not a configured volume's.
 pub const PATH_LABEL: &str = "(path)";
@@ -53,6 +53,7 @@ struct Inner {
     snapshots: BTreeMap<String, u64>,
     job_runs: BTreeMap<(String, &'static str), u64>,
     repository_bytes: Option<u64>,
+    replicas: Vec<(ReplicaStatus, Option<DateTime<Utc>>)>,
 }
 
 /// The counters and gauges that are not probed at scrape time.
@@ -126,6 +127,15 @@ impl Metrics {
     /// Sets the bytes the repository holds (all its objects).
     pub fn set_repository_size(&self, bytes: u64) {
         self.lock().repository_bytes = Some(bytes);
+    }
+
+    /// Sets every replica's state, with the time of its last successful replication.
+    pub fn set_replicas(&self, replicas: &[ReplicaStatus], success: &[Option<DateTime<Utc>>]) {
+        self.lock().replicas = replicas
+            .iter()
+            .cloned()
+            .zip(success.iter().copied())
+            .collect();
     }
 
     /// The backup figures of `volume`.
@@ -288,6 +298,7 @@ impl Metrics {
             header(&mut out, name, "Bytes stored in the repository.", "gauge");
             sample(&mut out, name, &[], bytes as f64);
         }
+        render_replicas(&mut out, &inner.replicas);
         header(
             &mut out,
             "holdfast_job_runs_total",
@@ -303,6 +314,48 @@ impl Metrics {
             );
         }
         out
+    }
+}
+
+/// The `holdfast_replica_*` gauges, labelled with the replica's name (or redacted URL).
+fn render_replicas(out: &mut String, replicas: &[(ReplicaStatus, Option<DateTime<Utc>>)]) {
+    if replicas.is_empty() {
+        return;
+    }
+    type Gauge = (
+        &'static str,
+        &'static str,
+        fn(&ReplicaStatus, Option<DateTime<Utc>>) -> Option<f64>,
+    );
+    let gauges: [Gauge; 4] = [
+        (
+            "holdfast_replica_lag_snapshots",
+            "Source snapshots the replica lacks, as last measured.",
+            |r, _| r.lag_snapshots.map(|n| n as f64),
+        ),
+        (
+            "holdfast_replica_lag_seconds",
+            "Age of the newest source snapshot the replica lacks (0: none).",
+            |r, _| r.lag_seconds.map(|n| n as f64),
+        ),
+        (
+            "holdfast_replica_last_success_timestamp_seconds",
+            "Unix time of the replica's last successful replication.",
+            |_, t| t.map(|t| t.timestamp() as f64),
+        ),
+        (
+            "holdfast_replica_failing",
+            "1 while the replica's last run failed or it lacks a snapshot older than allowed.",
+            |r, _| Some(f64::from(u8::from(!r.alerts.is_empty()))),
+        ),
+    ];
+    for (name, help, value) in gauges {
+        header(out, name, help, "gauge");
+        for (r, t) in replicas {
+            if let Some(v) = value(r, *t) {
+                sample(out, name, &[("replica", &r.name)], v);
+            }
+        }
     }
 }
 

@@ -11,6 +11,8 @@
 //!   injectable clock.
 //! - [`snapshots`]: snapshot listing and backups of every volume through the repository.
 //! - [`backup_jobs`]: on-demand backups as jobs (`202`, then `GET /api/v1/jobs/{id}`).
+//! - [`replication`]: `[[replicas]]` after every backup or on their cron, their lag
+//!   and alerts.
 //! - [`status_page`]: the server-rendered page at `/`.
 //! - [`watch`]: whether the volumes are protected (why backups cannot run, the warning
 //!   block at start), volume probes and the repository survey on a timer.
@@ -24,6 +26,7 @@ pub mod health;
 pub mod jobs;
 pub mod metrics;
 pub mod paths;
+pub mod replication;
 pub mod scheduler;
 pub mod server;
 pub mod snapshots;

@@ -34,6 +34,7 @@ use super::error::ApiResult;
 use super::jobs::{self, JobContext};
 use super::metrics::Metrics;
 use super::paths::{STATE_DIR, Volumes};
+use super::replication::Replication;
 use super::scheduler::{Clock, JobBoard, RunLog, Scheduler, SystemClock};
 use super::snapshots::BackupSinks;
 use super::snapshots::RepoAccess;
@@ -86,6 +87,8 @@ pub struct AppState {
     pub watch: Arc<Watch>,
     /// Push notifications.
     pub notifier: Notifier,
+    /// The `[[replicas]]`: their runs, lag and alerts.
+    pub replication: Arc<Replication>,
 }
 
 impl AppState {
@@ -93,7 +96,14 @@ impl AppState {
     pub fn new(config: Config, token: Option<&str>, repo: RepoAccess) -> anyhow::Result<Self> {
         let notifier = Notifier::new(&config.notify);
         let config = Arc::new(config);
+        let metrics: Arc<Metrics> = Arc::default();
+        let replication = Arc::new(Replication::new(
+            config.clone(),
+            repo.clone(),
+            metrics.clone(),
+        ));
         Ok(AppState {
+            replication,
             watch: Arc::new(Watch::new(config.clone(), &repo, watch::intervals()?.0)),
             notifier,
             volumes: Volumes::new(&config.volumes),
@@ -101,7 +111,7 @@ impl AppState {
             uploads: UploadLimits::from_config(&config.uploads),
             config,
             token: token.and_then(ApiToken::new),
-            metrics: Arc::default(),
+            metrics,
             board: Arc::default(),
             repo,
             backup_lock: Arc::default(),
@@ -119,6 +129,7 @@ impl AppState {
             metrics: self.metrics.clone(),
             watch: self.watch.clone(),
             notifier: self.notifier.clone(),
+            replication: self.replication.clone(),
         }
     }
 }
@@ -292,8 +303,10 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> anyhow::R
         notifier: state.notifier.clone(),
         intervals: watch::intervals()?,
     };
+    let mut scheduled = jobs::build(&ctx)?;
+    scheduled.extend(state.replication.jobs(&shutdown)?);
     let scheduler = Scheduler {
-        jobs: jobs::build(&ctx)?,
+        jobs: scheduled,
         clock: Arc::new(SystemClock) as Arc<dyn Clock>,
         log: Arc::new(RunLog::load(log_path)),
         metrics: state.metrics.clone(),
@@ -316,6 +329,9 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> anyhow::R
     if state.token.is_none() {
         tracing::warn!("HOLDFAST_API_TOKEN is not set: the /api/v1 routes are off");
     }
+    let replicating = state
+        .replication
+        .spawn(watch_ctx.intervals.0, shutdown.clone());
     let watcher = tokio::spawn(watch::run(watch_ctx, shutdown.clone()));
     let jobs = scheduler.spawn(shutdown.clone());
     let limits = state.limits;
@@ -323,6 +339,7 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> anyhow::R
     shutdown.cancel();
     tracing::info!("waiting for running jobs to finish");
     jobs.await.context("scheduler task failed")?;
+    replicating.await.context("replication task failed")?;
     watcher.abort();
     // An on-demand backup holds the backup lock until it ends.
     drop(state.backup_lock.lock().await);

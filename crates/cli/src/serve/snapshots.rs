@@ -25,6 +25,7 @@ use serde::Serialize;
 
 use super::error::{ApiError, ApiResult};
 use super::metrics::{Metrics, PATH_LABEL};
+use super::replication::Replication;
 use super::server::AppState;
 use super::watch::Watch;
 use crate::notify::{Event, Notifier};
@@ -190,11 +191,14 @@ pub struct BackupSinks {
     pub watch: Arc<Watch>,
     /// Push notifications.
     pub notifier: Notifier,
+    /// The `[[replicas]]` to bring up to date after a backup that committed a snapshot.
+    pub replication: Arc<Replication>,
 }
 
 /// Backs up every volume (or only `only`) through [`backup_all`] (the same orchestration
 /// as `holdfast backup`), counting, recording and announcing each outcome; afterwards
-/// the repository survey is refreshed. Every volume is tried; the error lists those
+/// the repository survey is refreshed and, when a snapshot was committed, the
+/// after-backup replicas are signalled (without waiting for them). Every volume is tried; the error lists those
 /// that failed.
 pub async fn backup_volumes(
     access: &RepoAccess,
@@ -299,6 +303,9 @@ pub async fn backup_volumes(
             }),
             Err(e) => failed.push(e.to_string()),
         }
+    }
+    if !reports.is_empty() {
+        sinks.replication.after_backup();
     }
     if !failed.is_empty() {
         return Err(anyhow!("backup failed: {}", failed.join("; ")));

@@ -21,7 +21,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use holdfast_volume::status::VolumeStatus;
+use holdfast_volume::status::{ReplicaStatus, VolumeStatus};
 use holdfast_volume::units::format_size;
 
 use super::auth::{STATUS_COOKIE, bearer, cookie};
@@ -190,6 +190,9 @@ pub async fn page(
         Err(_) => login_form(&mut out, who, state.token.is_some()),
         Ok(_) => {}
     }
+    if shown {
+        replicas_table(&mut out, &state.replication.statuses(now));
+    }
     jobs_table(&mut out, &jobs, now);
     out.push_str("</main>\n</body>\n</html>\n");
     let mut res = Html(out).into_response();
@@ -318,6 +321,42 @@ fn volume_card(
         );
     }
     out.push_str("</section>\n");
+}
+
+/// The `[[replicas]]`: schedule, last success, lag and alerts (nothing without any);
+/// shown, like the snapshots, only to a viewer with the token (a redacted URL still
+/// names a bucket and host).
+fn replicas_table(out: &mut String, replicas: &[ReplicaStatus]) {
+    if replicas.is_empty() {
+        return;
+    }
+    out.push_str("<section class=\"replicas\"><h2>Replicas</h2>\n<table><tr><th>replica</th><th>schedule</th><th>last success</th><th>lag</th><th>state</th></tr>\n");
+    for r in replicas {
+        let lag = match (r.lag_snapshots, r.lag_seconds) {
+            (Some(0), _) => "up to date".to_string(),
+            (Some(n), Some(s)) => format!(
+                "{n} snapshot(s), newest {}",
+                age(chrono::Duration::seconds(s))
+            ),
+            (Some(n), None) => format!("{n} snapshot(s)"),
+            (None, _) => "not measured yet".to_string(),
+        };
+        let (class, state) = if r.alerts.is_empty() {
+            ("", "ok".to_string())
+        } else {
+            (" class=\"bad\"", r.alerts.join("; "))
+        };
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td{class}>{}</td></tr>",
+            esc(&r.name),
+            esc(&r.schedule),
+            esc(r.last_success.as_deref().unwrap_or("—")),
+            esc(&lag),
+            esc(&state)
+        );
+    }
+    out.push_str("</table></section>\n");
 }
 
 fn jobs_table(

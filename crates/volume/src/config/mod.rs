@@ -9,14 +9,15 @@ mod locate;
 mod model;
 mod validate;
 mod validate_notify;
+mod validate_replicas;
 
 use std::path::{Path, PathBuf};
 
 pub(crate) use locate::line_of;
 
 pub use model::{
-    Alerts, CleanupJob, Config, DEFAULT_ALERT_AT, Database, Hooks, NOTIFY_EVENTS, Notify,
-    NotifyKind, Priority, Replica, Repository, Retention, Schedule, Serve, Uploads, Volume,
+    AFTER_BACKUP, Alerts, CleanupJob, Config, DEFAULT_ALERT_AT, Database, Hooks, NOTIFY_EVENTS,
+    Notify, NotifyKind, Priority, Replica, Repository, Retention, Schedule, Serve, Uploads, Volume,
 };
 
 /// The environment variable Railway sets to the mount path of a service's volume.
@@ -109,6 +110,7 @@ impl Config {
             .unwrap_or_default();
         validate::check(&mut config, text, origin, &base, env)?;
         validate_notify::check(&config, text, origin)?;
+        validate_replicas::check(&config, text, origin)?;
         config.source = Some(origin.to_path_buf());
         Ok(config)
     }

@@ -469,6 +469,9 @@ pub const NOTIFY_EVENTS: &[&str] = &[
     "backup_stale",
 ];
 
+/// The `[[replicas]]` schedule that replicates after every backup.
+pub const AFTER_BACKUP: &str = "after-backup";
+
 /// One `[[replicas]]` entry: a second repository (its own password and keys) that
 /// receives a copy of every snapshot (docs/CONFIG.md, "Replicas").
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -488,7 +491,8 @@ pub struct Replica {
     /// Retention applied to the replica after each replication (none: keep everything).
     #[serde(default, skip_serializing_if = "Retention::is_empty")]
     pub retention: Retention,
-    /// A cron expression, or `after-backup` to replicate after every backup.
+    /// A cron expression, or `after-backup` (the default) to replicate after every
+    /// backup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
 }
@@ -501,8 +505,16 @@ impl Replica {
             .unwrap_or_else(|| holdfast_store::redact_url(&self.url))
     }
 
-    /// True when the replica is brought up to date after every backup.
+    /// True when the replica is brought up to date after every backup: its schedule
+    /// is [`AFTER_BACKUP`] or left out.
     pub fn after_backup(&self) -> bool {
-        self.schedule.as_deref() == Some("after-backup")
+        self.schedule
+            .as_deref()
+            .is_none_or(|s| s.trim() == AFTER_BACKUP)
+    }
+
+    /// The replica's cron expression, when it has one instead of [`AFTER_BACKUP`].
+    pub fn cron(&self) -> Option<&str> {
+        self.schedule.as_deref().filter(|_| !self.after_backup())
     }
 }
