@@ -201,23 +201,7 @@ mod tests {
             .and_then(|d| d.and_hms_opt(12, 0, 0))
             .map(|t| t.and_utc())
             .unwrap_or_default();
-        let s = Snapshot {
-            version: 1,
-            time,
-            hostname: "h".into(),
-            root: root.into(),
-            volume: volume.map(String::from),
-            tags: vec![],
-            tree: Id::hash(b"t"),
-            parent: None,
-            files: 0,
-            dirs: 0,
-            size: 0,
-            added: 0,
-            incomplete: false,
-            errors: vec![],
-            original: None,
-        };
+        let s = crate::test_support::bare_snapshot(time, "h", root, volume, &[]);
         (Id::hash(format!("{day}{volume:?}{root}").as_bytes()), s)
     }
 

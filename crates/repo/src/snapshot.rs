@@ -152,23 +152,8 @@ mod tests {
     use super::*;
 
     fn snap(time: i64, volume: Option<&str>) -> Snapshot {
-        Snapshot {
-            version: 1,
-            time: chrono::DateTime::from_timestamp(time, 0).unwrap_or_default(),
-            hostname: "h".into(),
-            root: "/r".into(),
-            volume: volume.map(String::from),
-            tags: vec![],
-            tree: Id::hash(b"t"),
-            parent: None,
-            files: 0,
-            dirs: 0,
-            size: 0,
-            added: 0,
-            incomplete: false,
-            errors: vec![],
-            original: None,
-        }
+        let time = chrono::DateTime::from_timestamp(time, 0).unwrap_or_default();
+        crate::test_support::bare_snapshot(time, "h", "/r", volume, &[])
     }
 
     #[test]

@@ -9,6 +9,34 @@ use crate::repository::Repository;
 use crate::snapshot::Snapshot;
 use crate::{Error, Id};
 
+/// A snapshot with every figure zero and a dummy tree: the fixture of the unit tests
+/// that select, filter and forget snapshots.
+pub(crate) fn bare_snapshot(
+    time: chrono::DateTime<chrono::Utc>,
+    hostname: &str,
+    root: &str,
+    volume: Option<&str>,
+    tags: &[&str],
+) -> Snapshot {
+    Snapshot {
+        version: 1,
+        time,
+        hostname: hostname.into(),
+        root: root.into(),
+        volume: volume.map(String::from),
+        tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        tree: Id::hash(b"t"),
+        parent: None,
+        files: 0,
+        dirs: 0,
+        size: 0,
+        added: 0,
+        incomplete: false,
+        errors: vec![],
+        original: None,
+    }
+}
+
 /// Stores tree blobs as written by a hostile client and a snapshot of the first one.
 pub(crate) async fn hostile_snapshot(
     repo: &Repository,

@@ -92,23 +92,8 @@ mod tests {
     use super::*;
 
     fn snap(t: i64, vol: Option<&str>, tags: &[&str], host: &str) -> Snapshot {
-        Snapshot {
-            version: 1,
-            time: chrono::DateTime::from_timestamp(t, 0).unwrap_or_default(),
-            hostname: host.into(),
-            root: "/r".into(),
-            volume: vol.map(String::from),
-            tags: tags.iter().map(|t| (*t).to_owned()).collect(),
-            tree: Id::hash(b"t"),
-            parent: None,
-            files: 0,
-            dirs: 0,
-            size: 0,
-            added: 0,
-            incomplete: false,
-            errors: vec![],
-            original: None,
-        }
+        let time = chrono::DateTime::from_timestamp(t, 0).unwrap_or_default();
+        crate::test_support::bare_snapshot(time, host, "/r", vol, tags)
     }
 
     #[test]
