@@ -2,6 +2,7 @@
 
 mod integration {
     mod child_secrets;
+    mod cli_conventions;
     mod copy_append_only;
     mod copy_backends;
     mod copy_local;
@@ -23,6 +24,7 @@ mod integration {
     mod repo_unavailable;
     mod repo_util;
     mod repo_verify_subset;
+    mod restore_overwrite;
     mod restore_swap;
     mod restore_swap_database;
     mod retention_forget;

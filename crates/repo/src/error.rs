@@ -104,6 +104,20 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// A restore target already holds entries and no overwrite mode was chosen.
+    #[error(
+        "target {} is not empty ({entries} {}, e.g. {example:?}): choose --overwrite always|if-changed|never (with --dry-run to see what it would change)",
+        target.display(),
+        if *entries == 1 { "entry" } else { "entries" }
+    )]
+    TargetNotEmpty {
+        /// The target directory.
+        target: PathBuf,
+        /// How many entries it holds.
+        entries: u64,
+        /// One of them.
+        example: String,
+    },
 }
 
 impl Error {
@@ -125,7 +139,7 @@ impl Error {
 
     /// True when the cause is the caller's input (exit code 2 in the CLI).
     pub fn is_input(&self) -> bool {
-        matches!(self, Error::Invalid(_))
+        matches!(self, Error::Invalid(_) | Error::TargetNotEmpty { .. })
     }
 
     /// True when the store was unavailable (refused, stalled or throttled past its

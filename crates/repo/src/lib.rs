@@ -68,7 +68,7 @@ pub use repair::{
     repair_index, repair_snapshots,
 };
 pub use repository::{IndexedRepository, InitOptions, OpenOptions, Repository, init, open};
-pub use restore::{Damaged, RestoreOptions, RestoreSummary, restore};
+pub use restore::{Damaged, Overwrite, RestoreOptions, RestoreSummary, restore};
 pub use snapshot::Snapshot;
 pub use tools::{SnapshotFilter, find, stats, tag};
 pub use verify::{Problem, Subset, VerifyOptions, VerifyReport, verify};

@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod cleanup;
+pub mod conventions;
 pub mod copy;
 pub mod diff;
 pub mod export;

@@ -84,6 +84,7 @@ impl Fixture {
             let opts = RestoreOptions {
                 target: target.clone(),
                 include: vec![],
+                overwrite: Some(crate::Overwrite::Always),
                 ..Default::default()
             };
             let summary = crate::restore(&irepo, &snap, &opts).await?;

@@ -2,7 +2,8 @@
 //! temp name (`O_EXCL | O_NOFOLLOW`) and final size first; then the blobs all files need
 //! are grouped by pack and read in ranges of up to [`BATCH_SPAN`] bytes (neighbouring
 //! blobs share one request), each blob is authenticated once and written at every offset
-//! that needs it; last, each complete file gets its metadata and is renamed into place.
+//! that needs it; last, each complete file gets its metadata, is fsynced and renamed
+//! into place (over an existing file or planted symlink: rename never follows it).
 //! A blob that cannot be read or authenticated spoils exactly the files that need it;
 //! their temp files are removed and they are reported as damaged.
 
@@ -66,7 +67,10 @@ impl Pending<'_> {
                 .write(true)
                 .custom_flags(libc::O_NOFOLLOW)
                 .open(&self.tmp)
-                .and_then(|f| set_file_meta(&f, &self.entry.node, me_root))
+                .and_then(|f| {
+                    set_file_meta(&f, &self.entry.node, me_root)?;
+                    f.sync_all()
+                })
                 .and_then(|()| std::fs::rename(&self.tmp, &self.dest))
                 .map(|()| self.size)
                 .map_err(io_text),
@@ -123,9 +127,13 @@ impl Job {
         })
     }
 
-    /// Restores the contents of `files`; returns the size of each file restored.
-    pub(super) fn restore_files(&self, files: Vec<&Entry>, me_root: bool) -> Vec<u64> {
-        let pending: Vec<Pending> = files
+    /// Restores the contents of `files`; returns each file restored with its size.
+    pub(super) fn restore_files<'a>(
+        &self,
+        files: Vec<&'a Entry>,
+        me_root: bool,
+    ) -> Vec<(&'a Entry, u64)> {
+        let pending: Vec<Pending<'a>> = files
             .par_iter()
             .filter_map(|e| match self.prepare(e) {
                 Ok(p) => Some(p),
@@ -206,7 +214,7 @@ impl Job {
         pending
             .par_iter()
             .filter_map(|p| match p.finish(me_root) {
-                Ok(n) => Some(n),
+                Ok(n) => Some((p.entry, n)),
                 Err(e) => {
                     self.fail(&p.entry.path, e);
                     None

@@ -10,6 +10,13 @@
 //! are set last, deepest first. A damaged blob or tree spoils only the files that need
 //! it: they are listed in the summary and the rest is restored.
 //!
+//! What exists in the target is decided by [`overwrite`]: a non-empty target is refused
+//! unless [`RestoreOptions::overwrite`] names a mode (restic 0.17's `always`, `if-changed`,
+//! `never`); each file and symlink is then written, overwritten or skipped, and an
+//! overwrite replaces the old file only by the rename of a complete, fsynced temp file
+//! (the directories are fsynced after the renames). [`RestoreOptions::dry_run`] makes the
+//! same decisions, lists them and writes nothing.
+//!
 //! A store that is unavailable (refusing, stalling, after the store's own retries) is not
 //! damage: the restore stops with that error and lists nothing as damaged. Cancelling
 //! [`RestoreOptions::cancel`], or losing the lock, stops every worker.
@@ -24,12 +31,14 @@ use filetime::FileTime;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 mod files;
+pub mod overwrite;
 
 use crate::browse::{Entry, walk};
 use crate::error::{Error, Result};
 use crate::repository::IndexedRepository;
 use crate::snapshot::Snapshot;
 use crate::tree::{Node, NodeType};
+pub use overwrite::{Action, Overwrite, Planned};
 
 /// Options of [`restore`].
 #[derive(Clone, Debug)]
@@ -42,6 +51,11 @@ pub struct RestoreOptions {
     pub cancel: tokio_util::sync::CancellationToken,
     /// Test hooks (by default from `HOLDFAST_FAILPOINTS`, as backup's and prune's).
     pub failpoints: crate::failpoint::Failpoints,
+    /// What to do with entries already in the target; `None` refuses a target that is
+    /// not empty ([`crate::Error::TargetNotEmpty`]).
+    pub overwrite: Option<Overwrite>,
+    /// Decide and list ([`RestoreSummary::planned`]), write nothing.
+    pub dry_run: bool,
 }
 
 impl Default for RestoreOptions {
@@ -77,6 +91,12 @@ pub struct RestoreSummary {
     pub bytes: u64,
     /// Entries that could not be restored.
     pub damaged: Vec<Damaged>,
+    /// Of the files and symlinks restored, those that replaced an existing entry.
+    pub overwritten: u64,
+    /// Files and symlinks left as they were in the target (`never`, or unchanged).
+    pub skipped: u64,
+    /// In a dry run: every file and symlink with what would happen to it.
+    pub planned: Vec<Planned>,
 }
 
 fn include_set(patterns: &[String]) -> Result<Option<GlobSet>> {
@@ -124,6 +144,7 @@ pub async fn restore(
     snapshot: &Snapshot,
     opts: &RestoreOptions,
 ) -> Result<RestoreSummary> {
+    overwrite::check_target(&opts.target, opts.overwrite)?;
     let lock = crate::lock::Lock::shared(repo, &opts.cancel).await?;
     let token = lock.token();
     let result = match crate::repair::index_for_reading(repo).await {
@@ -162,8 +183,12 @@ async fn restore_locked(
             error: e.to_string(),
         });
     }
-    std::fs::create_dir_all(&opts.target).map_err(|e| Error::io(&opts.target, e))?;
-    let target = std::fs::canonicalize(&opts.target).map_err(|e| Error::io(&opts.target, e))?;
+    let target = if opts.dry_run && !opts.target.exists() {
+        opts.target.clone()
+    } else {
+        std::fs::create_dir_all(&opts.target).map_err(|e| Error::io(&opts.target, e))?;
+        std::fs::canonicalize(&opts.target).map_err(|e| Error::io(&opts.target, e))?
+    };
     let job = Job {
         repo: repo.clone(),
         rt: tokio::runtime::Handle::current(),
@@ -171,6 +196,8 @@ async fn restore_locked(
         damaged: Mutex::new(Vec::new()),
         fatal: Mutex::new(None),
         cancel,
+        mode: opts.overwrite,
+        dry_run: opts.dry_run,
     };
     let summary = tokio::task::spawn_blocking(move || job.run(entries, summary))
         .await
@@ -197,6 +224,8 @@ struct Job {
     /// Set when the store is unavailable: the restore stops and fails with it.
     fatal: Mutex<Option<Error>>,
     cancel: tokio_util::sync::CancellationToken,
+    mode: Option<Overwrite>,
+    dry_run: bool,
 }
 
 pub(super) fn io_text(e: std::io::Error) -> String {
@@ -260,7 +289,12 @@ impl Job {
                 bad_dirs.insert(d.path.clone());
                 continue;
             }
-            match self.make_dir(&self.target.join(&d.path)) {
+            let made = if self.dry_run {
+                would_make_dir(&self.target.join(&d.path))
+            } else {
+                self.make_dir(&self.target.join(&d.path))
+            };
+            match made {
                 Ok(()) => summary.dirs += 1,
                 Err(e) => {
                     self.fail(&d.path, e);
@@ -272,19 +306,65 @@ impl Job {
             .num_threads(restore_threads(self.repo.store()))
             .build()
             .map_err(|e| Error::Internal(format!("restore threads: {e}")))?;
-        let wanted: Vec<&Entry> = files
-            .iter()
-            .filter(|f| !blocked(&f.path, &bad_dirs))
-            .collect();
-        let written: Vec<u64> = pool.install(|| self.restore_files(wanted, me_root));
-        summary.files = written.len() as u64;
-        summary.bytes = written.iter().sum();
+        let mut replacing: HashSet<&Path> = HashSet::new();
+        let mut wanted: Vec<&Entry> = Vec::new();
+        for f in files.iter().filter(|f| !blocked(&f.path, &bad_dirs)) {
+            match self.decide(f, &mut summary) {
+                Action::Skip => continue,
+                Action::Overwrite => {
+                    replacing.insert(&f.path);
+                }
+                Action::Write => {}
+            }
+            if self.dry_run {
+                summary.files += 1;
+                summary.bytes += f.node.size;
+            } else {
+                wanted.push(f);
+            }
+        }
+        let written: Vec<(&Entry, u64)> = if self.dry_run {
+            Vec::new()
+        } else {
+            pool.install(|| self.restore_files(wanted, me_root))
+        };
+        if !self.dry_run {
+            summary.files = written.len() as u64;
+            summary.bytes = written.iter().map(|(_, n)| n).sum();
+            summary.overwritten = written
+                .iter()
+                .filter(|(e, _)| replacing.contains(e.path.as_path()))
+                .count() as u64;
+        }
         for l in links.iter().filter(|l| !blocked(&l.path, &bad_dirs)) {
+            let action = self.decide(l, &mut summary);
+            if action == Action::Skip {
+                continue;
+            }
+            if self.dry_run {
+                summary.symlinks += 1;
+                continue;
+            }
             match self.symlink(l, me_root) {
-                Ok(()) => summary.symlinks += 1,
+                Ok(()) => {
+                    summary.symlinks += 1;
+                    summary.overwritten += u64::from(action == Action::Overwrite);
+                }
                 Err(e) => self.fail(&l.path, e),
             }
         }
+        if self.dry_run {
+            summary.overwritten = summary
+                .planned
+                .iter()
+                .filter(|p| p.action == Action::Overwrite)
+                .count() as u64;
+            summary
+                .damaged
+                .extend(self.damaged.into_inner().unwrap_or_default());
+            return Ok(summary);
+        }
+        self.sync_dirs(written.iter().map(|(e, _)| e.path.as_path()));
         for d in dirs.iter().rev().filter(|d| !bad_dirs.contains(&d.path)) {
             if let Err(e) = set_dir_meta(&self.target.join(&d.path), &d.node, me_root) {
                 self.fail(&d.path, e);
@@ -300,6 +380,33 @@ impl Job {
             .damaged
             .extend(self.damaged.into_inner().unwrap_or_default());
         Ok(summary)
+    }
+
+    /// What happens to a file or symlink entry; counts a skip, and in a dry run lists it.
+    fn decide(&self, entry: &Entry, summary: &mut RestoreSummary) -> Action {
+        let dest = self.target.join(&entry.path);
+        let action = overwrite::decide(&self.repo, &entry.node, &dest, self.mode);
+        if action == Action::Skip {
+            summary.skipped += 1;
+        }
+        if self.dry_run {
+            summary.planned.push(Planned {
+                path: entry.path.to_string_lossy().into_owned(),
+                action,
+            });
+        }
+        action
+    }
+
+    /// Fsyncs the directories that received files, so the renames survive a crash.
+    /// A directory that cannot be synced is reported as damaged.
+    fn sync_dirs<'a>(&self, paths: impl Iterator<Item = &'a Path>) {
+        let dirs: HashSet<&Path> = paths.filter_map(Path::parent).collect();
+        for d in dirs {
+            if let Err(e) = File::open(self.target.join(d)).and_then(|f| f.sync_all()) {
+                self.fail(d, format!("syncing the directory: {e}"));
+            }
+        }
     }
 
     fn make_dir(&self, path: &Path) -> Result<(), String> {
@@ -332,6 +439,14 @@ impl Job {
         }
         let t = mtime(&entry.node);
         filetime::set_symlink_file_times(&dest, t, t).map_err(io_text)
+    }
+}
+
+/// The dry-run twin of `Job::make_dir`: fine when missing or a real directory.
+fn would_make_dir(path: &Path) -> Result<(), String> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if !m.is_dir() => Err("exists and is not a directory (refusing to follow it)".into()),
+        _ => Ok(()),
     }
 }
 

@@ -25,6 +25,7 @@ async fn existing_symlinks_in_target_are_not_followed() -> TestResult {
         &RestoreOptions {
             target: target.clone(),
             include: vec![],
+            overwrite: Some(holdfast_repo::Overwrite::Always),
             ..Default::default()
         },
     )

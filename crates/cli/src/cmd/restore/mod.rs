@@ -4,13 +4,18 @@
 //! ([`in_place`]); `--database NAME --yes` loads one database back ([`database`]). Both
 //! replace live data through the volume crate's journaled swap, and every restore first
 //! recovers an interrupted one ([`recover_swaps`]; docs/RESTORE.md).
+//!
+//! With `--target`, a non-empty DIR is refused (exit 2) unless `--overwrite` names a mode;
+//! `--dry-run` prints what would be written, overwritten and skipped. The decisions are
+//! the repository crate's (`holdfast_repo::restore::overwrite`); this file maps flags.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use holdfast_repo::RestoreOptions;
+use holdfast_repo::restore::{Overwrite, RestoreSummary};
+use holdfast_repo::{Id, RestoreOptions};
 use holdfast_volume::config::Config;
 use holdfast_volume::swap::{self, SwapOptions};
 
@@ -47,6 +52,35 @@ pub struct RestoreArgs {
     /// Only paths matching this glob, or inside a matching directory (repeatable).
     #[arg(long = "include", value_name = "GLOB")]
     pub include: Vec<String>,
+    /// With --target: what to do with files already in DIR (as restic 0.17). Without it a
+    /// non-empty DIR is refused.
+    #[arg(long, value_enum, value_name = "MODE", requires = "target")]
+    pub overwrite: Option<OverwriteArg>,
+    /// With --target: print what would be written, overwritten and skipped (the paths
+    /// with -v); write nothing.
+    #[arg(long, requires = "target")]
+    pub dry_run: bool,
+}
+
+/// `--overwrite` modes.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum OverwriteArg {
+    /// Overwrite every existing file.
+    Always,
+    /// Skip files whose size and mtime (or content) match the snapshot; overwrite others.
+    IfChanged,
+    /// Keep existing files; restore only the missing ones.
+    Never,
+}
+
+impl From<OverwriteArg> for Overwrite {
+    fn from(a: OverwriteArg) -> Overwrite {
+        match a {
+            OverwriteArg::Always => Overwrite::Always,
+            OverwriteArg::IfChanged => Overwrite::IfChanged,
+            OverwriteArg::Never => Overwrite::Never,
+        }
+    }
 }
 
 /// Finishes or rolls back every interrupted swap on the configured volumes, saying which
@@ -107,6 +141,11 @@ async fn open_for_reading(g: &GlobalArgs) -> anyhow::Result<holdfast_repo::Index
 pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure> {
     // A restore elsewhere may run without a usable holdfast.toml; then there is nothing
     // configured to recover.
+    if let Some(target) = &args.target {
+        // Refuse a non-empty target before anything else (no repository access needed).
+        holdfast_repo::restore::overwrite::check_target(target, args.overwrite.map(Into::into))
+            .map_err(context::fail)?;
+    }
     if let Ok(Some(config)) = Config::load_optional(&g.config) {
         recover_swaps(&config)?;
     }
@@ -129,12 +168,27 @@ pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure>
     let opts = RestoreOptions {
         target: target.clone(),
         include: args.include,
+        overwrite: args.overwrite.map(Into::into),
+        dry_run: args.dry_run,
         ..Default::default()
     };
     let started = std::time::Instant::now();
-    let s = holdfast_repo::restore(&repo, &snap, &opts)
-        .await
-        .with_context(|| format!("restoring snapshot {} to {}", id.short(), target.display()))?;
+    let s = match holdfast_repo::restore(&repo, &snap, &opts).await {
+        Ok(s) => s,
+        Err(e) if e.is_input() => return Err(context::fail(e)),
+        Err(e) => {
+            return Err(anyhow::Error::from(e)
+                .context(format!(
+                    "restoring snapshot {} to {}",
+                    id.short(),
+                    target.display()
+                ))
+                .into());
+        }
+    };
+    if args.dry_run {
+        return dry_run_report(g, id, &target, &s);
+    }
     for d in &s.damaged {
         crate::global::stderr_note(
             tracing::Level::WARN,
@@ -150,18 +204,24 @@ pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure>
             .collect();
         let out = serde_json::json!({
             "snapshot": id.to_hex(), "files": s.files, "dirs": s.dirs, "symlinks": s.symlinks,
-            "bytes": s.bytes, "damaged": damaged, "duration_s": started.elapsed().as_secs_f64(),
+            "bytes": s.bytes, "overwritten": s.overwritten, "skipped": s.skipped,
+            "damaged": damaged, "duration_s": started.elapsed().as_secs_f64(),
         });
         outln!("{out}");
     } else if !g.quiet {
         outln!(
-            "restored snapshot {} to {}: {} files, {} dirs, {} symlinks, {}{}",
+            "restored snapshot {} to {}: {} files, {} dirs, {} symlinks, {}{}{}",
             id.short(),
             target.display(),
             s.files,
             s.dirs,
             s.symlinks,
             indicatif::HumanBytes(s.bytes),
+            if s.overwritten + s.skipped > 0 {
+                format!("; {} overwritten, {} kept", s.overwritten, s.skipped)
+            } else {
+                String::new()
+            },
             if s.damaged.is_empty() {
                 String::new()
             } else {
@@ -170,4 +230,49 @@ pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure>
         );
     }
     Ok(exit::problems_if(!s.damaged.is_empty()))
+}
+
+/// Prints a dry run: counts (and with -v every path) as text, or one JSON document.
+fn dry_run_report(
+    g: &GlobalArgs,
+    id: Id,
+    target: &std::path::Path,
+    s: &RestoreSummary,
+) -> Result<ExitCode, Failure> {
+    let count =
+        |a: holdfast_repo::restore::Action| s.planned.iter().filter(|p| p.action == a).count();
+    use holdfast_repo::restore::Action;
+    let (write, over, skip) = (
+        count(Action::Write),
+        count(Action::Overwrite),
+        count(Action::Skip),
+    );
+    if g.json {
+        let planned: Vec<_> = s
+            .planned
+            .iter()
+            .map(|p| serde_json::json!({"path": p.path, "action": p.action.name()}))
+            .collect();
+        let out = serde_json::json!({
+            "snapshot": id.to_hex(), "target": target.display().to_string(), "dry_run": true,
+            "write": write, "overwrite": over, "skip": skip, "bytes": s.bytes,
+            "entries": planned,
+        });
+        outln!("{out}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if g.verbose > 0 {
+        for p in &s.planned {
+            outln!("{:<9} {}", p.action.name(), p.path);
+        }
+    }
+    if !g.quiet {
+        outln!(
+            "dry run of snapshot {} to {}: would write {write} new, overwrite {over}, keep {skip} ({} of file content); nothing was written",
+            id.short(),
+            target.display(),
+            indicatif::HumanBytes(s.bytes),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
