@@ -266,6 +266,10 @@ async fn run_child(command: &[String]) -> anyhow::Result<u8> {
     let (program, rest) = command
         .split_first()
         .ok_or_else(|| anyhow!("no command given"))?;
+    // The handlers go in before the app starts: a signal sent as soon as the app is up
+    // must reach the app, not end holdfast with its default action.
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let mut child = tokio::process::Command::new(program)
         .args(rest)
         .spawn()
@@ -273,8 +277,6 @@ async fn run_child(command: &[String]) -> anyhow::Result<u8> {
     let pid = child
         .id()
         .and_then(|id| rustix::process::Pid::from_raw(id as i32));
-    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let status = loop {
         let sig = tokio::select! {
             status = child.wait() => break status.with_context(|| format!("waiting for {program}"))?,
