@@ -65,6 +65,8 @@ impl Default for RestoreOptions {
             include: Vec::new(),
             cancel: tokio_util::sync::CancellationToken::new(),
             failpoints: crate::failpoint::Failpoints::from_env(),
+            overwrite: None,
+            dry_run: false,
         }
     }
 }
