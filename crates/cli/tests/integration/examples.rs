@@ -30,7 +30,10 @@ fn lint_passes(name: &str) {
     let dir = tempfile::tempdir().expect("temporary directory");
     copy_example(name, dir.path());
     let stdout = expect(holdfast(dir.path()).arg("lint"), 0);
-    assert!(!stdout.contains("error:"), "lint of examples/{name}: {stdout}");
+    assert!(
+        !stdout.contains("error:"),
+        "lint of examples/{name}: {stdout}"
+    );
     let json = expect(holdfast(dir.path()).args(["lint", "--json"]), 0);
     let findings: Vec<serde_json::Value> = serde_json::from_str(&json).expect("lint json");
     assert!(
@@ -50,7 +53,7 @@ fn examples_configs_parse_and_lint_clean() {
     let systemd = parse_example("systemd", &|_| None);
     assert_eq!(systemd.volumes[0].path, Path::new("/srv/app/data"));
 
-    for name in ["railway", "compose"] {
+    for name in ["railway", "compose", "systemd"] {
         lint_passes(name);
     }
     // The CLI reads the same files through --config: a config error would be exit 2.
@@ -104,7 +107,10 @@ fn railway_example_runs_end_to_end_on_tmpfs() {
         .start_command
         .expect("a startCommand");
     assert!(start.starts_with("holdfast run -- "), "{start}");
-    assert!(start.contains("holdfast backup --tag pre-deploy"), "{start}");
+    assert!(
+        start.contains("holdfast backup --tag pre-deploy"),
+        "{start}"
+    );
     let deploy = |volume: &Path| {
         let out = program("sh", project.path())
             .args(["-c", &start])
@@ -151,7 +157,11 @@ fn railway_example_runs_end_to_end_on_tmpfs() {
     );
     let taken = std::fs::read_to_string(before_second.path().join("r/migrations.log"))
         .expect("migrations.log in the snapshot");
-    assert_eq!(taken.lines().count(), 1, "the backup ran before the migration");
+    assert_eq!(
+        taken.lines().count(),
+        1,
+        "the backup ran before the migration"
+    );
     assert_eq!(
         std::fs::read_to_string(&npm_log).expect("npm log"),
         "run migrate\nstart\nrun migrate\nstart\n"
@@ -268,7 +278,10 @@ fn systemd_example_runs_end_to_end_on_tmpfs() {
     let serve_unit = source_file("examples/systemd/holdfast.service");
     let timer = source_file("examples/systemd/holdfast-backup.timer");
     let timer_entries = unit_entries(&timer, "Timer");
-    assert!(timer_entries.iter().any(|(k, _)| k == "OnCalendar"), "{timer}");
+    assert!(
+        timer_entries.iter().any(|(k, _)| k == "OnCalendar"),
+        "{timer}"
+    );
     assert!(
         timer_entries.contains(&("Persistent".into(), "true".into())),
         "{timer}"
@@ -283,6 +296,8 @@ fn systemd_example_runs_end_to_end_on_tmpfs() {
             "the password comes from a credential, not the environment"
         );
     }
+
+    systemd_accepts_the_units();
 
     let disk = Tmpfs::mount("64m", &[]);
     app_data(disk.path(), 7);
@@ -299,8 +314,11 @@ fn systemd_example_runs_end_to_end_on_tmpfs() {
         volume: disk.path().to_path_buf(),
         repo: repo.clone(),
     };
-    std::fs::write(vm.credentials.path().join("password"), format!("{PASSWORD}\n"))
-        .expect("write password");
+    std::fs::write(
+        vm.credentials.path().join("password"),
+        format!("{PASSWORD}\n"),
+    )
+    .expect("write password");
     let mut init = holdfast(work.path());
     init.args(["--repo", &vm.repo, "init"])
         .env("HOLDFAST_PASSWORD", PASSWORD);
@@ -313,7 +331,14 @@ fn systemd_example_runs_end_to_end_on_tmpfs() {
     }
     let mut snapshots = holdfast(work.path());
     snapshots
-        .args(["--config", &vm.config, "--json", "snapshots", "--tag", "scheduled"])
+        .args([
+            "--config",
+            &vm.config,
+            "--json",
+            "snapshots",
+            "--tag",
+            "scheduled",
+        ])
         .env(
             "HOLDFAST_PASSWORD_FILE",
             vm.credentials.path().join("password"),
@@ -345,7 +370,11 @@ fn systemd_example_runs_end_to_end_on_tmpfs() {
         .arg(new_disk.path())
         .env("HOLDFAST_PASSWORD", PASSWORD);
     expect(&mut restore, 0);
-    assert_eq!(volume_contents(new_disk.path(), &[]), expected, "byte for byte");
+    assert_eq!(
+        volume_contents(new_disk.path(), &[]),
+        expected,
+        "byte for byte"
+    );
     assert_eq!(users(new_disk.path()), rows);
 }
 
@@ -371,7 +400,9 @@ fn compose_example_mounts_match_holdfast_toml() {
             v.name
         );
         assert!(
-            mounts.iter().any(|(s, m)| s.name != "holdfast" && !m.read_only),
+            mounts
+                .iter()
+                .any(|(s, m)| s.name != "holdfast" && !m.read_only),
             "volume {} has no service writing to it",
             v.name
         );
@@ -381,7 +412,12 @@ fn compose_example_mounts_match_holdfast_toml() {
             .mounts
             .iter()
             .find(|m| Path::new(&m.target) == v.path)
-            .unwrap_or_else(|| panic!("{} is not a mount of the holdfast service", v.path.display()));
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} is not a mount of the holdfast service",
+                    v.path.display()
+                )
+            });
         let source = mount.source.as_deref().expect("a named volume");
         assert!(
             file.volumes.iter().any(|cv| cv.name == source),
@@ -390,8 +426,17 @@ fn compose_example_mounts_match_holdfast_toml() {
         );
     }
     assert_eq!(config.volumes.len(), file.volumes.len());
-    let env: Vec<&str> = sidecar.environment.iter().map(|(k, _)| k.as_str()).collect();
-    for key in ["HOLDFAST_API_TOKEN", "HOLDFAST_REPOSITORY", "HOLDFAST_PASSWORD_FILE", "PGPASSWORD"] {
+    let env: Vec<&str> = sidecar
+        .environment
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .collect();
+    for key in [
+        "HOLDFAST_API_TOKEN",
+        "HOLDFAST_REPOSITORY",
+        "HOLDFAST_PASSWORD_FILE",
+        "PGPASSWORD",
+    ] {
         assert!(env.contains(&key), "{key} in {env:?}");
     }
     let block = text
@@ -403,7 +448,10 @@ fn compose_example_mounts_match_holdfast_toml() {
         block.contains(r#"command: ["serve", "--listen", "0.0.0.0:8425"]"#),
         "{block}"
     );
-    assert!(!block.contains("ports:"), "the API is not published: {block}");
+    assert!(
+        !block.contains("ports:"),
+        "the API is not published: {block}"
+    );
     assert!(block.contains("build: ../.."), "{block}");
     assert!(source_root().join("Dockerfile").is_file());
 }
@@ -420,7 +468,11 @@ fn dockerfile_builds_holdfast_with_database_clients_as_non_root() {
         .map(str::trim)
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .collect();
-    let froms: Vec<&str> = lines.iter().copied().filter(|l| l.starts_with("FROM ")).collect();
+    let froms: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("FROM "))
+        .collect();
     assert_eq!(froms.len(), 2, "{froms:?}");
     let manifest = source_file("Cargo.toml");
     let rust_version = manifest
@@ -433,14 +485,26 @@ fn dockerfile_builds_holdfast_with_database_clients_as_non_root() {
         "{}",
         froms[0]
     );
-    assert!(froms[1].contains("debian:") && froms[1].ends_with("-slim"), "{}", froms[1]);
+    assert!(
+        froms[1].contains("debian:") && froms[1].ends_with("-slim"),
+        "{}",
+        froms[1]
+    );
     assert!(
         text.contains("cargo build --locked --release -p holdfast"),
         "the release build of the holdfast package, with the lock file"
     );
     let final_stage = text.split(froms[1]).nth(1).expect("final stage");
-    for package in ["ca-certificates", "sqlite3", "postgresql-client", "redis-tools"] {
-        assert!(final_stage.contains(package), "{package} in the final image");
+    for package in [
+        "ca-certificates",
+        "sqlite3",
+        "postgresql-client",
+        "redis-tools",
+    ] {
+        assert!(
+            final_stage.contains(package),
+            "{package} in the final image"
+        );
     }
     assert!(final_stage.contains("COPY --from=builder"), "{final_stage}");
     let user = lines
@@ -467,4 +531,35 @@ fn dockerfile_builds_holdfast_with_database_clients_as_non_root() {
         .expect("run cargo metadata");
     let (code, _, stderr) = outcome(&out);
     assert_eq!(code, 0, "cargo metadata --locked: {stderr}");
+}
+
+/// `systemd-analyze verify` on the three units, where systemd is installed: the only
+/// complaints allowed are the ones of a machine without holdfast installed (the binary
+/// and its man page missing).
+fn systemd_accepts_the_units() {
+    let dir = source_root().join("examples/systemd");
+    let out = match std::process::Command::new("systemd-analyze")
+        .args([
+            "verify",
+            "holdfast.service",
+            "holdfast-backup.service",
+            "holdfast-backup.timer",
+        ])
+        .current_dir(&dir)
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => {
+            println!("systemd-analyze not run ({e}): the units are checked by the test alone");
+            return;
+        }
+    };
+    let (_, stdout, stderr) = outcome(&out);
+    for line in stdout.lines().chain(stderr.lines()) {
+        assert!(
+            line.contains("/usr/local/bin/holdfast is not executable")
+                || line.contains("man holdfast(1)"),
+            "systemd-analyze verify: {line}"
+        );
+    }
 }

@@ -138,11 +138,17 @@ pub fn app_data(root: &Path, seed: u64) {
             .expect("insert");
         }
     }
-    for (i, size) in [0usize, 17, 4_096, 300_000, 1_500_000].into_iter().enumerate() {
+    for (i, size) in [0usize, 17, 4_096, 300_000, 1_500_000]
+        .into_iter()
+        .enumerate()
+    {
         let dir = root.join(format!("uploads/{:02}", i % 3));
         std::fs::create_dir_all(&dir).expect("mkdir uploads");
-        std::fs::write(dir.join(format!("{seed}-{i}.bin")), pseudo_random(seed + i as u64, size))
-            .expect("write upload");
+        std::fs::write(
+            dir.join(format!("{seed}-{i}.bin")),
+            pseudo_random(seed + i as u64, size),
+        )
+        .expect("write upload");
     }
 }
 
@@ -220,11 +226,7 @@ impl Running {
         if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
         }
-        self.child
-            .wait()
-            .ok()
-            .and_then(|s| s.code())
-            .unwrap_or(-1)
+        self.child.wait().ok().and_then(|s| s.code()).unwrap_or(-1)
     }
 
     /// `GET path` (HTTP/1.0), with the bearer token when given: status and body.

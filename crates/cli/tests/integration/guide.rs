@@ -54,7 +54,10 @@ fn chapter_script(name: &str) -> String {
         .filter(|b| b.marker == format!("test: {name}"))
         .map(|b| b.body)
         .collect();
-    assert!(!script.is_empty(), "docs/GUIDE.md has no `test: {name}` block");
+    assert!(
+        !script.is_empty(),
+        "docs/GUIDE.md has no `test: {name}` block"
+    );
     script
 }
 
@@ -112,7 +115,10 @@ fn run_chapter(name: &str, prepare: impl FnOnce(&Path), edit: impl Fn(&str) -> S
     );
     println!(
         "chapter {name}: {} commands in {:.2} s",
-        script.lines().filter(|l| l.starts_with("holdfast ")).count(),
+        script
+            .lines()
+            .filter(|l| l.starts_with("holdfast "))
+            .count(),
         elapsed.as_secs_f64()
     );
 }
@@ -145,7 +151,11 @@ fn guide_chapter_zero_runs_as_written() {
 
 #[test]
 fn guide_chapter_railway_runs_as_written() {
-    run_chapter("railway", |dir| copy_example("railway", dir), str::to_string);
+    run_chapter(
+        "railway",
+        |dir| copy_example("railway", dir),
+        str::to_string,
+    );
 }
 
 #[test]
