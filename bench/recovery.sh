@@ -5,7 +5,8 @@
 #   bench/recovery.sh [URL]                     a file:// repository in a temporary directory by default
 #   scripts/test.sh --servers-only bench/recovery.sh "$HOLDFAST_TEST_S3_URL"    Garage (S3)
 #
-# Generates a volume of a few thousand files (SIZE_MB, default 100), backs it up, then —
+# Generates a volume of a few thousand files (bench/gen_data.py's SIZE_MB, default 70, plus
+# 2500 small files, about 100 MB in all), backs it up, then —
 # in an empty directory with an empty cache, in an environment holding only PATH, the
 # password and the store's credentials — lists the snapshots and restores the latest
 # into an empty directory, compares it with the original byte for byte, and prints the
@@ -13,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 url=${1:-}
-size_mb=${SIZE_MB:-100}
+size_mb=${SIZE_MB:-70}
 hf=${HOLDFAST_BIN:-$PWD/target/release/holdfast}
 if [ ! -x "$hf" ]; then
   cargo build --release --locked -p holdfast >/dev/null
@@ -29,6 +30,16 @@ esac
 password="recovery drill $tag"
 
 python3 bench/gen_data.py "$work/volume" "$size_mb" 11
+# and the many small files of an app volume (avatars, JSON, thumbnails): 2500 of 1-8 KiB
+python3 - "$work/volume/small" <<'PY'
+import os, random, sys
+rng = random.Random(5)
+for i in range(2500):
+    d = os.path.join(sys.argv[1], f"{i % 50:02d}")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, f"{i:05d}.bin"), "wb") as f:
+        f.write(rng.randbytes(rng.randint(1024, 8192)))
+PY
 files=$(find "$work/volume" -type f | wc -l)
 bytes=$(du -sb "$work/volume" | cut -f1)
 HOLDFAST_PASSWORD=$password "$hf" --repo "$url" init >/dev/null
