@@ -8,6 +8,7 @@ mod integration {
     mod copy_local;
     mod copy_util;
     mod examples;
+    mod examples_containers;
     mod examples_util;
     mod full_disks;
     mod garage_cluster;

@@ -56,6 +56,14 @@ pub fn config_for_this_build(text: &str) -> String {
         .collect()
 }
 
+/// Parses an example's holdfast.toml with holdfast's own parser.
+pub fn parse_example(name: &str, env: &dyn Fn(&str) -> Option<String>) -> Config {
+    let rel = format!("examples/{name}/holdfast.toml");
+    let text = config_for_this_build(&source_file(&rel));
+    Config::from_toml(&text, &source_root().join(&rel), env)
+        .unwrap_or_else(|e| panic!("{rel} does not parse: {e}"))
+}
+
 /// Copies the files of `examples/NAME/` into `dir`, holdfast.toml as this build reads it.
 pub fn copy_example(name: &str, dir: &Path) {
     let from = source_root().join("examples").join(name);
