@@ -247,7 +247,7 @@ impl Vm {
                 let mut words = line.split_whitespace();
                 assert_eq!(words.next(), Some("/usr/local/bin/holdfast"), "{line}");
                 let mut cmd = holdfast(self.credentials.path());
-                cmd.args(words.map(|w| fix(w)));
+                cmd.args(words.map(&fix));
                 for (k, v) in &env {
                     cmd.env(k, v);
                 }
