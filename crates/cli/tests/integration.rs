@@ -7,8 +7,12 @@ mod integration {
     mod copy_backends;
     mod copy_local;
     mod copy_util;
+    mod examples;
+    mod examples_containers;
+    mod examples_util;
     mod full_disks;
     mod garage_cluster;
+    mod guide;
     mod key_roundtrip;
     mod logs_collectors;
     mod notify_backup;
