@@ -3,6 +3,7 @@
 mod integration {
     mod child_secrets;
     mod cli_conventions;
+    mod errors_actionable;
     mod copy_append_only;
     mod copy_backends;
     mod copy_local;
@@ -32,6 +33,8 @@ mod integration {
     mod retention_restic;
     mod retention_util;
     mod run_guard;
+    mod run_listen;
+    mod run_restore_empty;
     mod secrets_grep;
     mod serve_api;
     mod serve_backup;
