@@ -137,6 +137,10 @@ impl Error {
     pub(crate) fn from_io(e: std::io::Error, op: &'static str, url: &str, key: &str) -> Self {
         use std::io::ErrorKind as K;
         if let Some(dal) = e.get_ref().and_then(|r| r.downcast_ref::<opendal::Error>()) {
+            if let Some(hint) = credential_hint(dal, url) {
+                tracing::debug!("{op} {url}: request signer: {}", dal.message());
+                return Error::new(ErrorKind::PermissionDenied, op, url, key).with_detail(hint);
+            }
             let (kind, detail) = (dal_kind(dal), dal_detail(dal));
             return Error::new(kind, op, url, key)
                 .with_detail(detail)

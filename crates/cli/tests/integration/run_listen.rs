@@ -40,6 +40,7 @@ fn the_default_listen_address_is_loopback_8425_for_serve_and_run() {
     for cmd in ["serve", "run"] {
         let (code, help, err) = run(&t, &[cmd, "--help"], &[]);
         assert_eq!(code, 0, "{err}");
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(help.contains("[default: 127.0.0.1:8425]"), "{help}");
         assert!(help.contains("[env: HOLDFAST_LISTEN"), "{help}");
     }
