@@ -154,7 +154,11 @@ impl Error {
             K::TimedOut | K::Interrupted | K::WouldBlock => ErrorKind::Unavailable,
             _ => ErrorKind::Other,
         };
-        let detail = e.to_string();
+        let detail = if kind == ErrorKind::StorageFull {
+            format!("{e}: free space on that disk or grow it, then run the command again")
+        } else {
+            e.to_string()
+        };
         Error::new(kind, op, url, key)
             .with_detail(detail)
             .with_source(e)

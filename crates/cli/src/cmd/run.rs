@@ -158,7 +158,11 @@ pub async fn run(g: &GlobalArgs, args: RunArgs) -> Result<ExitCode, Failure> {
     if let Some(server) = server {
         match server.await {
             Ok(Err(e)) => {
-                crate::global::stderr_note(tracing::Level::ERROR, &format!("server: {e:#}"), "");
+                crate::global::stderr_note(
+                    tracing::Level::ERROR,
+                    &format!("server: {}", crate::exit::chain_line(&e)),
+                    "",
+                );
             }
             Err(e) => {
                 crate::global::stderr_note(tracing::Level::ERROR, &format!("server task: {e}"), "");
