@@ -251,3 +251,68 @@ fn a_missing_pg_dump_names_the_package() {
         "{line}"
     );
 }
+
+/// `serve` on an address another process holds said only "Address already in use".
+#[test]
+fn a_listen_address_in_use_says_how_to_pick_another() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("vol")).expect("volume");
+    std::fs::write(
+        dir.path().join("holdfast.toml"),
+        "[[volumes]]\nname = \"data\"\npath = \"vol\"\n",
+    )
+    .expect("config");
+    let held = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = held.local_addr().expect("addr");
+    let (code, err) = holdfast(
+        dir.path(),
+        &["serve", "--listen", &addr.to_string()],
+        &[],
+    );
+    assert_eq!(code, 1, "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("holdfast: error:"))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        line.starts_with(&format!(
+            "holdfast: error: cannot listen on {addr} (pass --listen ADDR or set HOLDFAST_LISTEN; \
+             port 0 picks a free one): "
+        )),
+        "{line}"
+    );
+    assert_eq!(line.matches("in use").count(), 1, "{line}");
+}
+
+/// A file:// repository on a full disk: the backup names the repository path, says the
+/// disk is full once, and what to do.
+#[test]
+fn a_full_repository_disk_says_to_free_space() {
+    let disk = super::volume_util::Tmpfs::mount("1m", &[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("file://{}", disk.path().join("repo").display());
+    let env = [("HOLDFAST_REPOSITORY", url.as_str()), ("HOLDFAST_PASSWORD", "pw")];
+    assert_eq!(holdfast(dir.path(), &["init"], &env).0, 0);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let noise: Vec<u8> = (0..3_000_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(dir.path().join("big.bin"), noise).expect("write");
+    let (code, err) = holdfast(dir.path(), &["backup", "big.bin"], &env);
+    assert_eq!(code, 1, "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("holdfast: error:"))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(line.contains(&disk.path().display().to_string()), "{line}");
+    assert_eq!(line.matches("No space left on device").count(), 1, "{line}");
+    assert!(
+        line.ends_with("free space on that disk or grow it, then run the command again"),
+        "{line}"
+    );
+}
