@@ -98,7 +98,10 @@ pub fn password(g: &GlobalArgs) -> anyhow::Result<String> {
 pub async fn open_repo(g: &GlobalArgs) -> anyhow::Result<Repository> {
     let password = password(g)?;
     let store = open_store(g)?;
-    let url = store.url().to_owned();
+    // The URL as given (redacted): a store's own URL leaves out the S3 endpoint.
+    let url = repo_url(g)?
+        .map(|u| holdfast_store::redact_url(&u))
+        .unwrap_or_else(|| store.url().to_owned());
     match holdfast_repo::open(
         store,
         &OpenOptions {
@@ -156,7 +159,12 @@ mod tests {
         assert_eq!(local_path_url("backups", base), "/srv/app/backups");
         assert_eq!(local_path_url("./backups/r", base), "/srv/app/backups/r");
         assert_eq!(local_path_url("/abs/r", base), "/abs/r");
-        for url in ["file:///r", "s3://b/p?region=x", "memory://", "azblob://c/p"] {
+        for url in [
+            "file:///r",
+            "s3://b/p?region=x",
+            "memory://",
+            "azblob://c/p",
+        ] {
             assert_eq!(local_path_url(url, base), url);
         }
     }

@@ -118,6 +118,9 @@ mod tests {
         .context("opening repository file:///r");
         let line = chain_line(&e);
         assert_eq!(line.matches(&io_text).count(), 1, "{line}");
-        assert!(line.starts_with("opening repository file:///r: reading x/y: "), "{line}");
+        assert!(
+            line.starts_with("opening repository file:///r: reading x/y: "),
+            "{line}"
+        );
     }
 }

@@ -3,11 +3,11 @@
 mod integration {
     mod child_secrets;
     mod cli_conventions;
-    mod errors_actionable;
     mod copy_append_only;
     mod copy_backends;
     mod copy_local;
     mod copy_util;
+    mod errors_actionable;
     mod full_disks;
     mod garage_cluster;
     mod key_roundtrip;

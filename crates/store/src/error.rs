@@ -304,9 +304,13 @@ mod tests {
     /// never said which variables to set.
     #[test]
     fn a_signer_without_credentials_says_which_variables_to_set() {
-        for message in ["signing http request", "loading credential to sign http request"] {
-            let dal = opendal::Error::new(opendal::ErrorKind::Unexpected, message)
-                .set_source(std::io::Error::other("ProvideCredentialChain { providers: [..] }"));
+        for message in [
+            "signing http request",
+            "loading credential to sign http request",
+        ] {
+            let dal = opendal::Error::new(opendal::ErrorKind::Unexpected, message).set_source(
+                std::io::Error::other("ProvideCredentialChain { providers: [..] }"),
+            );
             let e = Error::from_dal(dal, "read", "s3://b/p", "config");
             assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
             let text = e.to_string();
@@ -328,7 +332,12 @@ mod tests {
             .with_context("uri", "http://127.0.0.1:9/b/config")
             .set_source(io)
             .set_temporary();
-        let e = Error::from_dal(dal, "read", "s3://b/p?endpoint=http://127.0.0.1:9", "config");
+        let e = Error::from_dal(
+            dal,
+            "read",
+            "s3://b/p?endpoint=http://127.0.0.1:9",
+            "config",
+        );
         assert_eq!(
             e.to_string(),
             "read s3://b/p?endpoint=http://127.0.0.1:9 key config: unavailable: send http \

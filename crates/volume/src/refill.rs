@@ -71,7 +71,9 @@ pub enum RefillError {
     },
     /// The task that commits the swap ended abnormally (the next recovery finishes or
     /// rolls back the swap).
-    #[error("volume {volume}: the swap did not finish ({reason}); the next `holdfast run` recovers it")]
+    #[error(
+        "volume {volume}: the swap did not finish ({reason}); the next `holdfast run` recovers it"
+    )]
     Task {
         /// The volume.
         volume: String,
@@ -145,7 +147,12 @@ pub async fn refill(
     let (id, snapshot) = match repo.find_snapshot(&format!("latest:{name}")).await {
         Ok(found) => found,
         Err(holdfast_repo::Error::NotFound { .. }) => return Ok(Refill::NoSnapshot),
-        Err(source) => return Err(RefillError::Find { volume: name, source }),
+        Err(source) => {
+            return Err(RefillError::Find {
+                volume: name,
+                source,
+            });
+        }
     };
     let short = id.short();
     let started = Instant::now();

@@ -189,9 +189,16 @@ fn an_unreachable_s3_endpoint_is_one_line_naming_it_and_the_cause() {
     );
     assert_eq!(code, 1, "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
+    assert!(
+        err.starts_with(&format!("holdfast: error: opening repository {url}: ")),
+        "names the endpoint: {err}"
+    );
     assert!(err.to_lowercase().contains("connection refused"), "{err}");
-    assert_eq!(err.to_lowercase().matches("connection refused").count(), 1, "{err}");
+    assert_eq!(
+        err.to_lowercase().matches("connection refused").count(),
+        1,
+        "{err}"
+    );
     assert!(err.len() < 400, "{} characters: {err}", err.len());
     assert!(!err.contains("not-a-real-secret"), "{err}");
 }
@@ -216,7 +223,8 @@ fn s3_without_credentials_says_which_variables_to_set() {
     assert!(!err.contains("Provide") && !err.contains('{'), "{err}");
 }
 
-/// A Postgres database with no `pg_dump` on PATH names the package to install.
+/// A Postgres database with no client tools (`psql`, `pg_dump`) on PATH names the package
+/// to install.
 #[test]
 fn a_missing_pg_dump_names_the_package() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -242,13 +250,13 @@ fn a_missing_pg_dump_names_the_package() {
     assert_ne!(code, 0, "{err}");
     let line = err
         .lines()
-        .find(|l| l.contains("pg_dump"))
+        .find(|l| l.starts_with("holdfast: error:"))
         .unwrap_or_else(|| panic!("{err}"));
-    assert!(
-        line.contains(
-            "pg_dump not found: install the PostgreSQL client tools (Debian: apt-get install postgresql-client)"
-        ),
-        "{line}"
+    // psql (asked for the server's version) is the first client tool a backup runs.
+    assert_eq!(
+        line,
+        "holdfast: error: backup failed: volume data: psql not found: install the PostgreSQL \
+         client tools (Debian: apt-get install postgresql-client)"
     );
 }
 
@@ -264,11 +272,7 @@ fn a_listen_address_in_use_says_how_to_pick_another() {
     .expect("config");
     let held = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = held.local_addr().expect("addr");
-    let (code, err) = holdfast(
-        dir.path(),
-        &["serve", "--listen", &addr.to_string()],
-        &[],
-    );
+    let (code, err) = holdfast(dir.path(), &["serve", "--listen", &addr.to_string()], &[]);
     assert_eq!(code, 1, "{err}");
     let line = err
         .lines()
@@ -291,7 +295,10 @@ fn a_full_repository_disk_says_to_free_space() {
     let disk = super::volume_util::Tmpfs::mount("1m", &[]);
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("file://{}", disk.path().join("repo").display());
-    let env = [("HOLDFAST_REPOSITORY", url.as_str()), ("HOLDFAST_PASSWORD", "pw")];
+    let env = [
+        ("HOLDFAST_REPOSITORY", url.as_str()),
+        ("HOLDFAST_PASSWORD", "pw"),
+    ];
     assert_eq!(holdfast(dir.path(), &["init"], &env).0, 0);
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     let noise: Vec<u8> = (0..3_000_000)

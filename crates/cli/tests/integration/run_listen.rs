@@ -89,7 +89,10 @@ fn run_refuses_to_listen_on_the_apps_port() {
     // Another port, or no server at all, starts the app.
     let (code, _, err) = run(
         &t,
-        &with(&["--listen", "127.0.0.1:0"]).iter().map(String::as_str).collect::<Vec<_>>(),
+        &with(&["--listen", "127.0.0.1:0"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
         &[("PORT", "8425")],
     );
     assert_eq!(code, 0, "{err}");
@@ -97,7 +100,10 @@ fn run_refuses_to_listen_on_the_apps_port() {
     std::fs::remove_file(&marker).expect("reset");
     let (code, _, err) = run(
         &t,
-        &with(&["--no-serve"]).iter().map(String::as_str).collect::<Vec<_>>(),
+        &with(&["--no-serve"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
         &[("PORT", "8425")],
     );
     assert_eq!(code, 0, "{err}");

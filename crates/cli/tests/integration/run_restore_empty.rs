@@ -37,7 +37,11 @@ fn files(root: &Path) -> Vec<(String, Vec<u8>)> {
         for e in std::fs::read_dir(&dir).expect("read dir") {
             let e = e.expect("entry");
             let p = e.path();
-            let rel = p.strip_prefix(root).expect("beneath").to_string_lossy().into_owned();
+            let rel = p
+                .strip_prefix(root)
+                .expect("beneath")
+                .to_string_lossy()
+                .into_owned();
             if rel.starts_with(".holdfast") {
                 continue;
             }
@@ -53,7 +57,9 @@ fn files(root: &Path) -> Vec<(String, Vec<u8>)> {
 }
 
 fn fill(vol: &Path) {
-    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let big: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     std::fs::create_dir_all(vol.join("uploads/2026")).expect("mkdir");
     std::fs::write(vol.join("uploads/2026/photo.bin"), &big).expect("write");
     std::fs::write(vol.join("uploads/note.txt"), "hello\n").expect("write");
@@ -98,7 +104,10 @@ fn restore_if_empty_brings_the_whole_latest_snapshot_back_before_the_app_starts(
         .lines()
         .find(|l| l.contains("volume data was empty: restored snapshot"))
         .unwrap_or_else(|| panic!("one INFO line: {err}"));
-    assert!(line.contains("3 files") && line.contains("MiB in "), "{line}");
+    assert!(
+        line.contains("3 files") && line.contains("MiB in "),
+        "{line}"
+    );
     assert_eq!(files(&vol), before, "byte-exact");
     assert!(vol.join("lost+found").is_dir(), "lost+found stays");
     assert!(
@@ -136,7 +145,9 @@ fn restore_if_empty_without_a_snapshot_starts_the_app_with_a_notice() {
     assert!(marker.exists(), "the app started");
     let notices: Vec<&str> = err
         .lines()
-        .filter(|l| l.contains("volume data is empty and no snapshot of it exists yet: starting fresh"))
+        .filter(|l| {
+            l.contains("volume data is empty and no snapshot of it exists yet: starting fresh")
+        })
         .collect();
     assert_eq!(notices.len(), 1, "{err}");
 }
