@@ -11,13 +11,53 @@ use crate::global::GlobalArgs;
 
 /// The repository URL: `--repo` / `HOLDFAST_REPOSITORY`, else `[repository] url` of the
 /// config file; `None` when neither is given.
+/// A plain relative path (`backups`, `./backups`) is a local repository: relative to the
+/// current directory for `--repo` / `HOLDFAST_REPOSITORY`, to the config file's directory
+/// for `[repository] url`.
 pub fn repo_url(g: &GlobalArgs) -> anyhow::Result<Option<String>> {
     if let Some(url) = &g.repo {
-        return Ok(Some(url.clone()));
+        let cwd = std::env::current_dir().context("the current directory")?;
+        return Ok(Some(local_path_url(url, &cwd)));
     }
     let config = holdfast_volume::config::Config::load_optional(&g.config)
         .with_context(|| format!("reading {}", g.config.display()))?;
-    Ok(config.and_then(|c| c.repository_url().map(str::to_owned)))
+    let base = std::path::absolute(&g.config)
+        .ok()
+        .and_then(|p| p.parent().map(std::path::Path::to_path_buf))
+        .unwrap_or_default();
+    Ok(config.and_then(|c| c.repository_url().map(|u| local_path_url(u, &base))))
+}
+
+/// `raw` made absolute against `base` when it is a relative path (no `scheme://`, no
+/// leading `/`); any other value as given.
+fn local_path_url(raw: &str, base: &std::path::Path) -> String {
+    let is_relative_path = !raw.is_empty()
+        && !raw.contains("://")
+        && !raw.starts_with('/')
+        && !raw.starts_with("memory:");
+    if is_relative_path {
+        let joined = base.join(raw);
+        let clean: std::path::PathBuf = joined
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect();
+        clean.to_string_lossy().into_owned()
+    } else {
+        raw.to_string()
+    }
+}
+
+/// Loads holdfast.toml (`--config`), which must exist: a missing file is one line that
+/// says how to write one, not an `os error 2`.
+pub fn load_config(g: &GlobalArgs) -> anyhow::Result<holdfast_volume::config::Config> {
+    match holdfast_volume::config::Config::load_optional(&g.config)? {
+        Some(config) => Ok(config),
+        None => bail!(
+            "no config file {}: write one (`holdfast import railway.toml > holdfast.toml`, \
+             or see docs/CONFIG.md) or pass --config FILE",
+            g.config.display()
+        ),
+    }
 }
 
 /// The store of the repository: [`repo_url`], else the `STORAGE_TYPE` environment.
@@ -58,8 +98,11 @@ pub fn password(g: &GlobalArgs) -> anyhow::Result<String> {
 pub async fn open_repo(g: &GlobalArgs) -> anyhow::Result<Repository> {
     let password = password(g)?;
     let store = open_store(g)?;
-    let url = store.url().to_owned();
-    holdfast_repo::open(
+    // The URL as given (redacted): a store's own URL leaves out the S3 endpoint.
+    let url = repo_url(g)?
+        .map(|u| holdfast_store::redact_url(&u))
+        .unwrap_or_else(|| store.url().to_owned());
+    match holdfast_repo::open(
         store,
         &OpenOptions {
             password,
@@ -67,7 +110,13 @@ pub async fn open_repo(g: &GlobalArgs) -> anyhow::Result<Repository> {
         },
     )
     .await
-    .with_context(|| format!("opening repository {url}"))
+    {
+        Ok(repo) => Ok(repo),
+        // An error that names the repository already (wrong password, not initialised)
+        // needs no "opening repository URL" in front of it.
+        Err(e) if e.to_string().contains(&url) => Err(e.into()),
+        Err(e) => Err(anyhow::Error::from(e).context(format!("opening repository {url}"))),
+    }
 }
 
 /// Opens the repository named by the global flags and loads its index.
@@ -98,3 +147,25 @@ macro_rules! outln {
     }};
 }
 pub(crate) use outln;
+
+#[cfg(test)]
+mod tests {
+    use super::local_path_url;
+    use std::path::Path;
+
+    #[test]
+    fn a_relative_repository_path_is_a_local_repository_under_the_base() {
+        let base = Path::new("/srv/app");
+        assert_eq!(local_path_url("backups", base), "/srv/app/backups");
+        assert_eq!(local_path_url("./backups/r", base), "/srv/app/backups/r");
+        assert_eq!(local_path_url("/abs/r", base), "/abs/r");
+        for url in [
+            "file:///r",
+            "s3://b/p?region=x",
+            "memory://",
+            "azblob://c/p",
+        ] {
+            assert_eq!(local_path_url(url, base), url);
+        }
+    }
+}

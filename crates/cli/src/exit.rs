@@ -60,6 +60,67 @@ pub fn report(failure: &Failure) -> ExitCode {
             return ExitCode::SUCCESS;
         }
     }
-    crate::global::stderr_line(tracing::Level::ERROR, &format!("{:#}", failure.error));
+    crate::global::stderr_line(tracing::Level::ERROR, &chain_line(&failure.error));
     ExitCode::from(failure.code)
+}
+
+/// The error chain as one line, `outer: cause: root cause`, each cause said once: a
+/// cause whose text the messages before it already contain (a library error that
+/// formats its source into its own message) is left out, and so is an empty one. A store
+/// error ends the line: its message already says the cause in a few words, and the
+/// backend's errors beneath it repeat it with the whole request context.
+pub fn chain_line(error: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        let text = text.trim();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(text)) {
+            parts.push(text.to_string());
+        }
+        if cause.is::<holdfast_store::Error>() {
+            break;
+        }
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A library error that formats its source into its own message.
+    #[derive(Debug)]
+    struct Inner {
+        path: String,
+        source: std::io::Error,
+    }
+
+    impl std::fmt::Display for Inner {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "reading {}: {}", self.path, self.source)
+        }
+    }
+
+    impl std::error::Error for Inner {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.source)
+        }
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_said_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let io_text = io.to_string();
+        let e = anyhow::Error::from(Inner {
+            path: "x/y".into(),
+            source: io,
+        })
+        .context("opening repository file:///r");
+        let line = chain_line(&e);
+        assert_eq!(line.matches(&io_text).count(), 1, "{line}");
+        assert!(
+            line.starts_with("opening repository file:///r: reading x/y: "),
+            "{line}"
+        );
+    }
 }

@@ -7,6 +7,7 @@ mod integration {
     mod copy_backends;
     mod copy_local;
     mod copy_util;
+    mod errors_actionable;
     mod examples;
     mod examples_containers;
     mod examples_util;
@@ -36,6 +37,8 @@ mod integration {
     mod retention_restic;
     mod retention_util;
     mod run_guard;
+    mod run_listen;
+    mod run_restore_empty;
     mod secrets_grep;
     mod serve_api;
     mod serve_backup;

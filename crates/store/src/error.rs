@@ -113,12 +113,18 @@ impl Error {
         self.0.kind == ErrorKind::Unavailable
     }
 
-    /// Maps an OpenDAL error, keeping it as the cause.
+    /// Maps an OpenDAL error, keeping it as the cause; a request signer that found no
+    /// credentials is [`ErrorKind::PermissionDenied`] saying which variables to set.
     pub(crate) fn from_dal(e: opendal::Error, op: &'static str, url: &str, key: &str) -> Self {
+        if let Some(hint) = credential_hint(&e, url) {
+            // The signer's own error dumps its provider chain: only its kind is logged.
+            tracing::debug!("{op} {url}: request signer: {}", e.message());
+            return Error::new(ErrorKind::PermissionDenied, op, url, key).with_detail(hint);
+        }
         let kind = dal_kind(&e);
-        let detail = e.to_string();
+        let detail = dal_detail(&e);
         Error::new(kind, op, url, key)
-            .with_detail(first_line(&detail))
+            .with_detail(detail)
             .with_source(e)
     }
 
@@ -131,9 +137,13 @@ impl Error {
     pub(crate) fn from_io(e: std::io::Error, op: &'static str, url: &str, key: &str) -> Self {
         use std::io::ErrorKind as K;
         if let Some(dal) = e.get_ref().and_then(|r| r.downcast_ref::<opendal::Error>()) {
-            let (kind, detail) = (dal_kind(dal), dal.to_string());
+            if let Some(hint) = credential_hint(dal, url) {
+                tracing::debug!("{op} {url}: request signer: {}", dal.message());
+                return Error::new(ErrorKind::PermissionDenied, op, url, key).with_detail(hint);
+            }
+            let (kind, detail) = (dal_kind(dal), dal_detail(dal));
             return Error::new(kind, op, url, key)
-                .with_detail(first_line(&detail))
+                .with_detail(detail)
                 .with_source(e);
         }
         let kind = match e.kind() {
@@ -144,7 +154,11 @@ impl Error {
             K::TimedOut | K::Interrupted | K::WouldBlock => ErrorKind::Unavailable,
             _ => ErrorKind::Other,
         };
-        let detail = e.to_string();
+        let detail = if kind == ErrorKind::StorageFull {
+            format!("{e}: free space on that disk or grow it, then run the command again")
+        } else {
+            e.to_string()
+        };
         Error::new(kind, op, url, key)
             .with_detail(detail)
             .with_source(e)
@@ -165,6 +179,59 @@ fn dal_kind(e: &opendal::Error) -> ErrorKind {
         // Persistent: temporary, and the retry layer's attempts did not help.
         _ if e.is_temporary() || e.is_persistent() => ErrorKind::Unavailable,
         _ => ErrorKind::Other,
+    }
+}
+
+/// What to do when the request signer of an S3 or Azure store failed: it found no
+/// credentials (or could not use them) before any request was sent.
+fn credential_hint(e: &opendal::Error, url: &str) -> Option<&'static str> {
+    let signer = matches!(
+        e.message(),
+        "signing http request" | "loading credential to sign http request"
+    ) || e.message().starts_with("failed to sign");
+    if !signer {
+        return None;
+    }
+    if url.starts_with("s3:") {
+        Some(
+            "no usable S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY \
+             (or write them into the URL, s3://KEY:SECRET@bucket/prefix, or run where an \
+             instance role or ~/.aws/credentials provides them)",
+        )
+    } else if url.starts_with("azblob:") || url.starts_with("az:") {
+        Some(
+            "no usable Azure credentials: set AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY \
+             (or AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_SAS_TOKEN)",
+        )
+    } else {
+        None
+    }
+}
+
+/// An OpenDAL error in a few words: its message and the innermost cause
+/// (`send http request: Connection refused (os error 111)`), without the request context
+/// its `Display` repeats (uri, response headers) or the causes in between, which each
+/// repeat the innermost one.
+fn dal_detail(e: &opendal::Error) -> String {
+    let message = first_line(e.message()).trim();
+    let mut root: Option<&dyn std::error::Error> = None;
+    let mut next = std::error::Error::source(e);
+    while let Some(cause) = next {
+        root = Some(cause);
+        next = cause.source();
+    }
+    let root = root.map(|r| r.to_string());
+    let root = root.as_deref().map(|r| first_line(r).trim());
+    match root {
+        Some(r) if !r.is_empty() && !message.contains(r) => {
+            if message.is_empty() {
+                r.to_string()
+            } else {
+                format!("{message}: {r}")
+            }
+        }
+        _ if message.is_empty() => e.kind().to_string(),
+        _ => message.to_string(),
     }
 }
 
@@ -231,6 +298,51 @@ mod tests {
         let e = Error::from_dal(dal, "write", "s3://b/p", "data/ab/pack");
         assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
         assert!(e.to_string().contains("AccessDenied"), "{e}");
+    }
+
+    /// Issue 16: an S3 store without credentials dumped the signer's provider chain and
+    /// never said which variables to set.
+    #[test]
+    fn a_signer_without_credentials_says_which_variables_to_set() {
+        for message in [
+            "signing http request",
+            "loading credential to sign http request",
+        ] {
+            let dal = opendal::Error::new(opendal::ErrorKind::Unexpected, message).set_source(
+                std::io::Error::other("ProvideCredentialChain { providers: [..] }"),
+            );
+            let e = Error::from_dal(dal, "read", "s3://b/p", "config");
+            assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+            let text = e.to_string();
+            assert!(
+                text.contains("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+                "{text}"
+            );
+            assert!(!text.contains("ProvideCredentialChain"), "{text}");
+            assert!(std::error::Error::source(&e).is_none());
+        }
+    }
+
+    /// Issue 16: an unreachable endpoint's error repeated the cause three times inside
+    /// the request context; the detail is the message and the innermost cause, once.
+    #[test]
+    fn a_transport_error_is_its_message_and_innermost_cause() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "Connection refused");
+        let dal = opendal::Error::new(opendal::ErrorKind::Unexpected, "send http request")
+            .with_context("uri", "http://127.0.0.1:9/b/config")
+            .set_source(io)
+            .set_temporary();
+        let e = Error::from_dal(
+            dal,
+            "read",
+            "s3://b/p?endpoint=http://127.0.0.1:9",
+            "config",
+        );
+        assert_eq!(
+            e.to_string(),
+            "read s3://b/p?endpoint=http://127.0.0.1:9 key config: unavailable: send http \
+             request: Connection refused"
+        );
     }
 
     /// OpenDAL marks an error that stayed temporary through its own retries

@@ -14,6 +14,7 @@
 //! - [`mounts`]: is a path really a mount point (device numbers, `/proc/self/mountinfo`).
 //! - [`import`]: railway.toml, railway.json, docker-compose.yml → holdfast.toml volumes.
 //! - [`lint`]: deployment files checked for the ways data gets lost.
+//! - [`refill`]: `restore_if_empty`: the whole latest snapshot back into an empty volume.
 //! - [`sqlite`]: SQLite files recognised by their header, WAL or not.
 //! - [`swap`]: the one journaled stage-and-swap that replaces live data, and its recovery.
 //! - [`status`]: per-volume probes: mounted, writable, space, databases, alerts.
@@ -48,6 +49,7 @@ pub mod import;
 pub mod lint;
 pub mod migrate;
 pub mod mounts;
+pub mod refill;
 pub mod sqlite;
 pub mod status;
 pub mod swap;

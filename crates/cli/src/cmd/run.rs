@@ -7,7 +7,10 @@
 //!    `restore_if_missing`: a listed file missing from its volume is restored from the
 //!    volume's latest snapshot (staged, then swapped in) before CMD starts; when it cannot be (no repository, the
 //!    repository fails) CMD is not started either, so the app never starts on an empty
-//!    database while a backup exists.
+//!    database while a backup exists. `restore_if_empty = true`: a volume that holds
+//!    nothing but holdfast's own state gets its whole latest snapshot back the same way
+//!    (one INFO line with files, bytes and time; with no snapshot yet, a notice and a
+//!    fresh start).
 //! 3. Backups: when they cannot run (no repository, no password, repository not
 //!    initialised, unreachable, wrong password, no `[schedule] backup`), one warning
 //!    block on stderr says why (the server prints it, or this command with
@@ -24,6 +27,7 @@ use clap::Args;
 use holdfast_repo::RestoreOptions;
 use holdfast_volume::config::{Config, Volume};
 use holdfast_volume::guard;
+use holdfast_volume::refill::{self, Refill};
 use holdfast_volume::swap::{Swap, SwapOptions};
 use tokio_util::sync::CancellationToken;
 
@@ -58,10 +62,27 @@ pub struct RunArgs {
     pub command: Vec<String>,
 }
 
+/// Refuses a listen address whose port is the app's `$PORT`: the app could not bind it.
+fn check_port(listen: std::net::SocketAddr, app_port: Option<&str>) -> Result<(), Failure> {
+    let Some(port) = app_port.and_then(|p| p.trim().parse::<u16>().ok()) else {
+        return Ok(());
+    };
+    if port != 0 && listen.port() == port {
+        return Err(Failure::usage(anyhow!(
+            "holdfast would listen on {listen}, the app's $PORT={port}: give holdfast another \
+             port with --listen ADDR or HOLDFAST_LISTEN (default {}), or pass --no-serve",
+            super::serve::DEFAULT_LISTEN
+        )));
+    }
+    Ok(())
+}
+
 /// Runs `holdfast run`.
 pub async fn run(g: &GlobalArgs, args: RunArgs) -> Result<ExitCode, Failure> {
-    let config =
-        Config::load(&g.config).with_context(|| format!("loading {}", g.config.display()))?;
+    if !args.no_serve {
+        check_port(args.serve.listen, std::env::var("PORT").ok().as_deref())?;
+    }
+    let config = crate::context::load_config(g)?;
     let refusals = tokio::task::spawn_blocking({
         let config = config.clone();
         move || guard::preflight(&config)
@@ -89,6 +110,7 @@ pub async fn run(g: &GlobalArgs, args: RunArgs) -> Result<ExitCode, Failure> {
         .into());
     }
     super::restore::recover_swaps(&config)?;
+    restore_empty(g, &config).await?;
     restore_missing(g, &config).await?;
     let repo = RepoAccess::from_global(g)?;
     if config.alerts.require_backups {
@@ -136,7 +158,11 @@ pub async fn run(g: &GlobalArgs, args: RunArgs) -> Result<ExitCode, Failure> {
     if let Some(server) = server {
         match server.await {
             Ok(Err(e)) => {
-                crate::global::stderr_note(tracing::Level::ERROR, &format!("server: {e:#}"), "");
+                crate::global::stderr_note(
+                    tracing::Level::ERROR,
+                    &format!("server: {}", crate::exit::chain_line(&e)),
+                    "",
+                );
             }
             Err(e) => {
                 crate::global::stderr_note(tracing::Level::ERROR, &format!("server task: {e}"), "");
@@ -145,6 +171,60 @@ pub async fn run(g: &GlobalArgs, args: RunArgs) -> Result<ExitCode, Failure> {
         }
     }
     Ok(ExitCode::from(code?))
+}
+
+/// Restores the whole latest snapshot into every empty `restore_if_empty` volume
+/// ([`holdfast_volume::refill`]), one line on stderr per volume.
+async fn restore_empty(g: &GlobalArgs, config: &Config) -> anyhow::Result<()> {
+    let mut wanted = Vec::new();
+    for v in config.volumes.iter().filter(|v| v.restore_if_empty) {
+        let empty = holdfast_volume::refill::is_empty(&v.path)
+            .with_context(|| format!("volume {}: listing {}", v.name, v.path.display()))?;
+        if empty {
+            wanted.push(v);
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&str> = wanted.iter().map(|v| v.name.as_str()).collect();
+    let repo = context::open_repo(g).await.with_context(|| {
+        format!(
+            "volume {} is empty (restore_if_empty = true) and cannot be restored",
+            names.join(", ")
+        )
+    })?;
+    let repo = repo
+        .load_index()
+        .await
+        .context("loading the repository index")?;
+    for volume in wanted {
+        match refill::refill(&repo, volume, SwapOptions::standard(false)).await? {
+            Refill::NotEmpty => {}
+            Refill::NoSnapshot => crate::global::stderr_note(
+                tracing::Level::WARN,
+                &format!(
+                    "volume {} is empty and no snapshot of it exists yet: starting fresh",
+                    volume.name
+                ),
+                "",
+            ),
+            Refill::Restored(r) => crate::global::stderr_note(
+                tracing::Level::INFO,
+                &format!(
+                    "volume {} was empty: restored snapshot {} of {}: {} files, {} in {:.1}s",
+                    volume.name,
+                    r.snapshot,
+                    r.time.to_rfc3339(),
+                    r.files,
+                    indicatif::HumanBytes(r.bytes),
+                    r.duration.as_secs_f64()
+                ),
+                "",
+            ),
+        }
+    }
+    Ok(())
 }
 
 /// Restores every missing `restore_if_missing` file from its volume's latest snapshot.

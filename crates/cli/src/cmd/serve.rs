@@ -5,9 +5,7 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::Args;
-use holdfast_volume::config::Config;
 use tokio_util::sync::CancellationToken;
 
 use crate::exit::Failure;
@@ -15,14 +13,19 @@ use crate::global::GlobalArgs;
 use crate::serve::snapshots::RepoAccess;
 use crate::serve::{ServeOptions, serve};
 
+/// The address `serve` and `run` listen on by default: loopback, on a port apps rarely
+/// take (`$PORT` is usually 3000, 5000, 8000 or 8080).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8425";
+
 /// Flags of `holdfast serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free port (the address is printed on stderr).
+    /// Use 0.0.0.0:8425 to be reachable from a private network (set HOLDFAST_API_TOKEN).
     #[arg(
         long,
         value_name = "ADDR",
-        default_value = "127.0.0.1:8080",
+        default_value = DEFAULT_LISTEN,
         env = "HOLDFAST_LISTEN"
     )]
     pub listen: SocketAddr,
@@ -30,8 +33,7 @@ pub struct ServeArgs {
 
 /// Runs `holdfast serve`.
 pub async fn run(g: &GlobalArgs, args: ServeArgs) -> Result<ExitCode, Failure> {
-    let config =
-        Config::load(&g.config).with_context(|| format!("loading {}", g.config.display()))?;
+    let config = crate::context::load_config(g)?;
     let repo = RepoAccess::from_global(g)?;
     let token = std::env::var("HOLDFAST_API_TOKEN")
         .ok()

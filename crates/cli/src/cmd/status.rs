@@ -106,13 +106,7 @@ async fn newest_snapshots(
 
 /// Loads holdfast.toml and insists on at least one volume.
 pub(crate) fn load_config(g: &GlobalArgs) -> anyhow::Result<Config> {
-    let Some(config) = Config::load_optional(&g.config)? else {
-        bail!(
-            "no config file {}: write one (`holdfast import railway.toml > holdfast.toml`) \
-             or pass --config FILE",
-            g.config.display()
-        );
-    };
+    let config = crate::context::load_config(g)?;
     if config.volumes.is_empty() {
         bail!("{} declares no [[volumes]]", g.config.display());
     }

@@ -315,7 +315,12 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> anyhow::R
     watch::probe_now(&watch_ctx).await;
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
-        .with_context(|| format!("cannot listen on {}", opts.listen))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on {} (pass --listen ADDR or set HOLDFAST_LISTEN; port 0 picks a free one)",
+                opts.listen
+            )
+        })?;
     let addr = listener.local_addr().context("reading the bound address")?;
     let url = format!("http://{addr}");
     let mut fields = serde_json::Map::new();

@@ -149,7 +149,7 @@ async fn secrets_never_reach_output_logs_metrics_or_the_status_page() {
         .output()
         .expect("help");
     let help = String::from_utf8_lossy(&help.stdout);
-    assert!(help.contains("127.0.0.1:8080"), "{help}");
+    assert!(help.contains("127.0.0.1:8425"), "{help}");
     println!(
         "secrets: {runs} commands, {pages} pages and the server log searched for 4 secrets: none found"
     );

@@ -142,6 +142,10 @@ pub struct Volume {
     /// Files (relative to the volume) restored from the latest backup when missing.
     #[serde(default)]
     pub restore_if_missing: Vec<PathBuf>,
+    /// When the volume is mounted but empty (nothing but holdfast's own state), `run`
+    /// restores the whole latest snapshot of the volume into it before the app starts.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restore_if_empty: bool,
     /// Find SQLite files on the volume by their header and back them up consistently.
     #[serde(default = "default_true")]
     pub sqlite_autodetect: bool,

@@ -27,12 +27,8 @@ pub const FLUSH_LIMIT: Duration = Duration::from_secs(15);
 
 /// Backs up the selected volumes of the config file.
 pub async fn run(g: &GlobalArgs, args: &BackupArgs) -> Result<ExitCode, Failure> {
-    let config = Config::load(&g.config).with_context(|| {
-        format!(
-            "no PATH given, so the volumes of {} are backed up",
-            g.config.display()
-        )
-    })?;
+    let config = context::load_config(g)
+        .context("no PATH given, so the configured volumes are backed up")?;
     for name in &args.volumes {
         if config.volume(name).is_none() {
             let known: Vec<&str> = config.volumes.iter().map(|v| v.name.as_str()).collect();

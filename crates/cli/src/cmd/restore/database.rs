@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use anyhow::{Context, anyhow};
 use holdfast_repo::{IndexedRepository, RestoreOptions, Snapshot};
 use holdfast_volume::backup::snapshot_path;
-use holdfast_volume::config::{Config, Database, Volume};
+use holdfast_volume::config::{Database, Volume};
 use holdfast_volume::databases::{postgres, sqlite};
 use holdfast_volume::swap::{Selection, Swap, SwapOptions};
 
@@ -28,8 +28,7 @@ pub async fn run(
     name: &str,
     keep_old: bool,
 ) -> Result<ExitCode, Failure> {
-    let config =
-        Config::load(&g.config).with_context(|| format!("loading {}", g.config.display()))?;
+    let config = crate::context::load_config(g)?;
     let found = config.volumes.iter().find_map(|v| {
         v.databases
             .iter()
