@@ -9,6 +9,7 @@ mod integration {
     mod copy_util;
     mod full_disks;
     mod garage_cluster;
+    mod json_shapes;
     mod key_roundtrip;
     mod logs_collectors;
     mod notify_backup;
