@@ -9,6 +9,7 @@ mod exit;
 mod global;
 mod notify;
 mod password;
+mod progress;
 mod replicas;
 mod serve;
 

@@ -14,6 +14,7 @@ mod integration {
     mod full_disks;
     mod garage_cluster;
     mod guide;
+    mod json_shapes;
     mod key_roundtrip;
     mod logs_collectors;
     mod notify_backup;

@@ -36,6 +36,7 @@ pub mod index;
 pub mod keys;
 pub mod lock;
 pub mod pack;
+pub mod progress;
 pub mod prune;
 pub mod repair;
 pub mod repository;
@@ -62,6 +63,7 @@ pub use failpoint::{Failpoints, Step};
 pub use forget::{ForgetGroup, ForgetOptions, ForgetReport, forget};
 pub use id::Id;
 pub use lock::{Lock, LockOptions, UnlockOptions, UnlockReport, unlock};
+pub use progress::Progress;
 pub use prune::{PruneOptions, PrunePhase, PruneReport, prune};
 pub use repair::{
     RepairIndexOptions, RepairIndexReport, RepairSnapshotsOptions, RepairSnapshotsReport,
@@ -69,6 +71,6 @@ pub use repair::{
 };
 pub use repository::{IndexedRepository, InitOptions, OpenOptions, Repository, init, open};
 pub use restore::{Damaged, Overwrite, RestoreOptions, RestoreSummary, restore};
-pub use snapshot::Snapshot;
+pub use snapshot::{BackupReport, Snapshot, SnapshotSummary};
 pub use tools::{SnapshotFilter, find, stats, tag};
 pub use verify::{Problem, Subset, VerifyOptions, VerifyReport, verify};

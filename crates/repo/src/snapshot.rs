@@ -44,7 +44,97 @@ pub struct Snapshot {
     pub original: Option<Id>,
 }
 
+/// A snapshot as every JSON output shows it: `holdfast snapshots --json`,
+/// `GET /api/v1/snapshots` and the `snapshot` object of `backup --json` and backup jobs
+/// (docs/JSON.md). The stored record minus its tree id and error list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotSummary {
+    /// Snapshot id (64 hex digits).
+    pub id: Id,
+    /// When the backup was taken.
+    pub time: chrono::DateTime<chrono::Utc>,
+    /// Host that took it.
+    pub hostname: String,
+    /// Absolute path of the root that was backed up.
+    pub root: String,
+    /// Volume name, when the root is a configured volume.
+    pub volume: Option<String>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Number of regular files.
+    pub files: u64,
+    /// Number of directories.
+    pub dirs: u64,
+    /// Total bytes of regular files.
+    pub size: u64,
+    /// Bytes newly stored by the backup that made it.
+    pub added: u64,
+    /// True when some entries could not be read.
+    pub incomplete: bool,
+    /// The snapshot it was incremental to.
+    pub parent: Option<Id>,
+    /// For a copied snapshot: the id of the snapshot it copies.
+    pub original: Option<Id>,
+}
+
+/// One backup that committed a snapshot, as `holdfast backup --json` prints it (an array
+/// of these, one per root or volume) and as backup jobs of the HTTP API report it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BackupReport {
+    /// The volume, or null for a path given on the command line.
+    pub volume: Option<String>,
+    /// The new snapshot's id.
+    pub snapshot: Id,
+    /// The root that was backed up.
+    pub root: String,
+    /// Regular files in it.
+    pub files: u64,
+    /// Their bytes.
+    pub size: u64,
+    /// Bytes added to the repository.
+    pub added: u64,
+    /// True when some entries could not be read.
+    pub incomplete: bool,
+    /// Seconds the backup took.
+    pub duration_s: f64,
+}
+
+impl BackupReport {
+    /// The report of snapshot `id`, committed after `duration`.
+    pub fn new(id: Id, snapshot: &Snapshot, duration: std::time::Duration) -> Self {
+        BackupReport {
+            volume: snapshot.volume.clone(),
+            snapshot: id,
+            root: snapshot.root.clone(),
+            files: snapshot.files,
+            size: snapshot.size,
+            added: snapshot.added,
+            incomplete: snapshot.incomplete,
+            duration_s: duration.as_secs_f64(),
+        }
+    }
+}
+
 impl Snapshot {
+    /// The JSON face of this snapshot, stored under `id`.
+    pub fn summary(&self, id: Id) -> SnapshotSummary {
+        SnapshotSummary {
+            id,
+            time: self.time,
+            hostname: self.hostname.clone(),
+            root: self.root.clone(),
+            volume: self.volume.clone(),
+            tags: self.tags.clone(),
+            files: self.files,
+            dirs: self.dirs,
+            size: self.size,
+            added: self.added,
+            incomplete: self.incomplete,
+            parent: self.parent,
+            original: self.original,
+        }
+    }
+
     /// Encrypts the snapshot for storing.
     pub fn seal(&self, keys: &Keys) -> Result<Vec<u8>> {
         let json = serde_json::to_vec(self).map_err(|e| Error::Internal(e.to_string()))?;

@@ -30,6 +30,8 @@ pub struct VerifyOptions {
     pub read_data_subset: Option<Subset>,
     /// Cancelling it stops the verify (as a lost lock does).
     pub cancel: tokio_util::sync::CancellationToken,
+    /// Counts the packs read back (total: the packs to read), for a progress bar.
+    pub progress: Option<std::sync::Arc<crate::progress::Progress>>,
 }
 
 /// One damaged object and what it affects.
@@ -148,8 +150,18 @@ async fn check(repo: &Repository, opts: &VerifyOptions) -> Result<VerifyReport> 
             .copied()
             .collect();
         packs_read = todo.len();
+        if let Some(p) = &opts.progress {
+            p.set_total(todo.len() as u64);
+        }
+        let irepo = &irepo;
         let results: Vec<_> = futures::stream::iter(todo)
-            .map(|p| check_pack(&irepo, p))
+            .map(|p| async move {
+                let r = check_pack(irepo, p).await;
+                if let Some(p) = &opts.progress {
+                    p.add(1);
+                }
+                r
+            })
             .buffer_unordered(4)
             .collect()
             .await;

@@ -97,15 +97,18 @@ pub async fn run(g: &GlobalArgs, args: CopyArgs) -> Result<ExitCode, Failure> {
             )));
         }
     };
+    let progress = std::sync::Arc::new(holdfast_repo::Progress::default());
     let opts = CopyOptions {
         snapshots: args.snapshots,
         dry_run: args.dry_run,
         cancel,
+        progress: Some(progress.clone()),
         ..CopyOptions::default()
     };
-    let report = holdfast_repo::copy(&source, &target, &opts)
-        .await
-        .map_err(context::fail)?;
+    let bar = crate::progress::show(g, progress, crate::progress::Unit::Items("snapshots"));
+    let report = holdfast_repo::copy(&source, &target, &opts).await;
+    drop(bar);
+    let report = report.map_err(context::fail)?;
     print_report(g, &report)?;
     Ok(ExitCode::SUCCESS)
 }

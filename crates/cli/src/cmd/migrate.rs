@@ -34,6 +34,9 @@ pub async fn run(g: &GlobalArgs, args: MigrateArgs) -> Result<ExitCode, Failure>
     if let Some(n) = args.workers {
         opts.workers = usize::from(n);
     }
+    let progress = std::sync::Arc::new(holdfast_repo::Progress::default());
+    opts.progress = Some(progress.clone());
+    let bar = crate::progress::show(g, progress, crate::progress::Unit::Bytes);
     let dst_text = args.dst.to_string_lossy().into_owned();
     let report = if dst_text.contains("://") {
         let store = Store::open(&dst_text).map_err(|e| Failure::usage(anyhow::Error::from(e)))?;
@@ -47,6 +50,7 @@ pub async fn run(g: &GlobalArgs, args: MigrateArgs) -> Result<ExitCode, Failure>
             .context("migrate panicked")?
             .map_err(anyhow::Error::from)?
     };
+    drop(bar);
     if g.json {
         println!(
             "{}",

@@ -37,20 +37,7 @@ pub async fn run(g: &GlobalArgs, args: SnapshotsArgs) -> Result<ExitCode, Failur
     }
     let list = filter.apply(list);
     if g.json {
-        let out: Vec<_> = list
-            .iter()
-            .map(|(id, s)| {
-                let mut v = serde_json::json!({
-                    "id": id.to_hex(), "time": s.time, "volume": s.volume, "root": s.root,
-                    "tags": s.tags, "files": s.files, "size": s.size, "added": s.added,
-                    "incomplete": s.incomplete, "hostname": s.hostname,
-                });
-                if let (Some(o), Some(m)) = (s.original, v.as_object_mut()) {
-                    m.insert("original".into(), serde_json::json!(o.to_hex()));
-                }
-                v
-            })
-            .collect();
+        let out: Vec<_> = list.iter().map(|(id, s)| s.summary(*id)).collect();
         outln!(
             "{}",
             serde_json::to_string_pretty(&out).context("encoding snapshots")?

@@ -41,22 +41,24 @@ pub async fn run(g: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Failure> 
     // SIGINT/SIGTERM stop the verify and remove its lock.
     let cancel = tokio_util::sync::CancellationToken::new();
     tokio::spawn(crate::cmd::serve::stop_on_signal(cancel.clone()));
+    let progress = std::sync::Arc::new(holdfast_repo::Progress::default());
+    let reads = args.read_data || subset.is_some();
+    let bar = reads
+        .then(|| crate::progress::show(g, progress.clone(), crate::progress::Unit::Items("packs")))
+        .flatten();
     let report = holdfast_repo::verify(
         &repo,
         &VerifyOptions {
             read_data: args.read_data,
             read_data_subset: subset,
             cancel,
+            progress: Some(progress),
         },
     )
-    .await
-    .context("verifying the repository")?;
-    if g.json {
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&report).context("encoding report")?
-        );
-    } else {
+    .await;
+    drop(bar);
+    let report = report.context("verifying the repository")?;
+    if !g.json {
         for p in &report.problems {
             outln!("DAMAGED {}: {}", p.object, p.error);
             for s in &p.snapshots {
@@ -88,6 +90,7 @@ pub async fn run(g: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Failure> 
     let mut drill_failed = false;
     let mut drill_problems = 0;
     let mut restore_time: Option<std::time::Duration> = None;
+    let mut drills = Vec::new();
     // The drill needs the volumes; the notification only the [[notify]] targets, so
     // without --restore-test an unreadable config only means no notification.
     let config = match holdfast_volume::config::Config::load_optional(&g.config) {
@@ -115,12 +118,7 @@ pub async fn run(g: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Failure> 
             drill_problems += d.problems.len();
             let took = std::time::Duration::from_secs_f64(d.duration_s.max(0.0));
             restore_time = Some(restore_time.unwrap_or_default() + took);
-            if g.json {
-                outln!(
-                    "{}",
-                    serde_json::to_string(&d).context("encoding drill report")?
-                );
-            } else {
+            if !g.json {
                 for p in &d.problems {
                     outln!("RESTORE TEST {}: {p}", id.short());
                 }
@@ -128,7 +126,20 @@ pub async fn run(g: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Failure> 
                     outln!("{}", holdfast_volume::drill::describe(&d));
                 }
             }
+            drills.push(d);
         }
+    }
+    if g.json {
+        // One document: the verify report, with the restore tests when they ran.
+        let mut doc = serde_json::to_value(&report).context("encoding report")?;
+        if let (true, Some(m)) = (args.restore_test, doc.as_object_mut()) {
+            let tests = serde_json::to_value(&drills).context("encoding restore tests")?;
+            m.insert("restore_tests".into(), tests);
+        }
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&doc).context("encoding report")?
+        );
     }
     let problems = report.problems.len() + drill_problems;
     if let Some(config) = &config {

@@ -12,7 +12,7 @@ use anyhow::{Context as _, anyhow, bail};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures::TryStreamExt;
 use holdfast_repo::{OpenOptions, Repository};
 use holdfast_store::{ListOptions, Store};
@@ -21,7 +21,6 @@ use holdfast_volume::backup::{
 };
 use holdfast_volume::config::Config;
 use holdfast_volume::freshness::one_line;
-use serde::Serialize;
 
 use super::error::{ApiError, ApiResult};
 use super::metrics::{Metrics, PATH_LABEL};
@@ -80,26 +79,8 @@ impl RepoAccess {
     }
 }
 
-/// One snapshot as `holdfast snapshots --json` prints it.
-#[derive(Debug, Clone, Serialize)]
-pub struct SnapshotEntry {
-    /// Snapshot id.
-    pub id: String,
-    /// When it was taken.
-    pub time: DateTime<Utc>,
-    /// Volume name, if any.
-    pub volume: Option<String>,
-    /// The root that was backed up.
-    pub root: String,
-    /// Tags.
-    pub tags: Vec<String>,
-    /// Regular files.
-    pub files: u64,
-    /// Total bytes of the files.
-    pub size: u64,
-    /// Bytes newly stored.
-    pub added: u64,
-}
+/// One snapshot as `holdfast snapshots --json` and `GET /api/v1/snapshots` show it.
+pub type SnapshotEntry = holdfast_repo::SnapshotSummary;
 
 /// Every snapshot, oldest first; also refreshes the snapshot metrics.
 pub async fn list(access: &RepoAccess, metrics: &Metrics) -> anyhow::Result<Vec<SnapshotEntry>> {
@@ -114,16 +95,7 @@ async fn entries(repo: &Repository) -> anyhow::Result<Vec<SnapshotEntry>> {
         .snapshots()
         .await?
         .into_iter()
-        .map(|(id, s)| SnapshotEntry {
-            id: id.to_string(),
-            time: s.time,
-            volume: s.volume,
-            root: s.root,
-            tags: s.tags,
-            files: s.files,
-            size: s.size,
-            added: s.added,
-        })
+        .map(|(id, s)| s.summary(id))
         .collect();
     entries.sort_by_key(|e| e.time);
     Ok(entries)
@@ -164,22 +136,8 @@ async fn record_survey(repo: &Repository, entries: &[SnapshotEntry], metrics: &M
     }
 }
 
-/// One volume backed up.
-#[derive(Debug, Clone, Serialize)]
-pub struct BackupReport {
-    /// The volume.
-    pub volume: String,
-    /// New snapshot id.
-    pub snapshot: String,
-    /// Files in it.
-    pub files: u64,
-    /// Their bytes.
-    pub size: u64,
-    /// Bytes added to the repository.
-    pub added: u64,
-    /// Seconds it took.
-    pub duration_s: f64,
-}
+/// One volume backed up (the same object `holdfast backup --json` prints).
+pub type BackupReport = holdfast_repo::BackupReport;
 
 /// What a server backup reports to: the counters, the watch state (a repository that
 /// cannot be opened is a reason backups cannot run) and the notifier.
@@ -293,14 +251,11 @@ pub async fn backup_volumes(
     let mut failed = Vec::new();
     for VolumeOutcome { volume, result } in results {
         match result {
-            Ok(s) => reports.push(BackupReport {
-                volume,
-                snapshot: s.id.to_string(),
-                files: s.snapshot.files,
-                size: s.snapshot.size,
-                added: s.snapshot.added,
-                duration_s: s.duration.as_secs_f64(),
-            }),
+            Ok(s) => {
+                let mut report = BackupReport::new(s.id, &s.snapshot, s.duration);
+                report.volume = Some(volume);
+                reports.push(report);
+            }
             Err(e) => failed.push(e.to_string()),
         }
     }

@@ -309,7 +309,7 @@ fn volume_card(
             let _ = write!(
                 out,
                 "<span class=\"snap\" title=\"{} · {} · {} added\"></span>",
-                esc(&e.id.chars().take(8).collect::<String>()),
+                esc(&e.id.short()),
                 esc(&e.time.format("%Y-%m-%d %H:%M").to_string()),
                 esc(&format_size(e.added))
             );

@@ -58,7 +58,7 @@ fn append_only_sas_backs_up_and_copies_but_cannot_forget_or_prune() {
     };
     // Two backups in a row: the second meets the lock the first could not delete.
     let (out, err) = append_only(&["--json", "backup", "data"], 0);
-    assert!(json(&out)["snapshot"].is_string(), "{out}");
+    assert!(json(&out)[0]["snapshot"].is_string(), "{out}");
     assert!(err.contains("stays until it goes stale"), "{err}");
     std::fs::write(s.path("data/new.txt"), "new").expect("write");
     append_only(&["backup", "data"], 0);

@@ -15,7 +15,14 @@ pub fn end_to_end(env: &RepoEnv) {
     sample(&data);
     let first = env.ok(&["backup", "data", "--tag", "first", "--json"], 0);
     let first: serde_json::Value = serde_json::from_str(first.trim()).expect("backup JSON");
+    assert_eq!(
+        first.as_array().map(Vec::len),
+        Some(1),
+        "one report: {first}"
+    );
+    let first = first[0].clone();
     assert_eq!(first["files"], 4);
+    assert!(first["volume"].is_null(), "a path has no volume: {first}");
     for key in ["snapshot", "files", "size", "added", "duration_s"] {
         assert!(first.get(key).is_some(), "backup JSON lacks {key}: {first}");
     }
@@ -28,6 +35,7 @@ pub fn end_to_end(env: &RepoEnv) {
         0,
     );
     let second: serde_json::Value = serde_json::from_str(second.trim()).expect("backup JSON");
+    let second = second[0].clone();
     assert!(
         second["added"].as_u64().expect("added") < 10_000,
         "unchanged data not stored twice: {second}"

@@ -140,7 +140,8 @@ fn restore_database_in_place_and_restore_test() {
     let (code, out, err) = hf(&t, &["--json", "backup"]);
     assert_eq!(code, 0, "{err}");
     let summary: serde_json::Value = serde_json::from_str(out.trim()).expect("backup json");
-    assert_eq!(summary["files"], 2);
+    assert_eq!(summary[0]["files"], 2);
+    assert_eq!(summary[0]["volume"], "data");
 
     make_db(&db, 5);
     let (code, _, err) = hf(&t, &["restore", "latest:data", "--database", "app.db"]);

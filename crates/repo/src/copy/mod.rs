@@ -58,6 +58,8 @@ pub struct CopyOptions {
     pub lock: LockOptions,
     /// Cancelling it stops the copy; snapshots already committed stay.
     pub cancel: CancellationToken,
+    /// Counts the source snapshots handled (total: those selected), for a progress bar.
+    pub progress: Option<std::sync::Arc<crate::progress::Progress>>,
 }
 
 impl Default for CopyOptions {
@@ -68,6 +70,7 @@ impl Default for CopyOptions {
             dry_run: false,
             lock: LockOptions::default(),
             cancel: CancellationToken::new(),
+            progress: None,
         }
     }
 }
@@ -194,7 +197,13 @@ async fn under_locks(
         level: opts.compression,
         bytes_read: 0,
     };
+    if let Some(p) = &opts.progress {
+        p.set_total(wanted.len() as u64);
+    }
     for (id, snap) in wanted {
+        if let Some(p) = &opts.progress {
+            p.add(1);
+        }
         let original = original_of(&id, &snap);
         let entry = CopiedSnapshot {
             source: id,

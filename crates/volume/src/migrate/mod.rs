@@ -40,6 +40,9 @@ pub struct MigrateOptions {
     pub workers: usize,
     /// Hash both sides after copying (on by default; off only for tests of the copy).
     pub verify: bool,
+    /// Counts file bytes copied or found already there (total: every file's size), for a
+    /// progress bar.
+    pub progress: Option<std::sync::Arc<holdfast_repo::Progress>>,
 }
 
 impl Default for MigrateOptions {
@@ -48,6 +51,7 @@ impl Default for MigrateOptions {
         MigrateOptions {
             workers: cores.clamp(2, 4),
             verify: true,
+            progress: None,
         }
     }
 }
@@ -183,6 +187,9 @@ pub fn migrate(
         .collect();
     let copied = AtomicU64::new(0);
     let copied_bytes = AtomicU64::new(0);
+    if let Some(p) = &opts.progress {
+        p.set_total(report.bytes);
+    }
     run_parallel(opts.workers, &files, |entry| {
         let Entry::File(rel, meta) = entry else {
             return Ok(());
@@ -190,6 +197,9 @@ pub fn migrate(
         if copy::copy_file(&src.join(rel), &dst.join(rel), meta)? {
             copied.fetch_add(1, Ordering::Relaxed);
             copied_bytes.fetch_add(meta.len(), Ordering::Relaxed);
+        }
+        if let Some(p) = &opts.progress {
+            p.add(meta.len());
         }
         Ok(())
     })?;

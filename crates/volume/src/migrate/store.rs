@@ -228,8 +228,18 @@ pub async fn migrate_to_store(
     }
     let previous = previous_manifest(store).await?;
     let workers = opts.workers.clamp(1, 16);
+    if let Some(p) = &opts.progress {
+        p.set_total(report.bytes);
+    }
+    let (src_ref, previous_ref) = (&src, &previous);
     let uploads: Vec<bool> = futures::stream::iter(manifest.iter().filter(|e| e.kind == "file"))
-        .map(|entry| upload(store, &src, entry, &previous))
+        .map(|entry| async move {
+            let copied = upload(store, src_ref, entry, previous_ref).await?;
+            if let Some(p) = &opts.progress {
+                p.add(entry.size);
+            }
+            Ok::<_, MigrateError>(copied)
+        })
         .buffered(workers)
         .try_collect()
         .await?;

@@ -2,20 +2,17 @@
 //! one per configured volume (with consistent copies of its databases, between the
 //! `[hooks]`); exit 3 when a snapshot is incomplete.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use holdfast_repo::{BackupOptions, BackupProgress};
+use holdfast_repo::{BackupOptions, BackupProgress, BackupReport};
 
 use crate::context::{self, outln};
 use crate::exit::{self, Failure};
-use crate::global::{GlobalArgs, LogFormat};
+use crate::global::GlobalArgs;
 
 pub(crate) mod volumes;
 
@@ -40,27 +37,6 @@ pub struct BackupArgs {
     pub excludes: Vec<String>,
 }
 
-pub(crate) fn progress_bar(progress: Arc<BackupProgress>) -> Option<tokio::task::JoinHandle<()>> {
-    if !std::io::stderr().is_terminal() || crate::global::log_format() == LogFormat::Json {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new_spinner();
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-    );
-    Some(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(200));
-        loop {
-            tick.tick().await;
-            let files = progress.files.load(Ordering::Relaxed);
-            let bytes = progress.bytes.load(Ordering::Relaxed);
-            bar.set_message(format!("{files} files, {}", indicatif::HumanBytes(bytes)));
-            bar.tick();
-        }
-    }))
-}
-
 /// Runs `holdfast backup`.
 pub async fn run(g: &GlobalArgs, args: BackupArgs) -> Result<ExitCode, Failure> {
     if args.paths.is_empty() {
@@ -68,6 +44,7 @@ pub async fn run(g: &GlobalArgs, args: BackupArgs) -> Result<ExitCode, Failure> 
     }
     let mut repo = context::open_indexed(g).await?;
     let mut incomplete = false;
+    let mut reports = Vec::new();
     // SIGINT/SIGTERM stop the backup without committing and remove its lock.
     let cancel = tokio_util::sync::CancellationToken::new();
     tokio::spawn(crate::cmd::serve::stop_on_signal(cancel.clone()));
@@ -79,54 +56,52 @@ pub async fn run(g: &GlobalArgs, args: BackupArgs) -> Result<ExitCode, Failure> 
         opts.time = args.time.map(|t| t.with_timezone(&chrono::Utc));
         opts.excludes = args.excludes.clone();
         opts.progress = Some(progress.clone());
-        let bar = if g.json || g.quiet {
-            None
-        } else {
-            progress_bar(progress)
-        };
+        let bar = crate::progress::show_backup(g, progress, vec![path.clone()]);
         let result = holdfast_repo::backup(&mut repo, &opts).await;
-        if let Some(b) = bar {
-            b.abort();
-            eprint!("\r\x1b[2K");
-        }
+        drop(bar);
         let summary = result.with_context(|| format!("backing up {}", path.display()))?;
-        incomplete |= report(g, &summary)?;
+        incomplete |= report(g, &summary, &mut reports)?;
     }
+    print_reports(g, &reports)?;
     Ok(exit::problems_if(incomplete))
 }
 
-/// Prints one snapshot's summary (a JSON line with `--json`) and its warnings; true when
-/// the snapshot is incomplete.
+/// Prints one snapshot's summary (with `--json`, keeps its report for [`print_reports`])
+/// and its warnings; true when the snapshot is incomplete.
 pub(crate) fn report(
     g: &GlobalArgs,
     summary: &holdfast_repo::BackupSummary,
+    reports: &mut Vec<BackupReport>,
 ) -> anyhow::Result<bool> {
-    {
-        let s = &summary.snapshot;
-        if g.json {
-            let line = serde_json::json!({
-                "snapshot": summary.id.to_hex(),
-                "files": s.files,
-                "size": s.size,
-                "added": s.added,
-                "duration_s": summary.duration.as_secs_f64(),
-            });
-            outln!("{line}");
-        } else if !g.quiet {
-            outln!(
-                "snapshot {} of {}: {} files, {}, {} added in {:.1}s{}",
-                summary.id.short(),
-                s.root,
-                s.files,
-                indicatif::HumanBytes(s.size),
-                indicatif::HumanBytes(s.added),
-                summary.duration.as_secs_f64(),
-                if s.incomplete { " (INCOMPLETE)" } else { "" }
-            );
-        }
-        for e in &s.errors {
-            crate::global::stderr_line(tracing::Level::WARN, &e.to_string());
-        }
-        Ok(s.incomplete)
+    let s = &summary.snapshot;
+    if g.json {
+        reports.push(BackupReport::new(summary.id, s, summary.duration));
+    } else if !g.quiet {
+        outln!(
+            "snapshot {} of {}: {} files, {}, {} added in {:.1}s{}",
+            summary.id.short(),
+            s.root,
+            s.files,
+            indicatif::HumanBytes(s.size),
+            indicatif::HumanBytes(s.added),
+            summary.duration.as_secs_f64(),
+            if s.incomplete { " (INCOMPLETE)" } else { "" }
+        );
     }
+    for e in &s.errors {
+        crate::global::stderr_line(tracing::Level::WARN, &e.to_string());
+    }
+    Ok(s.incomplete)
+}
+
+/// With `--json`, prints the reports of the snapshots committed: one array, the shape
+/// backup jobs of the HTTP API report (docs/JSON.md).
+pub(crate) fn print_reports(g: &GlobalArgs, reports: &[BackupReport]) -> anyhow::Result<()> {
+    if g.json {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(reports).context("encoding the backup reports")?
+        );
+    }
+    Ok(())
 }

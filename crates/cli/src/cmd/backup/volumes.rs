@@ -84,11 +84,8 @@ async fn backup(
         excludes: args.excludes.clone(),
         progress: Some(progress.clone()),
     };
-    let bar = if g.json || g.quiet {
-        None
-    } else {
-        super::progress_bar(progress)
-    };
+    let roots = selected.iter().map(|v| v.path.clone()).collect();
+    let bar = crate::progress::show_backup(g, progress, roots);
     let mut observe = |step: BackupStep<'_>| match step {
         BackupStep::Started(v) => notifier.notify(Event::BackupStarted {
             volume: v.name.clone(),
@@ -107,10 +104,7 @@ async fn backup(
         }),
     };
     let result = backup_all(&mut repo, config, selected, &opts, &mut observe).await;
-    if let Some(b) = bar {
-        b.abort();
-        eprint!("\r\x1b[2K");
-    }
+    drop(bar);
     let outcomes = match result {
         Ok(o) => o,
         Err(e) => {
@@ -127,12 +121,14 @@ async fn backup(
     };
     let mut incomplete = false;
     let mut failed = Vec::new();
+    let mut reports = Vec::new();
     for VolumeOutcome { result, .. } in &outcomes {
         match result {
-            Ok(summary) => incomplete |= super::report(g, summary)?,
+            Ok(summary) => incomplete |= super::report(g, summary, &mut reports)?,
             Err(e) => failed.push(e.to_string()),
         }
     }
+    super::print_reports(g, &reports)?;
     if !failed.is_empty() {
         return Err(anyhow!("backup failed: {}", failed.join("; ")).into());
     }
