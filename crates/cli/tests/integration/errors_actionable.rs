@@ -300,15 +300,7 @@ fn a_full_repository_disk_says_to_free_space() {
         ("HOLDFAST_PASSWORD", "pw"),
     ];
     assert_eq!(holdfast(dir.path(), &["init"], &env).0, 0);
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let noise: Vec<u8> = (0..3_000_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let noise = super::repo_util::pseudo_random(1, 3_000_000);
     std::fs::write(dir.path().join("big.bin"), noise).expect("write");
     let (code, err) = holdfast(dir.path(), &["backup", "big.bin"], &env);
     assert_eq!(code, 1, "{err}");

@@ -15,6 +15,8 @@ use super::repo_util::contents;
 use super::serve_util::listening_url;
 use super::volume_util::outcome;
 
+pub use super::repo_util::pseudo_random;
+
 /// The repository password of every example test.
 pub const PASSWORD: &str = "correct horse battery staple";
 
@@ -176,19 +178,6 @@ pub fn app_data(root: &Path, seed: u64) {
         )
         .expect("write upload");
     }
-}
-
-/// Deterministic bytes that do not compress.
-pub fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 /// The rows of `db/app.db` under a volume.

@@ -4,20 +4,9 @@
 //! clear "no space" error naming the path (or, for the disposable cache, no error at
 //! all), leaves existing data untouched, and the repository still verifies.
 
+use super::repo_util::pseudo_random;
 use super::repo_util::{RepoEnv, contents, remote_url, sample};
 use super::volume_util::{Tmpfs, fill_until_full, outcome};
-
-fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 fn says_no_space(stderr: &str) -> bool {
     let s = stderr.to_lowercase();

@@ -372,15 +372,7 @@ fn resume(child: &mut Child) -> Output {
 
 fn write_round(src: &Path, round: u64) {
     std::fs::create_dir_all(src).expect("mkdir");
-    let mut x = round.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let bytes: Vec<u8> = (0..400_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let bytes = super::repo_util::pseudo_random(round, 400_000);
     std::fs::write(src.join(format!("r{round}.bin")), bytes).expect("write");
 }
 

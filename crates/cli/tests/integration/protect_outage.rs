@@ -184,14 +184,7 @@ fn a_full_store_fails_the_backup_loudly() {
         let vol = d.join("vol");
         std::fs::create_dir_all(&vol).expect("mkdir");
         // Incompressible data larger than the store.
-        let mut bytes = vec![0u8; 4 << 20];
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        for b in &mut bytes {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            *b = x as u8;
-        }
+        let bytes = super::repo_util::pseudo_random(1, 4 << 20);
         std::fs::write(vol.join("big.bin"), bytes).expect("write");
     });
     let rt = tokio::runtime::Runtime::new().expect("runtime");

@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use super::repo_util::pseudo_random;
 use super::repo_util::{RepoEnv, contents, files_in, remote_url, sample};
 
 /// Relative path → content, as [`contents`] gives it.
@@ -23,18 +24,6 @@ struct Fixture {
     env: RepoEnv,
     /// Snapshot ids (full hex), oldest first, with the contents each one holds.
     snaps: Vec<(String, Contents)>,
-}
-
-fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 fn snapshot_ids(env: &RepoEnv) -> Vec<String> {

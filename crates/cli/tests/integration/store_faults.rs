@@ -110,15 +110,7 @@ fn faults_suite(var: &str, backend: &str, seed: u64) {
     proxy.chaos(seed, 250, &all_faults());
     for round in 0..rounds() {
         for f in 0..4u64 {
-            let mut x = (round * 8 + f + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-            let bytes: Vec<u8> = (0..300_000)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect();
+            let bytes = super::repo_util::pseudo_random(round * 8 + f + 1, 300_000);
             std::fs::write(src.join(format!("round-{round}-{f}.bin")), bytes).expect("write");
         }
         let before = contents(&src);
