@@ -1,4 +1,4 @@
-//! `holdfast lint [DIR]`: checks holdfast.toml, railway.toml / railway.json, Compose files
+//! `holdfast lint [DIR]`: checks holdfast.toml (or `--config FILE`), railway.toml / railway.json, Compose files
 //! and `.env` in DIR for the ways data gets lost; exit 3 when any finding is an error.
 
 use std::fmt::Write as _;
@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use holdfast_volume::lint::{Finding, Severity, has_errors, lint_dir};
+use holdfast_volume::lint::{Finding, Severity, has_errors, lint_project};
 
 use crate::exit::{self, Failure};
 use crate::global::GlobalArgs;
@@ -23,7 +23,9 @@ pub struct LintArgs {
 /// Runs `holdfast lint`.
 pub async fn run(g: &GlobalArgs, args: LintArgs) -> Result<ExitCode, Failure> {
     let dir = args.dir;
-    let findings = tokio::task::spawn_blocking(move || lint_dir(&dir))
+    // `--config FILE` (or HOLDFAST_CONFIG) names the holdfast config; else DIR's own.
+    let config = (g.config != std::path::Path::new("holdfast.toml")).then(|| g.config.clone());
+    let findings = tokio::task::spawn_blocking(move || lint_project(&dir, config.as_deref()))
         .await
         .context("lint panicked")?
         .map_err(anyhow::Error::from)?;

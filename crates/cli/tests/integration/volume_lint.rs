@@ -86,3 +86,49 @@ fn missing_directory_exits_one() {
     assert_eq!(code, 1);
     assert!(stderr.contains("cannot lint absent"), "{stderr}");
 }
+
+/// A Railway project as the docs write it: one volume, and a holdfast.toml whose volume
+/// path comes from `RAILWAY_VOLUME_MOUNT_PATH`.
+fn railway_project(t: &TestDir) {
+    t.write(
+        "railway.toml",
+        "[deploy]\nstartCommand = \"holdfast run -- npm start\"\n\n[[volumes]]\nmountPath = \"/app/data\"\nname = \"app-data\"\n",
+    );
+    t.write("holdfast.toml", "[[volumes]]\nname = \"app-data\"\n");
+}
+
+#[test]
+fn lint_failed_the_documented_config_when_railway_volume_mount_path_was_set() {
+    let t = TestDir::new();
+    railway_project(&t);
+    // The linting shell holds some other value; Railway sets the volume's mountPath.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_holdfast"))
+        .args(["lint"])
+        .current_dir(t.path())
+        .env_remove("HOLDFAST_CONFIG")
+        .env("RAILWAY_VOLUME_MOUNT_PATH", "data")
+        .output()
+        .expect("run holdfast");
+    let (code, stdout, stderr) = outcome(&out);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(!stdout.contains("not on any Railway volume"), "{stdout}");
+}
+
+#[test]
+fn lint_config_flag_was_ignored() {
+    let t = TestDir::new();
+    railway_project(&t);
+    // Another config whose volume lies outside the Railway volume.
+    t.write(
+        "other.toml",
+        "[[volumes]]\nname = \"scratch\"\npath = \"/tmp/scratch\"\n",
+    );
+    let (code, stdout, stderr) = outcome(&t.holdfast(&["lint"]));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let (code, stdout, stderr) = outcome(&t.holdfast(&["lint", "--config", "other.toml"]));
+    assert_eq!(code, 3, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("volume scratch at") && stdout.contains("not on any Railway volume"),
+        "{stdout}"
+    );
+}

@@ -91,8 +91,13 @@ pub enum LintError {
     },
 }
 
-/// Lints the project in `dir`.
+/// Lints the project in `dir` (its holdfast.toml).
 pub fn lint_dir(dir: &Path) -> Result<Vec<Finding>, LintError> {
+    lint_project(dir, None)
+}
+
+/// Lints the project in `dir`, reading the holdfast config from `config` when given.
+pub fn lint_project(dir: &Path, config: Option<&Path>) -> Result<Vec<Finding>, LintError> {
     let meta = std::fs::metadata(dir).map_err(|source| LintError::Dir {
         dir: dir.into(),
         source,
@@ -103,7 +108,7 @@ pub fn lint_dir(dir: &Path) -> Result<Vec<Finding>, LintError> {
             source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
         });
     }
-    let project = Project::load(dir);
+    let project = Project::load(dir, config);
     let mut findings = Vec::new();
     rules::check(&project, &mut findings);
     files::check(&project, &mut findings);

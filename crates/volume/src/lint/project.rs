@@ -26,8 +26,11 @@ pub(super) struct Project {
 }
 
 fn read(dir: &Path, name: &str) -> Option<Result<String, String>> {
-    let path = dir.join(name);
-    match std::fs::read_to_string(&path) {
+    read_path(&dir.join(name))
+}
+
+fn read_path(path: &Path) -> Option<Result<String, String>> {
+    match std::fs::read_to_string(path) {
         Ok(text) => Some(Ok(text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => Some(Err(format!("cannot read: {e}"))),
@@ -35,7 +38,9 @@ fn read(dir: &Path, name: &str) -> Option<Result<String, String>> {
 }
 
 impl Project {
-    pub fn load(dir: &Path) -> Project {
+    /// Reads the deployment files of `dir`; the holdfast config comes from `config` when
+    /// given (a path relative to the current directory), else from `dir/holdfast.toml`.
+    pub fn load(dir: &Path, config: Option<&Path>) -> Project {
         let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
         let dir = absolute.as_path();
         let railway_toml =
@@ -57,9 +62,10 @@ impl Project {
             compose,
             env,
         };
-        let holdfast = read(dir, "holdfast.toml").map(|r| {
+        let config_path = config.map_or_else(|| dir.join("holdfast.toml"), Path::to_path_buf);
+        let holdfast = read_path(&config_path).map(|r| {
             r.and_then(|text| {
-                Config::from_toml(&text, &dir.join("holdfast.toml"), &|k| project.lookup(k))
+                Config::from_toml(&text, &config_path, &|k| project.lookup(k))
                     .map_err(|e| describe(&e))
             })
         });
@@ -67,8 +73,9 @@ impl Project {
         project
     }
 
-    /// An environment variable as the deployed app would see it: `.env`, then this
-    /// process, then (for the Railway mount path) the single Railway volume's mount.
+    /// An environment variable as the deployed app would see it: `.env`, then (for the
+    /// Railway mount path) the single Railway volume's mount, which is what Railway sets
+    /// in the deployment whatever the linting shell holds, then this process.
     fn lookup(&self, key: &str) -> Option<String> {
         let from_file = self
             .env_pairs()
@@ -76,20 +83,22 @@ impl Project {
             .rev()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.clone());
-        from_file.or_else(|| std::env::var(key).ok()).or_else(|| {
-            if key != RAILWAY_MOUNT_ENV {
-                return None;
-            }
-            let mounts: Vec<String> = self
-                .railway()
-                .flat_map(|(_, c)| c.volumes.iter().filter_map(|v| v.mount_path.clone()))
-                .collect();
-            if mounts.len() == 1 {
-                mounts.into_iter().next()
-            } else {
-                None
-            }
-        })
+        from_file
+            .or_else(|| {
+                if key != RAILWAY_MOUNT_ENV {
+                    return None;
+                }
+                let mounts: Vec<String> = self
+                    .railway()
+                    .flat_map(|(_, c)| c.volumes.iter().filter_map(|v| v.mount_path.clone()))
+                    .collect();
+                if mounts.len() == 1 {
+                    mounts.into_iter().next()
+                } else {
+                    None
+                }
+            })
+            .or_else(|| std::env::var(key).ok())
     }
 
     pub fn env_pairs(&self) -> &[(String, String)] {
