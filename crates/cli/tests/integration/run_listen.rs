@@ -58,7 +58,9 @@ fn run_refuses_to_listen_on_the_apps_port() {
         v.extend(app.iter().map(|s| s.to_string()));
         v
     };
-    let cases: [(Vec<String>, Vec<(&str, &str)>, &str); 3] = [
+    /// Arguments, environment, and the address holdfast would take.
+    type Case<'a> = (Vec<String>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: [Case; 3] = [
         (with(&[]), vec![("PORT", "8425")], "127.0.0.1:8425"),
         (
             with(&[]),
