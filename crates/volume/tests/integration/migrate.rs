@@ -65,6 +65,7 @@ fn copies_with_metadata_and_resumes() {
     let opts = MigrateOptions {
         workers: 3,
         verify: true,
+        ..MigrateOptions::default()
     };
     let r = migrate(src.path(), &target, &opts).expect("migrate");
     assert_eq!(
@@ -194,6 +195,7 @@ fn out_of_space_names_the_file_and_leaves_the_source_alone() {
         &MigrateOptions {
             workers: 2,
             verify: true,
+            ..MigrateOptions::default()
         },
     )
     .expect_err("destination too small");

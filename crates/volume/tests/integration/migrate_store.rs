@@ -32,6 +32,7 @@ async fn migrates_into_a_store_and_resumes() {
     let opts = MigrateOptions {
         workers: 3,
         verify: true,
+        ..MigrateOptions::default()
     };
 
     let r = migrate_to_store(src.path(), &store, &opts)
