@@ -151,7 +151,8 @@ pub async fn change_password(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::repository::{InitOptions, OpenOptions, init, open};
+    use crate::open::open;
+    use crate::repository::{InitOptions, OpenOptions, init};
 
     async fn repo() -> Result<Repository> {
         let store = holdfast_store::Store::open("memory://")?;

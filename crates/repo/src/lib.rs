@@ -35,6 +35,7 @@ pub mod id;
 pub mod index;
 pub mod keys;
 pub mod lock;
+pub mod open;
 pub mod pack;
 pub mod progress;
 pub mod prune;
@@ -69,7 +70,8 @@ pub use repair::{
     RepairIndexOptions, RepairIndexReport, RepairSnapshotsOptions, RepairSnapshotsReport,
     repair_index, repair_snapshots,
 };
-pub use repository::{IndexedRepository, InitOptions, OpenOptions, Repository, init, open};
+pub use open::{KeyCache, open, open_cached};
+pub use repository::{IndexedRepository, InitOptions, OpenOptions, Repository, init};
 pub use restore::{Damaged, Overwrite, RestoreOptions, RestoreSummary, restore};
 pub use snapshot::{BackupReport, Snapshot, SnapshotSummary};
 pub use tools::{SnapshotFilter, find, stats, tag};

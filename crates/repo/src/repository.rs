@@ -1,5 +1,5 @@
-//! Opening a repository: `init` writes the key file and `config`; `open` unwraps the
-//! master key with the password; [`Repository::load_index`] turns an opened repository
+//! The repository handle: `init` writes the key file and `config`; [`crate::open`]
+//! unwraps the master key with the password; [`Repository::load_index`] turns an opened repository
 //! into an [`IndexedRepository`], the only type that can read blobs or back up.
 //!
 //! Every object named by its hash (`keys/<id>`, `index/<id>`, `snapshots/<id>`, and a
@@ -97,7 +97,7 @@ fn store_err(e: holdfast_store::Error, what: &str) -> Error {
 /// Reads an object named by its hash and checks the name. A copy that fails the check is
 /// read once more before it counts as damaged: a byte changed on the way (a faulty
 /// network, proxy or disk cache) is not damage of the stored object.
-async fn read_checked(store: &Store, key: &str) -> Result<Bytes> {
+pub(crate) async fn read_checked(store: &Store, key: &str) -> Result<Bytes> {
     let b = store.read(key).await.map_err(|e| store_err(e, key))?;
     let Err(first) = check_name(key, &b) else {
         return Ok(b);
@@ -176,116 +176,8 @@ pub async fn init(store: Store, opts: &InitOptions) -> Result<Repository> {
     ))
 }
 
-/// Opens the repository on `store` with the password.
-///
-/// `config` is the one object not named by its hash, so a byte changed on the way
-/// cannot be told from damage by a name check: when it does not parse, or no key file
-/// opens with the password, `config` is read once more and, if the second copy differs,
-/// the open is tried again with it.
-pub async fn open(store: Store, opts: &OpenOptions) -> Result<Repository> {
-    let cfg = read_config(&store).await?;
-    match open_with(store.clone(), opts, &cfg).await {
-        Err(first @ (Error::Corrupt { .. } | Error::WrongPassword { .. })) => {
-            let again = read_config(&store).await?;
-            if again == cfg {
-                return Err(first);
-            }
-            tracing::warn!("config read differently a second time; using the second copy");
-            open_with(store, opts, &again).await
-        }
-        other => other,
-    }
-}
-
-async fn read_config(store: &Store) -> Result<Bytes> {
-    store.read("config").await.map_err(|e| match e.kind() {
-        ErrorKind::NotFound => Error::NotInitialized {
-            repo: store.url().to_owned(),
-        },
-        _ => e.into(),
-    })
-}
-
-async fn open_with(store: Store, opts: &OpenOptions, cfg: &[u8]) -> Result<Repository> {
-    let url = store.url().to_owned();
-    let config: Config = serde_json::from_slice(cfg).map_err(|e| Error::corrupt("config", e))?;
-    if config.id.len() != 64
-        || !config
-            .id
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        return Err(Error::corrupt(
-            "config",
-            "the repository id is not 64 lower-case hex digits (damaged)",
-        ));
-    }
-    if config.version != FORMAT_VERSION {
-        return Err(Error::UnsupportedVersion {
-            repo: url,
-            version: config.version,
-        });
-    }
-    let keys: Vec<String> = store
-        .list("keys/", ListOptions::default())
-        .map_ok(|m| m.key)
-        .try_collect()
-        .await?;
-    if keys.is_empty() {
-        return Err(Error::corrupt("keys/", "the repository has no key file"));
-    }
-    // A damaged key file is reported as damaged, never as a wrong password: it may be the
-    // one the password opens.
-    let mut damaged: Vec<(String, Error)> = Vec::new();
-    for key in keys {
-        match try_key(&store, &key, &opts.password, &config.id).await {
-            Ok(Some(master)) => {
-                for (k, e) in &damaged {
-                    tracing::warn!("key file {k} is damaged and was skipped: {e}");
-                }
-                return Ok(Repository::assemble(
-                    store, config, &master, key, opts.cache,
-                ));
-            }
-            Ok(None) => {}
-            Err(Error::NotFound { .. }) => {}
-            Err(e @ Error::Corrupt { .. }) => damaged.push((key, e)),
-            Err(e) => return Err(e),
-        }
-    }
-    match damaged.into_iter().next() {
-        Some((key, e)) => {
-            let reason = match e {
-                Error::Corrupt { reason, .. } => reason,
-                other => other.to_string(),
-            };
-            Err(Error::corrupt(
-                &key,
-                format!("damaged key file ({reason}); no sound key file opens with this password"),
-            ))
-        }
-        None => Err(Error::WrongPassword { repo: url }),
-    }
-}
-
-/// Reads, checks and unwraps one key file: `Ok(None)` when the password does not fit,
-/// [`Error::Corrupt`] when the file is damaged.
-async fn try_key(
-    store: &Store,
-    key: &str,
-    password: &str,
-    repo_id: &str,
-) -> Result<Option<MasterKey>> {
-    let bytes = read_checked(store, key).await?;
-    let kf = KeyFile::parse(key, &bytes)?;
-    let (k, password, repo_id) = (key.to_owned(), password.to_owned(), repo_id.to_owned());
-    tokio::task::spawn_blocking(move || kf.unwrap_key(&k, password.as_bytes(), &repo_id))
-        .await
-        .map_err(|e| Error::Internal(format!("key derivation task: {e}")))?
-}
-
 impl Repository {
-    fn assemble(
+    pub(crate) fn assemble(
         store: Store,
         config: Config,
         master: &MasterKey,

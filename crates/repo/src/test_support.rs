@@ -1,4 +1,5 @@
-//! Helpers of the unit tests: trees and snapshots written as a hostile client would.
+//! Helpers of the unit tests: an in-memory repository, and trees and snapshots written as
+//! a hostile client would.
 
 use bytes::Bytes;
 use serde_json::json;
@@ -8,6 +9,16 @@ use crate::pack::{BlobType, PackWriter, pack_key};
 use crate::repository::Repository;
 use crate::snapshot::Snapshot;
 use crate::{Error, Id};
+
+/// A fresh repository in memory with the password "one" (fast key derivation).
+pub(crate) async fn memory_repo() -> crate::Result<Repository> {
+    let store = holdfast_store::Store::open("memory://")?;
+    let opts = crate::repository::InitOptions {
+        password: "one".into(),
+        kdf: crate::crypto::KdfParams::insecure_fast(),
+    };
+    crate::repository::init(store, &opts).await
+}
 
 /// A snapshot with every figure zero and a dummy tree: the fixture of the unit tests
 /// that select, filter and forget snapshots.

@@ -36,6 +36,8 @@ pub struct RepoAccess {
     pub url: Option<String>,
     /// The password, when one is given.
     pub password: Option<String>,
+    /// The master key once unlocked: every later open of this process skips Argon2id.
+    pub keys: std::sync::Arc<holdfast_repo::KeyCache>,
 }
 
 impl std::fmt::Debug for RepoAccess {
@@ -57,7 +59,11 @@ impl RepoAccess {
         } else {
             crate::context::password(g).ok()
         };
-        Ok(RepoAccess { url, password })
+        Ok(RepoAccess {
+            url,
+            password,
+            keys: Default::default(),
+        })
     }
 
     /// Opens the repository.
@@ -73,7 +79,7 @@ impl RepoAccess {
             password: password.clone(),
             cache: None,
         };
-        holdfast_repo::open(store, &opts)
+        holdfast_repo::open_cached(store, &opts, &self.keys)
             .await
             .with_context(|| format!("opening repository {}", holdfast_store::redact_url(url)))
     }

@@ -428,6 +428,7 @@ mod tests {
         let no_password = RepoAccess {
             url: Some("file:///r".into()),
             password: None,
+            ..Default::default()
         };
         assert!(fixed_problems(&config, &no_password)[0].starts_with("no repository password"));
         let block = warning_block(&p);

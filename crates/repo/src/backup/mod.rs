@@ -13,6 +13,7 @@
 //! other backups may deduplicate against the packs, so they stay for prune.
 
 mod pipeline;
+mod readers;
 mod sources;
 mod walk;
 
@@ -21,7 +22,8 @@ pub use sources::{DATABASES_DIR, ExtraFile, ExtraSource, Overrides};
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -35,6 +37,7 @@ use crate::lock::{Lock, LockOptions};
 use crate::repository::{IndexedRepository, Repository};
 use crate::snapshot::Snapshot;
 use pipeline::Pipeline;
+use readers::{Feed, Readers};
 use walk::{Excludes, WalkStats, Walker};
 
 /// Live counters a caller can poll to draw progress.
@@ -264,20 +267,30 @@ async fn run(
     uploaded: &mut Vec<Id>,
 ) -> Result<Outcome> {
     let pipeline = Pipeline::start(repo, opts.compression, token.clone());
-    let mut walker = Walker {
+    let feed = Feed {
         repo: repo.clone(),
-        rt: tokio::runtime::Handle::current(),
         jobs: pipeline.sender(),
-        excludes,
+        seen: Arc::new(Mutex::new(HashSet::new())),
         progress: opts.progress.clone(),
-        seen: HashSet::new(),
+        cancel: token.clone(),
+        abandoned: Arc::new(AtomicBool::new(false)),
+    };
+    let readers = Readers::start(&feed);
+    let mut walker = Walker {
+        feed,
+        readers,
+        rt: tokio::runtime::Handle::current(),
+        excludes,
         stats: WalkStats::default(),
         overrides: opts.overrides.clone(),
-        cancel: token.clone(),
     };
     let walked = tokio::task::spawn_blocking(move || {
         let r = walker.root(&root, parent.map(|(_, tree)| tree));
-        r.map(|tree| (tree, walker.stats))
+        let Walker { readers, stats, .. } = walker;
+        if r.is_ok() {
+            readers.finish();
+        }
+        r.map(|tree| (tree, stats))
     })
     .await
     .map_err(|e| Error::task("backup walker", e));

@@ -1,7 +1,7 @@
 //! The write side of a backup: blobs go through a bounded channel to a pool of
 //! compress+encrypt workers, then to a packer that fills data and tree packs (16 MiB),
-//! then to an uploader that keeps at most 4 pack writes in flight (1 on a local disk,
-//! where more only costs memory); the packer seals a pack only when a write slot is
+//! then to an uploader that keeps at most 4 pack writes in flight (2 on a local disk: one
+//! is written while the other waits on its fsync); the packer seals a pack only when a write slot is
 //! free, so no finished pack waits in a queue. Every queue is bounded, so memory stays bounded
 //! whatever the data size.
 //!
@@ -29,8 +29,9 @@ use crate::repository::Repository;
 
 /// Pack writes in flight to a remote store.
 const IN_FLIGHT_REMOTE: usize = 4;
-/// Pack writes in flight to a local disk.
-const IN_FLIGHT_LOCAL: usize = 1;
+/// Pack writes in flight to a local disk: one fills the page cache while the other waits
+/// on its fsync.
+const IN_FLIGHT_LOCAL: usize = 2;
 
 /// A plaintext blob on its way to a pack.
 pub(crate) struct Job {
@@ -65,8 +66,11 @@ impl Pipeline {
     /// Starts workers, packer and uploader.
     pub(crate) fn start(repo: &Repository, level: i32, cancel: CancellationToken) -> Pipeline {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let (job_tx, job_rx) = bounded::<Job>(threads);
-        let (sealed_tx, sealed_rx) = bounded::<Sealed>(threads);
+        // A few blobs per worker queue on each side, so a worker never waits on a reader
+        // that is between files, nor on the packer while it seals a pack (about 1 MiB a
+        // blob: 4 + 2 per worker).
+        let (job_tx, job_rx) = bounded::<Job>(threads * 4);
+        let (sealed_tx, sealed_rx) = bounded::<Sealed>(threads * 2);
         let workers = (0..threads)
             .map(|_| {
                 let (rx, tx, r) = (job_rx.clone(), sealed_tx.clone(), repo.clone());

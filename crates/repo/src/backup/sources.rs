@@ -86,7 +86,7 @@ impl Walker {
             node.mode = 0o100600;
             node.mtime_ns = now;
             node.ctime_ns = now;
-            let repo = self.repo.clone();
+            let repo = self.feed.repo.clone();
             for chunk in repo.inner.chunker.chunks(reader, 0) {
                 let chunk =
                     chunk.map_err(|e| Error::io(format!("database dump {}", file.name), e))?;

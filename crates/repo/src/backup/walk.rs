@@ -1,25 +1,22 @@
-//! The read side of a backup: walks the root depth-first, reads and chunks files, hashes
-//! chunks, skips blobs already stored, and builds one tree per directory bottom-up.
-//! Files unchanged since the parent snapshot (size, mtime, ctime, inode) are not read.
+//! The read side of a backup: walks the root depth-first, hands the files to read to the
+//! [`super::readers`] (which chunk, hash and skip blobs already stored), and builds one
+//! tree per directory bottom-up once its files are read. Files unchanged since the parent
+//! snapshot (size, mtime, ctime, inode) are not read.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::{File, Metadata};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
-use crossbeam_channel::Sender;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
-use super::BackupProgress;
-use super::pipeline::Job;
+use super::readers::{Feed, ReadJob, Readers};
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::pack::BlobType;
-use crate::repository::IndexedRepository;
 use crate::tree::{Node, NodeType, Tree};
 
 /// `--exclude` patterns: one without `/` matches a name at any depth, one with `/`
@@ -70,16 +67,12 @@ pub(crate) struct WalkStats {
 }
 
 pub(crate) struct Walker {
-    pub repo: IndexedRepository,
+    pub feed: Feed,
+    pub readers: Readers,
     pub rt: tokio::runtime::Handle,
-    pub jobs: Sender<Job>,
     pub excludes: Excludes,
-    pub progress: Option<Arc<BackupProgress>>,
-    pub seen: HashSet<Id>,
     pub stats: WalkStats,
     pub overrides: super::sources::Overrides,
-    /// Cancelled when the backup must stop (lock lost, caller cancelled).
-    pub cancel: tokio_util::sync::CancellationToken,
 }
 
 fn ns(secs: i64, nsec: i64) -> i64 {
@@ -100,22 +93,12 @@ pub(crate) fn node_from(name: &OsStr, kind: NodeType, m: &Metadata) -> Node {
 
 impl Walker {
     pub(crate) fn submit(&mut self, id: Id, kind: BlobType, data: Bytes) -> Result<()> {
-        self.live()?;
-        if self.repo.index().contains_for_dedup(&id) || !self.seen.insert(id) {
-            return Ok(());
-        }
-        self.jobs
-            .send(Job { id, kind, data })
-            .map_err(|_| Error::Cancelled("backup (the pipeline stopped)".into()))
+        self.feed.submit(id, kind, data)
     }
 
     /// Fails once the backup is cancelled.
     pub(crate) fn live(&self) -> Result<()> {
-        if self.cancel.is_cancelled() {
-            Err(Error::Cancelled("backup".into()))
-        } else {
-            Ok(())
-        }
+        self.feed.live()
     }
 
     fn warn(&mut self, path: &Path, what: impl std::fmt::Display) {
@@ -144,7 +127,7 @@ impl Walker {
     }
 
     fn load_parent(&mut self, id: &Id) -> Option<Tree> {
-        let repo = self.repo.clone();
+        let repo = self.feed.repo.clone();
         match self.rt.block_on(repo.load_tree(id)) {
             Ok(t) => Some(t),
             Err(e) => {
@@ -156,7 +139,7 @@ impl Walker {
 
     pub(crate) fn save_tree(&mut self, tree: &mut Tree) -> Result<Id> {
         let bytes = tree.to_bytes()?;
-        let id = self.repo.keys().blob_id(&bytes);
+        let id = self.feed.repo.keys().blob_id(&bytes);
         self.submit(id, BlobType::Tree, Bytes::from(bytes))?;
         Ok(id)
     }
@@ -179,6 +162,8 @@ impl Walker {
         }
         names.sort();
         let mut tree = Tree::default();
+        let (reply, answers) = crossbeam_channel::unbounded();
+        let mut queued = 0usize;
         for name in names {
             self.live()?;
             let child = path.join(&name);
@@ -200,12 +185,30 @@ impl Walker {
             };
             let node = match self.overrides.replace.get(&child_rel).cloned() {
                 Some(source) if meta.is_file() => self.replaced_file(&meta, &source, &name)?,
+                None if meta.is_file() => {
+                    let node = node_from(&name, NodeType::File, &meta);
+                    match self.unchanged(node, prev.remove(&name)) {
+                        Ok(same) => Some(same),
+                        Err(node) => {
+                            self.readers.send(ReadJob {
+                                path: child,
+                                size: node.size,
+                                slot: tree.nodes.len(),
+                                reply: reply.clone(),
+                            })?;
+                            queued += 1;
+                            Some(node)
+                        }
+                    }
+                }
                 _ => self.entry(&child, &child_rel, &name, &meta, prev.remove(&name))?,
             };
             if let Some(n) = node {
                 tree.nodes.push(n);
             }
         }
+        drop(reply);
+        self.collect(&mut tree, &answers, queued)?;
         if rel.as_os_str().is_empty() {
             let extra = std::mem::take(&mut self.overrides.extra);
             if let Some(n) = self.extra_dir(&extra)? {
@@ -260,6 +263,69 @@ impl Walker {
         }
     }
 
+    /// The node with the parent's content when the file is unchanged since the parent
+    /// snapshot (and every blob of it is stored or sent); else the node back, to be read.
+    fn unchanged(&mut self, mut node: Node, prev: Option<Node>) -> std::result::Result<Node, Node> {
+        match prev {
+            Some(p)
+                if p.kind == NodeType::File
+                    && (p.size, p.mtime_ns, p.ctime_ns, p.inode)
+                        == (node.size, node.mtime_ns, node.ctime_ns, node.inode)
+                    && p.content.iter().all(|id| self.feed.known(id)) =>
+            {
+                node.content = p.content;
+                self.count_file(node.size);
+                Ok(node)
+            }
+            _ => Err(node),
+        }
+    }
+
+    /// Fills in the content of the files of `tree` that the readers read, in whatever
+    /// order they answer; files that could not be read are listed and left out.
+    fn collect(
+        &mut self,
+        tree: &mut Tree,
+        answers: &crossbeam_channel::Receiver<super::readers::ReadDone>,
+        queued: usize,
+    ) -> Result<()> {
+        let mut unreadable = Vec::new();
+        let mut failed = None;
+        for _ in 0..queued {
+            let done = answers
+                .recv()
+                .map_err(|_| Error::Internal("a file reader stopped without answering".into()))?;
+            match done.content {
+                Ok(Ok((content, size))) => {
+                    let node = &mut tree.nodes[done.slot];
+                    node.content = content;
+                    node.size = size;
+                    self.count_file(0);
+                    self.stats.size += size;
+                }
+                Ok(Err(why)) => {
+                    self.warn(&done.path, why);
+                    unreadable.push(done.slot);
+                }
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        if !unreadable.is_empty() {
+            let mut slot = 0usize;
+            tree.nodes.retain(|_| {
+                slot += 1;
+                !unreadable.contains(&(slot - 1))
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads a file on the walker's own thread (a root that is a file, a database copy).
     pub(crate) fn file(
         &mut self,
         path: &Path,
@@ -267,19 +333,11 @@ impl Walker {
         meta: &Metadata,
         prev: Option<Node>,
     ) -> Result<Option<Node>> {
-        let mut node = node_from(name, NodeType::File, meta);
-        if let Some(p) = prev
-            && p.kind == NodeType::File
-            && (p.size, p.mtime_ns, p.ctime_ns, p.inode)
-                == (node.size, node.mtime_ns, node.ctime_ns, node.inode)
-            && p.content
-                .iter()
-                .all(|id| self.repo.index().contains_for_dedup(id) || self.seen.contains(id))
-        {
-            node.content = p.content;
-            self.count_file(node.size);
-            return Ok(Some(node));
-        }
+        let node = node_from(name, NodeType::File, meta);
+        let mut node = match self.unchanged(node, prev) {
+            Ok(same) => return Ok(Some(same)),
+            Err(node) => node,
+        };
         let file = match File::open(path) {
             Ok(f) => f,
             Err(e) => {
@@ -287,34 +345,25 @@ impl Walker {
                 return Ok(None);
             }
         };
-        let repo = self.repo.clone();
-        let mut size = 0u64;
-        for chunk in repo.inner.chunker.chunks(file, node.size) {
-            let chunk = match chunk {
-                Ok(c) => c,
-                Err(e) => {
-                    self.warn(path, format!("read failed: {e}"));
-                    return Ok(None);
-                }
-            };
-            let id = repo.keys().blob_id(&chunk);
-            size += chunk.len() as u64;
-            if let Some(p) = &self.progress {
-                p.bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        match self.feed.content(file, node.size)? {
+            Ok((content, size)) => {
+                node.content = content;
+                node.size = size;
+                self.count_file(0);
+                self.stats.size += size;
+                Ok(Some(node))
             }
-            node.content.push(id);
-            self.submit(id, BlobType::Data, chunk)?;
+            Err(why) => {
+                self.warn(path, why);
+                Ok(None)
+            }
         }
-        node.size = size;
-        self.count_file(0);
-        self.stats.size += size;
-        Ok(Some(node))
     }
 
     fn count_file(&mut self, unread: u64) {
         self.stats.files += 1;
         self.stats.size += unread;
-        if let Some(p) = &self.progress {
+        if let Some(p) = &self.feed.progress {
             p.files.fetch_add(1, Ordering::Relaxed);
             p.bytes.fetch_add(unread, Ordering::Relaxed);
         }

@@ -123,7 +123,7 @@ async fn a_copy_run_again_reuses_the_packs_an_interrupted_one_stored() -> Result
     {
         dst.store().delete_file(&key).await?;
     }
-    let dst = crate::repository::open(
+    let dst = crate::open::open(
         dst.store().clone(),
         &crate::OpenOptions {
             password: "b".into(),

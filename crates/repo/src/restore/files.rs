@@ -1,22 +1,27 @@
-//! Restoring file contents pack by pack, as restic's restorer does: every file gets its
-//! temp name (`O_EXCL | O_NOFOLLOW`) and final size first; then the blobs all files need
-//! are grouped by pack and read in ranges of up to [`BATCH_SPAN`] bytes (neighbouring
-//! blobs share one request), each blob is authenticated once and written at every offset
-//! that needs it; last, each complete file gets its metadata, is fsynced and renamed
-//! into place (over an existing file or planted symlink: rename never follows it).
+//! Restoring the contents of one batch of files, pack by pack, as restic's restorer does:
+//! every file of the batch gets its temp name (`O_EXCL | O_NOFOLLOW`) and final size
+//! first, and its handle stays open for the batch; then the blobs the batch needs are
+//! grouped by pack and read in ranges of up to [`BATCH_SPAN`] bytes (neighbouring blobs
+//! share one request), each blob is authenticated once and written at every offset that
+//! needs it; last, each complete file gets its metadata and is renamed into place (over
+//! an existing file or planted symlink: rename never follows it), fsynced first when it
+//! replaces something ([`super::fsops`] says why only then).
 //! A blob that cannot be read or authenticated spoils exactly the files that need it;
 //! their temp files are removed and they are reported as damaged.
+//!
+//! A batch holds at most [`super::plan::BATCH_FILES`] open files, so a restore of any
+//! number of files needs a bounded number of descriptors and bounded memory.
 
 use std::collections::HashMap;
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use super::{Job, io_text, set_file_meta};
-use crate::browse::Entry;
+use super::fsops::{io_text, set_file_meta};
+use super::{Job, Queued};
 use crate::id::Id;
 use crate::index::BlobLocation;
 use crate::pack::pack_key;
@@ -26,11 +31,12 @@ const BATCH_SPAN: u64 = 4 << 20;
 /// Blobs further apart than this in a pack are read by separate requests.
 const BATCH_GAP: u64 = 256 << 10;
 
-/// A file being restored: its temp name, where it goes, where each blob lands.
+/// A file being restored: its open temp file, where it goes, where each blob lands.
 struct Pending<'a> {
-    entry: &'a Entry,
+    queued: &'a Queued,
     tmp: PathBuf,
     dest: PathBuf,
+    file: File,
     size: u64,
     offsets: Vec<(Id, u64)>,
     error: Mutex<Option<String>>,
@@ -45,17 +51,8 @@ impl Pending<'_> {
         }
     }
 
-    fn write_at(&self, data: &[u8], offset: u64) -> Result<(), String> {
-        let file = OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&self.tmp)
-            .map_err(|e| format!("{}: {e}", self.tmp.display()))?;
-        file.write_all_at(data, offset).map_err(io_text)
-    }
-
     /// Metadata and rename when every blob arrived; else the temp file goes.
-    fn finish(&self, me_root: bool) -> Result<u64, String> {
+    fn finish(self, me_root: bool) -> Result<u64, String> {
         let failed = self
             .error
             .lock()
@@ -63,13 +60,13 @@ impl Pending<'_> {
             .unwrap_or(Some("lock poisoned".into()));
         let result = match failed {
             Some(e) => Err(e),
-            None => OpenOptions::new()
-                .write(true)
-                .custom_flags(libc::O_NOFOLLOW)
-                .open(&self.tmp)
-                .and_then(|f| {
-                    set_file_meta(&f, &self.entry.node, me_root)?;
-                    f.sync_all()
+            None => set_file_meta(&self.file, &self.queued.entry.node, me_root)
+                .and_then(|()| {
+                    if self.queued.replaces {
+                        self.file.sync_all()
+                    } else {
+                        Ok(())
+                    }
                 })
                 .and_then(|()| std::fs::rename(&self.tmp, &self.dest))
                 .map(|()| self.size)
@@ -91,8 +88,9 @@ struct Batch {
 }
 
 impl Job {
-    /// Creates the temp file of `entry` at its final size and lists its blobs' offsets.
-    fn prepare<'a>(&self, entry: &'a Entry) -> Result<Pending<'a>, String> {
+    /// Creates the temp file of `queued` at its final size and lists its blobs' offsets.
+    fn prepare<'a>(&self, queued: &'a Queued) -> Result<Pending<'a>, String> {
+        let entry = &queued.entry;
         let dest = self.target.join(&entry.path);
         let dir = dest.parent().ok_or("no parent directory")?;
         let tmp = dir.join(format!(
@@ -118,27 +116,28 @@ impl Job {
             return Err(io_text(e));
         }
         Ok(Pending {
-            entry,
+            queued,
             tmp,
             dest,
+            file,
             size,
             offsets,
             error: Mutex::new(None),
         })
     }
 
-    /// Restores the contents of `files`; returns each file restored with its size.
+    /// Restores the contents of one batch; returns each file restored with its size.
     pub(super) fn restore_files<'a>(
         &self,
-        files: Vec<&'a Entry>,
+        files: &'a [Queued],
         me_root: bool,
-    ) -> Vec<(&'a Entry, u64)> {
+    ) -> Vec<(&'a Queued, u64)> {
         let pending: Vec<Pending<'a>> = files
             .par_iter()
-            .filter_map(|e| match self.prepare(e) {
+            .filter_map(|q| match self.prepare(q) {
                 Ok(p) => Some(p),
                 Err(err) => {
-                    self.fail(&e.path, err);
+                    self.fail(&q.entry.path, err);
                     None
                 }
             })
@@ -150,77 +149,80 @@ impl Job {
             }
         }
         let batches = self.batches(places.keys());
-        batches.par_iter().for_each(|b| {
-            if self.stopped() {
-                return;
-            }
-            let key = pack_key(&b.pack);
-            let read = || {
-                self.rt
-                    .block_on(self.repo.store().read_range(&key, b.start..b.end))
-            };
-            let decode =
-                |data: &holdfast_store::Result<bytes::Bytes>| -> Vec<Result<Vec<u8>, String>> {
-                    b.blobs
-                        .iter()
-                        .map(|(id, loc)| match data {
-                            Err(e) => Err(format!("pack {}: {e}", b.pack)),
-                            Ok(bytes) => {
-                                let from = (loc.offset - b.start) as usize;
-                                match bytes.get(from..from + loc.length as usize) {
-                                    None => Err(format!(
-                                        "blob {id} cut short (pack {} truncated?)",
-                                        b.pack
-                                    )),
-                                    Some(sealed) => self
-                                        .repo
-                                        .open_blob(id, loc, sealed)
-                                        .map_err(|e| e.to_string()),
-                                }
-                            }
-                        })
-                        .collect()
-                };
-            let data = read();
-            if let Err(e) = &data
-                && e.kind() == holdfast_store::ErrorKind::Unavailable
-            {
-                self.unavailable(e.to_string());
-                return;
-            }
-            let mut plains = decode(&data);
-            // A blob that fails to authenticate is read once more before it counts as
-            // damaged: a byte changed on the way is not damage of the stored pack.
-            if data.is_ok() && plains.iter().any(Result::is_err) {
-                let again = read();
-                if again.is_ok() {
-                    plains = decode(&again);
-                }
-            }
-            for ((id, _), plain) in b.blobs.iter().zip(plains) {
-                for (i, off) in places.get(id).map(Vec::as_slice).unwrap_or_default() {
-                    let p = &pending[*i];
-                    match &plain {
-                        Ok(data) => {
-                            if let Err(e) = p.write_at(data, *off) {
-                                p.set_error(e);
-                            }
-                        }
-                        Err(e) => p.set_error(e.clone()),
-                    }
-                }
-            }
-        });
-        pending
+        batches
             .par_iter()
-            .filter_map(|p| match p.finish(me_root) {
-                Ok(n) => Some((p.entry, n)),
-                Err(e) => {
-                    self.fail(&p.entry.path, e);
-                    None
+            .for_each(|b| self.fetch(b, &places, &pending));
+        pending
+            .into_par_iter()
+            .filter_map(|p| {
+                let (queued, path) = (p.queued, &p.queued.entry.path);
+                match p.finish(me_root) {
+                    Ok(n) => Some((queued, n)),
+                    Err(e) => {
+                        self.fail(path, e);
+                        None
+                    }
                 }
             })
             .collect()
+    }
+
+    /// Reads one range of a pack and writes each of its blobs wherever it is needed.
+    fn fetch(&self, b: &Batch, places: &HashMap<Id, Vec<(usize, u64)>>, pending: &[Pending<'_>]) {
+        if self.stopped() {
+            return;
+        }
+        let key = pack_key(&b.pack);
+        let read = || {
+            self.rt
+                .block_on(self.repo.store().read_range(&key, b.start..b.end))
+        };
+        let decode = |data: &holdfast_store::Result<bytes::Bytes>| -> Vec<Result<Vec<u8>, String>> {
+            b.blobs
+                .iter()
+                .map(|(id, loc)| match data {
+                    Err(e) => Err(format!("pack {}: {e}", b.pack)),
+                    Ok(bytes) => {
+                        let from = (loc.offset - b.start) as usize;
+                        match bytes.get(from..from + loc.length as usize) {
+                            None => Err(format!("blob {id} cut short (pack {} truncated?)", b.pack)),
+                            Some(sealed) => self
+                                .repo
+                                .open_blob(id, loc, sealed)
+                                .map_err(|e| e.to_string()),
+                        }
+                    }
+                })
+                .collect()
+        };
+        let data = read();
+        if let Err(e) = &data
+            && e.kind() == holdfast_store::ErrorKind::Unavailable
+        {
+            self.unavailable(e.to_string());
+            return;
+        }
+        let mut plains = decode(&data);
+        // A blob that fails to authenticate is read once more before it counts as
+        // damaged: a byte changed on the way is not damage of the stored pack.
+        if data.is_ok() && plains.iter().any(Result::is_err) {
+            let again = read();
+            if again.is_ok() {
+                plains = decode(&again);
+            }
+        }
+        for ((id, _), plain) in b.blobs.iter().zip(plains) {
+            for (i, off) in places.get(id).map(Vec::as_slice).unwrap_or_default() {
+                let p = &pending[*i];
+                match &plain {
+                    Ok(data) => match p.file.write_all_at(data, *off) {
+                        Ok(()) => self.progressed(data.len() as u64),
+                        Err(e) => p.set_error(format!("{}: {e}", p.tmp.display())),
+                    },
+                    Err(e) => p.set_error(e.clone()),
+                }
+            }
+        }
     }
 
     /// Groups blobs by pack into range requests of at most [`BATCH_SPAN`] bytes.

@@ -64,12 +64,17 @@ pub async fn run(
     let opts = SwapOptions::standard(keep_old);
     let swap =
         Swap::begin(&root, &what, opts).with_context(|| format!("volume {}", volume.name))?;
+    let progress = std::sync::Arc::new(holdfast_repo::Progress::default());
     let ropts = RestoreOptions {
         target: swap.stage().to_path_buf(),
         include: Vec::new(),
+        progress: Some(progress.clone()),
         ..Default::default()
     };
-    let summary = match holdfast_repo::restore(repo, snap, &ropts).await {
+    let bar = crate::progress::show(g, progress, crate::progress::Unit::Bytes);
+    let restored = holdfast_repo::restore(repo, snap, &ropts).await;
+    drop(bar);
+    let summary = match restored {
         Ok(s) => s,
         Err(e) => {
             swap.abort().context("removing the stage")?;

@@ -165,15 +165,22 @@ pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure>
     let Some(target) = args.target.clone() else {
         return in_place::run(g, &repo, id, &snap, &args.include, args.keep_old).await;
     };
+    let progress = std::sync::Arc::new(holdfast_repo::Progress::default());
     let opts = RestoreOptions {
         target: target.clone(),
         include: args.include,
         overwrite: args.overwrite.map(Into::into),
         dry_run: args.dry_run,
+        progress: Some(progress.clone()),
         ..Default::default()
     };
     let started = std::time::Instant::now();
-    let s = match holdfast_repo::restore(&repo, &snap, &opts).await {
+    let bar = (!args.dry_run)
+        .then(|| crate::progress::show(g, progress, crate::progress::Unit::Bytes))
+        .flatten();
+    let restored = holdfast_repo::restore(&repo, &snap, &opts).await;
+    drop(bar);
+    let s = match restored {
         Ok(s) => s,
         Err(e) if e.is_input() => return Err(context::fail(e)),
         Err(e) => {
