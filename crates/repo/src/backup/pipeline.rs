@@ -66,10 +66,10 @@ impl Pipeline {
     /// Starts workers, packer and uploader.
     pub(crate) fn start(repo: &Repository, level: i32, cancel: CancellationToken) -> Pipeline {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        // A few blobs per worker queue on each side, so a worker never waits on a reader
+        // Two blobs per worker queue on each side, so a worker never waits on a reader
         // that is between files, nor on the packer while it seals a pack (about 1 MiB a
-        // blob: 4 + 2 per worker).
-        let (job_tx, job_rx) = bounded::<Job>(threads * 4);
+        // blob, at most 4 MiB).
+        let (job_tx, job_rx) = bounded::<Job>(threads * 2);
         let (sealed_tx, sealed_rx) = bounded::<Sealed>(threads * 2);
         let workers = (0..threads)
             .map(|_| {
