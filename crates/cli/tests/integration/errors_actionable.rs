@@ -170,7 +170,8 @@ fn a_missing_password_file_says_os_error_2_once() {
 }
 
 /// An unreachable S3 endpoint printed 63 lines of retry warnings and an 800-character
-/// error naming one cause three times.
+/// error naming one cause three times. Now: one warning line when the retrying starts,
+/// then one error line.
 #[test]
 fn an_unreachable_s3_endpoint_is_one_line_naming_it_and_the_cause() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -188,7 +189,9 @@ fn an_unreachable_s3_endpoint_is_one_line_naming_it_and_the_cause() {
         ],
     );
     assert_eq!(code, 1, "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| !l.contains("WARN")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    let err = errors[0];
     assert!(
         err.starts_with(&format!("holdfast: error: opening repository {url}: ")),
         "names the endpoint: {err}"
@@ -201,6 +204,52 @@ fn an_unreachable_s3_endpoint_is_one_line_naming_it_and_the_cause() {
     );
     assert!(err.len() < 400, "{} characters: {err}", err.len());
     assert!(!err.contains("not-a-real-secret"), "{err}");
+}
+
+/// Finding: with the default two-minute retry budget an unreachable store kept a backup
+/// silent for two minutes before its error. Now the wait is announced at once, in one
+/// warning line naming the store (without its credentials) and the budget, not one line
+/// per attempt.
+#[test]
+fn silent_retry_wait_is_announced_in_one_warning_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("a.txt"), "a").expect("write");
+    let port = closed_port();
+    let url = format!(
+        "s3://bucket/prefix?endpoint=http://127.0.0.1:{port}&region=test\
+         &secret_access_key=secret-in-the-url&access_key_id=AKIDURL"
+    );
+    let (code, err) = holdfast(
+        dir.path(),
+        &["backup", "a.txt"],
+        &[
+            ("HOLDFAST_REPOSITORY", &url),
+            ("HOLDFAST_PASSWORD", "pw"),
+            ("HOLDFAST_STORE_RETRY_FOR", "3s"),
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    let warnings: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("retrying for up to"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    let warning = warnings[0];
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(
+        warning.contains("store unavailable: read s3://bucket/prefix key config: "),
+        "{warning}"
+    );
+    assert!(
+        warning.ends_with("retrying for up to 3s (HOLDFAST_STORE_RETRY_FOR)"),
+        "{warning}"
+    );
+    assert!(
+        warning.to_lowercase().contains("connection refused"),
+        "{warning}"
+    );
+    assert!(!err.contains("secret-in-the-url"), "{err}");
+    assert_eq!(err.lines().count(), 2, "the warning, then the error: {err}");
 }
 
 /// Without credentials the S3 store dumped its credential-provider struct.
