@@ -364,3 +364,58 @@ fn a_full_repository_disk_says_to_free_space() {
         "{line}"
     );
 }
+
+/// A config with one volume `data` and a file:// repository in `dir`, initialised with
+/// the password `right`; `extra` is added to the volume's table.
+fn configured_volume(dir: &Path, extra: &str) {
+    std::fs::create_dir(dir.join("vol")).expect("volume");
+    std::fs::write(dir.join("vol/a.txt"), "a").expect("write");
+    std::fs::write(
+        dir.join("holdfast.toml"),
+        format!(
+            "[repository]\nurl = \"file://{}\"\n\n[[volumes]]\nname = \"data\"\npath = \"vol\"\n{extra}",
+            dir.join("repo").display()
+        ),
+    )
+    .expect("config");
+    let (code, err) = holdfast(dir, &["init"], &[("HOLDFAST_PASSWORD", "right")]);
+    assert_eq!(code, 0, "{err}");
+}
+
+/// Finding: a failed `holdfast backup` of the configured volumes logged the library's
+/// `ERROR backup failed volume=… error=…` line and then ended with `holdfast: error: …`
+/// saying the same. Now the cause is said once, whether the repository could not be
+/// opened (wrong password) or a volume's backup failed (no psql for its Postgres).
+#[test]
+fn duplicate_error_line_on_a_failed_backup_is_gone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    configured_volume(dir.path(), "");
+    let (code, err) = holdfast(dir.path(), &["backup"], &[("HOLDFAST_PASSWORD", "wrong")]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(err.matches("wrong password").count(), 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("holdfast: error: "), "{err}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    configured_volume(
+        dir.path(),
+        "databases = [{ kind = \"postgres\", name = \"shop\", url = \"postgres://u@127.0.0.1:1/shop\" }]\n",
+    );
+    std::fs::create_dir(dir.path().join("bin")).expect("empty PATH");
+    let bin = dir.path().join("bin");
+    let (code, err) = holdfast(
+        dir.path(),
+        &["backup"],
+        &[
+            ("HOLDFAST_PASSWORD", "right"),
+            ("PATH", bin.to_str().expect("utf-8")),
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(err.matches("psql not found").count(), 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // The failure is still recorded on the volume (for `status` and the metrics).
+    let record =
+        std::fs::read_to_string(dir.path().join("vol/.holdfast/backup.json")).unwrap_or_default();
+    assert!(record.contains("psql not found"), "recorded: {record}");
+}
