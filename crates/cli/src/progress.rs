@@ -4,12 +4,15 @@
 //! atomic counters every 200 ms, so the operation itself never waits on drawing.
 //!
 //! Backup counts bytes against a total that a scan of the roots (file sizes only, done
-//! beside the backup) finds out; the other operations know their total up front.
+//! beside the backup on a blocking thread) finds out; the scan checks a stop flag at
+//! every directory entry, and the bar sets it when it is dropped, so a scan of a big
+//! tree ends with the backup instead of walking on. The other operations know their
+//! total up front.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use holdfast_repo::{BackupProgress, Progress};
@@ -26,14 +29,18 @@ pub enum Unit {
     Items(&'static str),
 }
 
-/// A drawn bar; dropping it stops the drawing and clears the line.
+/// A drawn bar; dropping it stops the drawing (and the scan behind a backup's total)
+/// and clears the line.
 pub struct Bar {
     task: tokio::task::JoinHandle<()>,
     bar: ProgressBar,
+    /// Set on drop: tells the size scan of [`show_backup`] to end.
+    stop: Arc<AtomicBool>,
 }
 
 impl Drop for Bar {
     fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
         self.task.abort();
         self.bar.finish_and_clear();
     }
@@ -78,7 +85,11 @@ pub fn show(g: &GlobalArgs, progress: Arc<Progress>, unit: Unit) -> Option<Bar> 
             b.set_position(done);
         }
     });
-    Some(Bar { task, bar })
+    Some(Bar {
+        task,
+        bar,
+        stop: Arc::default(),
+    })
 }
 
 /// Draws a backup of `roots`: bytes done of the bytes a scan beside the backup finds,
@@ -92,10 +103,11 @@ pub fn show_backup(
         return None;
     }
     let total = Arc::new(Progress::default());
-    let scan = total.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (scan, stopped) = (total.clone(), stop.clone());
     tokio::task::spawn_blocking(move || {
         for root in roots {
-            scan_sizes(&root, &scan);
+            scan_sizes(&root, &scan, &stopped);
         }
     });
     let bar = ProgressBar::new(0).with_style(style(Unit::Bytes));
@@ -112,14 +124,18 @@ pub fn show_backup(
             b.set_message(format!("{files} files"));
         }
     });
-    Some(Bar { task, bar })
+    Some(Bar { task, bar, stop })
 }
 
 /// Adds the sizes of the regular files under `root` to `total` (symlinks not followed,
-/// unreadable directories skipped: the total is an estimate for the ETA only).
-fn scan_sizes(root: &std::path::Path, total: &Progress) {
+/// unreadable directories skipped: the total is an estimate for the ETA only). Returns
+/// as soon as it finds `stop` set, before the next directory entry.
+fn scan_sizes(root: &std::path::Path, total: &Progress, stop: &AtomicBool) {
     let mut dirs = vec![root.to_path_buf()];
     while let Some(dir) = dirs.pop() {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
         let Ok(meta) = std::fs::symlink_metadata(&dir) else {
             continue;
         };
@@ -131,6 +147,9 @@ fn scan_sizes(root: &std::path::Path, total: &Progress) {
             continue;
         };
         for entry in entries.flatten() {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
             match entry.file_type() {
                 Ok(t) if t.is_dir() => dirs.push(entry.path()),
                 Ok(t) if t.is_file() => {
@@ -156,7 +175,35 @@ mod tests {
         std::fs::write(dir.path().join("sub/b"), [0u8; 20]).expect("write");
         std::os::unix::fs::symlink("/", dir.path().join("link")).expect("symlink");
         let total = Progress::default();
-        scan_sizes(dir.path(), &total);
+        scan_sizes(dir.path(), &total, &AtomicBool::new(false));
         assert_eq!(total.get(), (0, 120));
+    }
+
+    /// Finding: the size scan behind a backup's bar ran on after the backup ended (over
+    /// a big tree, for as long as the walk took). A stopped scan visits nothing more.
+    #[test]
+    fn progress_scan_thread_is_stopped_by_its_flag() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for i in 0..50 {
+            let sub = dir.path().join(format!("d{i}"));
+            std::fs::create_dir(&sub).expect("mkdir");
+            std::fs::write(sub.join("f"), [0u8; 10]).expect("write");
+        }
+        let total = Progress::default();
+        scan_sizes(dir.path(), &total, &AtomicBool::new(true));
+        assert_eq!(total.get(), (0, 0), "a scan stopped first visits nothing");
+    }
+
+    /// Dropping a backup's bar (the backup ended) sets the flag its scan checks.
+    #[tokio::test]
+    async fn progress_scan_thread_is_stopped_when_the_bar_drops() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let bar = Bar {
+            task: tokio::spawn(std::future::pending()),
+            bar: ProgressBar::hidden(),
+            stop: stop.clone(),
+        };
+        drop(bar);
+        assert!(stop.load(Ordering::Relaxed));
     }
 }

@@ -12,8 +12,17 @@
 //! Two loops do this. OpenDAL's `RetryLayer` (inside) retries a failed request or body
 //! read a few times at once (a body read resumes where it stopped); the loop here
 //! (outside) retries the whole operation with backoff for the time budget.
+//!
+//! Each attempt that fails is logged at debug level only. So that a person is not left
+//! waiting in silence for the whole budget, the first operation of a store that starts
+//! retrying says so in one warning line (what failed, why, for how long it will keep
+//! trying); the other operations that fail in the same outage stay quiet. The warning
+//! is given again only for a new outage: after an operation of the store succeeded, or
+//! once the budget announced by the last warning has run out.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -74,8 +83,10 @@ impl StoreOptions {
     /// Runs `attempt` until it succeeds, fails for good, or keeps failing transiently
     /// for longer than `retry_for`; then the error is [`ErrorKind::Unavailable`] and says
     /// how long it tried.
+    /// `outage` is shared by every operation of one store (see the module doc).
     pub(crate) async fn run<T, F, Fut>(
         &self,
+        outage: &Arc<Outage>,
         op: &'static str,
         url: &str,
         key: &str,
@@ -85,11 +96,14 @@ impl StoreOptions {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let mut streak = Streak::new(self, op, url, key);
+        let mut streak = Streak::new(self, outage, op, url, key);
         loop {
             let started = Instant::now();
             match attempt().await {
-                Ok(v) => return Ok(v),
+                Ok(v) => {
+                    streak.reset();
+                    return Ok(v);
+                }
                 Err(e) if e.kind() == ErrorKind::Unavailable => streak.failed(started, e).await?,
                 Err(e) => return Err(e),
             }
@@ -97,9 +111,51 @@ impl StoreOptions {
     }
 }
 
+/// Whether the current outage of one store has been announced: shared by all its
+/// operations, so that one warning stands for all those that retry together.
+#[derive(Debug, Default)]
+pub(crate) struct Outage {
+    /// When the warning was given, in nanoseconds after [`epoch`] plus one; 0 when no
+    /// outage is known.
+    warned_at: AtomicU64,
+}
+
+/// A fixed instant of this process that [`Outage`] counts from.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+impl Outage {
+    /// True when the caller is the first to meet this outage and should warn: nobody
+    /// warned since the store last answered, or the budget that warning announced has
+    /// run out (its operations gave up, so this is a new wait).
+    fn first(&self, retry_for: Duration) -> bool {
+        let now = u64::try_from(epoch().elapsed().as_nanos())
+            .unwrap_or(u64::MAX - 1)
+            .saturating_add(1);
+        let seen = self.warned_at.load(Ordering::Acquire);
+        let budget = u64::try_from(retry_for.as_nanos()).unwrap_or(u64::MAX);
+        if seen != 0 && now.saturating_sub(seen) < budget {
+            return false;
+        }
+        self.warned_at
+            .compare_exchange(seen, now, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// The store answered: the next failure is a new outage.
+    fn over(&self) {
+        if self.warned_at.load(Ordering::Relaxed) != 0 {
+            self.warned_at.store(0, Ordering::Release);
+        }
+    }
+}
+
 /// A run of transient failures of one operation: when it began, how many, the next
 /// backoff delay.
 pub(crate) struct Streak {
+    outage: Arc<Outage>,
     retry_for: Duration,
     op: &'static str,
     url: String,
@@ -110,9 +166,17 @@ pub(crate) struct Streak {
 }
 
 impl Streak {
-    /// A new, empty streak for operation `op` on `key` of the store at `url`.
-    pub(crate) fn new(opts: &StoreOptions, op: &'static str, url: &str, key: &str) -> Streak {
+    /// A new, empty streak for operation `op` on `key` of the store at `url`, whose
+    /// operations share `outage`.
+    pub(crate) fn new(
+        opts: &StoreOptions,
+        outage: &Arc<Outage>,
+        op: &'static str,
+        url: &str,
+        key: &str,
+    ) -> Streak {
         Streak {
+            outage: outage.clone(),
             retry_for: opts.retry_for,
             op,
             url: url.to_string(),
@@ -127,6 +191,7 @@ impl Streak {
     pub(crate) fn reset(&mut self) {
         self.since = None;
         self.delay = MIN_DELAY;
+        self.outage.over();
     }
 
     /// Records that an attempt started at `started` failed transiently with `err`. When
@@ -134,6 +199,7 @@ impl Streak {
     /// otherwise it sleeps the backoff delay (never past the budget).
     pub(crate) async fn failed(&mut self, started: Instant, err: Error) -> Result<()> {
         self.attempts += 1;
+        let starting = self.since.is_none();
         let spent = self.since.get_or_insert(started).elapsed();
         let (op, url, key) = (self.op, self.url.as_str(), self.key.as_str());
         if spent >= self.retry_for {
@@ -148,6 +214,14 @@ impl Streak {
                 .with_source(err));
         }
         let wait = jitter(self.delay).min(self.retry_for - spent);
+        if starting && self.outage.first(self.retry_for) {
+            let sep = if key.is_empty() { "" } else { " key " };
+            tracing::warn!(
+                "store unavailable: {op} {url}{sep}{key}: {}; retrying for up to {} ({RETRY_FOR_ENV})",
+                err.detail(),
+                show(self.retry_for)
+            );
+        }
         tracing::debug!(
             "{op} {url} {key}: unavailable (attempt {}), retrying in {:.1}s: {}",
             self.attempts,
@@ -173,10 +247,15 @@ fn jitter(d: Duration) -> Duration {
 
 /// A duration as the environment variable would spell it.
 fn show(d: Duration) -> String {
-    if d.subsec_millis() != 0 || d.as_secs() == 0 {
+    let secs = d.as_secs();
+    if d.subsec_millis() != 0 || secs == 0 {
         format!("{}ms", d.as_millis())
+    } else if secs.is_multiple_of(3600) {
+        format!("{}h", secs / 3600)
+    } else if secs.is_multiple_of(60) {
+        format!("{}m", secs / 60)
     } else {
-        format!("{}s", d.as_secs())
+        format!("{secs}s")
     }
 }
 
@@ -281,7 +360,7 @@ mod tests {
         let opts = StoreOptions::default().with_retry_for(Duration::from_millis(300));
         let mut calls = 0;
         let e = opts
-            .run::<(), _, _>("read", "s3://b/", "k", || {
+            .run::<(), _, _>(&Arc::default(), "read", "s3://b/", "k", || {
                 calls += 1;
                 async { Err(Error::new(ErrorKind::Unavailable, "read", "s3://b/", "k")) }
             })
@@ -292,12 +371,108 @@ mod tests {
         assert!(e.to_string().contains("gave up after"), "{e}");
         let mut calls = 0;
         let e = opts
-            .run::<(), _, _>("read", "s3://b/", "k", || {
+            .run::<(), _, _>(&Arc::default(), "read", "s3://b/", "k", || {
                 calls += 1;
                 async { Err(Error::new(ErrorKind::NotFound, "read", "s3://b/", "k")) }
             })
             .await
             .expect_err("not found");
         assert_eq!((e.kind(), calls), (ErrorKind::NotFound, 1));
+    }
+
+    /// The warning lines `f` logs, with the text of each.
+    fn warnings(f: impl FnOnce()) -> Vec<String> {
+        #[derive(Clone, Default)]
+        struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                let mut out = self.0.lock().unwrap_or_else(|p| p.into_inner());
+                out.extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = Sink::default();
+        let writer = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .without_time()
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let out = sink.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        String::from_utf8_lossy(&out)
+            .lines()
+            .map(|l| l.trim().to_string())
+            .collect()
+    }
+
+    /// Finding: with the default budget a store that could not be reached kept a person
+    /// waiting two minutes in silence (every retry logged at debug only). Now the first
+    /// operation to retry warns once, for all the operations that fail with it; after the
+    /// store answered again, the next outage is announced again.
+    #[test]
+    fn silent_retry_wait_is_announced_once_per_outage() {
+        let opts = StoreOptions::default().with_retry_for(Duration::from_secs(60));
+        let outage = Arc::new(Outage::default());
+        let url = "s3://bucket/prefix?endpoint=http://127.0.0.1:9";
+        // Each operation fails once (connection refused), then succeeds.
+        let flaky = |opts: &StoreOptions, outage: &Arc<Outage>, key: &'static str| {
+            let (opts, outage) = (opts.clone(), outage.clone());
+            async move {
+                let mut failed = false;
+                opts.run(&outage, "read", url, key, || {
+                    let first = !std::mem::replace(&mut failed, true);
+                    async move {
+                        if first {
+                            Err(Error::new(ErrorKind::Unavailable, "read", url, key)
+                                .with_detail("connection refused"))
+                        } else {
+                            Ok(())
+                        }
+                    }
+                })
+                .await
+            }
+        };
+        let lines = warnings(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let burst = ["config", "index/a", "index/b", "keys/k", "snapshots/s"];
+                let results =
+                    futures::future::join_all(burst.map(|k| flaky(&opts, &outage, k))).await;
+                assert!(results.iter().all(Result::is_ok), "{results:?}");
+                flaky(&opts, &outage, "data/00/p")
+                    .await
+                    .expect("second outage");
+            });
+        });
+        assert_eq!(lines.len(), 2, "one warning per outage: {lines:#?}");
+        assert_eq!(
+            lines[0],
+            format!(
+                "WARN holdfast_store::retry: store unavailable: read {url} key config: connection \
+                 refused; retrying for up to 1m ({RETRY_FOR_ENV})"
+            )
+        );
+        assert!(lines[1].contains(" key data/00/p: "), "{}", lines[1]);
+    }
+
+    /// Once the budget a warning announced has run out, its operations have given up: an
+    /// operation that starts failing after that warns anew.
+    #[test]
+    fn an_outage_is_announced_again_after_its_budget() {
+        let outage = Outage::default();
+        assert!(outage.first(Duration::from_secs(60)));
+        assert!(!outage.first(Duration::from_secs(60)));
+        assert!(outage.first(Duration::ZERO));
+        outage.over();
+        assert!(outage.first(Duration::from_secs(60)));
     }
 }

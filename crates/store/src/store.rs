@@ -23,7 +23,7 @@ use tokio::sync::OnceCell;
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::check_file;
 use crate::location::{Location, Secrets};
-use crate::retry::StoreOptions;
+use crate::retry::{Outage, StoreOptions};
 
 mod dirs;
 use dirs::meta;
@@ -79,6 +79,8 @@ struct Inner {
     location: Location,
     secrets: Secrets,
     options: StoreOptions,
+    /// Whether an outage of this store was announced (shared by its operations).
+    outage: Arc<Outage>,
     url: String,
     conditional: OnceCell<bool>,
 }
@@ -139,6 +141,7 @@ impl Store {
                 location,
                 secrets,
                 options,
+                outage: Arc::default(),
                 url,
                 conditional: OnceCell::new(),
             }),
@@ -210,7 +213,7 @@ impl Store {
     {
         self.inner
             .options
-            .run(op, &self.inner.url, key, attempt)
+            .run(&self.inner.outage, op, &self.inner.url, key, attempt)
             .await
     }
 
@@ -336,7 +339,8 @@ impl Store {
             return Err(self.not_found("read", key));
         }
         let op = self.op()?.clone();
-        crate::stream::open(op, self.url(), key, range, &self.inner.options).await
+        let (options, outage) = (&self.inner.options, &self.inner.outage);
+        crate::stream::open(op, self.url(), key, range, options, outage).await
     }
 
     /// Writes a whole object atomically, replacing any previous one.

@@ -10,6 +10,7 @@
 //! (S3 and Azure Blob do).
 
 use std::ops::Range;
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -18,7 +19,7 @@ use futures::stream::BoxStream;
 use opendal::{Entry, FuturesBytesStream, Lister, Operator};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::retry::{StoreOptions, Streak};
+use crate::retry::{Outage, StoreOptions, Streak};
 
 /// Where a resumable read stands.
 struct Resume {
@@ -94,6 +95,7 @@ pub(crate) async fn open(
     key: &str,
     range: Option<Range<u64>>,
     options: &StoreOptions,
+    outage: &Arc<Outage>,
 ) -> Result<BoxStream<'static, Result<Bytes>>> {
     let mut r = Resume {
         op,
@@ -102,10 +104,10 @@ pub(crate) async fn open(
         pos: range.as_ref().map_or(0, |r| r.start),
         end: range.map(|r| r.end),
         body: None,
-        streak: Streak::new(options, "read", url, key),
+        streak: Streak::new(options, outage, "read", url, key),
         done: false,
     };
-    let body = options.run("read", url, key, || r.open()).await?;
+    let body = options.run(outage, "read", url, key, || r.open()).await?;
     r.body = Some(body);
     Ok(futures::stream::unfold(
         r,
@@ -190,9 +192,10 @@ pub(crate) fn list(
     dir: String,
     recursive: bool,
     options: &StoreOptions,
+    outage: &Arc<Outage>,
 ) -> BoxStream<'static, Result<Entry>> {
     let l = Listing {
-        streak: Streak::new(options, "list", url, &dir),
+        streak: Streak::new(options, outage, "list", url, &dir),
         op,
         url: url.to_string(),
         dir,

@@ -15,7 +15,9 @@
 //! `POST /api/v1/backups` all call it. Every volume is tried even when one fails; each
 //! outcome is logged as one line (`backup ok volume=… snapshot=… files=… added=…
 //! duration=…s` at INFO, `backup failed volume=… error=…` at ERROR) and recorded in the
-//! volume's [`crate::freshness::BackupRecord`].
+//! volume's [`crate::freshness::BackupRecord`]. A caller that reports failures itself
+//! (`holdfast backup` ends with the failure as its error line) sets
+//! [`VolumeBackupOptions::quiet_failures`], so a failure is said once.
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -93,6 +95,10 @@ pub struct VolumeBackupOptions {
     pub excludes: Vec<String>,
     /// Progress counters.
     pub progress: Option<Arc<holdfast_repo::BackupProgress>>,
+    /// Record failures on the volumes without logging them: the caller reports them
+    /// itself (as `holdfast backup` does in its final error line). Scheduled and API
+    /// backups leave this off, so each failure is logged once.
+    pub quiet_failures: bool,
 }
 
 /// The database files of a volume, relative to it: configured SQLite paths plus, unless
@@ -275,7 +281,10 @@ pub async fn backup_all(
         for volume in volumes {
             observe(BackupStep::Started(volume));
             let result = backup_volume(repo, volume, opts).await;
-            record_outcome(volume, &result);
+            match &result {
+                Err(e) if opts.quiet_failures => save_failure(volume, &e.to_string()),
+                _ => record_outcome(volume, &result),
+            }
             observe(BackupStep::Finished(volume, &result));
             out.push(VolumeOutcome {
                 volume: volume.name.clone(),
@@ -288,7 +297,11 @@ pub async fn backup_all(
     if let Err(VolumeBackupError::BeforeHook(e)) = &result {
         let message = format!("before_backup hook: {e}");
         for volume in volumes {
-            record_failure(volume, &message);
+            if opts.quiet_failures {
+                save_failure(volume, &message);
+            } else {
+                record_failure(volume, &message);
+            }
         }
     }
     result
@@ -329,6 +342,12 @@ pub fn record_failure(volume: &Volume, error: &str) {
         volume.name,
         crate::freshness::one_line(error)
     );
+    save_failure(volume, error);
+}
+
+/// Records a failed backup of `volume` without logging it, for a caller that reports the
+/// failure itself.
+pub fn save_failure(volume: &Volume, error: &str) {
     let mut record = BackupRecord::load(&volume.path);
     record.failed(chrono::Utc::now(), error);
     save_record(volume, &record);

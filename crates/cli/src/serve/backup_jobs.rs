@@ -147,7 +147,11 @@ pub async fn post_backup(
                     v.snapshots = Some(reports);
                 }
                 Err(e) => {
-                    tracing::error!("backup job {}: {e:#}", v.id);
+                    if super::snapshots::logged(&e) {
+                        tracing::info!("backup job {}: failed (logged above)", v.id);
+                    } else {
+                        tracing::error!("backup job {}: {e:#}", v.id);
+                    }
                     v.status = JobStatus::Failed;
                     v.error = Some(format!("{e:#}"));
                 }

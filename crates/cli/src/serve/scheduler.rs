@@ -343,7 +343,12 @@ pub async fn run_once(
             format!("ok: {msg}")
         }
         Err(e) => {
-            tracing::error!("job {}: failed: {e:#}", job.name);
+            if super::snapshots::logged(e) {
+                // One line per volume said why already.
+                tracing::info!("job {}: failed (logged above)", job.name);
+            } else {
+                tracing::error!("job {}: failed: {e:#}", job.name);
+            }
             metrics.job_run(&job.name, "failed");
             format!("failed: {e:#}")
         }

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use anyhow::{Context as _, anyhow, bail};
+use anyhow::{Context as _, bail};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -159,11 +159,30 @@ pub struct BackupSinks {
     pub replication: Arc<Replication>,
 }
 
+/// A backup failure whose cause is logged already, one `backup failed volume=…` line per
+/// volume ([`backup_all`], [`record_failure`]): the job that ran the backup keeps the
+/// message for its status but does not log it a second time.
+#[derive(Debug)]
+pub struct Logged(pub String);
+
+impl std::fmt::Display for Logged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Logged {}
+
+/// True when `e`'s cause was logged already (see [`Logged`]).
+pub fn logged(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<Logged>().is_some()
+}
+
 /// Backs up every volume (or only `only`) through [`backup_all`] (the same orchestration
 /// as `holdfast backup`), counting, recording and announcing each outcome; afterwards
 /// the repository survey is refreshed and, when a snapshot was committed, the
 /// after-backup replicas are signalled (without waiting for them). Every volume is tried; the error lists those
-/// that failed.
+/// that failed, as [`Logged`] when each failure was logged already.
 pub async fn backup_volumes(
     access: &RepoAccess,
     config: &Config,
@@ -204,7 +223,7 @@ pub async fn backup_volumes(
                 .watch
                 .set_repository_problem(Some(one_line(&format!("{e:#}"))));
             fail_all(&e);
-            return Err(e);
+            return Err(Logged(format!("{e:#}")).into());
         }
     };
     let mut observe = |step: BackupStep<'_>| match step {
@@ -249,6 +268,7 @@ pub async fn backup_volumes(
                         error: message.clone(),
                     });
                 }
+                return Err(Logged(e.to_string()).into());
             }
             return Err(e.into());
         }
@@ -269,7 +289,7 @@ pub async fn backup_volumes(
         sinks.replication.after_backup();
     }
     if !failed.is_empty() {
-        return Err(anyhow!("backup failed: {}", failed.join("; ")));
+        return Err(Logged(format!("backup failed: {}", failed.join("; "))).into());
     }
     Ok(reports)
 }

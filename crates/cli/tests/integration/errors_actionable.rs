@@ -170,7 +170,8 @@ fn a_missing_password_file_says_os_error_2_once() {
 }
 
 /// An unreachable S3 endpoint printed 63 lines of retry warnings and an 800-character
-/// error naming one cause three times.
+/// error naming one cause three times. Now: one warning line when the retrying starts,
+/// then one error line.
 #[test]
 fn an_unreachable_s3_endpoint_is_one_line_naming_it_and_the_cause() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -188,7 +189,9 @@ fn an_unreachable_s3_endpoint_is_one_line_naming_it_and_the_cause() {
         ],
     );
     assert_eq!(code, 1, "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| !l.contains("WARN")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    let err = errors[0];
     assert!(
         err.starts_with(&format!("holdfast: error: opening repository {url}: ")),
         "names the endpoint: {err}"
@@ -201,6 +204,52 @@ fn an_unreachable_s3_endpoint_is_one_line_naming_it_and_the_cause() {
     );
     assert!(err.len() < 400, "{} characters: {err}", err.len());
     assert!(!err.contains("not-a-real-secret"), "{err}");
+}
+
+/// Finding: with the default two-minute retry budget an unreachable store kept a backup
+/// silent for two minutes before its error. Now the wait is announced at once, in one
+/// warning line naming the store (without its credentials) and the budget, not one line
+/// per attempt.
+#[test]
+fn silent_retry_wait_is_announced_in_one_warning_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("a.txt"), "a").expect("write");
+    let port = closed_port();
+    let url = format!(
+        "s3://bucket/prefix?endpoint=http://127.0.0.1:{port}&region=test\
+         &secret_access_key=secret-in-the-url&access_key_id=AKIDURL"
+    );
+    let (code, err) = holdfast(
+        dir.path(),
+        &["backup", "a.txt"],
+        &[
+            ("HOLDFAST_REPOSITORY", &url),
+            ("HOLDFAST_PASSWORD", "pw"),
+            ("HOLDFAST_STORE_RETRY_FOR", "3s"),
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    let warnings: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("retrying for up to"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    let warning = warnings[0];
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(
+        warning.contains("store unavailable: read s3://bucket/prefix key config: "),
+        "{warning}"
+    );
+    assert!(
+        warning.ends_with("retrying for up to 3s (HOLDFAST_STORE_RETRY_FOR)"),
+        "{warning}"
+    );
+    assert!(
+        warning.to_lowercase().contains("connection refused"),
+        "{warning}"
+    );
+    assert!(!err.contains("secret-in-the-url"), "{err}");
+    assert_eq!(err.lines().count(), 2, "the warning, then the error: {err}");
 }
 
 /// Without credentials the S3 store dumped its credential-provider struct.
@@ -314,4 +363,59 @@ fn a_full_repository_disk_says_to_free_space() {
         line.ends_with("free space on that disk or grow it, then run the command again"),
         "{line}"
     );
+}
+
+/// A config with one volume `data` and a file:// repository in `dir`, initialised with
+/// the password `right`; `extra` is added to the volume's table.
+fn configured_volume(dir: &Path, extra: &str) {
+    std::fs::create_dir(dir.join("vol")).expect("volume");
+    std::fs::write(dir.join("vol/a.txt"), "a").expect("write");
+    std::fs::write(
+        dir.join("holdfast.toml"),
+        format!(
+            "[repository]\nurl = \"file://{}\"\n\n[[volumes]]\nname = \"data\"\npath = \"vol\"\n{extra}",
+            dir.join("repo").display()
+        ),
+    )
+    .expect("config");
+    let (code, err) = holdfast(dir, &["init"], &[("HOLDFAST_PASSWORD", "right")]);
+    assert_eq!(code, 0, "{err}");
+}
+
+/// Finding: a failed `holdfast backup` of the configured volumes logged the library's
+/// `ERROR backup failed volume=… error=…` line and then ended with `holdfast: error: …`
+/// saying the same. Now the cause is said once, whether the repository could not be
+/// opened (wrong password) or a volume's backup failed (no psql for its Postgres).
+#[test]
+fn duplicate_error_line_on_a_failed_backup_is_gone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    configured_volume(dir.path(), "");
+    let (code, err) = holdfast(dir.path(), &["backup"], &[("HOLDFAST_PASSWORD", "wrong")]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(err.matches("wrong password").count(), 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("holdfast: error: "), "{err}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    configured_volume(
+        dir.path(),
+        "databases = [{ kind = \"postgres\", name = \"shop\", url = \"postgres://u@127.0.0.1:1/shop\" }]\n",
+    );
+    std::fs::create_dir(dir.path().join("bin")).expect("empty PATH");
+    let bin = dir.path().join("bin");
+    let (code, err) = holdfast(
+        dir.path(),
+        &["backup"],
+        &[
+            ("HOLDFAST_PASSWORD", "right"),
+            ("PATH", bin.to_str().expect("utf-8")),
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(err.matches("psql not found").count(), 1, "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    // The failure is still recorded on the volume (for `status` and the metrics).
+    let record =
+        std::fs::read_to_string(dir.path().join("vol/.holdfast/backup.json")).unwrap_or_default();
+    assert!(record.contains("psql not found"), "recorded: {record}");
 }

@@ -152,6 +152,37 @@ fn a_wrong_password_fails_the_backup_job_with_a_clear_error() {
     });
 }
 
+/// Finding: a failed backup job logged its cause twice, in the `backup failed volume=…`
+/// line and again in the job's own error line. Now the job says only that it failed.
+#[test]
+fn duplicate_error_line_on_a_failed_backup_job_is_gone() {
+    let mut setup = repo_config("");
+    setup.config = setup.config.replace(
+        "path = \"vol\"\n",
+        "path = \"vol\"\ndatabases = [{ kind = \"postgres\", name = \"shop\", url = \"postgres://u@127.0.0.1:1/shop\" }]\n",
+    );
+    // No psql on PATH: the volume's backup fails.
+    let empty = tempfile::tempdir().expect("empty PATH");
+    let path = empty.path().to_string_lossy().into_owned();
+    setup.env.push(("PATH".into(), path));
+    let s = Server::start(setup, prepare);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let (status, job) = backup_now(&s, "").await;
+        assert_eq!(status, StatusCode::ACCEPTED);
+        assert_eq!(job["status"], "failed", "{job}");
+        assert!(
+            job["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("psql not found")),
+            "the job keeps the cause: {job}"
+        );
+    });
+    let log = s.wait_log("failed (logged above)");
+    assert_eq!(log.matches("psql not found").count(), 1, "{log}");
+    assert!(log.contains("ERROR"), "{log}");
+}
+
 #[test]
 fn the_scheduler_runs_backups_and_cleanups() {
     let extra = "[schedule]\nbackup = \"* * * * * *\"\n\

@@ -183,6 +183,7 @@ impl Store {
             dir,
             opts.recursive,
             &self.inner.options,
+            &self.inner.outage,
         );
         Ok(entries
             .filter(|e| {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use holdfast_repo::BackupProgress;
 use holdfast_volume::backup::{
-    BackupStep, VolumeBackupOptions, VolumeOutcome, backup_all, record_failure,
+    BackupStep, VolumeBackupOptions, VolumeOutcome, backup_all, save_failure,
 };
 use holdfast_volume::config::{Config, Volume};
 use holdfast_volume::freshness::one_line;
@@ -67,8 +67,9 @@ async fn backup(
         Ok(r) => r,
         Err(e) => {
             let message = one_line(&format!("{e:#}"));
+            // The command's error line says it; the volumes only record it.
             for v in selected {
-                record_failure(v, &message);
+                save_failure(v, &message);
                 notifier.notify(Event::BackupFailed {
                     volume: v.name.clone(),
                     error: message.clone(),
@@ -83,6 +84,7 @@ async fn backup(
         time: args.time.map(|t| t.with_timezone(&chrono::Utc)),
         excludes: args.excludes.clone(),
         progress: Some(progress.clone()),
+        quiet_failures: true,
     };
     let roots = selected.iter().map(|v| v.path.clone()).collect();
     let bar = crate::progress::show_backup(g, progress, roots);
