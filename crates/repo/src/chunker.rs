@@ -2,11 +2,9 @@
 //! table, min 256 KiB / avg 1 MiB / max 4 MiB.
 //!
 //! The cut points are exactly those of `fastcdc::v2020::StreamCDC` with the same seed
-//! (a test checks it), but reading is done into large buffers and the gear tables are
-//! built once per repository, not once per file. A chunk that is its whole buffer (a
-//! small file) is handed on without a copy; any other chunk is copied out, so a chunk
-//! waiting in a queue holds its own bytes, never a whole 8 MiB buffer: the memory of the
-//! backup's queues is bounded by the chunks in them.
+//! (a test checks it), but reading is done into large shared buffers so each chunk is a
+//! zero-copy [`Bytes`] slice and the gear tables are built once per repository, not once
+//! per file.
 
 use std::io::Read;
 
@@ -140,11 +138,7 @@ impl<R: Read> Iterator for Chunks<'_, R> {
             }
             let end = self.pos + avail.min(self.chunker.max);
             let n = self.chunker.cut(&self.buf[self.pos..end]).max(1);
-            let chunk = if n == self.buf.len() {
-                self.buf.clone()
-            } else {
-                Bytes::copy_from_slice(&self.buf[self.pos..self.pos + n])
-            };
+            let chunk = self.buf.slice(self.pos..self.pos + n);
             self.pos += n;
             return Some(Ok(chunk));
         }
