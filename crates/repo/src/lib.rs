@@ -64,13 +64,13 @@ pub use failpoint::{Failpoints, Step};
 pub use forget::{ForgetGroup, ForgetOptions, ForgetReport, forget};
 pub use id::Id;
 pub use lock::{Lock, LockOptions, UnlockOptions, UnlockReport, unlock};
+pub use open::{KeyCache, open, open_cached};
 pub use progress::Progress;
 pub use prune::{PruneOptions, PrunePhase, PruneReport, prune};
 pub use repair::{
     RepairIndexOptions, RepairIndexReport, RepairSnapshotsOptions, RepairSnapshotsReport,
     repair_index, repair_snapshots,
 };
-pub use open::{KeyCache, open, open_cached};
 pub use repository::{IndexedRepository, InitOptions, OpenOptions, Repository, init};
 pub use restore::{Damaged, Overwrite, RestoreOptions, RestoreSummary, restore};
 pub use snapshot::{BackupReport, Snapshot, SnapshotSummary};

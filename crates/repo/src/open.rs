@@ -93,7 +93,14 @@ impl KeyCache {
     }
 
     /// Keeps a key just unlocked.
-    fn keep(&self, repo_id: &str, password: &str, key_file: &str, bytes: &[u8], master: &MasterKey) {
+    fn keep(
+        &self,
+        repo_id: &str,
+        password: &str,
+        key_file: &str,
+        bytes: &[u8],
+        master: &MasterKey,
+    ) {
         self.derivations.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut slot) = self.slot.lock() {
             *slot = Some(Unlocked {
@@ -188,7 +195,9 @@ async fn open_with(
     if let Some(cache) = cache
         && let Some((key, master)) = cache.reuse(&store, &config.id, &opts.password, &keys).await
     {
-        return Ok(Repository::assemble(store, config, &master, key, opts.cache));
+        return Ok(Repository::assemble(
+            store, config, &master, key, opts.cache,
+        ));
     }
     // A damaged key file is reported as damaged, never as a wrong password: it may be the
     // one the password opens.
@@ -238,12 +247,12 @@ async fn try_key(
     let bytes = read_checked(store, key).await?;
     let kf = KeyFile::parse(key, &bytes)?;
     let (k, password, repo_id) = (key.to_owned(), password.to_owned(), repo_id.to_owned());
-    let master = tokio::task::spawn_blocking(move || kf.unwrap_key(&k, password.as_bytes(), &repo_id))
-        .await
-        .map_err(|e| Error::Internal(format!("key derivation task: {e}")))??;
+    let master =
+        tokio::task::spawn_blocking(move || kf.unwrap_key(&k, password.as_bytes(), &repo_id))
+            .await
+            .map_err(|e| Error::Internal(format!("key derivation task: {e}")))??;
     Ok(master.map(|m| (m, bytes)))
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -278,7 +287,11 @@ mod tests {
         let cache = KeyCache::default();
         open_cached(r.store().clone(), &with("one"), &cache).await?;
         let wrong = open_cached(r.store().clone(), &with("two"), &cache).await;
-        assert!(matches!(wrong, Err(Error::WrongPassword { .. })), "{:?}", wrong.err());
+        assert!(
+            matches!(wrong, Err(Error::WrongPassword { .. })),
+            "{:?}",
+            wrong.err()
+        );
         Ok(())
     }
 
@@ -289,10 +302,19 @@ mod tests {
         open_cached(r.store().clone(), &with("one"), &cache).await?;
         add_key(&r, "two", KdfParams::insecure_fast()).await?;
         let by_two = open(r.store().clone(), &with("two")).await?;
-        let first = r.key_file().rsplit('/').next().unwrap_or_default().to_owned();
+        let first = r
+            .key_file()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
         remove_key(&by_two, &first).await?;
         let again = open_cached(r.store().clone(), &with("one"), &cache).await;
-        assert!(matches!(again, Err(Error::WrongPassword { .. })), "{:?}", again.err());
+        assert!(
+            matches!(again, Err(Error::WrongPassword { .. })),
+            "{:?}",
+            again.err()
+        );
         Ok(())
     }
 

@@ -254,7 +254,11 @@ mod tests {
         drop(feed);
         assert_eq!(got.len(), 4);
         assert!(matches!(&got[1].1, Err(why) if why.starts_with("cannot open")));
-        let ids: Vec<&Vec<Id>> = [0, 2, 3].iter().filter_map(|i| got[*i].1.as_ref().ok()).map(|(ids, _)| ids).collect();
+        let ids: Vec<&Vec<Id>> = [0, 2, 3]
+            .iter()
+            .filter_map(|i| got[*i].1.as_ref().ok())
+            .map(|(ids, _)| ids)
+            .collect();
         assert!(ids.len() == 3 && ids.iter().all(|i| *i == ids[0]));
         assert_eq!(sent.iter().count(), 1, "one blob for three equal files");
         Ok(())

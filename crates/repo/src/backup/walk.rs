@@ -186,20 +186,17 @@ impl Walker {
             let node = match self.overrides.replace.get(&child_rel).cloned() {
                 Some(source) if meta.is_file() => self.replaced_file(&meta, &source, &name)?,
                 None if meta.is_file() => {
-                    let node = node_from(&name, NodeType::File, &meta);
-                    match self.unchanged(node, prev.remove(&name)) {
-                        Ok(same) => Some(same),
-                        Err(node) => {
-                            self.readers.send(ReadJob {
-                                path: child,
-                                size: node.size,
-                                slot: tree.nodes.len(),
-                                reply: reply.clone(),
-                            })?;
-                            queued += 1;
-                            Some(node)
-                        }
+                    let mut node = node_from(&name, NodeType::File, &meta);
+                    if !self.unchanged(&mut node, prev.remove(&name)) {
+                        self.readers.send(ReadJob {
+                            path: child,
+                            size: node.size,
+                            slot: tree.nodes.len(),
+                            reply: reply.clone(),
+                        })?;
+                        queued += 1;
                     }
+                    Some(node)
                 }
                 _ => self.entry(&child, &child_rel, &name, &meta, prev.remove(&name))?,
             };
@@ -265,7 +262,7 @@ impl Walker {
 
     /// The node with the parent's content when the file is unchanged since the parent
     /// snapshot (and every blob of it is stored or sent); else the node back, to be read.
-    fn unchanged(&mut self, mut node: Node, prev: Option<Node>) -> std::result::Result<Node, Node> {
+    fn unchanged(&mut self, node: &mut Node, prev: Option<Node>) -> bool {
         match prev {
             Some(p)
                 if p.kind == NodeType::File
@@ -275,9 +272,9 @@ impl Walker {
             {
                 node.content = p.content;
                 self.count_file(node.size);
-                Ok(node)
+                true
             }
-            _ => Err(node),
+            _ => false,
         }
     }
 
@@ -333,11 +330,10 @@ impl Walker {
         meta: &Metadata,
         prev: Option<Node>,
     ) -> Result<Option<Node>> {
-        let node = node_from(name, NodeType::File, meta);
-        let mut node = match self.unchanged(node, prev) {
-            Ok(same) => return Ok(Some(same)),
-            Err(node) => node,
-        };
+        let mut node = node_from(name, NodeType::File, meta);
+        if self.unchanged(&mut node, prev) {
+            return Ok(Some(node));
+        }
         let file = match File::open(path) {
             Ok(f) => f,
             Err(e) => {

@@ -185,7 +185,9 @@ impl Job {
                     Ok(bytes) => {
                         let from = (loc.offset - b.start) as usize;
                         match bytes.get(from..from + loc.length as usize) {
-                            None => Err(format!("blob {id} cut short (pack {} truncated?)", b.pack)),
+                            None => {
+                                Err(format!("blob {id} cut short (pack {} truncated?)", b.pack))
+                            }
                             Some(sealed) => self
                                 .repo
                                 .open_blob(id, loc, sealed)

@@ -101,7 +101,9 @@ pub(super) fn running_as_root() -> bool {
 
 /// Flushes every filesystem that received files, one directory of each named: `syncfs(2)`
 /// writes out the file data and the directory entries of the renames alike.
-pub(super) fn sync_filesystems(dirs: &HashMap<u64, PathBuf>) -> Result<(), (PathBuf, std::io::Error)> {
+pub(super) fn sync_filesystems(
+    dirs: &HashMap<u64, PathBuf>,
+) -> Result<(), (PathBuf, std::io::Error)> {
     for dir in dirs.values() {
         let synced = File::open(dir).and_then(|f| rustix::fs::syncfs(&f).map_err(Into::into));
         synced.map_err(|e| (dir.clone(), e))?;

@@ -33,11 +33,11 @@ struct Dir {
     parent: Option<usize>,
     path: PathBuf,
     node: Node,
-    state: Made,
+    state: State,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Made {
+enum State {
     /// Nothing chosen inside it yet (only with `--include`).
     Deferred,
     /// Made (or found) as a real directory.
@@ -88,8 +88,10 @@ impl Job {
                 return Ok(summary);
             }
         };
-        self.rt
-            .block_on(self.failpoints.hit(crate::failpoint::Step::RestoreAfterTrees))?;
+        self.rt.block_on(
+            self.failpoints
+                .hit(crate::failpoint::Step::RestoreAfterTrees),
+        )?;
         let mut walk = Walk {
             job: &self,
             include,
@@ -128,7 +130,7 @@ impl Job {
                 .extend(self.damaged.into_inner().unwrap_or_default());
             return Ok(summary);
         }
-        for d in dirs.iter().rev().filter(|d| d.state == Made::Made) {
+        for d in dirs.iter().rev().filter(|d| d.state == State::Made) {
             if let Err(e) = fsops::set_dir_meta(&self.target.join(&d.path), &d.node, me_root) {
                 self.fail(&d.path, e);
             }
@@ -161,8 +163,12 @@ impl Walk<'_> {
             }
             let below_failed = frame
                 .dir
-                .is_some_and(|i| self.dirs[i].state == Made::Failed);
-            let next = if below_failed { None } else { frame.nodes.next() };
+                .is_some_and(|i| self.dirs[i].state == State::Failed);
+            let next = if below_failed {
+                None
+            } else {
+                frame.nodes.next()
+            };
             let Some(node) = next else {
                 stack.pop();
                 continue;
@@ -176,15 +182,12 @@ impl Walk<'_> {
                         stack.push(f);
                     }
                 }
-                NodeType::File if chosen => {
-                    if self.ensure(parent) {
-                        self.file(Entry { path, node });
-                    }
+                // A file or symlink is chosen, and its directories made, or it is skipped.
+                NodeType::File if chosen && self.ensure(parent) => {
+                    self.file(Entry { path, node });
                 }
-                NodeType::Symlink if chosen => {
-                    if self.ensure(parent) {
-                        self.links.push(Entry { path, node });
-                    }
+                NodeType::Symlink if chosen && self.ensure(parent) => {
+                    self.links.push(Entry { path, node });
                 }
                 _ => {}
             }
@@ -205,7 +208,7 @@ impl Walk<'_> {
             parent,
             path: path.clone(),
             node,
-            state: Made::Deferred,
+            state: State::Deferred,
         });
         let me = self.dirs.len() - 1;
         if chosen && !self.ensure(Some(me)) {
@@ -237,12 +240,12 @@ impl Walk<'_> {
     fn ensure(&mut self, dir: Option<usize>) -> bool {
         let Some(i) = dir else { return true };
         match self.dirs[i].state {
-            Made::Made => return true,
-            Made::Failed => return false,
-            Made::Deferred => {}
+            State::Made => return true,
+            State::Failed => return false,
+            State::Deferred => {}
         }
         if !self.ensure(self.dirs[i].parent) {
-            self.dirs[i].state = Made::Failed;
+            self.dirs[i].state = State::Failed;
             return false;
         }
         let full = self.job.target.join(&self.dirs[i].path);
@@ -256,13 +259,13 @@ impl Walk<'_> {
                 if !self.job.dry_run {
                     self.devices.entry(dev).or_insert(full);
                 }
-                self.dirs[i].state = Made::Made;
+                self.dirs[i].state = State::Made;
                 self.summary.dirs += 1;
                 true
             }
             Err(e) => {
                 self.job.fail(&self.dirs[i].path, e);
-                self.dirs[i].state = Made::Failed;
+                self.dirs[i].state = State::Failed;
                 false
             }
         }

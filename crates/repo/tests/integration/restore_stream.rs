@@ -14,7 +14,10 @@ fn many_files(root: &Path, count: usize) -> std::io::Result<()> {
     for i in 0..count {
         let dir = root.join(format!("d{}/e{}", i % 7, i % 13));
         fs::create_dir_all(&dir)?;
-        fs::write(dir.join(format!("f{i:05}")), pseudo_random(i % 3072, i as u64))?;
+        fs::write(
+            dir.join(format!("f{i:05}")),
+            pseudo_random(i % 3072, i as u64),
+        )?;
     }
     Ok(())
 }
@@ -26,7 +29,7 @@ impl FdLimit {
     fn lower_to(n: u64) -> FdLimit {
         use rustix::process::{Resource, getrlimit, setrlimit};
         let old = getrlimit(Resource::Nofile);
-        let mut new = old.clone();
+        let mut new = old;
         new.current = Some(n);
         setrlimit(Resource::Nofile, new).expect("lower RLIMIT_NOFILE");
         FdLimit(old)
@@ -35,7 +38,7 @@ impl FdLimit {
 
 impl Drop for FdLimit {
     fn drop(&mut self) {
-        let _ = rustix::process::setrlimit(rustix::process::Resource::Nofile, self.0.clone());
+        let _ = rustix::process::setrlimit(rustix::process::Resource::Nofile, self.0);
     }
 }
 
@@ -74,7 +77,13 @@ async fn restore_of_more_files_than_descriptors_completes_exactly() -> TestResul
 async fn include_makes_only_the_directories_it_needs() -> TestResult {
     let (t, mut repo) = TestRepo::new().await?;
     let src = t.dir.path().join("src");
-    for p in ["a/b/c.txt", "a/d/e.txt", "a/d/x/y.txt", "f/g.txt", "top.txt"] {
+    for p in [
+        "a/b/c.txt",
+        "a/d/e.txt",
+        "a/d/x/y.txt",
+        "f/g.txt",
+        "top.txt",
+    ] {
         let path = src.join(p);
         fs::create_dir_all(path.parent().ok_or("parent")?)?;
         fs::write(&path, p)?;
