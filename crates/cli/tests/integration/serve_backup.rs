@@ -122,6 +122,17 @@ fn backups_on_demand_and_snapshot_listing() {
     });
 }
 
+/// Starts a backup job, which must fail keeping `cause` in its error.
+async fn failed_backup_job(s: &Server, cause: &str) {
+    let (status, job) = backup_now(s, "").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(
+        job["error"].as_str().is_some_and(|e| e.contains(cause)),
+        "the job keeps the cause: {job}"
+    );
+}
+
 #[test]
 fn a_wrong_password_fails_the_backup_job_with_a_clear_error() {
     let mut setup = repo_config("");
@@ -130,15 +141,7 @@ fn a_wrong_password_fails_the_backup_job_with_a_clear_error() {
     let s = Server::start(setup, prepare);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        let (status, job) = backup_now(&s, "").await;
-        assert_eq!(status, StatusCode::ACCEPTED);
-        assert_eq!(job["status"], "failed", "{job}");
-        assert!(
-            job["error"]
-                .as_str()
-                .is_some_and(|e| e.contains("password")),
-            "{job}"
-        );
+        failed_backup_job(&s, "password").await;
         let text = reqwest::get(s.url("/metrics"))
             .await
             .expect("metrics")
@@ -167,17 +170,7 @@ fn duplicate_error_line_on_a_failed_backup_job_is_gone() {
     setup.env.push(("PATH".into(), path));
     let s = Server::start(setup, prepare);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        let (status, job) = backup_now(&s, "").await;
-        assert_eq!(status, StatusCode::ACCEPTED);
-        assert_eq!(job["status"], "failed", "{job}");
-        assert!(
-            job["error"]
-                .as_str()
-                .is_some_and(|e| e.contains("psql not found")),
-            "the job keeps the cause: {job}"
-        );
-    });
+    rt.block_on(failed_backup_job(&s, "psql not found"));
     let log = s.wait_log("failed (logged above)");
     assert_eq!(log.matches("psql not found").count(), 1, "{log}");
     assert!(log.contains("ERROR"), "{log}");
