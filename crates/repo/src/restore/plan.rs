@@ -66,6 +66,7 @@ struct Walk<'a> {
     queued_bytes: u64,
     /// One directory per filesystem that received files, for the final flush.
     devices: HashMap<u64, PathBuf>,
+    flusher: fsops::Flusher,
     summary: RestoreSummary,
 }
 
@@ -101,6 +102,7 @@ impl Job {
             queue: Vec::new(),
             queued_bytes: 0,
             devices: HashMap::new(),
+            flusher: fsops::Flusher::default(),
             summary,
         };
         if !self.dry_run {
@@ -112,6 +114,7 @@ impl Job {
         walk.walk(root_tree.nodes)?;
         walk.flush();
         walk.finish_links();
+        walk.flusher.wait();
         let Walk {
             dirs,
             devices,
@@ -316,6 +319,9 @@ impl Walk<'_> {
             self.summary.files += 1;
             self.summary.bytes += n;
             self.summary.overwritten += u64::from(q.replaces);
+        }
+        if !self.job.dry_run {
+            self.flusher.kick(&self.devices);
         }
     }
 
