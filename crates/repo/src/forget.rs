@@ -209,12 +209,7 @@ mod tests {
     async fn volume_filter_dry_run_and_empty_groups() -> Result<()> {
         let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
         std::fs::write(dir.path().join("f"), "x").map_err(|e| Error::io("f", e))?;
-        let store = holdfast_store::Store::open("memory://")?;
-        let init = crate::InitOptions {
-            password: "pw".into(),
-            kdf: crate::KdfParams::insecure_fast(),
-        };
-        let repo = crate::init(store, &init).await?;
+        let repo = crate::test_support::memory_repo().await?;
         let mut irepo = repo.load_index().await?;
         for volume in [Some("v"), Some("v"), None, None] {
             let mut opts = crate::BackupOptions::new(dir.path());

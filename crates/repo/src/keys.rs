@@ -152,16 +152,9 @@ pub async fn change_password(
 mod tests {
     use super::*;
     use crate::open::open;
-    use crate::repository::{InitOptions, OpenOptions, init};
+    use crate::repository::OpenOptions;
 
-    async fn repo() -> Result<Repository> {
-        let store = holdfast_store::Store::open("memory://")?;
-        let opts = InitOptions {
-            password: "one".into(),
-            kdf: KdfParams::insecure_fast(),
-        };
-        init(store, &opts).await
-    }
+    use crate::test_support::memory_repo as repo;
 
     fn with(password: &str) -> OpenOptions {
         OpenOptions {

@@ -1,14 +1,5 @@
 use super::*;
-use crate::{InitOptions, KdfParams, init};
-
-async fn repo() -> Result<Repository> {
-    let store = holdfast_store::Store::open("memory://")?;
-    let opts = InitOptions {
-        password: "pw".into(),
-        kdf: KdfParams::insecure_fast(),
-    };
-    init(store, &opts).await
-}
+use crate::test_support::memory_repo as repo;
 
 fn quick() -> LockOptions {
     LockOptions {
