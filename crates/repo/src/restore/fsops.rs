@@ -4,17 +4,18 @@
 //!
 //! Durability: a restored file is fsynced before its rename only when it replaces an
 //! existing entry (the old data must stay whole until the new is on disk). Every other
-//! file is renamed into place unsynced, and once all are written, [`sync_filesystems`]
+//! file is renamed into place unsynced, and once all are written, [`Filesystems::sync`]
 //! runs `syncfs(2)` once per filesystem that received files: a restore that returns
 //! success has everything on disk, at the cost of one flush instead of one per file.
-//! While the restore goes on, a [`Flusher`] starts that writing early, after each batch,
-//! on a thread of its own (the kernel would otherwise wait until gigabytes are dirty), so
-//! the final flush finds little left to write.
+//! While the restore goes on, [`Filesystems::kick`] starts that writing early, after each
+//! batch, on a thread of its own (the kernel would otherwise wait until gigabytes are
+//! dirty), so the final flush finds little left to write.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use filetime::FileTime;
 
@@ -102,42 +103,104 @@ pub(super) fn running_as_root() -> bool {
         .unwrap_or(false)
 }
 
-/// At most one background flush at a time; see the module doc. Its errors are left to
-/// the final [`sync_filesystems`], which reports them.
+/// The file systems a restore writes to, one directory of each held open from before
+/// anything is written there, and the flushes of them (see the module doc).
+///
+/// The directories are opened early because `syncfs(2)` reports a writeback error only
+/// to descriptors opened before the error happened; a background flush that meets one
+/// keeps it (it is reported once per descriptor), and [`Filesystems::sync`] returns it.
 #[derive(Default)]
-pub(super) struct Flusher {
+pub(super) struct Filesystems {
+    dirs: HashMap<u64, (PathBuf, Arc<File>)>,
+    failed: Arc<Mutex<Option<(PathBuf, std::io::Error)>>>,
     running: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Flusher {
-    /// Starts flushing `dirs`' file systems unless a flush is still running.
-    pub(super) fn kick(&mut self, dirs: &HashMap<u64, PathBuf>) {
+type Opened = Vec<(PathBuf, Arc<File>)>;
+
+impl Filesystems {
+    /// Records the file system of `dir` (device `dev`), opening `dir` if it is the first
+    /// directory seen there.
+    pub(super) fn add(&mut self, dev: u64, dir: &Path) -> std::io::Result<()> {
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.dirs.entry(dev) {
+            slot.insert((dir.to_path_buf(), Arc::new(File::open(dir)?)));
+        }
+        Ok(())
+    }
+
+    fn opened(&self) -> Opened {
+        self.dirs.values().cloned().collect()
+    }
+
+    /// Starts flushing every file system on a thread of its own, unless a flush is still
+    /// running; its first error is kept for [`Filesystems::sync`].
+    pub(super) fn kick(&mut self) {
         if self.running.as_ref().is_some_and(|h| !h.is_finished()) {
             return;
         }
         self.wait();
-        let dirs = dirs.clone();
+        let (dirs, failed) = (self.opened(), self.failed.clone());
         self.running = Some(std::thread::spawn(move || {
-            let _ = sync_filesystems(&dirs);
+            if let Err(e) = flush(&dirs)
+                && let Ok(mut f) = failed.lock()
+            {
+                f.get_or_insert(e);
+            }
         }));
     }
 
-    /// Waits for the flush running, if any.
-    pub(super) fn wait(&mut self) {
+    fn wait(&mut self) {
         if let Some(h) = self.running.take() {
             let _ = h.join();
         }
     }
+
+    /// Waits for a background flush, then flushes every file system once more: `syncfs`
+    /// writes out the file data and the directory entries of the renames alike. Fails
+    /// with the first error, from the background or from now, naming the directory.
+    pub(super) fn sync(mut self) -> Result<(), (PathBuf, std::io::Error)> {
+        self.wait();
+        if let Some(e) = self.failed.lock().ok().and_then(|mut f| f.take()) {
+            return Err(e);
+        }
+        flush(&self.opened())
+    }
 }
 
-/// Flushes every filesystem that received files, one directory of each named: `syncfs(2)`
-/// writes out the file data and the directory entries of the renames alike.
-pub(super) fn sync_filesystems(
-    dirs: &HashMap<u64, PathBuf>,
-) -> Result<(), (PathBuf, std::io::Error)> {
-    for dir in dirs.values() {
-        let synced = File::open(dir).and_then(|f| rustix::fs::syncfs(&f).map_err(Into::into));
-        synced.map_err(|e| (dir.clone(), e))?;
+fn flush(dirs: &Opened) -> Result<(), (PathBuf, std::io::Error)> {
+    for (dir, f) in dirs {
+        rustix::fs::syncfs(&**f).map_err(|e| (dir.clone(), e.into()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writeback error is reported once per descriptor: one that a background flush
+    /// met must still fail the final flush, not be lost with its thread.
+    #[test]
+    fn an_error_of_a_background_flush_fails_the_final_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut fs = Filesystems::default();
+        fs.add(1, dir.path()).expect("add");
+        fs.kick();
+        fs.wait();
+        let io = std::io::Error::from_raw_os_error(5);
+        *fs.failed.lock().expect("lock") = Some((dir.path().to_path_buf(), io));
+        let (path, e) = fs.sync().expect_err("the kept error");
+        assert_eq!((path.as_path(), e.raw_os_error()), (dir.path(), Some(5)));
+    }
+
+    #[test]
+    fn one_directory_is_held_per_file_system() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut fs = Filesystems::default();
+        fs.add(7, dir.path()).expect("add");
+        fs.add(7, Path::new("/nonexistent/holdfast-test"))
+            .expect("not opened again");
+        assert_eq!(fs.opened().len(), 1);
+        fs.sync().expect("flush");
+    }
 }

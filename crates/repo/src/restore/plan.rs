@@ -9,7 +9,6 @@
 //! is set last, deepest first. What the walk keeps for the end is one record per
 //! directory and per symlink, not per file.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use globset::GlobSet;
@@ -64,9 +63,8 @@ struct Walk<'a> {
     links: Vec<Entry>,
     queue: Vec<Queued>,
     queued_bytes: u64,
-    /// One directory per filesystem that received files, for the final flush.
-    devices: HashMap<u64, PathBuf>,
-    flusher: fsops::Flusher,
+    /// The file systems written to, for the flushes.
+    filesystems: fsops::Filesystems,
     summary: RestoreSummary,
 }
 
@@ -101,23 +99,23 @@ impl Job {
             links: Vec::new(),
             queue: Vec::new(),
             queued_bytes: 0,
-            devices: HashMap::new(),
-            flusher: fsops::Flusher::default(),
+            filesystems: fsops::Filesystems::default(),
             summary,
         };
         if !self.dry_run {
             let dev = std::fs::metadata(&self.target)
                 .map(|m| std::os::unix::fs::MetadataExt::dev(&m))
                 .map_err(|e| Error::io(&self.target, e))?;
-            walk.devices.insert(dev, self.target.clone());
+            walk.filesystems
+                .add(dev, &self.target)
+                .map_err(|e| Error::io(&self.target, e))?;
         }
         walk.walk(root_tree.nodes)?;
         walk.flush();
         walk.finish_links();
-        walk.flusher.wait();
         let Walk {
             dirs,
-            devices,
+            filesystems,
             mut summary,
             me_root,
             ..
@@ -144,7 +142,7 @@ impl Job {
         if self.cancel.is_cancelled() {
             return Err(Error::Cancelled("restore".into()));
         }
-        fsops::sync_filesystems(&devices).map_err(|(dir, e)| Error::io(dir, e))?;
+        filesystems.sync().map_err(|(dir, e)| Error::io(dir, e))?;
         summary
             .damaged
             .extend(self.damaged.into_inner().unwrap_or_default());
@@ -259,8 +257,12 @@ impl Walk<'_> {
         };
         match made {
             Ok(dev) => {
-                if !self.job.dry_run {
-                    self.devices.entry(dev).or_insert(full);
+                if !self.job.dry_run
+                    && let Err(e) = self.filesystems.add(dev, &full)
+                {
+                    self.job.fail(&self.dirs[i].path, e);
+                    self.dirs[i].state = State::Failed;
+                    return false;
                 }
                 self.dirs[i].state = State::Made;
                 self.summary.dirs += 1;
@@ -321,7 +323,7 @@ impl Walk<'_> {
             self.summary.overwritten += u64::from(q.replaces);
         }
         if !self.job.dry_run {
-            self.flusher.kick(&self.devices);
+            self.filesystems.kick();
         }
     }
 
