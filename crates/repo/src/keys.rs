@@ -152,16 +152,7 @@ pub async fn change_password(
 mod tests {
     use super::*;
     use crate::open::open;
-    use crate::repository::OpenOptions;
-
-    use crate::test_support::memory_repo as repo;
-
-    fn with(password: &str) -> OpenOptions {
-        OpenOptions {
-            password: password.into(),
-            cache: Some(false),
-        }
-    }
+    use crate::test_support::{memory_repo as repo, with};
 
     #[tokio::test]
     async fn add_passwd_remove_round_trip() -> Result<()> {

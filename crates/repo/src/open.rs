@@ -259,14 +259,7 @@ mod tests {
     use super::*;
     use crate::crypto::KdfParams;
     use crate::keys::{add_key, remove_key};
-    use crate::test_support::memory_repo as repo;
-
-    fn with(password: &str) -> OpenOptions {
-        OpenOptions {
-            password: password.into(),
-            cache: Some(false),
-        }
-    }
+    use crate::test_support::{memory_repo as repo, with};
 
     /// Finding (#14): `serve` ran Argon2id for every operation.
     #[tokio::test]

@@ -20,6 +20,14 @@ pub(crate) async fn memory_repo() -> crate::Result<Repository> {
     crate::repository::init(store, &opts).await
 }
 
+/// Options that open a repository with `password`, without the local cache.
+pub(crate) fn with(password: &str) -> crate::OpenOptions {
+    crate::OpenOptions {
+        password: password.into(),
+        cache: Some(false),
+    }
+}
+
 /// A snapshot with every figure zero and a dummy tree: the fixture of the unit tests
 /// that select, filter and forget snapshots.
 pub(crate) fn bare_snapshot(

@@ -282,8 +282,8 @@ pub async fn backup_all(
             observe(BackupStep::Started(volume));
             let result = backup_volume(repo, volume, opts).await;
             match &result {
-                Err(e) if opts.quiet_failures => save_failure(volume, &e.to_string()),
-                _ => record_outcome(volume, &result),
+                Err(e) => failed(volume, &e.to_string(), opts),
+                Ok(_) => record_outcome(volume, &result),
             }
             observe(BackupStep::Finished(volume, &result));
             out.push(VolumeOutcome {
@@ -297,11 +297,7 @@ pub async fn backup_all(
     if let Err(VolumeBackupError::BeforeHook(e)) = &result {
         let message = format!("before_backup hook: {e}");
         for volume in volumes {
-            if opts.quiet_failures {
-                save_failure(volume, &message);
-            } else {
-                record_failure(volume, &message);
-            }
+            failed(volume, &message, opts);
         }
     }
     result
@@ -343,6 +339,16 @@ pub fn record_failure(volume: &Volume, error: &str) {
         crate::freshness::one_line(error)
     );
     save_failure(volume, error);
+}
+
+/// Records a failure of `volume`, logged unless the caller reports it itself
+/// ([`VolumeBackupOptions::quiet_failures`]).
+fn failed(volume: &Volume, error: &str, opts: &VolumeBackupOptions) {
+    if opts.quiet_failures {
+        save_failure(volume, error);
+    } else {
+        record_failure(volume, error);
+    }
 }
 
 /// Records a failed backup of `volume` without logging it, for a caller that reports the

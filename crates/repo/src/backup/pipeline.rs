@@ -1,9 +1,9 @@
 //! The write side of a backup: blobs go through a bounded channel to a pool of
 //! compress+encrypt workers, then to a packer that fills data and tree packs (16 MiB),
 //! then to an uploader that keeps at most 4 pack writes in flight (2 on a local disk: one
-//! is written while the other waits on its fsync); the packer seals a pack only when a write slot is
-//! free, so no finished pack waits in a queue. Every queue is bounded, so memory stays bounded
-//! whatever the data size.
+//! is written while the other waits on its fsync); the packer seals a pack only when a
+//! write slot is free, so no finished pack waits in a queue. Every queue is bounded, so
+//! memory stays bounded whatever the data size.
 //!
 //! The uploader watches the backup's cancellation token: once it is cancelled the uploads
 //! in flight are dropped and the uploader stops, which closes the queues behind it, so the

@@ -260,8 +260,9 @@ impl Walker {
         }
     }
 
-    /// The node with the parent's content when the file is unchanged since the parent
-    /// snapshot (and every blob of it is stored or sent); else the node back, to be read.
+    /// True, with the parent's content filled into `node`, when the file is unchanged
+    /// since the parent snapshot and every blob of it is stored or sent; false when it
+    /// must be read.
     fn unchanged(&mut self, node: &mut Node, prev: Option<Node>) -> bool {
         match prev {
             Some(p)
