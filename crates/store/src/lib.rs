@@ -33,6 +33,7 @@
 mod cache;
 pub mod checksum;
 mod error;
+mod integrity;
 mod key;
 mod local;
 mod location;

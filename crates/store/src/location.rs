@@ -129,9 +129,12 @@ impl Location {
                 endpoint,
                 region,
             } => {
+                // Every upload carries its CRC32C, so a body damaged on the way is
+                // refused by the server instead of stored (and the write retried).
                 let mut b = opendal::services::S3::default()
                     .bucket(bucket)
-                    .root(&format!("/{prefix}"));
+                    .root(&format!("/{prefix}"))
+                    .checksum_algorithm("crc32c");
                 if let Some(ep) = endpoint.clone().or_else(|| env("AWS_ENDPOINT_URL")) {
                     b = b.endpoint(&ep);
                 }

@@ -354,12 +354,39 @@ impl Store {
         }
         let op = self.op()?;
         self.retry("write", key, || async {
-            op.write(key, data.clone())
+            let meta = op
+                .write(key, data.clone())
                 .await
-                .map(|_| ())
-                .map_err(|e| self.err(e, "write", key))
+                .map_err(|e| self.upload_err(e, "write", key))?;
+            // A damaged upload that landed is replaced by the next attempt.
+            self.check_upload(&meta, &data, key)
         })
         .await
+    }
+
+    /// The error of an upload; one the server refused because the body did not match
+    /// the checksum sent with it (damaged on the way) is worth another attempt.
+    fn upload_err(&self, e: opendal::Error, op: &'static str, key: &str) -> Error {
+        let refused = crate::integrity::damaged_on_the_way(&e);
+        let err = self.err(e, op, key);
+        if refused {
+            Error::new(ErrorKind::Unavailable, op, self.url(), key)
+                .with_detail(crate::integrity::DAMAGED_UPLOAD)
+                .with_source(err)
+        } else {
+            err
+        }
+    }
+
+    /// Compares the MD5 a server reports for what it stored (Azure Blob does) with the
+    /// bytes sent: a mismatch is an upload damaged on the way, to be sent again.
+    fn check_upload(&self, meta: &opendal::Metadata, data: &Bytes, key: &str) -> Result<()> {
+        if crate::integrity::md5_matches(meta.content_md5(), data) {
+            Ok(())
+        } else {
+            Err(Error::new(ErrorKind::Unavailable, "write", self.url(), key)
+                .with_detail(crate::integrity::DAMAGED_UPLOAD))
+        }
     }
 
     /// Writes an object from a stream atomically and returns its size. On error the
@@ -420,7 +447,14 @@ impl Store {
         self.retry("write", key, || async {
             let retried = tries.fetch_add(1, std::sync::atomic::Ordering::Relaxed) > 0;
             match op.write_with(key, data.clone()).if_not_exists(true).await {
-                Ok(_) => Ok(()),
+                Ok(meta) => match self.check_upload(&meta, &data, key) {
+                    Ok(()) => Ok(()),
+                    Err(damaged) => {
+                        // Ours, and damaged: removed so the next attempt can create it.
+                        op.delete(key).await.map_err(|e| self.err(e, "write", key))?;
+                        Err(damaged)
+                    }
+                },
                 // An earlier attempt that seemed to fail may have landed: ours if the
                 // bytes are ours.
                 Err(e) if retried && dal_kind_is(&e, ErrorKind::AlreadyExists) => {
@@ -429,7 +463,7 @@ impl Store {
                         _ => Err(self.err(e, "write", key)),
                     }
                 }
-                Err(e) => Err(self.err(e, "write", key)),
+                Err(e) => Err(self.upload_err(e, "write", key)),
             }
         })
         .await

@@ -1,7 +1,8 @@
 //! A TCP proxy on 127.0.0.1 for fault tests: it forwards to an upstream HTTP server,
 //! except that some accepted connections get a fault instead: a reset, a connection that
 //! is accepted and never answered, an HTTP error status (500, 503, 429), a response cut
-//! short, a request cut short (a half-sent upload), or a response with one byte flipped.
+//! short, a request cut short (a half-sent upload), a response with one byte flipped, or
+//! a request with one byte of its body flipped (an upload damaged on the way).
 //!
 //! Faults come from two sources, both driven by the test's own state, never by time:
 //! - [`Proxy::fail_next`] queues faults that the next accepted connections get in order
@@ -40,6 +41,9 @@ pub enum Fault {
     /// Forwarded, but the byte this many bytes into the response body is flipped (a
     /// response whose body is shorter passes unchanged and is not counted as corrupted).
     Corrupt(usize),
+    /// Forwarded, but the byte this many bytes into the request body is flipped (an
+    /// upload damaged on the way; a shorter body passes unchanged and is not counted).
+    CorruptRequest(usize),
 }
 
 impl Fault {
@@ -55,6 +59,7 @@ impl Fault {
             Fault::Status(_) => "http-other",
             Fault::CutRequest(_) => "cut-request",
             Fault::Corrupt(_) => "corrupt",
+            Fault::CorruptRequest(_) => "corrupt-request",
         }
     }
 }
@@ -130,7 +135,7 @@ impl Proxy {
                         if let Some(f) = f {
                             s.served += 1;
                             // A corruption is counted when a byte is really flipped.
-                            if !matches!(f, Fault::Corrupt(_)) {
+                            if !matches!(f, Fault::Corrupt(_) | Fault::CorruptRequest(_)) {
                                 *s.by_kind.entry(f.kind()).or_default() += 1;
                             }
                         }
@@ -240,7 +245,7 @@ async fn answer(mut conn: TcpStream, code: u16) {
 
 /// Copies both ways between `client` and a new connection to `upstream` until either
 /// side closes or the generation changes, applying `fault` (a cut response, a cut
-/// request, or a flipped response byte). With `close_each` (while chaos is on) the first
+/// request, a flipped response byte or a flipped request byte). With `close_each` (while chaos is on) the first
 /// request gets a `Connection: close` header, so the server closes the connection after
 /// one response and every request of the client comes on a new connection, which
 /// draws its own fault. Returns whether the fault really happened.
@@ -257,10 +262,15 @@ async fn forward(
     };
     let (mut cr, mut cw) = client.into_split();
     let (mut sr, mut sw) = server.into_split();
+    let request_flipped = std::sync::atomic::AtomicBool::new(false);
     let up = async {
         let mut left = match fault {
             Some(Fault::CutRequest(n)) => n,
             _ => usize::MAX,
+        };
+        let mut flip = match fault {
+            Some(Fault::CorruptRequest(k)) => Some(BodyFlip::new(k)),
+            _ => None,
         };
         let mut buf = vec![0u8; 16 * 1024];
         let mut first = close_each;
@@ -273,6 +283,12 @@ async fn forward(
             if first && let Some(p) = chunk.windows(2).position(|w| w == b"\r\n") {
                 chunk.splice(p + 2..p + 2, b"Connection: close\r\n".iter().copied());
                 first = false;
+            }
+            if let Some(f) = flip.as_mut()
+                && f.apply(&mut chunk)
+            {
+                request_flipped.store(true, std::sync::atomic::Ordering::Relaxed);
+                flip = None;
             }
             if sw.write_all(&chunk).await.is_err() {
                 break;
@@ -287,14 +303,10 @@ async fn forward(
             Some(Fault::Cut(n)) => n,
             _ => usize::MAX,
         };
-        // With Corrupt(k): the body starts after the first blank line of the response.
-        let mut flip_at = match fault {
-            Some(Fault::Corrupt(k)) => Some(k),
+        let mut flip = match fault {
+            Some(Fault::Corrupt(k)) => Some(BodyFlip::new(k)),
             _ => None,
         };
-        let mut seen: Vec<u8> = Vec::new();
-        let mut body_start: Option<usize> = None;
-        let mut passed = 0usize;
         let mut flipped = false;
         let mut buf = vec![0u8; 16 * 1024];
         while left > 0 {
@@ -303,26 +315,15 @@ async fn forward(
                 Ok(n) => n.min(left),
             };
             let chunk = &mut buf[..n];
-            if let Some(k) = flip_at {
-                if body_start.is_none() {
-                    seen.extend_from_slice(chunk);
-                    if let Some(p) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
-                        body_start = Some(p + 4);
-                    }
-                }
-                if let Some(b) = body_start {
-                    let target = b + k;
-                    if target >= passed && target < passed + n {
-                        chunk[target - passed] ^= 0x20;
-                        flipped = true;
-                        flip_at = None;
-                    }
-                }
+            if let Some(f) = flip.as_mut()
+                && f.apply(chunk)
+            {
+                flipped = true;
+                flip = None;
             }
             if cw.write_all(chunk).await.is_err() {
                 break;
             }
-            passed += n;
             left -= n;
         }
         (left == 0, flipped)
@@ -335,5 +336,45 @@ async fn forward(
         }
         _ = generation.changed() => {}
     }
-    happened
+    happened || request_flipped.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Flips the byte `k` bytes into the body of one HTTP message (which starts after the
+/// first blank line), fed to it piece by piece as the bytes pass.
+struct BodyFlip {
+    k: usize,
+    head: Vec<u8>,
+    body_start: Option<usize>,
+    passed: usize,
+}
+
+impl BodyFlip {
+    fn new(k: usize) -> BodyFlip {
+        BodyFlip {
+            k,
+            head: Vec::new(),
+            body_start: None,
+            passed: 0,
+        }
+    }
+
+    /// Flips the byte if it is in `chunk`; true when it was flipped.
+    fn apply(&mut self, chunk: &mut [u8]) -> bool {
+        if self.body_start.is_none() {
+            self.head.extend_from_slice(chunk);
+            if let Some(p) = self.head.windows(4).position(|w| w == b"\r\n\r\n") {
+                self.body_start = Some(p + 4);
+            }
+        }
+        let mut done = false;
+        if let Some(b) = self.body_start {
+            let target = b + self.k;
+            if target >= self.passed && target < self.passed + chunk.len() {
+                chunk[target - self.passed] ^= 0x20;
+                done = true;
+            }
+        }
+        self.passed += chunk.len();
+        done
+    }
 }
