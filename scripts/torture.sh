@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # holdfast torture runner: the crash suites (real processes killed with SIGKILL at
 # uniformly random moments, fixed seeds: backup on file:// and Garage, prune after forget,
-# restore --in-place, database restore) with one summary line per suite:
+# copy from file:// to Garage, restore --in-place, database restore) with one summary line
+# per suite:
 #
 #   torture SUITE: N trials, N passed, N failed, data lost: N
 #
@@ -19,7 +20,7 @@ cd "$REPO_ROOT"
 case "${1:-}" in
     --long) export HOLDFAST_TORTURE_TRIALS="${HOLDFAST_TORTURE_TRIALS:-200}" ;;
     "") export HOLDFAST_TORTURE_TRIALS="${HOLDFAST_TORTURE_TRIALS:-6}" ;;
-    -h|--help) sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "torture.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
 esac
 

@@ -451,7 +451,9 @@ impl Store {
                     Ok(()) => Ok(()),
                     Err(damaged) => {
                         // Ours, and damaged: removed so the next attempt can create it.
-                        op.delete(key).await.map_err(|e| self.err(e, "write", key))?;
+                        op.delete(key)
+                            .await
+                            .map_err(|e| self.err(e, "write", key))?;
                         Err(damaged)
                     }
                 },

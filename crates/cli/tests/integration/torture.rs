@@ -1,5 +1,6 @@
 //! Crash suites: real `holdfast` processes killed with SIGKILL at uniformly random moments
-//! (fixed seeds), then checked: `verify --read-data` is clean, no partial snapshot is
+//! (fixed seeds) during backup, prune after forget, and copy to a second repository, then
+//! checked: `verify --read-data` is clean, no partial snapshot is
 //! listed, the next operation completes and every snapshot restores byte-exact.
 //!
 //! Each suite first measures how long its operation takes, then kills trial k after a
@@ -52,21 +53,34 @@ fn mutate(src: &Path, round: u64) {
     std::fs::write(src.join("round.txt"), format!("{round}\n")).expect("write");
 }
 
+/// The password of every repository here (a copy's target has its own, the same text).
+const PASSWORD: &str = "correct horse";
+
 /// `holdfast ARGS…` started in the background.
 fn spawn(env: &RepoEnv, args: &[&str]) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_holdfast"))
         .args(args)
         .current_dir(env.dir.path())
         .env("HOLDFAST_REPOSITORY", &env.url)
-        .env("HOLDFAST_PASSWORD", "correct horse")
+        .env("HOLDFAST_PASSWORD", PASSWORD)
+        .env("HOLDFAST_TO_PASSWORD", PASSWORD)
         .env("HOLDFAST_CACHE_DIR", env.path("cache"))
         .env_remove("HOLDFAST_CONFIG")
         .env_remove("HOLDFAST_PASSWORD_FILE")
+        .env_remove("HOLDFAST_FROM_PASSWORD")
         .env_remove("STORAGE_TYPE")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn holdfast")
+}
+
+/// Runs `args` to the end; panics unless it exits 0.
+fn finish(env: &RepoEnv, args: &[&str]) -> Duration {
+    let t = Instant::now();
+    let status = spawn(env, args).wait().expect("wait");
+    assert!(status.success(), "holdfast {args:?}: {status}");
+    t.elapsed()
 }
 
 /// Runs `args` and kills it after `delay` (if it is still running); true when killed.
@@ -256,4 +270,110 @@ fn copy_dir(from: &Path, to: &Path) {
             std::fs::copy(e.path(), dest).expect("copy");
         }
     }
+}
+
+/// Ids of the snapshots listed in `env`, each with its `original` (the source snapshot a
+/// copy was made from).
+fn originals(env: &RepoEnv) -> Vec<(String, Option<String>)> {
+    let v: serde_json::Value =
+        serde_json::from_str(&env.ok(&["snapshots", "--json"], 0)).expect("snapshots json");
+    v.as_array()
+        .expect("array")
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().expect("id").to_owned(),
+                s["original"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+/// What a copy trial found in the target: every listed snapshot is a whole copy of a
+/// committed source snapshot, `verify --read-data` is clean, and the copies of `restore`
+/// (source ids) restore to exactly what the source snapshot held.
+fn check_copies(
+    target: &RepoEnv,
+    expected: &BTreeMap<String, Tree>,
+    restore: &[&String],
+) -> Vec<String> {
+    let mut lost = Vec::new();
+    let v = target.run(&["verify", "--read-data"]);
+    if v.status.code() != Some(0) {
+        lost.push(format!(
+            "target verify --read-data exit {:?}: {}",
+            v.status.code(),
+            String::from_utf8_lossy(&v.stdout)
+        ));
+    }
+    let listed = originals(target);
+    for (id, original) in &listed {
+        match original {
+            Some(o) if expected.contains_key(o) => {}
+            _ => lost.push(format!(
+                "target snapshot {id} is no copy of a source snapshot"
+            )),
+        }
+    }
+    for source in restore {
+        let Some((id, _)) = listed.iter().find(|(_, o)| o.as_ref() == Some(*source)) else {
+            lost.push(format!("source snapshot {source} has no copy"));
+            continue;
+        };
+        let out = target.path("check");
+        let _ = std::fs::remove_dir_all(&out);
+        let r = target.run(&["restore", id, "--target", "check"]);
+        if r.status.code() != Some(0) || Some(&contents(&out)) != expected.get(*source) {
+            lost.push(format!("copy {id} of {source} does not restore byte-exact"));
+        }
+    }
+    lost
+}
+
+/// `copy --to` an S3 (Garage) repository from a file:// one, killed at random moments:
+/// the target holds only whole copies, the next copy completes and brings every
+/// snapshot over, and every copy restores byte-exact.
+#[test]
+fn torture_copy_killed_at_random_moments() {
+    let source = RepoEnv::local();
+    let target = RepoEnv::at(remote_url("HOLDFAST_TEST_S3_URL"));
+    source.ok(&["init"], 0);
+    target.ok(&["init"], 0);
+    let src = source.path("src");
+    let mut expected = BTreeMap::new();
+    let copy = ["copy", "--to", target.url.as_str()];
+    mutate(&src, 0);
+    source.ok(&["backup", "src"], 0);
+    expected.insert(newest(&source), contents(&src));
+    // The span the kills are drawn from: a copy of one new snapshot.
+    let span = finish(&source, &copy);
+    let mut rng = Rng(0x5EED_0004);
+    let n = trials();
+    let mut failures = Vec::new();
+    for k in 1..=n as u64 {
+        mutate(&src, k);
+        source.ok(&["backup", "src"], 0);
+        let id = newest(&source);
+        expected.insert(id.clone(), contents(&src));
+        kill_after(&source, &copy, rng.within(span));
+        let mut problems = check_copies(&target, &expected, &[]);
+        finish(&source, &copy);
+        problems.extend(check_copies(&target, &expected, &[&id]));
+        if !problems.is_empty() {
+            failures.push(format!("trial {k}: {problems:?}"));
+        }
+    }
+    let all: Vec<&String> = expected.keys().collect();
+    let mut last = check_copies(&target, &expected, &all);
+    if originals(&target).len() != expected.len() {
+        last.push(format!(
+            "{} copies of {} source snapshots",
+            originals(&target).len(),
+            expected.len()
+        ));
+    }
+    if !last.is_empty() {
+        failures.push(format!("at the end: {last:?}"));
+    }
+    report("copy-kill file:// to s3 (Garage)", n, &failures);
 }
