@@ -14,7 +14,7 @@ import statistics
 import sys
 from collections import defaultdict
 
-STEPS = ["first", "unchanged", "changed-1%", "restore"]
+STEPS = ["first", "unchanged", "changed-1%", "restore", "restore+sync", "first-s3", "restore-s3-cold"]
 TOOLS = ["holdfast", "restic", "borg", "tar+zstd"]
 
 
@@ -69,6 +69,17 @@ def main(path, rounds):
                 continue
             ratio = f"{got / base:.2f}" if base else "–"
             print(f"| {dset} | {tool} | {got / 1e6:.1f} | {ratio} |")
+    # Like for like: holdfast's restore ends with a syncfs, restic's "restore+sync" with sync.
+    durable = []
+    for dset in sets:
+        hf = rows.get((dset, "restore", "holdfast"), {})
+        rs = rows.get((dset, "restore+sync", "restic"), {})
+        rw = [v[0] / rs[r][0] for r, v in hf.items() if r in rs and rs[r][0] > 0]
+        if rw:
+            durable.append(f"{dset} {med(rw):.2f}")
+    if durable:
+        print()
+        print("holdfast restore / restic restore+sync (wall, median): " + ", ".join(durable))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 # step, so a change in machine load hits all of them alike).
 #
 #   bench/run.sh [--size MB] [--quick] [--rounds N] [--sets LIST] [--tools LIST]
-#                [--files N] [--out FILE]
+#                [--files N] [--big MB] [--s3] [--out FILE]
 #
 #   --size MB     size of the mixed set (default 500, which writes about 471 MB)
 #   --quick       mixed set of 100 MB, a 256 MiB single file, no small-file set, 1 round
@@ -12,12 +12,17 @@
 #   --sets LIST   comma-separated subset of: mixed,small,big (default all; quick: mixed,big)
 #   --tools LIST  comma-separated subset of: holdfast,restic,borg,tar+zstd (default all)
 #   --files N     files in the small-file set (default 200000)
+#   --big MB      size of the single file of the big set (default 1024)
+#   --s3          also, on the mixed set: first backup to Garage and a restore from it with
+#                 the local cache deleted (holdfast and restic); needs the test servers:
+#                 scripts/test.sh --servers-only bench/run.sh --s3 …
 #   --out FILE    also keep the raw measurements (TSV) in FILE
 #
 # Data sets, all from fixed seeds: `mixed` (gen_data.py: small JSON, logs, incompressible
 # uploads, duplicates), `small` (200,000 files of 0.2-4 KiB), `big` (one 1 GiB file of
 # 4 MiB blocks, random and text alternating). Steps: first backup, unchanged backup,
-# backup after a 1 % change (mixed and small), restore. The page cache is warm for every
+# backup after a 1 % change (mixed and small), restore (restic also with a `sync` of what
+# it wrote, as holdfast's restore ends with its data on disk). The page cache is warm for every
 # tool alike. Each command runs under /usr/bin/time: wall, user+sys CPU seconds, cores
 # (CPU s / wall) and peak RSS; the 1-minute load average is read before each command.
 # On a shared machine read CPU seconds and ratios, not wall seconds. HOLDFAST_BIN=PATH
@@ -25,7 +30,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-size_mb=500 quick=0 rounds=3 sets="" out="" tools=holdfast,restic,borg,tar+zstd small_count=200000
+size_mb=500 quick=0 rounds=3 sets="" out="" tools=holdfast,restic,borg,tar+zstd small_count=200000 big_mb=
 while [ $# -gt 0 ]; do
   case $1 in
     --size) size_mb=$2; shift 2 ;;
@@ -34,19 +39,22 @@ while [ $# -gt 0 ]; do
     --sets) sets=$2; shift 2 ;;
     --tools) tools=$2; shift 2 ;;
     --files) small_count=$2; shift 2 ;;
+    --big) big_mb=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    --s3) s3=${HOLDFAST_TEST_S3_URL:?--s3 needs the test servers: scripts/test.sh --servers-only bench/run.sh --s3}; shift ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-big_mb=1024
 if [ "$quick" = 1 ]; then
   [ "$size_mb" = 500 ] && size_mb=100
-  big_mb=256
+  [ -z "$big_mb" ] && big_mb=256
   [ -z "$sets" ] && sets=mixed,big
   [ "$rounds" = 3 ] && rounds=1
 fi
 [ -z "$sets" ] && sets=mixed,small,big
+[ -z "$big_mb" ] && big_mb=1024
+case $big_mb in ''|*[!0-9]*|0) echo "bench: --big needs a positive number of MB" >&2; exit 2 ;; esac
 case $rounds in ''|*[!0-9]*|0) echo "bench: --rounds needs a positive number" >&2; exit 2 ;; esac
 case $size_mb in ''|*[!0-9]*|0) echo "bench: --size needs a positive number of MB" >&2; exit 2 ;; esac
 case $small_count in ''|*[!0-9]*|0) echo "bench: --files needs a positive number" >&2; exit 2 ;; esac
@@ -145,10 +153,33 @@ for round in $(seq 1 "$rounds"); do
     fi
     measure "$set" restore holdfast "$hf" restore latest --repo "file://$r/hf" --target "$work/out-hf"
     measure "$set" restore restic restic restore latest --repo "$r/restic" --target "$work/out-restic"
+    # holdfast's restore ends with its data on disk (syncfs); restic's does not, so restic
+    # is also timed with a sync of what it wrote, for the like-for-like figure.
+    rm -rf "$work/out-restic"
+    measure "$set" restore+sync restic bash -c "restic restore latest --repo '$r/restic' --target '$work/out-restic' && sync -f '$work/out-restic'"
     mkdir -p "$work/out-borg"
     measure "$set" restore borg bash -c "cd '$work/out-borg' && borg extract '$r/borg::$( [ "$set" = big ] && echo unchanged || echo changed)'"
     mkdir -p "$work/out-tar"
     measure "$set" restore tar+zstd bash -c "zstd -d -T2 -q -c '$r/data.tar.zst' | tar -xf - -C '$work/out-tar'"
+    if [ -n "$s3" ] && [ "$set" = mixed ]; then
+      # Garage: the same data to a fresh prefix each, then a restore with no local cache.
+      pfx="bench-$$-$round"
+      hf_s3="${s3%%\?*}/$pfx?${s3#*\?}"
+      endpoint=$(sed -n 's/.*endpoint=\([^&]*\).*/\1/p' <<<"$s3")
+      bucket=$(sed -n 's#^s3://\([^/?]*\).*#\1#p' <<<"$s3")
+      restic_s3="s3:$endpoint/$bucket/$pfx-restic"
+      use holdfast && "$hf" init --repo "$hf_s3" >/dev/null
+      use restic && restic init --repo "$restic_s3" >/dev/null 2>&1
+      measure "$set" first-s3 holdfast "$hf" backup --repo "$hf_s3" "$d"
+      measure "$set" first-s3 restic restic backup --repo "$restic_s3" --host bench "$d"
+      rm -rf "$work/cache"
+      measure "$set" restore-s3-cold holdfast "$hf" restore latest --repo "$hf_s3" --target "$work/out-hf-s3"
+      rm -rf "$work/cache"
+      measure "$set" restore-s3-cold restic restic restore latest --repo "$restic_s3" --target "$work/out-restic-s3"
+      if use holdfast; then
+        diff -r "$d" "$work/out-hf-s3" >/dev/null || { echo "bench: holdfast's restore from Garage differs from the data" >&2; exit 1; }
+      fi
+    fi
     if [ "$round" = 1 ] && use holdfast; then
       diff -r "$d" "$work/out-hf" >/dev/null || { echo "bench: holdfast's restore of $set differs from the data" >&2; exit 1; }
     fi

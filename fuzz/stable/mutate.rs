@@ -6,8 +6,11 @@
 //!
 //! `fuzz TARGET: N inputs, N accepted, N panics, T s`
 //!
-//! The budget is `HOLDFAST_FUZZ_INPUTS` inputs per target (default 2000); cargo-fuzz runs
-//! the same parsers without a budget on nightly (`fuzz/fuzz_targets`).
+//! The budget is `HOLDFAST_FUZZ_INPUTS` inputs per target (default 2000), or, with
+//! `HOLDFAST_FUZZ_SECONDS` (what `scripts/torture.sh --long` sets), as many inputs as that
+//! many seconds hold, at least the input budget; the inputs are the same fixed-seed
+//! sequence either way, only its length differs. cargo-fuzz runs the same parsers without
+//! a budget on nightly (`fuzz/fuzz_targets`).
 
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
@@ -91,6 +94,14 @@ pub fn budget() -> usize {
         .unwrap_or(2000)
 }
 
+/// A time budget per target: `HOLDFAST_FUZZ_SECONDS`, none by default.
+pub fn seconds() -> Option<std::time::Duration> {
+    std::env::var("HOLDFAST_FUZZ_SECONDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(std::time::Duration::from_secs)
+}
+
 /// Feeds `parse` the seeds themselves and then the budget of mutated inputs; `parse`
 /// returns whether it accepted the input and panics when an invariant breaks. Prints
 /// the summary line and panics with the first input that made `parse` panic.
@@ -116,6 +127,14 @@ pub fn run(target: &str, seed: u64, seeds: &[Vec<u8>], mut parse: impl FnMut(&[u
     }
     for _ in 0..total {
         feed(input(&mut rng, seeds));
+    }
+    // The time budget is how long the fuzzing runs, not a check of its speed.
+    if let Some(limit) = seconds() {
+        while started.elapsed() < limit {
+            for _ in 0..256 {
+                feed(input(&mut rng, seeds));
+            }
+        }
     }
     println!(
         "fuzz {target}: {inputs} inputs, {accepted} accepted, {panics} panics, {:.1} s",
