@@ -2,8 +2,6 @@
 //! `seal`/`open` (zstd + XChaCha20-Poly1305 with associated data), and the Argon2id key
 //! files that wrap the master key with a password (see docs/FORMAT.md, "Keys").
 
-use std::cell::RefCell;
-
 use argon2::{Algorithm, Argon2, Params, Version};
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{Tag, XChaCha20Poly1305, XNonce};
@@ -112,8 +110,8 @@ impl Keys {
         payload: &[u8],
         level: i32,
     ) -> Result<Vec<u8>> {
-        let compressed = if level > 0 {
-            compress(payload, level)
+        let compressed = if level > 0 && crate::compress::worth_compressing(payload) {
+            crate::compress::compress(payload, level)
         } else {
             None
         };
@@ -164,32 +162,10 @@ impl Keys {
                 buf.remove(0);
                 Ok(buf)
             }
-            Some(&FLAG_ZSTD) => decompress(&buf[1..], size_hint)
+            Some(&FLAG_ZSTD) => crate::compress::decompress(&buf[1..], size_hint)
                 .map_err(|e| Error::corrupt(object, format!("zstd: {e}"))),
             _ => Err(Error::corrupt(object, "unknown envelope flag")),
         }
-    }
-}
-
-thread_local! {
-    static COMPRESSOR: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> = const { RefCell::new(None) };
-}
-
-fn compress(data: &[u8], level: i32) -> Option<Vec<u8>> {
-    COMPRESSOR.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if slot.as_ref().map(|(l, _)| *l) != Some(level) {
-            *slot = zstd::bulk::Compressor::new(level).ok().map(|c| (level, c));
-        }
-        slot.as_mut().and_then(|(_, c)| c.compress(data).ok())
-    })
-}
-
-fn decompress(data: &[u8], size_hint: usize) -> std::io::Result<Vec<u8>> {
-    if size_hint > 0 {
-        zstd::bulk::decompress(data, size_hint)
-    } else {
-        zstd::stream::decode_all(data)
     }
 }
 
