@@ -18,6 +18,7 @@
 #                                         # 60 s of fuzzing per target
 #   scripts/torture.sh --suites crash,fuzz   # some suites only
 #   HOLDFAST_TORTURE_TRIALS=N HOLDFAST_FAULT_ROUNDS=N HOLDFAST_FUZZ_SECONDS=S scripts/torture.sh
+#   HOLDFAST_TORTURE_THREADS=N            # suites run side by side (default 4)
 #
 # Starts the test servers itself (through scripts/test.sh --servers-only) unless they are
 # already up. Exits non-zero when any suite fails or any data is lost.
@@ -70,16 +71,26 @@ fi
 LOG_DIR="$REPO_ROOT/target/test-logs"
 mkdir -p "$LOG_DIR"
 log="$LOG_DIR/torture.log"
-echo "==> torture: suites $suites; $HOLDFAST_TORTURE_TRIALS crash trials per suite, ${HOLDFAST_FAULT_ROUNDS:-3} fault rounds, fuzz ${HOLDFAST_FUZZ_SECONDS:+$HOLDFAST_FUZZ_SECONDS s per target}${HOLDFAST_FUZZ_SECONDS:-${HOLDFAST_FUZZ_INPUTS:-2000} inputs per target} (log: $log)"
+if [[ -n "${HOLDFAST_FUZZ_SECONDS:-}" ]]; then
+    fuzz="$HOLDFAST_FUZZ_SECONDS s"
+else
+    fuzz="${HOLDFAST_FUZZ_INPUTS:-2000} inputs"
+fi
+echo "==> torture: suites $suites; $HOLDFAST_TORTURE_TRIALS crash trials per suite, ${HOLDFAST_FAULT_ROUNDS:-3} fault rounds per backend, fuzzing $fuzz per target (log: $log)"
 started=$SECONDS
 rc=0
-cargo nextest run --workspace --locked --no-capture --no-fail-fast -E "$filter" \
+# The suites run side by side (each mostly waits on processes and fsync); each test's own
+# output is printed when it ends (--no-capture would run them one at a time).
+cargo nextest run --workspace --locked --no-fail-fast -E "$filter" \
+    --test-threads "${HOLDFAST_TORTURE_THREADS:-4}" \
+    --success-output final --failure-output final \
     >"$log" 2>&1 </dev/null || rc=$?
-pattern='^(torture|faults|upload corruption|corruption|garage cluster|fuzz|hostile http) '
-grep -E "$pattern" "$log" || true
+pattern='^ *(torture|faults|upload corruption|corruption|garage cluster|fuzz|hostile http) '
+summary=$(grep -E "$pattern" "$log" | sed 's/^ *//' || true)
+[[ -n "$summary" ]] && echo "$summary"
 grep -E '^ +Summary ' "$log" || true
 lines=$(grep -cE "$pattern" "$log" || true)
-lost=$(grep -E "$pattern" "$log" | sed -n 's/.*data lost: \([0-9]*\).*/\1/p' | awk '{s+=$1} END {print s+0}')
+lost=$(echo "$summary" | sed -n 's/.*data lost: \([0-9]*\).*/\1/p' | awk '{s+=$1} END {print s+0}')
 if ((rc != 0)); then
     echo "==> torture: a suite failed (exit $rc); last lines of $log:" >&2
     tail -n 40 "$log" >&2
