@@ -30,7 +30,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-size_mb=500 quick=0 rounds=3 sets="" out="" tools=holdfast,restic,borg,tar+zstd small_count=200000 big_mb=
+size_mb=500 quick=0 rounds=3 sets="" out="" tools=holdfast,restic,borg,tar+zstd small_count=200000 big_mb= s3=""
 while [ $# -gt 0 ]; do
   case $1 in
     --size) size_mb=$2; shift 2 ;;
@@ -62,6 +62,9 @@ for t in ${tools//,/ }; do
   case $t in holdfast|restic|borg|tar+zstd) ;; *) echo "bench: unknown tool $t (holdfast, restic, borg, tar+zstd)" >&2; exit 2 ;; esac
 done
 use() { [[ ",$tools," == *",$1,"* ]]; }
+for set in ${sets//,/ }; do
+  case $set in mixed|small|big) ;; *) echo "bench: unknown set $set (mixed, small, big)" >&2; exit 2 ;; esac
+done
 
 for tool in restic borg zstd tar /usr/bin/time python3; do
   command -v "$tool" >/dev/null || {
@@ -117,7 +120,6 @@ warm() { tar -cf - -C "$1" . | cat >/dev/null; }
 
 IFS=, read -r -a set_list <<<"$sets"
 for set in "${set_list[@]}"; do
-  case $set in mixed|small|big) ;; *) echo "bench: unknown set $set (mixed, small, big)" >&2; exit 2 ;; esac
   echo "bench: generating the $set set" >&2
   gen "$set" "$work/base-$set"
 done

@@ -65,8 +65,10 @@ fn inline_key(text: &str, span: &Range<usize>) -> Option<String> {
     let before = text.get(..span.start)?.trim_end();
     let before = before.strip_suffix('=')?.trim_end();
     let key_start = before
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-        .map_or(0, |i| i + 1);
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     let key = &before[key_start..];
     if is_bare(key) {
         Some(key.to_string())
@@ -176,5 +178,20 @@ mod tests {
             key_at(text, &(at..at + 4)).as_deref(),
             Some("volumes.databases.paht")
         );
+    }
+
+    #[test]
+    fn config_error_after_a_multibyte_character_does_not_panic() {
+        // Found by the fuzz harness: the key before an inline table's `=` was cut one
+        // byte after a multi-byte character, inside it.
+        let text = "v = { \u{e9}= 1x }";
+        let at = text.find("1x").expect("span");
+        assert_eq!(inline_key(text, &(at..at + 2)), None);
+        let text = "v = { k\u{2603}= 1x }";
+        let at = text.find("1x").expect("span");
+        assert_eq!(inline_key(text, &(at..at + 2)), None);
+        let text = "v = { \u{e9} key= 1x }";
+        let at = text.find("1x").expect("span");
+        assert_eq!(inline_key(text, &(at..at + 2)).as_deref(), Some("key"));
     }
 }
