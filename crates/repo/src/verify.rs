@@ -119,7 +119,10 @@ async fn check(repo: &Repository, opts: &VerifyOptions) -> Result<VerifyReport> 
         }
         m
     };
+    // A missing pack loses all its blobs; a truncated one only those past its end (the
+    // rest read and restore whole, so they are not counted as lost).
     let mut bad_packs: HashMap<Id, String> = HashMap::new();
+    let mut bad_blobs: HashMap<Id, String> = HashMap::new();
     let mut ends: HashMap<Id, u64> = HashMap::new();
     for (_, loc) in irepo.index().blobs() {
         let e = ends.entry(loc.pack).or_default();
@@ -130,16 +133,18 @@ async fn check(repo: &Repository, opts: &VerifyOptions) -> Result<VerifyReport> 
             None => {
                 bad_packs.insert(*pack, format!("pack {} is missing", pack_key(pack)));
             }
-            Some(size) if ends.get(pack).is_some_and(|end| end + 4 > *size) => {
-                bad_packs.insert(
-                    *pack,
-                    format!("pack {} is truncated ({size} bytes)", pack_key(pack)),
-                );
+            Some(&size) if ends.get(pack).is_some_and(|end| end + 4 > size) => {
+                let why = format!("pack {} is truncated ({size} bytes)", pack_key(pack));
+                for (id, loc) in irepo.index().blobs().filter(|(_, l)| l.pack == *pack) {
+                    if loc.offset + u64::from(loc.length) > size {
+                        bad_blobs.insert(*id, why.clone());
+                    }
+                }
+                add(pack_key(pack), why);
             }
             _ => {}
         }
     }
-    let mut bad_blobs: HashMap<Id, String> = HashMap::new();
     let mut packs_read = 0;
     if opts.read_data || opts.read_data_subset.is_some() {
         let todo: Vec<Id> = irepo

@@ -173,9 +173,9 @@ impl Job {
             return;
         }
         let key = pack_key(&b.pack);
-        let read = || {
+        let read = |end: u64| {
             self.rt
-                .block_on(self.repo.store().read_range(&key, b.start..b.end))
+                .block_on(self.repo.store().read_range(&key, b.start..end))
         };
         let decode = |data: &holdfast_store::Result<bytes::Bytes>| -> Vec<Result<Vec<u8>, String>> {
             b.blobs
@@ -197,7 +197,18 @@ impl Job {
                 })
                 .collect()
         };
-        let data = read();
+        let mut end = b.end;
+        let mut data = read(end);
+        // A pack shorter than the index says (truncated): the blobs before the cut are
+        // whole and restored; those past it are reported as cut short.
+        if let Err(e) = &data
+            && e.kind() == holdfast_store::ErrorKind::InvalidRange
+            && let Ok(meta) = self.rt.block_on(self.repo.store().stat(&key))
+            && meta.size > b.start
+        {
+            end = end.min(meta.size);
+            data = read(end);
+        }
         if let Err(e) = &data
             && e.kind() == holdfast_store::ErrorKind::Unavailable
         {
@@ -208,7 +219,7 @@ impl Job {
         // A blob that fails to authenticate is read once more before it counts as
         // damaged: a byte changed on the way is not damage of the stored pack.
         if data.is_ok() && plains.iter().any(Result::is_err) {
-            let again = read();
+            let again = read(end);
             if again.is_ok() {
                 plains = decode(&again);
             }

@@ -241,3 +241,84 @@ async fn garbage_snapshot_is_corrupt() -> TestResult {
     assert_eq!(repo.find_snapshot("latest").await?.0, again.id);
     Ok(())
 }
+
+/// A pack cut after some of its blobs: `verify` (with and without `--read-data`) names
+/// exactly the files restore cannot bring back. It used to count every blob of a
+/// truncated pack as lost, so it named snapshots and files whose blobs lie whole before
+/// the cut and restore without damage.
+#[tokio::test(flavor = "multi_thread")]
+async fn truncated_pack_blames_only_the_blobs_it_lost() -> TestResult {
+    let (t, mut repo) = TestRepo::new().await?;
+    let src = t.dir.path().join("src");
+    fs::create_dir_all(&src)?;
+    let mut seed = 0x5eed_u64;
+    for i in 0..10 {
+        // Incompressible, and below the chunker's minimum: one blob per file.
+        let bytes: Vec<u8> = (0..150_000)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed as u8
+            })
+            .collect();
+        fs::write(src.join(format!("f{i}.bin")), bytes)?;
+    }
+    let s = holdfast_repo::backup(&mut repo, &BackupOptions::new(&src)).await?;
+    let pack = largest_pack(&t)?;
+    let name = pack.file_name().and_then(|n| n.to_str()).ok_or("name")?;
+    let index = t.open("pw").await?.load_index().await?;
+    let mut ends: Vec<u64> = index
+        .index()
+        .blobs()
+        .filter(|(_, l)| l.pack.to_hex() == name)
+        .map(|(_, l)| l.offset + u64::from(l.length))
+        .collect();
+    ends.sort_unstable();
+    assert!(ends.len() >= 10, "one pack holds every file: {ends:?}");
+    // Cut right after the fifth blob: five files are whole, five are lost.
+    let bytes = fs::read(&pack)?;
+    fs::write(&pack, &bytes[..ends[4] as usize])?;
+
+    let restored = holdfast_repo::restore(
+        &t.open("pw").await?.load_index().await?,
+        &s.snapshot,
+        &RestoreOptions {
+            target: t.dir.path().join("out"),
+            include: vec![],
+            ..Default::default()
+        },
+    )
+    .await?;
+    let mut lost: Vec<String> = restored.damaged.iter().map(|d| d.path.clone()).collect();
+    lost.sort();
+    assert_eq!(
+        lost.len(),
+        5,
+        "restore lost the files past the cut: {:?}",
+        restored.damaged
+    );
+    for read_data in [false, true] {
+        let report = verify(&t, read_data).await?;
+        assert!(
+            report
+                .problems
+                .iter()
+                .any(|p| p.error.contains("truncated")),
+            "read_data {read_data}: the pack is named truncated: {:?}",
+            report.problems
+        );
+        let mut named: Vec<String> = report
+            .problems
+            .iter()
+            .flat_map(|p| p.paths.iter().cloned())
+            .collect();
+        named.sort();
+        named.dedup();
+        assert_eq!(
+            named, lost,
+            "read_data {read_data}: verify names what restore lost"
+        );
+    }
+    Ok(())
+}
