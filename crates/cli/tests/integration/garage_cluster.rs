@@ -218,9 +218,23 @@ impl Cluster {
                 }
             })
             .collect();
+        // `node id` answers from the node's key file, which exists before the node
+        // listens for RPC: a connect is retried until the peer accepts it (bounded).
         for (id, node) in ids.iter().zip(&c.nodes).skip(1) {
             let peer = format!("{id}@127.0.0.1:{}", node.rpc);
-            c.garage_ok(0, &["node", "connect", &peer]);
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let out = c.garage(0, &["node", "connect", &peer]);
+                if out.status.success() {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "garage node connect {peer}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
         }
         c.wait_healthy(3);
         for (i, id) in ids.iter().enumerate() {
