@@ -148,20 +148,9 @@ impl<R: Read> Iterator for Chunks<'_, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::pseudo_random;
     use fastcdc::v2020::StreamCDC;
     use proptest::prelude::*;
-
-    fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    }
 
     #[test]
     fn default_sizes_bound_chunks() -> std::io::Result<()> {

@@ -71,17 +71,7 @@ pub(crate) fn worth_compressing(data: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn random(len: usize, mut seed: u64) -> Vec<u8> {
-        (0..len)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                seed as u8
-            })
-            .collect()
-    }
+    use crate::test_support::pseudo_random as random;
 
     fn text(len: usize) -> Vec<u8> {
         b"2026-12-02 GET /api/v1/status 200 12ms\n"

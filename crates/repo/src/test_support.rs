@@ -1,5 +1,5 @@
-//! Helpers of the unit tests: an in-memory repository, and trees and snapshots written as
-//! a hostile client would.
+//! Helpers of the unit tests: an in-memory repository, incompressible data, and trees and
+//! snapshots written as a hostile client would.
 
 use bytes::Bytes;
 use serde_json::json;
@@ -9,6 +9,19 @@ use crate::pack::{BlobType, PackWriter, pack_key};
 use crate::repository::Repository;
 use crate::snapshot::Snapshot;
 use crate::{Error, Id};
+
+/// `len` incompressible bytes from a fixed-seed xorshift generator.
+pub(crate) fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
 
 /// A fresh repository in memory with the password "one" (fast key derivation).
 pub(crate) async fn memory_repo() -> crate::Result<Repository> {

@@ -95,14 +95,22 @@ fn failed_cleanly(out: &Output) -> bool {
         && !stderr.contains("damaged")
 }
 
-fn faults_suite(var: &str, backend: &str, seed: u64) {
+/// A fresh repository of `var`'s server, initialised directly, with a fault proxy in
+/// front of the server: the runtime that drives the proxy, the proxy, the repository and
+/// its URL through the proxy.
+fn proxied(var: &str) -> (tokio::runtime::Runtime, Proxy, RepoEnv, String) {
     let direct = remote_url(var);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (_, upstream) = through(&direct, "127.0.0.1:1".parse().expect("addr"));
     let proxy = rt.block_on(Proxy::start(upstream));
     let (via, _) = through(&direct, proxy.addr());
-    let env = RepoEnv::at(direct.clone());
+    let env = RepoEnv::at(direct);
     env.ok(&["init"], 0);
+    (rt, proxy, env, via)
+}
+
+fn faults_suite(var: &str, backend: &str, seed: u64) {
+    let (rt, proxy, env, via) = proxied(var);
     let src = env.path("src");
     sample(&src);
     let (mut runs, mut completed, mut clean_failures, mut lost) = (0, 0, 0, 0);
@@ -209,13 +217,7 @@ fn faults_azblob_backup_and_restore_survive_or_fail_cleanly() {
 /// never committed as data. Before upload checksums, S3 stored the flipped pack and
 /// `verify --read-data` found it damaged in a snapshot the backup had reported done.
 fn upload_corrupted_in_transit(var: &str, seed: u64) {
-    let direct = remote_url(var);
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let (_, upstream) = through(&direct, "127.0.0.1:1".parse().expect("addr"));
-    let proxy = rt.block_on(Proxy::start(upstream));
-    let (via, _) = through(&direct, proxy.addr());
-    let env = RepoEnv::at(direct.clone());
-    env.ok(&["init"], 0);
+    let (rt, proxy, env, via) = proxied(var);
     let src = env.path("src");
     sample(&src);
     proxy.chaos(

@@ -123,15 +123,7 @@ type Tree = Vec<(String, Vec<u8>)>;
 /// `verify --read-data` proves every blob of every listed snapshot is there and sound;
 /// the newest snapshot (or, with `all`, every one) is also restored and compared.
 fn check(env: &RepoEnv, expected: &BTreeMap<String, Tree>, all: bool) -> Vec<String> {
-    let mut lost = Vec::new();
-    let v = env.run(&["verify", "--read-data"]);
-    if v.status.code() != Some(0) {
-        lost.push(format!(
-            "verify --read-data exit {:?}: {}",
-            v.status.code(),
-            String::from_utf8_lossy(&v.stdout)
-        ));
-    }
+    let mut lost: Vec<String> = unsound(env).into_iter().collect();
     let ids = listed(env);
     for id in &ids {
         if !expected.contains_key(id) {
@@ -160,6 +152,19 @@ fn check(env: &RepoEnv, expected: &BTreeMap<String, Tree>, all: bool) -> Vec<Str
         }
     }
     lost
+}
+
+/// What `verify --read-data` found, unless it exits 0.
+fn unsound(env: &RepoEnv) -> Option<String> {
+    let v = env.run(&["verify", "--read-data"]);
+    (v.status.code() != Some(0)).then(|| {
+        format!(
+            "{} verify --read-data exit {:?}: {}",
+            env.url,
+            v.status.code(),
+            String::from_utf8_lossy(&v.stdout)
+        )
+    })
 }
 
 fn report(suite: &str, n: usize, failures: &[String]) {
@@ -297,15 +302,7 @@ fn check_copies(
     expected: &BTreeMap<String, Tree>,
     restore: &[&String],
 ) -> Vec<String> {
-    let mut lost = Vec::new();
-    let v = target.run(&["verify", "--read-data"]);
-    if v.status.code() != Some(0) {
-        lost.push(format!(
-            "target verify --read-data exit {:?}: {}",
-            v.status.code(),
-            String::from_utf8_lossy(&v.stdout)
-        ));
-    }
+    let mut lost: Vec<String> = unsound(target).into_iter().collect();
     let listed = originals(target);
     for (id, original) in &listed {
         match original {

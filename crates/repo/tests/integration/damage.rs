@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use holdfast_repo::{BackupOptions, Error, RestoreOptions, VerifyOptions};
 
-use super::util::{TestRepo, TestResult, sample_tree, snapshot_of};
+use super::util::{TestRepo, TestResult, pseudo_random, sample_tree, snapshot_of};
 
 async fn backed_up()
 -> Result<(TestRepo, holdfast_repo::BackupSummary, PathBuf), Box<dyn std::error::Error>> {
@@ -251,18 +251,12 @@ async fn truncated_pack_blames_only_the_blobs_it_lost() -> TestResult {
     let (t, mut repo) = TestRepo::new().await?;
     let src = t.dir.path().join("src");
     fs::create_dir_all(&src)?;
-    let mut seed = 0x5eed_u64;
     for i in 0..10 {
         // Incompressible, and below the chunker's minimum: one blob per file.
-        let bytes: Vec<u8> = (0..150_000)
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                seed as u8
-            })
-            .collect();
-        fs::write(src.join(format!("f{i}.bin")), bytes)?;
+        fs::write(
+            src.join(format!("f{i}.bin")),
+            pseudo_random(150_000, 0x5eed + 2 * i),
+        )?;
     }
     let s = holdfast_repo::backup(&mut repo, &BackupOptions::new(&src)).await?;
     let pack = largest_pack(&t)?;
