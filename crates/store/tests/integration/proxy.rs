@@ -245,10 +245,12 @@ async fn answer(mut conn: TcpStream, code: u16) {
 
 /// Copies both ways between `client` and a new connection to `upstream` until either
 /// side closes or the generation changes, applying `fault` (a cut response, a cut
-/// request, a flipped response byte or a flipped request byte). With `close_each` (while chaos is on) the first
-/// request gets a `Connection: close` header, so the server closes the connection after
-/// one response and every request of the client comes on a new connection, which
-/// draws its own fault. Returns whether the fault really happened.
+/// request, a flipped response byte or a flipped request byte). With `close_each`
+/// (while chaos is on) the first request and the first response both get a
+/// `Connection: close` header, so neither side keeps the connection after one
+/// exchange (Azurite ignores the request's header) and every request of the client
+/// comes on a new connection, which draws its own fault. Returns whether the fault
+/// really happened.
 async fn forward(
     client: TcpStream,
     upstream: SocketAddr,
@@ -309,6 +311,7 @@ async fn forward(
         };
         let mut flipped = false;
         let mut buf = vec![0u8; 16 * 1024];
+        let mut first = close_each;
         while left > 0 {
             let n = match sr.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
@@ -321,7 +324,12 @@ async fn forward(
                 flipped = true;
                 flip = None;
             }
-            if cw.write_all(chunk).await.is_err() {
+            let mut out = chunk.to_vec();
+            if first && let Some(p) = out.windows(2).position(|w| w == b"\r\n") {
+                out.splice(p + 2..p + 2, b"Connection: close\r\n".iter().copied());
+                first = false;
+            }
+            if cw.write_all(&out).await.is_err() {
                 break;
             }
             left -= n;
