@@ -302,3 +302,46 @@ fn upload_corrupted_in_transit_is_never_committed_s3() {
 fn upload_corrupted_in_transit_is_never_committed_azblob() {
     upload_corrupted_in_transit("HOLDFAST_TEST_AZBLOB_URL", 0x5eed_0313);
 }
+
+/// A pack read damaged on the way several times in a row, then clean: the restore must
+/// end exact with exit 0. Restore read a range once more after a failed
+/// authentication, so two damaged reads in a row reported a sound pack as damaged (exit
+/// 3, found by the long fault suite on Azurite).
+fn reads_damaged_in_a_row(var: &str) {
+    let (rt, proxy, env, via) = proxied(var);
+    let src = env.path("src");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    let bytes = super::repo_util::pseudo_random(0x5eed_0413, 300_000);
+    std::fs::write(src.join("one.bin"), &bytes).expect("write");
+    env.ok(&["backup", "src"], 0);
+    std::fs::remove_dir_all(env.path("cache")).ok();
+    proxy.fail_next_to(
+        "/data/",
+        &[Fault::Corrupt(10), Fault::Corrupt(10), Fault::Corrupt(10)],
+    );
+    let r = run(&env, &via, &["restore", "latest", "--target", "out"]);
+    assert_eq!(
+        r.status.code(),
+        Some(0),
+        "restore through three damaged reads:\n{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert_eq!(proxy.aimed_pending(), 0, "every damaged read was met");
+    assert_eq!(proxy.counts().get("corrupt").copied(), Some(3));
+    assert_eq!(
+        std::fs::read(env.path("out/one.bin")).expect("restored"),
+        bytes
+    );
+    drop(proxy);
+    drop(rt);
+}
+
+#[test]
+fn restore_reported_a_sound_pack_damaged_after_two_bad_reads_s3() {
+    reads_damaged_in_a_row("HOLDFAST_TEST_S3_URL");
+}
+
+#[test]
+fn restore_reported_a_sound_pack_damaged_after_two_bad_reads_azblob() {
+    reads_damaged_in_a_row("HOLDFAST_TEST_AZBLOB_URL");
+}

@@ -25,6 +25,7 @@ use super::{Job, Queued};
 use crate::id::Id;
 use crate::index::BlobLocation;
 use crate::pack::pack_key;
+use crate::repository::REREADS;
 
 /// The most bytes one range request reads.
 const BATCH_SPAN: u64 = 4 << 20;
@@ -216,12 +217,19 @@ impl Job {
             return;
         }
         let mut plains = decode(&data);
-        // A blob that fails to authenticate is read once more before it counts as
-        // damaged: a byte changed on the way is not damage of the stored pack.
-        if data.is_ok() && plains.iter().any(Result::is_err) {
+        // A blob that fails to authenticate is read again (up to REREADS times) before
+        // it counts as damaged: a byte changed on the way is not damage of the stored
+        // pack. Each blob keeps the first copy that authenticates.
+        let mut rereads = 0;
+        while data.is_ok() && rereads < REREADS && plains.iter().any(Result::is_err) {
+            rereads += 1;
             let again = read(end);
             if again.is_ok() {
-                plains = decode(&again);
+                for (plain, fresh) in plains.iter_mut().zip(decode(&again)) {
+                    if plain.is_err() {
+                        *plain = fresh;
+                    }
+                }
             }
         }
         for ((id, _), plain) in b.blobs.iter().zip(plains) {

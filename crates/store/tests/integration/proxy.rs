@@ -7,6 +7,8 @@
 //! Faults come from two sources, both driven by the test's own state, never by time:
 //! - [`Proxy::fail_next`] queues faults that the next accepted connections get in order
 //!   (an outage that lasts exactly as many connections as faults were queued);
+//! - [`Proxy::fail_next_to`] aims faults at the next requests for some path (a pack
+//!   read, say), whatever comes between;
 //! - [`Proxy::chaos`] gives each accepted connection, with a fixed-seed probability, a
 //!   fault drawn from a list (faults spread over a whole backup or restore).
 //!
@@ -91,6 +93,8 @@ impl Chaos {
 #[derive(Default)]
 struct State {
     queued: VecDeque<Fault>,
+    /// Faults aimed at requests whose request line contains the text.
+    aimed: VecDeque<(String, Fault)>,
     chaos: Option<Chaos>,
     served: usize,
     by_kind: BTreeMap<&'static str, usize>,
@@ -134,8 +138,9 @@ impl Proxy {
                         };
                         if let Some(f) = f {
                             s.served += 1;
-                            // A corruption is counted when a byte is really flipped.
-                            if !matches!(f, Fault::Corrupt(_) | Fault::CorruptRequest(_)) {
+                            // A fault applied while forwarding is counted there, when it
+                            // really happens (a body long enough to cut or flip).
+                            if matches!(f, Fault::Reset | Fault::Stall | Fault::Status(_)) {
                                 *s.by_kind.entry(f.kind()).or_default() += 1;
                             }
                         }
@@ -152,16 +157,8 @@ impl Proxy {
                         Some(Fault::Status(code)) => {
                             tokio::spawn(answer(conn, code));
                         }
-                        Some(f) => {
-                            tokio::spawn(async move {
-                                if forward(conn, upstream, Some(f), close_each, generation).await {
-                                    let mut s = state.lock().expect("proxy state");
-                                    *s.by_kind.entry(f.kind()).or_default() += 1;
-                                }
-                            });
-                        }
-                        None => {
-                            tokio::spawn(forward(conn, upstream, None, close_each, generation));
+                        f => {
+                            tokio::spawn(forward(conn, upstream, f, close_each, state, generation));
                         }
                     }
                 }
@@ -189,6 +186,23 @@ impl Proxy {
             .queued
             .extend(faults.iter().copied());
         self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// The next `faults.len()` requests whose request line contains `part` (a path
+    /// such as `/data/`) get these faults in order, one each, while other requests pass.
+    /// Only faults applied while forwarding: [`Fault::Cut`], [`Fault::CutRequest`],
+    /// [`Fault::Corrupt`] and [`Fault::CorruptRequest`].
+    pub fn fail_next_to(&self, part: &str, faults: &[Fault]) {
+        self.state
+            .lock()
+            .expect("proxy state")
+            .aimed
+            .extend(faults.iter().map(|f| (part.to_owned(), *f)));
+    }
+
+    /// How many aimed faults no request has met yet.
+    pub fn aimed_pending(&self) -> usize {
+        self.state.lock().expect("proxy state").aimed.len()
     }
 
     /// From now on each accepted connection gets, with probability `per_mille`/1000, a
@@ -245,47 +259,61 @@ async fn answer(mut conn: TcpStream, code: u16) {
 
 /// Copies both ways between `client` and a new connection to `upstream` until either
 /// side closes or the generation changes, applying `fault` (a cut response, a cut
-/// request, a flipped response byte or a flipped request byte). With `close_each`
+/// request, a flipped response byte or a flipped request byte) or, when it has none, the
+/// first fault aimed at its request line ([`Proxy::fail_next_to`]). With `close_each`
 /// (while chaos is on) the first request and the first response both get a
 /// `Connection: close` header, so neither side keeps the connection after one
 /// exchange (Azurite ignores the request's header) and every request of the client
-/// comes on a new connection, which draws its own fault. Returns whether the fault
-/// really happened.
+/// comes on a new connection, which draws its own fault. A fault that really happened
+/// is counted.
 async fn forward(
     client: TcpStream,
     upstream: SocketAddr,
     fault: Option<Fault>,
     close_each: bool,
+    state: Arc<Mutex<State>>,
     mut generation: watch::Receiver<u64>,
-) -> bool {
+) {
     generation.mark_unchanged();
     let Ok(server) = TcpStream::connect(upstream).await else {
-        return false;
+        return;
     };
     let (mut cr, mut cw) = client.into_split();
     let (mut sr, mut sw) = server.into_split();
+    // The fault in force: decided before the request head reaches the server, so before
+    // any byte of the response can come back.
+    let decided = Mutex::new(fault);
     let request_flipped = std::sync::atomic::AtomicBool::new(false);
     let up = async {
-        let mut left = match fault {
-            Some(Fault::CutRequest(n)) => n,
-            _ => usize::MAX,
-        };
-        let mut flip = match fault {
-            Some(Fault::CorruptRequest(k)) => Some(BodyFlip::new(k)),
-            _ => None,
-        };
+        let mut left = usize::MAX;
+        let mut flip = None;
         let mut buf = vec![0u8; 16 * 1024];
-        let mut first = close_each;
+        let mut first = true;
         while left > 0 {
             let n = match cr.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
-                Ok(n) => n.min(left),
+                Ok(n) => n,
             };
-            let mut chunk = buf[..n].to_vec();
-            if first && let Some(p) = chunk.windows(2).position(|w| w == b"\r\n") {
-                chunk.splice(p + 2..p + 2, b"Connection: close\r\n".iter().copied());
-                first = false;
+            if first {
+                let mut d = decided.lock().expect("decided fault");
+                if d.is_none() {
+                    *d = aimed(&state, &buf[..n]);
+                }
+                match *d {
+                    Some(Fault::CutRequest(k)) => left = k,
+                    Some(Fault::CorruptRequest(k)) => flip = Some(BodyFlip::new(k)),
+                    _ => {}
+                }
             }
+            let n = n.min(left);
+            let mut chunk = buf[..n].to_vec();
+            if first
+                && close_each
+                && let Some(p) = chunk.windows(2).position(|w| w == b"\r\n")
+            {
+                chunk.splice(p + 2..p + 2, b"Connection: close\r\n".iter().copied());
+            }
+            first = false;
             if let Some(f) = flip.as_mut()
                 && f.apply(&mut chunk)
             {
@@ -301,22 +329,24 @@ async fn forward(
         left == 0
     };
     let down = async {
-        let mut left = match fault {
-            Some(Fault::Cut(n)) => n,
-            _ => usize::MAX,
-        };
-        let mut flip = match fault {
-            Some(Fault::Corrupt(k)) => Some(BodyFlip::new(k)),
-            _ => None,
-        };
+        let mut left = usize::MAX;
+        let mut flip = None;
         let mut flipped = false;
         let mut buf = vec![0u8; 16 * 1024];
-        let mut first = close_each;
+        let mut first = true;
         while left > 0 {
             let n = match sr.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
-                Ok(n) => n.min(left),
+                Ok(n) => n,
             };
+            if first {
+                match *decided.lock().expect("decided fault") {
+                    Some(Fault::Cut(k)) => left = k,
+                    Some(Fault::Corrupt(k)) => flip = Some(BodyFlip::new(k)),
+                    _ => {}
+                }
+            }
+            let n = n.min(left);
             let chunk = &mut buf[..n];
             if let Some(f) = flip.as_mut()
                 && f.apply(chunk)
@@ -325,10 +355,13 @@ async fn forward(
                 flip = None;
             }
             let mut out = chunk.to_vec();
-            if first && let Some(p) = out.windows(2).position(|w| w == b"\r\n") {
+            if first
+                && close_each
+                && let Some(p) = out.windows(2).position(|w| w == b"\r\n")
+            {
                 out.splice(p + 2..p + 2, b"Connection: close\r\n".iter().copied());
-                first = false;
             }
+            first = false;
             if cw.write_all(&out).await.is_err() {
                 break;
             }
@@ -338,13 +371,41 @@ async fn forward(
     };
     let mut happened = false;
     tokio::select! {
-        cut = up => happened = cut && matches!(fault, Some(Fault::CutRequest(_))),
+        cut = up => {
+            happened = cut && matches!(*decided.lock().expect("decided fault"), Some(Fault::CutRequest(_)));
+        }
         (cut, flipped) = down => {
-            happened = flipped || (cut && matches!(fault, Some(Fault::Cut(_))));
+            let cut_fault = matches!(*decided.lock().expect("decided fault"), Some(Fault::Cut(_)));
+            happened = flipped || (cut && cut_fault);
         }
         _ = generation.changed() => {}
     }
-    happened || request_flipped.load(std::sync::atomic::Ordering::Relaxed)
+    let fault = *decided.lock().expect("decided fault");
+    if let Some(f) = fault
+        && (happened || request_flipped.load(std::sync::atomic::Ordering::Relaxed))
+    {
+        *state
+            .lock()
+            .expect("proxy state")
+            .by_kind
+            .entry(f.kind())
+            .or_default() += 1;
+    }
+}
+
+/// The first fault aimed at a request line that `head` (the first bytes of a request)
+/// starts with, taken off its queue.
+fn aimed(state: &Mutex<State>, head: &[u8]) -> Option<Fault> {
+    let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
+    let line = String::from_utf8_lossy(line);
+    let mut s = state.lock().expect("proxy state");
+    let i = s
+        .aimed
+        .iter()
+        .position(|(part, _)| line.contains(part.as_str()))?;
+    let (_, f) = s.aimed.remove(i)?;
+    s.served += 1;
+    Some(f)
 }
 
 /// Flips the byte `k` bytes into the body of one HTTP message (which starts after the
