@@ -439,19 +439,19 @@ impl Repository {
     /// Loads every readable index file, and lists the ones that failed.
     pub async fn load_index_lenient(&self) -> Result<(IndexedRepository, Vec<(String, Error)>)> {
         let keys = self.list("index/").await?;
-        let files: Vec<(String, Result<MarkedIndexFile>)> = futures::stream::iter(keys)
+        // Each file is merged as it arrives, so no more than the files in flight are
+        // held parsed beside the index.
+        let mut files = futures::stream::iter(keys)
             .map(|key| async move {
                 let r = self
                     .read_parsed(&key, |b| MarkedIndexFile::open(self.keys(), &key, b))
                     .await;
                 (key, r)
             })
-            .buffer_unordered(16)
-            .collect()
-            .await;
+            .buffer_unordered(16);
         let mut index = Index::default();
         let mut errors = Vec::new();
-        for (key, f) in files {
+        while let Some((key, f)) = files.next().await {
             match f {
                 Ok(f) => index.add_marked_file(&f),
                 // A store that does not answer says nothing about the index file.
@@ -504,7 +504,6 @@ impl IndexedRepository {
     pub fn locate(&self, id: &Id) -> Result<BlobLocation> {
         self.index
             .get(id)
-            .copied()
             .ok_or_else(|| Error::not_found(format!("blob {id} (not in the index)")))
     }
 

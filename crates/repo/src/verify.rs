@@ -285,7 +285,7 @@ async fn check_pack(
             loc.offset as usize,
             loc.offset as usize + loc.length as usize,
         );
-        match bytes.get(s..e).map(|env| repo.open_blob(id, loc, env)) {
+        match bytes.get(s..e).map(|env| repo.open_blob(id, &loc, env)) {
             Some(Ok(_)) => {}
             Some(Err(err)) => bad.push((*id, err.to_string())),
             None => bad.push((*id, format!("blob {id} lies beyond the end of {key}"))),

@@ -220,6 +220,7 @@ async fn under_lock(
             .write(&format!("index/{id}"), Bytes::from(bytes))
             .await?;
         let index = Arc::make_mut(&mut repo.index);
+        index.reserve(index_file.packs.iter().map(|p| p.blobs.len()).sum());
         index.add_file(&index_file);
         index_file.packs.clear();
     }

@@ -178,6 +178,7 @@ impl Sink {
             .write(&format!("index/{id}"), Bytes::from(bytes))
             .await?;
         let index = Arc::make_mut(&mut self.target.index);
+        index.reserve(file.packs.iter().map(|p| p.blobs.len()).sum());
         for p in &file.packs {
             index.add_pack(p.id, &p.blobs);
         }
