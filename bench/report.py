@@ -14,7 +14,8 @@ import statistics
 import sys
 from collections import defaultdict
 
-STEPS = ["first", "unchanged", "changed-1%", "restore", "restore+sync", "first-s3", "restore-s3-cold"]
+STEPS = ["first", "unchanged", "changed-1%", "restore", "restore+sync", "first-s3", "restore-s3-cold",
+         "forget+prune"]
 TOOLS = ["holdfast", "restic", "borg", "tar+zstd"]
 
 

@@ -4,7 +4,7 @@
 # step, so a change in machine load hits all of them alike).
 #
 #   bench/run.sh [--size MB] [--quick] [--rounds N] [--sets LIST] [--tools LIST]
-#                [--files N] [--big MB] [--s3] [--out FILE]
+#                [--files N] [--big MB] [--s3] [--prune] [--out FILE]
 #
 #   --size MB     size of the mixed set (default 500, which writes about 471 MB)
 #   --quick       mixed set of 100 MB, a 256 MiB single file, no small-file set, 1 round
@@ -16,6 +16,9 @@
 #   --s3          also, on the mixed set: first backup to Garage and a restore from it with
 #                 the local cache deleted (holdfast and restic); needs the test servers:
 #                 scripts/test.sh --servers-only bench/run.sh --s3 …
+#   --prune       also, on the mixed set: 30 daily backups (each after a 1 % change), then
+#                 forget keeping 7 dailies and prune (holdfast with --instant-delete, as
+#                 restic and borg delete at once; borg: prune and compact)
 #   --out FILE    also keep the raw measurements (TSV) in FILE
 #
 # Data sets, all from fixed seeds: `mixed` (gen_data.py: small JSON, logs, incompressible
@@ -30,7 +33,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-size_mb=500 quick=0 rounds=3 sets="" out="" tools=holdfast,restic,borg,tar+zstd small_count=200000 big_mb= s3=""
+size_mb=500 quick=0 rounds=3 sets="" out="" tools=holdfast,restic,borg,tar+zstd small_count=200000 big_mb= s3="" prune=0
 while [ $# -gt 0 ]; do
   case $1 in
     --size) size_mb=$2; shift 2 ;;
@@ -40,6 +43,7 @@ while [ $# -gt 0 ]; do
     --tools) tools=$2; shift 2 ;;
     --files) small_count=$2; shift 2 ;;
     --big) big_mb=$2; shift 2 ;;
+    --prune) prune=1; shift ;;
     --out) out=$2; shift 2 ;;
     --s3) s3=${HOLDFAST_TEST_S3_URL:?--s3 needs the test servers: scripts/test.sh --servers-only bench/run.sh --s3}; shift ;;
     -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
@@ -184,6 +188,19 @@ for round in $(seq 1 "$rounds"); do
     fi
     if [ "$round" = 1 ] && use holdfast; then
       diff -r "$d" "$work/out-hf" >/dev/null || { echo "bench: holdfast's restore of $set differs from the data" >&2; exit 1; }
+    fi
+    if [ "$prune" = 1 ] && [ "$set" = mixed ]; then
+      # 30 dailies on top of the snapshots above (after the restore check), then keep 7 of them.
+      for day in $(seq 1 30); do
+        python3 bench/gen_data.py --mutate "$d" "$((100 + day))" 1
+        ts=$(date -u -d "2026-01-01 +$day days" +%Y-%m-%dT12:00:00)
+        use holdfast && "$hf" backup --repo "file://$r/hf" --time "${ts}Z" "$d" >/dev/null
+        use restic && restic backup --repo "$r/restic" --host bench --time "${ts/T/ }" "$d" >/dev/null
+        use borg && borg create --compression zstd,3 --timestamp "$ts" "$r/borg::day-$day" "$d" >/dev/null
+      done
+      measure "$set" forget+prune holdfast "$hf" forget --repo "file://$r/hf" --keep-daily 7 --prune --instant-delete
+      measure "$set" forget+prune restic restic forget --repo "$r/restic" --keep-daily 7 --prune
+      measure "$set" forget+prune borg bash -c "borg prune --keep-daily 7 '$r/borg' && borg compact '$r/borg'"
     fi
     rm -rf "$r" "$work"/out-*
   done
