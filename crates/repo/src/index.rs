@@ -8,13 +8,16 @@
 //! ([`Index::contains_for_dedup`]): the next prune may delete that pack.
 
 use std::collections::HashMap;
+use std::ops::Range;
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{AD_INDEX, Keys};
 use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::pack::{BlobType, PackedBlob};
+use crate::repository::Repository;
 
 /// The stored form of an index file written by a backup: packs and their blobs.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -81,6 +84,77 @@ impl MarkedIndexFile {
         let json = keys.open(object, AD_INDEX, bytes, 0)?;
         serde_json::from_slice(&json).map_err(|e| Error::corrupt(object, e))
     }
+}
+
+/// Most blobs one index file lists. Files hold whole packs, so a pack of more small
+/// blobs is a file of its own. A reader holds a file's plaintext and parsed form beside
+/// the index while it merges it, so this bounds that memory however large the backup
+/// (one file of a million blobs was about 200 MB of JSON to parse at once).
+pub(crate) const BLOBS_PER_FILE: usize = 50_000;
+/// Most packs one index file lists.
+pub(crate) const PACKS_PER_FILE: usize = 5000;
+
+/// One index file's stored form, borrowed: the packs and marks of one part.
+#[derive(Serialize)]
+struct FilePart<'a> {
+    packs: &'a [IndexPack],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    marked: &'a [MarkedPack],
+}
+
+/// Stores index files listing `packs` and then `marked`, each within
+/// [`BLOBS_PER_FILE`] and [`PACKS_PER_FILE`]; returns their total size. Each file is
+/// written whole under its hash (write new, then name), so a reader sees a file or
+/// nothing.
+pub(crate) async fn store_files(
+    repo: &Repository,
+    packs: &[IndexPack],
+    marked: &[MarkedPack],
+) -> Result<u64> {
+    let mut bytes = 0u64;
+    for (p, m) in parts(packs, marked) {
+        let part = FilePart {
+            packs: &packs[p],
+            marked: &marked[m],
+        };
+        let json = serde_json::to_vec(&part).map_err(|e| Error::Internal(e.to_string()))?;
+        let sealed = repo.keys().seal(AD_INDEX, &json, 3)?;
+        drop(json);
+        bytes += sealed.len() as u64;
+        let id = Id::hash(&sealed);
+        repo.store()
+            .write(&format!("index/{id}"), Bytes::from(sealed))
+            .await?;
+    }
+    Ok(bytes)
+}
+
+/// Splits packs and then marked packs into the ranges of successive index files.
+fn parts(packs: &[IndexPack], marked: &[MarkedPack]) -> Vec<(Range<usize>, Range<usize>)> {
+    let sizes = packs
+        .iter()
+        .map(|p| p.blobs.len())
+        .chain(marked.iter().map(|m| m.blobs.len()));
+    let mut cuts = vec![0];
+    let (mut blobs, mut start) = (0usize, 0usize);
+    for (i, n) in sizes.enumerate() {
+        if i > start && (i - start >= PACKS_PER_FILE || blobs + n > BLOBS_PER_FILE) {
+            cuts.push(i);
+            (start, blobs) = (i, 0);
+        }
+        blobs += n;
+    }
+    let total = packs.len() + marked.len();
+    if total > 0 {
+        cuts.push(total);
+    }
+    let split = |a: usize, b: usize| {
+        (
+            a.min(packs.len())..b.min(packs.len()),
+            a.saturating_sub(packs.len())..b.saturating_sub(packs.len()),
+        )
+    };
+    cuts.windows(2).map(|w| split(w[0], w[1])).collect()
 }
 
 /// Where a blob is stored.
@@ -394,6 +468,57 @@ mod tests {
         }
         assert_eq!(idx.blobs().filter(|(_, l)| l.pack == pack(7)).count(), 10);
         assert!(!idx.is_marked(&pack(7)) && !idx.is_marked(&Id::hash(b"none")));
+    }
+
+    #[test]
+    fn index_files_are_cut_at_whole_packs_within_the_blob_bound() {
+        let pack = |n: usize| IndexPack {
+            id: Id::hash(&n.to_le_bytes()),
+            blobs: vec![
+                PackedBlob {
+                    id: Id::hash(b"b"),
+                    kind: BlobType::Data,
+                    offset: 0,
+                    length: 1,
+                    raw_length: 1,
+                };
+                n
+            ],
+        };
+        let mark = |n: usize| MarkedPack {
+            id: Id::hash(b"m"),
+            time: chrono::Utc::now(),
+            blobs: pack(n).blobs,
+        };
+        assert!(parts(&[], &[]).is_empty());
+        let half = BLOBS_PER_FILE / 2;
+        // Two halves fit one file; a third starts the next; an oversized pack is alone.
+        let packs = [
+            pack(half),
+            pack(half),
+            pack(1),
+            pack(BLOBS_PER_FILE + 1),
+            pack(3),
+        ];
+        let marked = [mark(2), mark(BLOBS_PER_FILE)];
+        assert_eq!(
+            parts(&packs, &marked),
+            vec![
+                (0..2, 0..0),
+                (2..3, 0..0),
+                (3..4, 0..0),
+                (4..5, 0..1),
+                (5..5, 1..2),
+            ]
+        );
+        let many: Vec<IndexPack> = (0..PACKS_PER_FILE + 1).map(|_| pack(1)).collect();
+        assert_eq!(
+            parts(&many, &[]),
+            vec![
+                (0..PACKS_PER_FILE, 0..0),
+                (PACKS_PER_FILE..PACKS_PER_FILE + 1, 0..0)
+            ]
+        );
     }
 
     #[test]

@@ -26,13 +26,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 use crate::failpoint::{Failpoints, Step};
 use crate::id::Id;
-use crate::index::IndexFile;
 use crate::lock::{Lock, LockOptions};
 use crate::repository::{IndexedRepository, Repository};
 use crate::snapshot::Snapshot;
@@ -208,22 +206,19 @@ async fn under_lock(
     };
     point(opts, lock, Step::BackupAfterUpload).await?;
     lock.ensure_live("backup")?;
-    let mut index_file = IndexFile { packs };
-    if !index_file.packs.is_empty() {
-        let bytes = index_file.seal(repo.keys())?;
-        let id = Id::hash(&bytes);
-        // From the moment the index write starts, it may land even if the call fails (a
-        // timeout after the store committed it): another backup may then deduplicate
-        // against these packs, so they are never deleted past this point.
+    if !packs.is_empty() {
+        // From the moment the first index write starts, it may land even if the call
+        // fails (a timeout after the store committed it): another backup may then
+        // deduplicate against these packs, so they are never deleted past this point.
         uploaded.clear();
-        repo.store()
-            .write(&format!("index/{id}"), Bytes::from(bytes))
-            .await?;
+        crate::index::store_files(repo, &packs, &[]).await?;
         let index = Arc::make_mut(&mut repo.index);
-        index.reserve(index_file.packs.iter().map(|p| p.blobs.len()).sum());
-        index.add_file(&index_file);
-        index_file.packs.clear();
+        index.reserve(packs.iter().map(|p| p.blobs.len()).sum());
+        for p in &packs {
+            index.add_pack(p.id, &p.blobs);
+        }
     }
+    drop(packs);
     point(opts, lock, Step::BackupAfterIndex).await?;
     let snapshot = Snapshot {
         version: 1,

@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 use crate::crypto::{AD_TRAILER, Keys};
 use crate::error::{Error, Result};
 use crate::id::Id;
-use crate::index::{IndexPack, MarkedIndexFile};
+use crate::index::IndexPack;
 use crate::pack::{BlobType, FinishedPack, PackWriter, TARGET_SIZE, encode_trailer, pack_key};
 use crate::repository::IndexedRepository;
 
@@ -167,19 +167,10 @@ impl Sink {
             return Ok(0);
         }
         let packs = std::mem::take(&mut self.done);
-        let file = MarkedIndexFile {
-            packs,
-            marked: Vec::new(),
-        };
-        let bytes = file.seal(self.target.keys())?;
-        let id = Id::hash(&bytes);
-        self.target
-            .store()
-            .write(&format!("index/{id}"), Bytes::from(bytes))
-            .await?;
+        crate::index::store_files(&self.target, &packs, &[]).await?;
         let index = Arc::make_mut(&mut self.target.index);
-        index.reserve(file.packs.iter().map(|p| p.blobs.len()).sum());
-        for p in &file.packs {
+        index.reserve(packs.iter().map(|p| p.blobs.len()).sum());
+        for p in &packs {
             index.add_pack(p.id, &p.blobs);
         }
         self.pending.clear();

@@ -3,18 +3,13 @@
 
 use std::collections::HashMap;
 
-use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 
 use super::plan::{Fate, PackPlan};
 use crate::error::{Error, Result};
-use crate::id::Id;
 use crate::index::{BlobLocation, IndexPack, MarkedIndexFile, MarkedPack};
 use crate::pack::{BlobType, PackWriter, TARGET_SIZE, pack_key};
 use crate::repository::{IndexedRepository, Repository};
-
-/// Packs listed per new index file.
-const PACKS_PER_INDEX: usize = 5000;
 
 /// One object in the store.
 pub(crate) struct Listed {
@@ -142,22 +137,7 @@ pub(crate) async fn write_index(
     packs: Vec<IndexPack>,
     marked: Vec<MarkedPack>,
 ) -> Result<u64> {
-    let mut bytes = 0u64;
-    let (mut packs, mut marked) = (packs, marked);
-    while !packs.is_empty() || !marked.is_empty() {
-        let rest = packs.split_off(packs.len().min(PACKS_PER_INDEX));
-        let room = PACKS_PER_INDEX - packs.len();
-        let rest_marked = marked.split_off(marked.len().min(room));
-        let file = MarkedIndexFile { packs, marked };
-        let sealed = file.seal(repo.keys())?;
-        bytes += sealed.len() as u64;
-        let id = Id::hash(&sealed);
-        repo.store()
-            .write(&format!("index/{id}"), Bytes::from(sealed))
-            .await?;
-        (packs, marked) = (rest, rest_marked);
-    }
-    Ok(bytes)
+    crate::index::store_files(repo, &packs, &marked).await
 }
 
 /// Deletes objects, eight at a time, and their cached copies.

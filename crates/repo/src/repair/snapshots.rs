@@ -12,14 +12,13 @@
 
 use std::collections::HashMap;
 
-use bytes::Bytes;
 use futures::future::BoxFuture;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::Result;
 use crate::id::Id;
-use crate::index::{IndexFile, IndexPack};
+use crate::index::IndexPack;
 use crate::lock::{Lock, LockOptions};
 use crate::pack::{BlobType, PackWriter, pack_key};
 use crate::repository::{IndexedRepository, Repository};
@@ -250,13 +249,7 @@ async fn run(
     }
     rw.flush().await?;
     if !rw.written.is_empty() {
-        let file = IndexFile {
-            packs: std::mem::take(&mut rw.written),
-        };
-        let sealed = file.seal(repo.keys())?;
-        repo.store()
-            .write(&format!("index/{}", Id::hash(&sealed)), Bytes::from(sealed))
-            .await?;
+        crate::index::store_files(repo, &std::mem::take(&mut rw.written), &[]).await?;
     }
     for (id, snap, new_root, dropped, dropped_count) in todo {
         lock.check().await?;
