@@ -14,7 +14,6 @@
 //! faulty network, proxy or disk cache) is not damage of the stored object, and one
 //! read that passes is enough. Stored damage fails every read.
 
-use std::ops::Deref;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -22,15 +21,16 @@ use futures::{StreamExt, TryStreamExt};
 use holdfast_store::{ErrorKind, ListOptions, Store};
 use serde::{Deserialize, Serialize};
 
+mod indexed;
+pub use indexed::IndexedRepository;
+
 use crate::cache::Cache;
 use crate::chunker::Chunker;
 use crate::crypto::{KdfParams, KeyFile, Keys, MasterKey};
 use crate::error::{Error, Result};
 use crate::id::Id;
-use crate::index::{BlobLocation, Index, MarkedIndexFile};
-use crate::pack::pack_key;
+use crate::index::{Index, MarkedIndexFile};
 use crate::snapshot::{Snapshot, snapshot_key};
-use crate::tree::Tree;
 
 /// The format version this code writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -477,114 +477,5 @@ impl Repository {
             .write(&snapshot_key(&id), Bytes::from(bytes))
             .await?;
         Ok(id)
-    }
-}
-
-/// A repository with its index loaded: can read blobs and trees, and back up.
-#[derive(Clone)]
-pub struct IndexedRepository {
-    repo: Repository,
-    pub(crate) index: Arc<Index>,
-}
-
-impl Deref for IndexedRepository {
-    type Target = Repository;
-    fn deref(&self) -> &Repository {
-        &self.repo
-    }
-}
-
-impl IndexedRepository {
-    /// The loaded index.
-    pub fn index(&self) -> &Index {
-        &self.index
-    }
-
-    /// The location of a blob, or [`Error::NotFound`].
-    pub fn locate(&self, id: &Id) -> Result<BlobLocation> {
-        self.index
-            .get(id)
-            .ok_or_else(|| Error::not_found(format!("blob {id} (not in the index)")))
-    }
-
-    /// Decrypts a blob envelope read from the store and checks its id.
-    pub(crate) fn open_blob(&self, id: &Id, loc: &BlobLocation, sealed: &[u8]) -> Result<Vec<u8>> {
-        let what = format!("blob {id} in pack {}", loc.pack);
-        let plain = self
-            .keys()
-            .open(&what, &id.0, sealed, loc.raw_length as usize)?;
-        if self.keys().blob_id(&plain) != *id {
-            return Err(Error::corrupt(&what, "content does not match its id"));
-        }
-        Ok(plain)
-    }
-
-    /// Reads, authenticates and decompresses one blob.
-    pub async fn read_blob(&self, id: &Id) -> Result<Vec<u8>> {
-        let loc = self.locate(id)?;
-        let key = pack_key(&loc.pack);
-        let range = loc.offset..loc.offset + u64::from(loc.length);
-        let sealed = match (&self.inner.cache, loc.kind) {
-            (Some(c), crate::pack::BlobType::Tree) => {
-                if let Some(b) = c.get_range(&key, range.clone())
-                    && b.len() == loc.length as usize
-                    && let Ok(plain) = self.open_blob(id, &loc, &b)
-                {
-                    return Ok(plain);
-                }
-                c.remove(&key);
-                self.read_tree_pack(&key, range).await?
-            }
-            _ => self
-                .inner
-                .store
-                .read_range(&key, range)
-                .await
-                .map_err(|e| store_err(e, &key))?,
-        };
-        if sealed.len() != loc.length as usize {
-            return Err(Error::corrupt(
-                &key,
-                format!("blob {id} cut short (pack truncated?)"),
-            ));
-        }
-        match self.open_blob(id, &loc, &sealed) {
-            Ok(plain) => Ok(plain),
-            Err(first) => {
-                self.uncache(&key);
-                // Read again before it counts as damaged: a byte changed on the way is
-                // not damage of the stored pack.
-                for _ in 0..REREADS {
-                    let again = self
-                        .inner
-                        .store
-                        .read_range(&key, loc.offset..loc.offset + u64::from(loc.length))
-                        .await
-                        .map_err(|e| store_err(e, &key))?;
-                    if let Ok(plain) = self.open_blob(id, &loc, &again) {
-                        return Ok(plain);
-                    }
-                }
-                Err(first)
-            }
-        }
-    }
-
-    async fn read_tree_pack(&self, key: &str, range: std::ops::Range<u64>) -> Result<Bytes> {
-        let pack = self.read_cached(key).await?;
-        let (s, e) = (range.start as usize, range.end as usize);
-        if e > pack.len() {
-            return Err(Error::corrupt(
-                key,
-                "pack shorter than its index says (truncated?)",
-            ));
-        }
-        Ok(pack.slice(s..e))
-    }
-
-    /// Reads and parses a tree blob.
-    pub async fn load_tree(&self, id: &Id) -> Result<Tree> {
-        let bytes = self.read_blob(id).await?;
-        Tree::parse(&format!("tree {id}"), &bytes)
     }
 }
