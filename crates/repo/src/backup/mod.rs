@@ -105,7 +105,9 @@ pub struct BackupSummary {
 }
 
 /// Backs up one root into a new snapshot. Unreadable entries are skipped and listed; the
-/// snapshot is then marked incomplete. The index of `repo` learns the new blobs.
+/// snapshot is then marked incomplete. The index of `repo` is loaded again under the
+/// lock and learns the new blobs; after an error it may be empty (load it again before
+/// reading with `repo`).
 pub async fn backup(repo: &mut IndexedRepository, opts: &BackupOptions) -> Result<BackupSummary> {
     let started = Instant::now();
     let root = std::fs::canonicalize(&opts.root).map_err(|e| Error::io(&opts.root, e))?;
@@ -185,6 +187,10 @@ async fn under_lock(
     let root_str = root.to_string_lossy().into_owned();
     let token = lock.token();
     // A prune may have run since the index was loaded: dedup only against what is stored.
+    // The index loaded before the lock is dropped first, so the two are never held
+    // together (at a million blobs each is over 100 MB); after a failure here the
+    // repository's index stays empty until the next load.
+    repo.index = Arc::default();
     *repo = tokio::select! {
         r = repo.load_index() => r?,
         () = token.cancelled() => return Err(lock.cancelled_error("backup")),
