@@ -190,7 +190,7 @@ async fn under_lock(
     // The index loaded before the lock is dropped first, so the two are never held
     // together (at a million blobs each is over 100 MB); after a failure here the
     // repository's index stays empty until the next load.
-    repo.index = Arc::default();
+    repo.drop_index();
     *repo = tokio::select! {
         r = repo.load_index() => r?,
         () = token.cancelled() => return Err(lock.cancelled_error("backup")),

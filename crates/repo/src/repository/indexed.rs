@@ -35,6 +35,14 @@ impl IndexedRepository {
         &self.index
     }
 
+    /// Drops the loaded index to free its memory (over 100 MB at a million blobs):
+    /// [`crate::restore()`] and [`crate::backup()`] load their own under their lock, so a
+    /// caller that loaded one to look around need not hold it beside theirs. Nothing
+    /// can be located until an index is loaded again.
+    pub fn drop_index(&mut self) {
+        self.index = Arc::default();
+    }
+
     /// The location of a blob, or [`Error::NotFound`].
     pub fn locate(&self, id: &Id) -> Result<BlobLocation> {
         self.index

@@ -149,11 +149,14 @@ pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure>
     if let Ok(Some(config)) = Config::load_optional(&g.config) {
         recover_swaps(&config)?;
     }
-    let repo = open_for_reading(g).await?;
+    let mut repo = open_for_reading(g).await?;
     let (id, snap) = repo
         .find_snapshot(&args.snapshot)
         .await
         .map_err(context::fail)?;
+    // The restore loads the index again under its lock; the one loaded above (for its
+    // warnings) is not held beside it.
+    repo.drop_index();
     if (args.in_place || args.database.is_some()) && !args.yes {
         return Err(Failure::usage(anyhow::anyhow!(
             "this replaces live data: add --yes to confirm (stop the app first)"
