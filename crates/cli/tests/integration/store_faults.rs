@@ -316,6 +316,7 @@ fn reads_damaged_in_a_row(var: &str) {
     env.ok(&["backup", "src"], 0);
     std::fs::remove_dir_all(env.path("cache")).ok();
     proxy.fail_next_to(
+        "GET",
         "/data/",
         &[Fault::Corrupt(10), Fault::Corrupt(10), Fault::Corrupt(10)],
     );

@@ -7,8 +7,8 @@
 //! Faults come from two sources, both driven by the test's own state, never by time:
 //! - [`Proxy::fail_next`] queues faults that the next accepted connections get in order
 //!   (an outage that lasts exactly as many connections as faults were queued);
-//! - [`Proxy::fail_next_to`] aims faults at the next requests for some path (a pack
-//!   read, say), whatever comes between;
+//! - [`Proxy::fail_next_to`] aims faults at the next requests of a method for some path
+//!   (a pack read, say), whatever comes between;
 //! - [`Proxy::chaos`] gives each accepted connection, with a fixed-seed probability, a
 //!   fault drawn from a list (faults spread over a whole backup or restore).
 //!
@@ -93,8 +93,9 @@ impl Chaos {
 #[derive(Default)]
 struct State {
     queued: VecDeque<Fault>,
-    /// Faults aimed at requests whose request line contains the text.
-    aimed: VecDeque<(String, Fault)>,
+    /// Faults aimed at requests whose request line starts with the first text (the
+    /// method) and contains the second.
+    aimed: VecDeque<(String, String, Fault)>,
     chaos: Option<Chaos>,
     served: usize,
     by_kind: BTreeMap<&'static str, usize>,
@@ -131,7 +132,10 @@ impl Proxy {
                 while let Ok((conn, _)) = listener.accept().await {
                     let (fault, close_each) = {
                         let mut s = state.lock().expect("proxy state");
-                        let close_each = s.chaos.as_ref().is_some_and(|c| c.per_mille > 0);
+                        // A fault drawn or aimed per request needs each request on a
+                        // connection of its own.
+                        let close_each = s.chaos.as_ref().is_some_and(|c| c.per_mille > 0)
+                            || !s.aimed.is_empty();
                         let f = match s.queued.pop_front() {
                             Some(f) => Some(f),
                             None => s.chaos.as_mut().and_then(Chaos::draw),
@@ -188,16 +192,19 @@ impl Proxy {
         self.generation.send_modify(|g| *g += 1);
     }
 
-    /// The next `faults.len()` requests whose request line contains `part` (a path
-    /// such as `/data/`) get these faults in order, one each, while other requests pass.
+    /// The next `faults.len()` requests with this method (`GET`) whose request line
+    /// contains `part` (a path such as `/data/`) get these faults in order, one each,
+    /// while other requests pass.
+    /// While aimed faults wait, every request comes on a connection of its own.
     /// Only faults applied while forwarding: [`Fault::Cut`], [`Fault::CutRequest`],
     /// [`Fault::Corrupt`] and [`Fault::CorruptRequest`].
-    pub fn fail_next_to(&self, part: &str, faults: &[Fault]) {
+    pub fn fail_next_to(&self, method: &str, part: &str, faults: &[Fault]) {
+        let start = format!("{method} ");
         self.state
             .lock()
             .expect("proxy state")
             .aimed
-            .extend(faults.iter().map(|f| (part.to_owned(), *f)));
+            .extend(faults.iter().map(|f| (start.clone(), part.to_owned(), *f)));
     }
 
     /// How many aimed faults no request has met yet.
@@ -283,7 +290,19 @@ async fn forward(
     // The fault in force: decided before the request head reaches the server, so before
     // any byte of the response can come back.
     let decided = Mutex::new(fault);
-    let request_flipped = std::sync::atomic::AtomicBool::new(false);
+    // Counted the moment it is applied (before the damaged bytes go on), so a test that
+    // reads the counts after its client is done sees it.
+    let counted = std::sync::atomic::AtomicBool::new(false);
+    let happened = |f: Fault| {
+        if !counted.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            *state
+                .lock()
+                .expect("proxy state")
+                .by_kind
+                .entry(f.kind())
+                .or_default() += 1;
+        }
+    };
     let up = async {
         let mut left = usize::MAX;
         let mut flip = None;
@@ -317,8 +336,11 @@ async fn forward(
             if let Some(f) = flip.as_mut()
                 && f.apply(&mut chunk)
             {
-                request_flipped.store(true, std::sync::atomic::Ordering::Relaxed);
+                happened(Fault::CorruptRequest(0));
                 flip = None;
+            }
+            if n == left {
+                happened(Fault::CutRequest(0));
             }
             if sw.write_all(&chunk).await.is_err() {
                 break;
@@ -326,12 +348,10 @@ async fn forward(
             left -= n;
         }
         let _ = sw.shutdown().await;
-        left == 0
     };
     let down = async {
         let mut left = usize::MAX;
         let mut flip = None;
-        let mut flipped = false;
         let mut buf = vec![0u8; 16 * 1024];
         let mut first = true;
         while left > 0 {
@@ -351,8 +371,11 @@ async fn forward(
             if let Some(f) = flip.as_mut()
                 && f.apply(chunk)
             {
-                flipped = true;
+                happened(Fault::Corrupt(0));
                 flip = None;
+            }
+            if n == left {
+                happened(Fault::Cut(0));
             }
             let mut out = chunk.to_vec();
             if first
@@ -367,29 +390,11 @@ async fn forward(
             }
             left -= n;
         }
-        (left == 0, flipped)
     };
-    let mut happened = false;
     tokio::select! {
-        cut = up => {
-            happened = cut && matches!(*decided.lock().expect("decided fault"), Some(Fault::CutRequest(_)));
-        }
-        (cut, flipped) = down => {
-            let cut_fault = matches!(*decided.lock().expect("decided fault"), Some(Fault::Cut(_)));
-            happened = flipped || (cut && cut_fault);
-        }
+        () = up => {}
+        () = down => {}
         _ = generation.changed() => {}
-    }
-    let fault = *decided.lock().expect("decided fault");
-    if let Some(f) = fault
-        && (happened || request_flipped.load(std::sync::atomic::Ordering::Relaxed))
-    {
-        *state
-            .lock()
-            .expect("proxy state")
-            .by_kind
-            .entry(f.kind())
-            .or_default() += 1;
     }
 }
 
@@ -399,11 +404,10 @@ fn aimed(state: &Mutex<State>, head: &[u8]) -> Option<Fault> {
     let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
     let line = String::from_utf8_lossy(line);
     let mut s = state.lock().expect("proxy state");
-    let i = s
-        .aimed
-        .iter()
-        .position(|(part, _)| line.contains(part.as_str()))?;
-    let (_, f) = s.aimed.remove(i)?;
+    let i = s.aimed.iter().position(|(method, part, _)| {
+        line.starts_with(method.as_str()) && line.contains(part.as_str())
+    })?;
+    let (_, _, f) = s.aimed.remove(i)?;
     s.served += 1;
     Some(f)
 }
