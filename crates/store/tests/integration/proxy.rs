@@ -192,9 +192,9 @@ impl Proxy {
         self.generation.send_modify(|g| *g += 1);
     }
 
-    /// The next `faults.len()` requests with this method (`GET`) whose request line
-    /// contains `part` (a path such as `/data/`) get these faults in order, one each,
-    /// while other requests pass.
+    /// The next `faults.len()` requests with this method (`GET`) whose path (the
+    /// request target without its query) contains `part` (such as `/data/`) get these
+    /// faults in order, one each, while other requests pass.
     /// While aimed faults wait, every request comes on a connection of its own.
     /// Only faults applied while forwarding: [`Fault::Cut`], [`Fault::CutRequest`],
     /// [`Fault::Corrupt`] and [`Fault::CorruptRequest`].
@@ -403,9 +403,13 @@ async fn forward(
 fn aimed(state: &Mutex<State>, head: &[u8]) -> Option<Fault> {
     let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
     let line = String::from_utf8_lossy(line);
+    // The path of the request target, without its query (a listing names its prefix in
+    // the query).
+    let target = line.split(' ').nth(1).unwrap_or_default();
+    let path = target.split('?').next().unwrap_or_default();
     let mut s = state.lock().expect("proxy state");
     let i = s.aimed.iter().position(|(method, part, _)| {
-        line.starts_with(method.as_str()) && line.contains(part.as_str())
+        line.starts_with(method.as_str()) && path.contains(part.as_str())
     })?;
     let (_, _, f) = s.aimed.remove(i)?;
     s.served += 1;
