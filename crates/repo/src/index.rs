@@ -61,8 +61,11 @@ pub struct IndexPack {
 impl IndexFile {
     /// Encrypts the index file for storing.
     pub fn seal(&self, keys: &Keys) -> Result<Vec<u8>> {
-        let json = serde_json::to_vec(self).map_err(|e| Error::Internal(e.to_string()))?;
-        keys.seal(AD_INDEX, &json, 3)
+        FilePart {
+            packs: &self.packs,
+            marked: &[],
+        }
+        .seal(keys)
     }
 
     /// Decrypts and parses a stored index file, leaving out its marked packs (use
@@ -75,8 +78,11 @@ impl IndexFile {
 impl MarkedIndexFile {
     /// Encrypts the index file for storing.
     pub fn seal(&self, keys: &Keys) -> Result<Vec<u8>> {
-        let json = serde_json::to_vec(self).map_err(|e| Error::Invalid(e.to_string()))?;
-        keys.seal(AD_INDEX, &json, 3)
+        FilePart {
+            packs: &self.packs,
+            marked: &self.marked,
+        }
+        .seal(keys)
     }
 
     /// Decrypts and parses a stored index file, with or without marks.
@@ -94,12 +100,21 @@ pub(crate) const BLOBS_PER_FILE: usize = 50_000;
 /// Most packs one index file lists.
 pub(crate) const PACKS_PER_FILE: usize = 5000;
 
-/// One index file's stored form, borrowed: the packs and marks of one part.
+/// One index file's stored form, borrowed: the packs and marks of one part. Every
+/// index file is sealed through it.
 #[derive(Serialize)]
 struct FilePart<'a> {
     packs: &'a [IndexPack],
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     marked: &'a [MarkedPack],
+}
+
+impl FilePart<'_> {
+    /// The JSON, compressed and encrypted for storing.
+    fn seal(&self, keys: &Keys) -> Result<Vec<u8>> {
+        let json = serde_json::to_vec(self).map_err(|e| Error::Internal(e.to_string()))?;
+        keys.seal(AD_INDEX, &json, 3)
+    }
 }
 
 /// Stores index files listing `packs` and then `marked`, each within
@@ -113,13 +128,11 @@ pub(crate) async fn store_files(
 ) -> Result<u64> {
     let mut bytes = 0u64;
     for (p, m) in parts(packs, marked) {
-        let part = FilePart {
+        let sealed = FilePart {
             packs: &packs[p],
             marked: &marked[m],
-        };
-        let json = serde_json::to_vec(&part).map_err(|e| Error::Internal(e.to_string()))?;
-        let sealed = repo.keys().seal(AD_INDEX, &json, 3)?;
-        drop(json);
+        }
+        .seal(repo.keys())?;
         bytes += sealed.len() as u64;
         let id = Id::hash(&sealed);
         repo.store()
