@@ -16,7 +16,8 @@
 #   scripts/torture.sh --long             # for a release (docs/RELIABILITY.md): 200 crash
 #                                         # trials per suite, 25 fault rounds per backend,
 #                                         # 60 s of fuzzing per target
-#   scripts/torture.sh --suites crash,fuzz   # some suites only
+#   scripts/torture.sh --suites crash,fuzz   # some suites only; crash-repo is backup, prune
+#                                            # and copy, crash-restore the two restores
 #   HOLDFAST_TORTURE_TRIALS=N HOLDFAST_FAULT_ROUNDS=N HOLDFAST_FUZZ_SECONDS=S scripts/torture.sh
 #   HOLDFAST_TORTURE_THREADS=N            # suites run side by side (default 4)
 #
@@ -36,7 +37,7 @@ while (($#)); do
         --suites)
             [[ $# -ge 2 ]] || { echo "torture.sh: --suites needs a list (try --help)" >&2; exit 2; }
             suites="$2"; shift 2 ;;
-        -h|--help) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "torture.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -45,13 +46,15 @@ filters=()
 for s in ${suites//,/ }; do
     case "$s" in
         crash) filters+=('test(/torture_/) | test(/restore_in_place_killed_at_random/) | test(/restore_database_killed/)') ;;
+        crash-repo) filters+=('test(/torture_/)') ;;
+        crash-restore) filters+=('test(/restore_in_place_killed_at_random/) | test(/restore_database_killed/)') ;;
         faults) filters+=('test(/store_faults::/)') ;;
         corruption) filters+=('test(/repo_corruption::/)') ;;
         cluster) filters+=('test(/garage_cluster::/)') ;;
         disks) filters+=('test(/full_disks::/)') ;;
         fuzz) filters+=('test(/hostile_input::/)') ;;
         http) filters+=('test(/serve_hostile::/)') ;;
-        *) echo "torture.sh: unknown suite $s (crash, faults, corruption, cluster, disks, fuzz, http)" >&2; exit 2 ;;
+        *) echo "torture.sh: unknown suite $s (crash, crash-repo, crash-restore, faults, corruption, cluster, disks, fuzz, http)" >&2; exit 2 ;;
     esac
 done
 filter=$(IFS='|'; echo "${filters[*]}" | sed 's/|/ | /g')
