@@ -73,7 +73,7 @@ pub use repair::{
     repair_index, repair_snapshots,
 };
 pub use repository::{IndexedRepository, InitOptions, OpenOptions, Repository, init};
-pub use restore::{Damaged, Overwrite, RestoreOptions, RestoreSummary, restore};
+pub use restore::{Damaged, OnIndex, Overwrite, RestoreOptions, RestoreSummary, restore};
 pub use snapshot::{BackupReport, Snapshot, SnapshotSummary};
 pub use tools::{SnapshotFilter, find, stats, tag};
 pub use verify::{Problem, Subset, VerifyOptions, VerifyReport, verify};

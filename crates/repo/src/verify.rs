@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::id::Id;
+use crate::index::BlobLocation;
 use crate::pack::{pack_key, read_trailer};
 use crate::repository::{IndexedRepository, Repository};
 
@@ -124,10 +125,20 @@ async fn check(repo: &Repository, opts: &VerifyOptions) -> Result<VerifyReport> 
     let mut bad_packs: HashMap<Id, String> = HashMap::new();
     let mut bad_blobs: HashMap<Id, String> = HashMap::new();
     let mut ends: HashMap<Id, u64> = HashMap::new();
-    for (_, loc) in irepo.index().blobs() {
+    // Each pack's blobs, gathered once: checking a pack looks only at its own.
+    let mut by_pack: HashMap<Id, Vec<&Id>> = HashMap::new();
+    for (id, loc) in irepo.index().blobs() {
         let e = ends.entry(loc.pack).or_default();
         *e = (*e).max(loc.offset + u64::from(loc.length));
+        by_pack.entry(loc.pack).or_default().push(id);
     }
+    let blobs_of = |pack: &Id| {
+        by_pack
+            .get(pack)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| irepo.index().get(id).map(|loc| (**id, loc)))
+    };
     for pack in irepo.index().packs() {
         match listed.get(pack) {
             None => {
@@ -135,9 +146,9 @@ async fn check(repo: &Repository, opts: &VerifyOptions) -> Result<VerifyReport> 
             }
             Some(&size) if ends.get(pack).is_some_and(|end| end + 4 > size) => {
                 let why = format!("pack {} is truncated ({size} bytes)", pack_key(pack));
-                for (id, loc) in irepo.index().blobs().filter(|(_, l)| l.pack == *pack) {
+                for (id, loc) in blobs_of(pack) {
                     if loc.offset + u64::from(loc.length) > size {
-                        bad_blobs.insert(*id, why.clone());
+                        bad_blobs.insert(id, why.clone());
                     }
                 }
                 add(pack_key(pack), why);
@@ -159,9 +170,10 @@ async fn check(repo: &Repository, opts: &VerifyOptions) -> Result<VerifyReport> 
             p.set_total(todo.len() as u64);
         }
         let irepo = &irepo;
+        let blobs_of = &blobs_of;
         let results: Vec<_> = futures::stream::iter(todo)
             .map(|p| async move {
-                let r = check_pack(irepo, p).await;
+                let r = check_pack(irepo, p, blobs_of(&p)).await;
                 if let Some(p) = &opts.progress {
                     p.add(1);
                 }
@@ -254,10 +266,12 @@ enum Unreadable {
     Damaged(String),
 }
 
-/// Reads one pack: its damaged blobs, and a note when the pack as a whole is damaged.
+/// Reads one pack and authenticates `blobs` (the index's blobs in it): its damaged
+/// blobs, and a note when the pack as a whole is damaged.
 async fn check_pack(
     repo: &IndexedRepository,
     pack: Id,
+    blobs: impl Iterator<Item = (Id, BlobLocation)>,
 ) -> (Id, Result<(Vec<(Id, String)>, Option<String>), Unreadable>) {
     let key = pack_key(&pack);
     let bytes = match repo.store().read(&key).await {
@@ -280,15 +294,15 @@ async fn check_pack(
         note = Some(e.to_string());
     }
     let mut bad = Vec::new();
-    for (id, loc) in repo.index().blobs().filter(|(_, l)| l.pack == pack) {
+    for (id, loc) in blobs {
         let (s, e) = (
             loc.offset as usize,
             loc.offset as usize + loc.length as usize,
         );
-        match bytes.get(s..e).map(|env| repo.open_blob(id, &loc, env)) {
+        match bytes.get(s..e).map(|env| repo.open_blob(&id, &loc, env)) {
             Some(Ok(_)) => {}
-            Some(Err(err)) => bad.push((*id, err.to_string())),
-            None => bad.push((*id, format!("blob {id} lies beyond the end of {key}"))),
+            Some(Err(err)) => bad.push((id, err.to_string())),
+            None => bad.push((id, format!("blob {id} lies beyond the end of {key}"))),
         }
     }
     (pack, Ok((bad, note)))

@@ -30,6 +30,16 @@ impl Deref for IndexedRepository {
 }
 
 impl IndexedRepository {
+    /// The repository with an empty index, for a caller that only hands it to
+    /// [`crate::restore()`] or [`crate::backup()`]: they load the index under their lock.
+    /// Nothing can be located through it until then.
+    pub fn without_index(repo: Repository) -> IndexedRepository {
+        IndexedRepository {
+            repo,
+            index: Arc::default(),
+        }
+    }
+
     /// The loaded index.
     pub fn index(&self) -> &Index {
         &self.index

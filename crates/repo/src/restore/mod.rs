@@ -36,6 +36,7 @@ mod plan;
 use crate::browse::Entry;
 use crate::error::{Error, Result};
 use crate::progress::Progress;
+use crate::repair::IndexRecovery;
 use crate::repository::IndexedRepository;
 use crate::snapshot::Snapshot;
 pub use overwrite::{Action, Overwrite, Planned};
@@ -59,6 +60,20 @@ pub struct RestoreOptions {
     /// Bytes of file content: the total is the snapshot's size (or, with `include`,
     /// grows as chosen files are found); done counts bytes written or found in place.
     pub progress: Option<Arc<Progress>>,
+    /// Told what loading the index under the lock found (damaged index files, packs
+    /// read from their own trailers) before anything is written: the command line warns
+    /// from it, so it need not load the index a second time to know.
+    pub on_index: Option<OnIndex>,
+}
+
+/// A callback given the [`IndexRecovery`] of a restore's index ([`RestoreOptions::on_index`]).
+#[derive(Clone)]
+pub struct OnIndex(pub Arc<dyn Fn(&IndexRecovery) + Send + Sync>);
+
+impl std::fmt::Debug for OnIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnIndex")
+    }
 }
 
 impl Default for RestoreOptions {
@@ -71,6 +86,7 @@ impl Default for RestoreOptions {
             overwrite: None,
             dry_run: false,
             progress: None,
+            on_index: None,
         }
     }
 }
@@ -136,7 +152,12 @@ pub async fn restore(
     let lock = crate::lock::Lock::shared(repo, &opts.cancel).await?;
     let token = lock.token();
     let result = match crate::repair::index_for_reading(repo).await {
-        Ok((fresh, _)) => restore_locked(&fresh, snapshot, opts, token.child_token()).await,
+        Ok((fresh, recovery)) => {
+            if let Some(on_index) = &opts.on_index {
+                (on_index.0)(&recovery);
+            }
+            restore_locked(&fresh, snapshot, opts, token.child_token()).await
+        }
         Err(e) => Err(e),
     };
     let result = match result {

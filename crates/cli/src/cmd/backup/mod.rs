@@ -42,7 +42,8 @@ pub async fn run(g: &GlobalArgs, args: BackupArgs) -> Result<ExitCode, Failure> 
     if args.paths.is_empty() {
         return volumes::run(g, &args).await;
     }
-    let mut repo = context::open_indexed(g).await?;
+    // The backup loads the index under its lock; none is loaded before it.
+    let mut repo = holdfast_repo::IndexedRepository::without_index(context::open_repo(g).await?);
     let mut incomplete = false;
     let mut reports = Vec::new();
     // SIGINT/SIGTERM stop the backup without committing and remove its lock.

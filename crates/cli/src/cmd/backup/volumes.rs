@@ -63,8 +63,9 @@ async fn backup(
     selected: &[&Volume],
     notifier: &Notifier,
 ) -> Result<ExitCode, Failure> {
-    let mut repo = match context::open_indexed(g).await {
-        Ok(r) => r,
+    // The backup loads the index under its lock; none is loaded before it.
+    let mut repo = match context::open_repo(g).await {
+        Ok(r) => holdfast_repo::IndexedRepository::without_index(r),
         Err(e) => {
             let message = one_line(&format!("{e:#}"));
             // The command's error line says it; the volumes only record it.

@@ -100,6 +100,7 @@ async fn fetch(
     let opts = RestoreOptions {
         target: dir.to_path_buf(),
         include: vec![rel.to_string_lossy().into_owned()],
+        on_index: Some(super::index_warnings()),
         ..Default::default()
     };
     let summary = holdfast_repo::restore(repo, snap, &opts)

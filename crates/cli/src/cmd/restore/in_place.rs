@@ -69,6 +69,7 @@ pub async fn run(
         target: swap.stage().to_path_buf(),
         include: Vec::new(),
         progress: Some(progress.clone()),
+        on_index: Some(super::index_warnings()),
         ..Default::default()
     };
     let bar = crate::progress::show(g, progress, crate::progress::Unit::Bytes);

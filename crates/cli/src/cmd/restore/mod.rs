@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use holdfast_repo::restore::{Overwrite, RestoreSummary};
-use holdfast_repo::{Id, RestoreOptions};
+use holdfast_repo::{Id, IndexedRepository, RestoreOptions};
 use holdfast_volume::config::Config;
 use holdfast_volume::swap::{self, SwapOptions};
 
@@ -104,37 +104,34 @@ pub(crate) fn recover_swaps(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Opens the repository with its index for a restore: a damaged or missing index file
-/// does not stop it, the blobs it listed are read from the packs' own trailers
-/// ([`holdfast_repo::repair::index_for_reading`]), and stderr says so and how to make
-/// the repair permanent.
-async fn open_for_reading(g: &GlobalArgs) -> anyhow::Result<holdfast_repo::IndexedRepository> {
-    let repo = context::open_repo(g).await?;
-    let (indexed, recovery) = holdfast_repo::repair::index_for_reading(&repo)
-        .await
-        .context("loading the index")?;
-    for bad in &recovery.index_damaged {
-        eprintln!(
-            "holdfast: warning: index file {} is damaged ({}); reading the packs' own \
-             trailers instead",
-            bad.object, bad.error
-        );
-    }
-    for bad in &recovery.packs_damaged {
-        eprintln!(
-            "holdfast: warning: damaged pack {}: {}",
-            bad.object, bad.error
-        );
-    }
-    if !recovery.is_clean() {
-        eprintln!(
-            "holdfast: warning: {} pack(s) no readable index file lists were read from their \
-             trailers ({} usable); unless a backup is still running, run `holdfast repair \
-             index --yes` to rebuild the index",
-            recovery.packs_read, recovery.packs_recovered
-        );
-    }
-    Ok(indexed)
+/// Warns on stderr about what loading the index found ([`RestoreOptions::on_index`]): a
+/// damaged or missing index file does not stop a restore, the blobs it listed are read
+/// from the packs' own trailers ([`holdfast_repo::repair::index_for_reading`]), and the
+/// warning says how to make the repair permanent.
+pub(super) fn index_warnings() -> holdfast_repo::OnIndex {
+    holdfast_repo::OnIndex(std::sync::Arc::new(|recovery| {
+        for bad in &recovery.index_damaged {
+            eprintln!(
+                "holdfast: warning: index file {} is damaged ({}); reading the packs' own \
+                 trailers instead",
+                bad.object, bad.error
+            );
+        }
+        for bad in &recovery.packs_damaged {
+            eprintln!(
+                "holdfast: warning: damaged pack {}: {}",
+                bad.object, bad.error
+            );
+        }
+        if !recovery.is_clean() {
+            eprintln!(
+                "holdfast: warning: {} pack(s) no readable index file lists were read from \
+                 their trailers ({} usable); unless a backup is still running, run \
+                 `holdfast repair index --yes` to rebuild the index",
+                recovery.packs_read, recovery.packs_recovered
+            );
+        }
+    }))
 }
 
 /// Runs `holdfast restore`.
@@ -149,14 +146,13 @@ pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure>
     if let Ok(Some(config)) = Config::load_optional(&g.config) {
         recover_swaps(&config)?;
     }
-    let mut repo = open_for_reading(g).await?;
+    // The restore loads the index under its lock (and warns from `index_warnings`); no
+    // index is loaded before it.
+    let repo = IndexedRepository::without_index(context::open_repo(g).await?);
     let (id, snap) = repo
         .find_snapshot(&args.snapshot)
         .await
         .map_err(context::fail)?;
-    // The restore loads the index again under its lock; the one loaded above (for its
-    // warnings) is not held beside it.
-    repo.drop_index();
     if (args.in_place || args.database.is_some()) && !args.yes {
         return Err(Failure::usage(anyhow::anyhow!(
             "this replaces live data: add --yes to confirm (stop the app first)"
@@ -175,6 +171,7 @@ pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure>
         overwrite: args.overwrite.map(Into::into),
         dry_run: args.dry_run,
         progress: Some(progress.clone()),
+        on_index: Some(index_warnings()),
         ..Default::default()
     };
     let started = std::time::Instant::now();
