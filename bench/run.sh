@@ -105,6 +105,7 @@ measure() { # set step tool cmd...
   local set=$1 step=$2 tool=$3; shift 3
   use "$tool" || return 0
   local load
+  settle
   load=$(cut -d' ' -f1 /proc/loadavg)
   /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$@" >/dev/null 2>"$work/err" || {
     echo "bench: $tool $step on $set failed:" >&2
@@ -122,6 +123,14 @@ record_size() { # set tool path
 
 warm() { tar -cf - -C "$1" . | cat >/dev/null; }
 
+# Writes out what earlier steps left dirty, before each measured command and after each
+# deletion, so no tool pays for another's writing. ext4 does not hand out an inode freed
+# in the last 300 s while its inode table block is unwritten (5 s once written), and
+# searching past such inodes made a restore spend seconds of system time creating files
+# (`recently_deleted` in a profile): the tool measured next paid for the files the
+# previous one deleted. Every restore also gets a directory of its own.
+settle() { sync; }
+
 IFS=, read -r -a set_list <<<"$sets"
 for set in "${set_list[@]}"; do
   echo "bench: generating the $set set" >&2
@@ -133,6 +142,7 @@ for round in $(seq 1 "$rounds"); do
     echo "bench: round $round, $set" >&2
     d=$work/data-$set r=$work/r$round-$set
     rm -rf "$d" "$work"/repo-* "$work"/out-* "$work/cache"
+    settle
     cp -a "$work/base-$set" "$d"
     mkdir -p "$r"
     "$hf" init --repo "file://$r/hf" >/dev/null
@@ -161,8 +171,7 @@ for round in $(seq 1 "$rounds"); do
     measure "$set" restore restic restic restore latest --repo "$r/restic" --target "$work/out-restic"
     # holdfast's restore ends with its data on disk (syncfs); restic's does not, so restic
     # is also timed with a sync of what it wrote, for the like-for-like figure.
-    rm -rf "$work/out-restic"
-    measure "$set" restore+sync restic bash -c "restic restore latest --repo '$r/restic' --target '$work/out-restic' && sync -f '$work/out-restic'"
+    measure "$set" restore+sync restic bash -c "restic restore latest --repo '$r/restic' --target '$work/out-restic-sync' && sync -f '$work/out-restic-sync'"
     mkdir -p "$work/out-borg"
     measure "$set" restore borg bash -c "cd '$work/out-borg' && borg extract '$r/borg::$( [ "$set" = big ] && echo unchanged || echo changed)'"
     mkdir -p "$work/out-tar"
@@ -203,6 +212,7 @@ for round in $(seq 1 "$rounds"); do
       measure "$set" forget+prune borg bash -c "borg prune --keep-daily 7 '$r/borg' && borg compact '$r/borg'"
     fi
     rm -rf "$r" "$work"/out-*
+    settle
   done
 done
 

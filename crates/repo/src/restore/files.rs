@@ -20,7 +20,7 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use super::fsops::{io_text, set_file_meta};
+use super::fsops::{Filesystems, io_text, set_file_meta};
 use super::{Job, Queued};
 use crate::id::Id;
 use crate::index::BlobLocation;
@@ -128,10 +128,12 @@ impl Job {
     }
 
     /// Restores the contents of one batch; returns each file restored with its size.
+    /// What is written is counted into `filesystems`, which starts flushing it early.
     pub(super) fn restore_files<'a>(
         &self,
         files: &'a [Queued],
         me_root: bool,
+        filesystems: &Filesystems,
     ) -> Vec<(&'a Queued, u64)> {
         let pending: Vec<Pending<'a>> = files
             .par_iter()
@@ -152,7 +154,7 @@ impl Job {
         let batches = self.batches(places.keys());
         batches
             .par_iter()
-            .for_each(|b| self.fetch(b, &places, &pending));
+            .for_each(|b| self.fetch(b, &places, &pending, filesystems));
         pending
             .into_par_iter()
             .filter_map(|p| {
@@ -169,7 +171,13 @@ impl Job {
     }
 
     /// Reads one range of a pack and writes each of its blobs wherever it is needed.
-    fn fetch(&self, b: &Batch, places: &HashMap<Id, Vec<(usize, u64)>>, pending: &[Pending<'_>]) {
+    fn fetch(
+        &self,
+        b: &Batch,
+        places: &HashMap<Id, Vec<(usize, u64)>>,
+        pending: &[Pending<'_>],
+        filesystems: &Filesystems,
+    ) {
         if self.stopped() {
             return;
         }
@@ -237,7 +245,10 @@ impl Job {
                 let p = &pending[*i];
                 match &plain {
                     Ok(data) => match p.file.write_all_at(data, *off) {
-                        Ok(()) => self.progressed(data.len() as u64),
+                        Ok(()) => {
+                            self.progressed(data.len() as u64);
+                            filesystems.wrote(data.len() as u64);
+                        }
                         Err(e) => p.set_error(format!("{}: {e}", p.tmp.display())),
                     },
                     Err(e) => p.set_error(e.clone()),

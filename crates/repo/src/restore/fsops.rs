@@ -8,13 +8,15 @@
 //! runs `syncfs(2)` once per filesystem that received files: a restore that returns
 //! success has everything on disk, at the cost of one flush instead of one per file.
 //! While the restore goes on, [`Filesystems::kick`] starts that writing early, after each
-//! batch, on a thread of its own (the kernel would otherwise wait until gigabytes are
+//! batch and after every [`KICK_BYTES`] written within one (a single large file is a batch
+//! of its own), on a thread of its own (the kernel would otherwise wait until gigabytes are
 //! dirty), so the final flush finds little left to write.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use filetime::FileTime;
@@ -113,8 +115,13 @@ pub(super) fn running_as_root() -> bool {
 pub(super) struct Filesystems {
     dirs: HashMap<u64, (PathBuf, Arc<File>)>,
     failed: Arc<Mutex<Option<(PathBuf, std::io::Error)>>>,
-    running: Option<std::thread::JoinHandle<()>>,
+    running: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Bytes written since the last flush started.
+    unflushed: AtomicU64,
 }
+
+/// Bytes written within a batch after which a background flush is started.
+pub(super) const KICK_BYTES: u64 = 128 << 20;
 
 type Opened = Vec<(PathBuf, Arc<File>)>;
 
@@ -132,15 +139,30 @@ impl Filesystems {
         self.dirs.values().cloned().collect()
     }
 
+    /// Counts `n` bytes written by a worker and starts a flush once [`KICK_BYTES`] have
+    /// been written since the last one started.
+    pub(super) fn wrote(&self, n: u64) {
+        if self.unflushed.fetch_add(n, Ordering::Relaxed) + n >= KICK_BYTES {
+            self.kick();
+        }
+    }
+
     /// Starts flushing every file system on a thread of its own, unless a flush is still
-    /// running; its first error is kept for [`Filesystems::sync`].
-    pub(super) fn kick(&mut self) {
-        if self.running.as_ref().is_some_and(|h| !h.is_finished()) {
+    /// running (or another worker is starting one); its first error is kept for
+    /// [`Filesystems::sync`].
+    pub(super) fn kick(&self) {
+        let Ok(mut running) = self.running.try_lock() else {
+            return;
+        };
+        if running.as_ref().is_some_and(|h| !h.is_finished()) {
             return;
         }
-        self.wait();
+        if let Some(h) = running.take() {
+            let _ = h.join();
+        }
+        self.unflushed.store(0, Ordering::Relaxed);
         let (dirs, failed) = (self.opened(), self.failed.clone());
-        self.running = Some(std::thread::spawn(move || {
+        *running = Some(std::thread::spawn(move || {
             if let Err(e) = flush(&dirs)
                 && let Ok(mut f) = failed.lock()
             {
@@ -149,8 +171,8 @@ impl Filesystems {
         }));
     }
 
-    fn wait(&mut self) {
-        if let Some(h) = self.running.take() {
+    fn wait(&self) {
+        if let Some(h) = self.running.lock().ok().and_then(|mut r| r.take()) {
             let _ = h.join();
         }
     }
@@ -158,7 +180,7 @@ impl Filesystems {
     /// Waits for a background flush, then flushes every file system once more: `syncfs`
     /// writes out the file data and the directory entries of the renames alike. Fails
     /// with the first error, from the background or from now, naming the directory.
-    pub(super) fn sync(mut self) -> Result<(), (PathBuf, std::io::Error)> {
+    pub(super) fn sync(self) -> Result<(), (PathBuf, std::io::Error)> {
         self.wait();
         if let Some(e) = self.failed.lock().ok().and_then(|mut f| f.take()) {
             return Err(e);
@@ -191,6 +213,24 @@ mod tests {
         *fs.failed.lock().expect("lock") = Some((dir.path().to_path_buf(), io));
         let (path, e) = fs.sync().expect_err("the kept error");
         assert_eq!((path.as_path(), e.raw_os_error()), (dir.path(), Some(5)));
+    }
+
+    /// One large file is a batch of its own: its writing must start before the batch
+    /// ends, or the final flush writes all of it while nothing else runs.
+    #[test]
+    fn a_flush_starts_once_enough_is_written_within_a_batch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut fs = Filesystems::default();
+        fs.add(1, dir.path()).expect("add");
+        fs.wrote(KICK_BYTES - 1);
+        assert!(fs.running.lock().expect("lock").is_none(), "too early");
+        fs.wrote(1);
+        assert!(
+            fs.running.lock().expect("lock").is_some(),
+            "no flush started"
+        );
+        assert_eq!(fs.unflushed.load(Ordering::Relaxed), 0);
+        fs.sync().expect("flush");
     }
 
     #[test]

@@ -313,10 +313,10 @@ impl Walk<'_> {
         if self.job.stopped() {
             return;
         }
-        let written = self
-            .job
-            .pool
-            .install(|| self.job.restore_files(&queue, self.me_root));
+        let written = self.job.pool.install(|| {
+            self.job
+                .restore_files(&queue, self.me_root, &self.filesystems)
+        });
         for (q, n) in written {
             self.summary.files += 1;
             self.summary.bytes += n;
