@@ -72,6 +72,20 @@ pub enum Error {
     /// A bad argument (snapshot spec, glob, option): the caller's input, not the repository.
     #[error("invalid argument: {0}")]
     Invalid(String),
+    /// `latest` (or `latest~N`) without a volume or path, in a repository holding
+    /// snapshots of more than one: which one is meant is not for holdfast to guess.
+    #[error(
+        "snapshot {spec:?} is ambiguous: the repository holds snapshots of {} volumes or \
+         paths; name one: {}",
+        choices.len(),
+        choices.join(", ")
+    )]
+    AmbiguousLatest {
+        /// The selector as given.
+        spec: String,
+        /// The selectors that name one group (`latest:app-data`, `latest:/srv/x`).
+        choices: Vec<String>,
+    },
     /// The operation's lock was lost (removed by another client as stale, or not refreshed
     /// in time, e.g. while the process was paused): it stopped without committing.
     #[error("lost lock {lock} on repository {repo}: {reason}; nothing was committed")]
@@ -139,7 +153,10 @@ impl Error {
 
     /// True when the cause is the caller's input (exit code 2 in the CLI).
     pub fn is_input(&self) -> bool {
-        matches!(self, Error::Invalid(_) | Error::TargetNotEmpty { .. })
+        matches!(
+            self,
+            Error::Invalid(_) | Error::TargetNotEmpty { .. } | Error::AmbiguousLatest { .. }
+        )
     }
 
     /// True when the store was unavailable (refused, stalled or throttled past its

@@ -6,6 +6,14 @@
 //! that picks a backup's parent), and the policy is applied to each group on its own with
 //! [`apply_policy`] (restic's semantics). A policy that would keep no snapshot of a group
 //! is refused unless `allow_empty` is set. A real run holds the exclusive lock.
+//!
+//! Invariant (docs/RETENTION.md, "Shrunk snapshots"): while the newest snapshots of a
+//! group are flagged [`crate::Shrunk`], the newest unflagged one is kept whatever the
+//! policy says, with the reason [`KEPT_INTACT`] — a few nights of empty snapshots of an
+//! unmounted volume never push the last good one out.
+//!
+//! Named snapshots instead of a policy ([`ForgetOptions::snapshots`], `forget ID…`) are
+//! resolved under the same lock and removed, exactly those; the two are never combined.
 
 use serde::Serialize;
 
@@ -16,11 +24,19 @@ use crate::repository::Repository;
 use crate::retention::{RetentionPolicy, apply_policy};
 use crate::snapshot::{Snapshot, snapshot_key};
 
+mod named;
+
+/// The reason a snapshot is kept when newer snapshots of its group are flagged shrunk.
+pub const KEPT_INTACT: &str = "newest snapshot not flagged shrunk (newer ones are)";
+
 /// Options of [`forget`].
 #[derive(Clone, Debug, Default)]
 pub struct ForgetOptions {
     /// Which snapshots to keep in each group.
     pub policy: RetentionPolicy,
+    /// Instead of a policy: exactly these snapshots (id prefixes or selectors) are
+    /// forgotten. Giving both is an error.
+    pub snapshots: Vec<String>,
     /// Only the snapshots of this volume.
     pub volume: Option<String>,
     /// Decide and report, delete nothing.
@@ -98,12 +114,12 @@ pub fn plan(snapshots: Vec<(Id, Snapshot)>, policy: &RetentionPolicy) -> Vec<For
     groups
         .into_iter()
         .map(|((volume, _), items)| {
-            let decisions = apply_policy(
+            let decisions = keep_intact(apply_policy(
                 items,
                 policy,
                 |(_, s)| s.time.fixed_offset(),
                 |(_, s)| s.tags.as_slice(),
-            );
+            ));
             let root = decisions
                 .first()
                 .map(|d| d.item.1.root.clone())
@@ -132,8 +148,29 @@ pub fn plan(snapshots: Vec<(Id, Snapshot)>, policy: &RetentionPolicy) -> Vec<For
         .collect()
 }
 
-/// Applies the policy and deletes the snapshots it does not keep.
+/// Keeps the newest unflagged snapshot of a group whose newest snapshot is flagged
+/// shrunk (see the module docs); `decisions` are newest first, as [`apply_policy`] gives
+/// them.
+fn keep_intact(
+    mut decisions: Vec<crate::retention::Decision<(Id, Snapshot)>>,
+) -> Vec<crate::retention::Decision<(Id, Snapshot)>> {
+    let newest_flagged = decisions.first().is_some_and(|d| d.item.1.shrunk.is_some());
+    if newest_flagged
+        && let Some(d) = decisions.iter_mut().find(|d| d.item.1.shrunk.is_none())
+        && !d.reasons.iter().any(|r| r == KEPT_INTACT)
+    {
+        d.keep = true;
+        d.reasons.push(KEPT_INTACT.to_owned());
+    }
+    decisions
+}
+
+/// Applies the policy and deletes the snapshots it does not keep; or, given
+/// [`ForgetOptions::snapshots`], deletes exactly those.
 pub async fn forget(repo: &Repository, opts: &ForgetOptions) -> Result<ForgetReport> {
+    if !opts.snapshots.is_empty() {
+        return named::forget(repo, opts).await;
+    }
     if opts.policy.is_empty() {
         return Err(Error::Invalid(
             "no retention policy: give at least one keep rule".into(),
@@ -191,6 +228,9 @@ async fn run(repo: &Repository, opts: &ForgetOptions, lock: Option<&Lock>) -> Re
         deleted,
     })
 }
+
+#[cfg(test)]
+mod intact_tests;
 
 #[cfg(test)]
 mod tests {

@@ -72,8 +72,10 @@ pub use repair::{
     RepairIndexOptions, RepairIndexReport, RepairSnapshotsOptions, RepairSnapshotsReport,
     repair_index, repair_snapshots,
 };
-pub use repository::{IndexedRepository, InitOptions, OpenOptions, Repository, init};
+pub use repository::{
+    Found, IndexedRepository, InitOptions, OpenOptions, Repository, Restorable, init,
+};
 pub use restore::{Damaged, OnIndex, Overwrite, RestoreOptions, RestoreSummary, restore};
-pub use snapshot::{BackupReport, Snapshot, SnapshotSummary};
+pub use snapshot::{BackupReport, Shrunk, Snapshot, SnapshotSummary};
 pub use tools::{SnapshotFilter, find, stats, tag};
 pub use verify::{Problem, Subset, VerifyOptions, VerifyReport, verify};

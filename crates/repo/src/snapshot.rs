@@ -1,11 +1,86 @@
-//! Snapshots: the encrypted JSON record written last by a backup (the commit), and the
-//! selection of a snapshot by id prefix, `latest`, `latest:VOLUME` and `latest~N`.
+//! Snapshots: the encrypted JSON record written last by a backup (the commit), the
+//! `shrunk` flag of a snapshot that holds far less than the one before it ([`Shrunk`]),
+//! and the selection of a snapshot by id prefix, `latest`, `latest:VOLUME`,
+//! `latest:/PATH` and `latest~N` ([`select`]).
+//!
+//! Invariant of the flag: a backup compares what it read with the newest snapshot of the
+//! same volume (or path) that is not flagged — not merely with its parent, so a second
+//! empty snapshot after a first one is flagged too. A snapshot with no files where that
+//! one had some, or with more than the configured share of its files or bytes gone, is
+//! still committed (it may be a real deletion) but carries `shrunk`; only `holdfast tag
+//! ID --remove shrunk` clears it (the user accepts the deletion).
 
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{AD_SNAPSHOT, Keys};
 use crate::error::{Error, Result};
 use crate::id::Id;
+
+mod select;
+
+pub use select::{Group, Selector, choices, newest_intact, select};
+
+/// The share of a parent's files or bytes whose disappearance flags a backup as
+/// [`Shrunk`] unless configured otherwise (`shrink_alert`, docs/CONFIG.md).
+pub const DEFAULT_SHRINK_ALERT: f64 = 50.0;
+
+/// The tag name that `holdfast tag ID --remove shrunk` uses to clear the flag.
+pub const SHRUNK: &str = "shrunk";
+
+/// Why a snapshot is flagged: it holds far less than the newest unflagged snapshot of
+/// the same volume or path before it (the module docs give the rule).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shrunk {
+    /// The snapshot it was compared with.
+    pub reference: Id,
+    /// Regular files in the reference.
+    pub files_before: u64,
+    /// Regular files in this snapshot.
+    pub files_after: u64,
+    /// Bytes of regular files in the reference.
+    pub size_before: u64,
+    /// Bytes of regular files in this snapshot.
+    pub size_after: u64,
+}
+
+impl Shrunk {
+    /// The flag of a new snapshot holding `after` (files, bytes), compared with snapshot
+    /// `reference` that held `before`; `alert` is the share in percent (0 to 100) of the
+    /// reference's files or bytes that may go before the snapshot is flagged. No files
+    /// where the reference had some is always flagged.
+    pub fn check(
+        reference: Id,
+        before: (u64, u64),
+        after: (u64, u64),
+        alert: f64,
+    ) -> Option<Shrunk> {
+        let gone = |before: u64, after: u64| {
+            before > 0 && after < before && (before - after) as f64 * 100.0 > alert * before as f64
+        };
+        let empty = before.0 > 0 && after.0 == 0;
+        (empty || gone(before.0, after.0) || gone(before.1, after.1)).then_some(Shrunk {
+            reference,
+            files_before: before.0,
+            files_after: after.0,
+            size_before: before.1,
+            size_after: after.1,
+        })
+    }
+}
+
+impl std::fmt::Display for Shrunk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} files, {} bytes where snapshot {} had {} files, {} bytes",
+            self.files_after,
+            self.size_after,
+            self.reference.short(),
+            self.files_before,
+            self.size_before
+        )
+    }
+}
 
 /// One snapshot of one root.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +117,9 @@ pub struct Snapshot {
     /// the first backup wrote it to (a copy of a copy keeps the first id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original: Option<Id>,
+    /// Set when the snapshot holds far less than the one before it ([`Shrunk`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shrunk: Option<Shrunk>,
 }
 
 /// A snapshot as every JSON output shows it: `holdfast snapshots --json`,
@@ -75,6 +153,9 @@ pub struct SnapshotSummary {
     pub parent: Option<Id>,
     /// For a copied snapshot: the id of the snapshot it copies.
     pub original: Option<Id>,
+    /// Present when the snapshot is flagged as holding far less than the one before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shrunk: Option<Shrunk>,
 }
 
 /// One backup that committed a snapshot, as `holdfast backup --json` prints it (an array
@@ -97,6 +178,9 @@ pub struct BackupReport {
     pub incomplete: bool,
     /// Seconds the backup took.
     pub duration_s: f64,
+    /// Present when the snapshot is flagged as holding far less than the one before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shrunk: Option<Shrunk>,
 }
 
 impl BackupReport {
@@ -111,6 +195,7 @@ impl BackupReport {
             added: snapshot.added,
             incomplete: snapshot.incomplete,
             duration_s: duration.as_secs_f64(),
+            shrunk: snapshot.shrunk.clone(),
         }
     }
 }
@@ -132,6 +217,7 @@ impl Snapshot {
             incomplete: self.incomplete,
             parent: self.parent,
             original: self.original,
+            shrunk: self.shrunk.clone(),
         }
     }
 
@@ -162,6 +248,18 @@ impl Snapshot {
             _ => false,
         }
     }
+
+    /// The group this snapshot belongs to, as a selector names it: the volume, or the
+    /// root path of a snapshot without a volume (`latest:app-data`, `latest:/srv/x`).
+    pub fn group(&self) -> &str {
+        self.volume.as_deref().unwrap_or(&self.root)
+    }
+
+    /// True when `other` belongs to the same group (same volume, or same path without
+    /// a volume).
+    pub fn same_group(&self, other: &Snapshot) -> bool {
+        self.same_root(other.volume.as_deref(), &other.root)
+    }
 }
 
 /// The store key of a snapshot.
@@ -174,69 +272,6 @@ pub fn hostname() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
 }
 
-/// Picks a snapshot by `spec`: an id prefix, `latest`, `latest:VOLUME`, or either of
-/// the latter with `~N` (the N-th before the newest: `latest~1` is the one before
-/// `latest`).
-pub fn select<'a>(list: &'a [(Id, Snapshot)], spec: &str) -> Result<&'a (Id, Snapshot)> {
-    if let Some(rest) = spec.strip_prefix("latest") {
-        let (rest, back) = match rest.rsplit_once('~') {
-            Some((head, n)) => {
-                let n: usize = n.parse().map_err(|_| {
-                    Error::Invalid(format!(
-                        "snapshot {spec:?}: expected latest~N with N a number"
-                    ))
-                })?;
-                (head, n)
-            }
-            None => (rest, 0),
-        };
-        let volume = match rest {
-            "" => None,
-            r => Some(
-                r.strip_prefix(':')
-                    .filter(|v| !v.is_empty())
-                    .ok_or_else(|| {
-                        Error::Invalid(format!(
-                            "snapshot {spec:?}: expected latest, latest:VOLUME, latest~N or \
-                     latest:VOLUME~N"
-                        ))
-                    })?,
-            ),
-        };
-        let mut group: Vec<&'a (Id, Snapshot)> = list
-            .iter()
-            .filter(|(_, s)| volume.is_none_or(|v| s.volume.as_deref() == Some(v)))
-            .collect();
-        group.sort_by_key(|(id, s)| std::cmp::Reverse((s.time, *id)));
-        let what = match volume {
-            Some(v) => format!("snapshot of volume {v}"),
-            None => "snapshot latest (repository has none)".to_owned(),
-        };
-        return match group.get(back) {
-            Some(s) => Ok(*s),
-            None if group.is_empty() => Err(Error::not_found(what)),
-            None => Err(Error::not_found(format!(
-                "snapshot {spec} (only {} to go back through)",
-                group.len()
-            ))),
-        };
-    }
-    if spec.is_empty() || !spec.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(Error::Invalid(format!(
-            "snapshot {spec:?}: expected an id prefix, latest or latest:VOLUME"
-        )));
-    }
-    let spec = spec.to_ascii_lowercase();
-    let mut found = list.iter().filter(|(id, _)| id.to_hex().starts_with(&spec));
-    match (found.next(), found.next()) {
-        (Some(s), None) => Ok(s),
-        (None, _) => Err(Error::not_found(format!("snapshot {spec}"))),
-        (Some(_), Some(_)) => Err(Error::Invalid(format!(
-            "snapshot id prefix {spec} is ambiguous"
-        ))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,36 +281,38 @@ mod tests {
         crate::test_support::bare_snapshot(time, "h", "/r", volume, &[])
     }
 
+    /// Finding 1: an empty snapshot of a volume that had files was committed like any
+    /// other. The rule: nothing where something was, or more than the share gone.
     #[test]
-    fn selects_by_spec() -> Result<()> {
-        let list = vec![
-            (Id::hash(b"1"), snap(10, Some("a"))),
-            (Id::hash(b"2"), snap(30, None)),
-            (Id::hash(b"3"), snap(20, Some("a"))),
-        ];
-        assert_eq!(select(&list, "latest")?.0, Id::hash(b"2"));
-        assert_eq!(select(&list, "latest:a")?.0, Id::hash(b"3"));
-        assert!(matches!(
-            select(&list, "latest:b"),
-            Err(Error::NotFound { .. })
-        ));
-        let hex = Id::hash(b"1").to_hex();
-        assert_eq!(select(&list, &hex[..8])?.0, Id::hash(b"1"));
-        assert!(matches!(select(&list, "xyz"), Err(Error::Invalid(_))));
-        assert_eq!(select(&list, "latest~1")?.0, Id::hash(b"3"));
-        assert_eq!(select(&list, "latest~2")?.0, Id::hash(b"1"));
-        assert_eq!(select(&list, "latest:a~1")?.0, Id::hash(b"1"));
-        assert_eq!(select(&list, "latest:a~0")?.0, Id::hash(b"3"));
-        assert!(matches!(
-            select(&list, "latest:a~2"),
-            Err(Error::NotFound { .. })
-        ));
-        assert!(matches!(select(&list, "latest~x"), Err(Error::Invalid(_))));
-        assert!(matches!(select(&list, "latestx"), Err(Error::Invalid(_))));
-        assert!(matches!(
-            select(&list, "0000000000"),
-            Err(Error::NotFound { .. })
-        ));
+    fn shrunk_flags_nothing_replacing_something() {
+        let r = Id::hash(b"r");
+        let before = (3030, 1_000_000);
+        let flag = Shrunk::check(r, before, (0, 0), 50.0).expect("flagged");
+        assert_eq!((flag.files_before, flag.files_after), (3030, 0));
+        assert_eq!(flag.reference, r);
+        // Exactly half gone is not more than half.
+        assert!(Shrunk::check(r, before, (1515, 500_000), 50.0).is_none());
+        assert!(Shrunk::check(r, before, (1514, 1_000_000), 50.0).is_some());
+        assert!(Shrunk::check(r, before, (3030, 499_999), 50.0).is_some());
+        // Growth never flags; 100 % only flags an empty snapshot.
+        assert!(Shrunk::check(r, before, (4000, 2_000_000), 50.0).is_none());
+        assert!(Shrunk::check(r, before, (1, 1), 100.0).is_none());
+        assert!(Shrunk::check(r, before, (0, 0), 100.0).is_some());
+        // An empty reference flags nothing.
+        assert!(Shrunk::check(r, (0, 0), (0, 0), 50.0).is_none());
+    }
+
+    /// The flag is an optional field: a record without it reads as unflagged, and an
+    /// unflagged record is written without it (byte for byte what older versions wrote).
+    #[test]
+    fn shrunk_is_optional_in_the_record() -> Result<()> {
+        let s = snap(5, None);
+        let json = serde_json::to_value(&s).map_err(|e| Error::Internal(e.to_string()))?;
+        assert!(json.get("shrunk").is_none());
+        let mut flagged = s.clone();
+        flagged.shrunk = Shrunk::check(Id::hash(b"r"), (2, 10), (0, 0), 50.0);
+        let json = serde_json::to_value(&flagged).map_err(|e| Error::Internal(e.to_string()))?;
+        assert_eq!(json["shrunk"]["files_before"], 2);
         Ok(())
     }
 

@@ -66,6 +66,7 @@ pub(crate) fn bare_snapshot(
         incomplete: false,
         errors: vec![],
         original: None,
+        shrunk: None,
     }
 }
 
@@ -115,6 +116,7 @@ pub(crate) async fn hostile_snapshot(
         incomplete: false,
         errors: vec![],
         original: None,
+        shrunk: None,
     };
     repo.save_snapshot(&snap).await?;
     Ok(snap)

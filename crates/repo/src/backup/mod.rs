@@ -72,6 +72,10 @@ pub struct BackupOptions {
     pub lock: LockOptions,
     /// Test hooks at each step.
     pub failpoints: Failpoints,
+    /// The share in percent (0 to 100) of the files or bytes of the newest unflagged
+    /// snapshot of the same root that may go before the new snapshot is flagged
+    /// [`crate::snapshot::Shrunk`] (an empty snapshot where that one had files always is).
+    pub shrink_alert: f64,
 }
 
 impl BackupOptions {
@@ -89,6 +93,7 @@ impl BackupOptions {
             cancel: CancellationToken::new(),
             lock: LockOptions::default(),
             failpoints: Failpoints::from_env(),
+            shrink_alert: crate::snapshot::DEFAULT_SHRINK_ALERT,
         }
     }
 }
@@ -117,13 +122,29 @@ pub async fn backup(repo: &mut IndexedRepository, opts: &BackupOptions) -> Resul
     for (key, e) in &unreadable {
         tracing::warn!("ignoring unreadable snapshot {key} when looking for a parent: {e}");
     }
-    let parent = snapshots
+    let same: Vec<(Id, Snapshot)> = snapshots
         .into_iter()
         .filter(|(_, s)| s.same_root(opts.volume.as_deref(), &root_str))
-        .max_by_key(|(id, s)| (s.time, *id));
+        .collect();
+    // The flag compares with the newest snapshot that is not flagged itself, so a second
+    // empty snapshot after a first one is flagged too (crate::snapshot, "Invariant").
+    let reference = same
+        .iter()
+        .filter(|(_, s)| s.shrunk.is_none())
+        .max_by_key(|(id, s)| (s.time, *id))
+        .map(|(id, s)| (*id, s.files, s.size));
+    let parent = same.into_iter().max_by_key(|(id, s)| (s.time, *id));
     let lock = Lock::acquire_for(repo, false, &opts.lock, &opts.cancel).await?;
     let mut uploaded = Vec::new();
-    let result = under_lock(repo, opts, &lock, root, excludes, parent, &mut uploaded).await;
+    let result = under_lock(
+        repo,
+        opts,
+        &lock,
+        (root, excludes),
+        (parent, reference),
+        &mut uploaded,
+    )
+    .await;
     match result {
         Ok(mut summary) => {
             summary.duration = started.elapsed();
@@ -179,9 +200,8 @@ async fn under_lock(
     repo: &mut IndexedRepository,
     opts: &BackupOptions,
     lock: &Lock,
-    root: PathBuf,
-    excludes: Excludes,
-    parent: Option<(Id, Snapshot)>,
+    (root, excludes): (PathBuf, Excludes),
+    (parent, reference): (Option<(Id, Snapshot)>, Option<(Id, u64, u64)>),
     uploaded: &mut Vec<Id>,
 ) -> Result<BackupSummary> {
     let root_str = root.to_string_lossy().into_owned();
@@ -226,6 +246,10 @@ async fn under_lock(
     }
     drop(packs);
     point(opts, lock, Step::BackupAfterIndex).await?;
+    let shrunk = reference.and_then(|(id, files, size)| {
+        let after = (stats.files, stats.size);
+        crate::snapshot::Shrunk::check(id, (files, size), after, opts.shrink_alert)
+    });
     let snapshot = Snapshot {
         version: 1,
         time: opts.time.unwrap_or_else(chrono::Utc::now),
@@ -242,6 +266,7 @@ async fn under_lock(
         incomplete: !stats.errors.is_empty(),
         errors: stats.errors,
         original: None,
+        shrunk,
     };
     point(opts, lock, Step::BackupBeforeSnapshot).await?;
     // The last thing before the commit. A pause between this check and the write is

@@ -22,7 +22,9 @@ use holdfast_store::{ErrorKind, ListOptions, Store};
 use serde::{Deserialize, Serialize};
 
 mod indexed;
+mod pick;
 pub use indexed::IndexedRepository;
+pub use pick::{Found, Restorable};
 
 use crate::cache::Cache;
 use crate::chunker::Chunker;

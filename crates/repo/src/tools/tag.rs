@@ -3,6 +3,11 @@
 //! one, under the exclusive lock (as restic does). The new snapshot records in
 //! `original` the id the snapshot had before its first change (or the original it
 //! already recorded), so copies made before the change still recognise it.
+//!
+//! `--remove shrunk` ([`crate::snapshot::SHRUNK`]) also clears the snapshot's shrunk
+//! flag: the user accepts that the files are really gone, and the snapshot counts as
+//! unflagged from then on (for `latest`, automatic restores, retention, and the next
+//! backup's comparison).
 
 use serde::Serialize;
 
@@ -10,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::lock::{Lock, LockOptions};
 use crate::repository::Repository;
-use crate::snapshot::{Snapshot, snapshot_key};
+use crate::snapshot::{SHRUNK, Snapshot, snapshot_key};
 
 /// Options of [`tag`].
 #[derive(Clone, Debug, Default)]
@@ -36,6 +41,9 @@ pub struct TagChange {
     pub new: Id,
     /// The tags now.
     pub tags: Vec<String>,
+    /// True when the shrunk flag was cleared.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cleared_shrunk: bool,
 }
 
 /// What [`tag`] did.
@@ -86,19 +94,27 @@ async fn under_lock(repo: &Repository, opts: &TagOptions, lock: &Lock) -> Result
         let mut old_sorted = snap.tags.clone();
         old_sorted.sort();
         old_sorted.dedup();
-        if tags == old_sorted {
+        let clear = snap.shrunk.is_some() && opts.remove.iter().any(|t| t == SHRUNK);
+        if tags == old_sorted && !clear {
             report.unchanged.push(id);
             continue;
         }
         let changed = Snapshot {
             tags: tags.clone(),
             original: Some(snap.original.unwrap_or(id)),
+            shrunk: if clear { None } else { snap.shrunk.clone() },
             ..snap
         };
         lock.check().await?;
         let new = repo.save_snapshot(&changed).await?;
         repo.store().delete_file(&snapshot_key(&id)).await?;
-        report.changed.push(TagChange { old: id, new, tags });
+        repo.uncache(&snapshot_key(&id));
+        report.changed.push(TagChange {
+            old: id,
+            new,
+            tags,
+            cleared_shrunk: clear,
+        });
     }
     Ok(report)
 }
@@ -120,5 +136,50 @@ mod tests {
         assert_eq!(new_tags(&old, &o(&[], &["a"], None)), ["b"]);
         assert_eq!(new_tags(&old, &o(&["y"], &[], Some(&["x"]))), ["x", "y"]);
         assert!(new_tags(&old, &o(&[], &[], Some(&[]))).is_empty());
+    }
+
+    /// Finding 1: a backup of a volume that lost every file is flagged against the last
+    /// good snapshot (so is the next empty one), and `--remove shrunk` accepts the
+    /// deletion: the flag is cleared and the next backup compares with the accepted one.
+    #[tokio::test]
+    async fn remove_shrunk_accepts_a_real_deletion() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+        for n in 0..4 {
+            std::fs::write(dir.path().join(format!("f{n}")), "x").map_err(|e| Error::io("f", e))?;
+        }
+        let repo = crate::test_support::memory_repo().await?;
+        let mut irepo = repo.load_index().await?;
+        let mut opts = crate::BackupOptions::new(dir.path());
+        opts.volume = Some("v".into());
+        let good = crate::backup(&mut irepo, &opts).await?;
+        assert!(good.snapshot.shrunk.is_none());
+        for n in 0..4 {
+            std::fs::remove_file(dir.path().join(format!("f{n}")))
+                .map_err(|e| Error::io("f", e))?;
+        }
+        let empty = crate::backup(&mut irepo, &opts).await?;
+        let flag = empty.snapshot.shrunk.clone().expect("flagged");
+        assert_eq!(
+            (flag.reference, flag.files_before, flag.files_after),
+            (good.id, 4, 0)
+        );
+        let again = crate::backup(&mut irepo, &opts).await?;
+        assert_eq!(again.snapshot.shrunk.map(|s| s.reference), Some(good.id));
+        let report = tag(
+            &repo,
+            &TagOptions {
+                snapshots: vec![again.id.to_hex()],
+                remove: vec![SHRUNK.into()],
+                ..Default::default()
+            },
+        )
+        .await?;
+        assert!(report.changed[0].cleared_shrunk);
+        let (_, accepted) = repo.find_snapshot("latest:v").await?;
+        assert!(accepted.shrunk.is_none());
+        assert_eq!(repo.find_restorable("v").await?.id, report.changed[0].new);
+        let next = crate::backup(&mut irepo, &opts).await?;
+        assert!(next.snapshot.shrunk.is_none());
+        Ok(())
     }
 }
