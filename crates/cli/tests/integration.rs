@@ -50,6 +50,7 @@ mod integration {
     mod serve_stream;
     mod serve_symlink_race;
     mod serve_util;
+    mod shrunk_latest;
     mod snapshots_tools;
     mod store_faults;
     mod store_redaction;

@@ -205,6 +205,7 @@ pub async fn backup_volume(
         excludes,
         progress: opts.progress.clone(),
         overrides,
+        shrink_alert: volume.shrink_alert_percent(),
         ..BackupOptions::new(&volume.path)
     };
     let result = holdfast_repo::backup(repo, &backup_opts).await;
@@ -322,8 +323,24 @@ pub fn record_outcome(volume: &Volume, result: &Result<BackupSummary, VolumeBack
                     ""
                 }
             );
+            if let Some(shrunk) = &s.snapshot.shrunk {
+                tracing::warn!(
+                    "backup shrunk volume={} snapshot={} {}",
+                    volume.name,
+                    s.id.short(),
+                    crate::freshness::one_line(&shrunk.to_string())
+                );
+            }
             let mut record = BackupRecord::load(&volume.path);
-            record.succeeded(chrono::Utc::now());
+            let why = s.snapshot.shrunk.as_ref().map(|f| {
+                format!(
+                    "snapshot {} holds {f}; check the volume is mounted, or accept the \
+                     deletion with `holdfast tag {} --remove shrunk`",
+                    s.id.short(),
+                    s.id.short()
+                )
+            });
+            record.succeeded_shrunk(chrono::Utc::now(), why.as_deref());
             save_record(volume, &record);
         }
         Err(e) => record_failure(volume, &e.to_string()),

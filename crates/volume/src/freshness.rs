@@ -52,6 +52,10 @@ pub struct BackupRecord {
     /// The last failed attempt.
     #[serde(default)]
     pub last_failure: Option<BackupFailure>,
+    /// The last backup committed a snapshot flagged shrunk (when, and the counts); gone
+    /// after the next backup that is not flagged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_shrunk: Option<BackupFailure>,
 }
 
 impl BackupRecord {
@@ -99,6 +103,16 @@ impl BackupRecord {
         self.merge_success(Some(time));
     }
 
+    /// Records a success at `time` whose snapshot is flagged shrunk (`why`), or, with
+    /// `None`, one that is not (which ends the alert).
+    pub fn succeeded_shrunk(&mut self, time: DateTime<Utc>, why: Option<&str>) {
+        self.succeeded(time);
+        self.last_shrunk = why.map(|w| BackupFailure {
+            time,
+            message: one_line(w),
+        });
+    }
+
     /// Records a failure at `time` with its error (reduced to one bounded line).
     pub fn failed(&mut self, time: DateTime<Utc>, error: &str) {
         self.last_failure = Some(BackupFailure {
@@ -123,6 +137,11 @@ impl BackupRecord {
             && self.last_failure.as_ref().is_none_or(|g| g.time < f.time)
         {
             self.last_failure = Some(f.clone());
+        }
+        if let Some(f) = &other.last_shrunk
+            && self.last_shrunk.as_ref().is_none_or(|g| g.time < f.time)
+        {
+            self.last_shrunk = Some(f.clone());
         }
     }
 
@@ -218,6 +237,17 @@ pub fn alerts(
             f.message
         ));
     }
+    // A later success that was not flagged ends the alert; a success recorded without
+    // the flag's word (an older holdfast, the repository's newest snapshot) does not.
+    if let Some(f) = &record.last_shrunk
+        && record.last_success.is_none_or(|s| s <= f.time)
+    {
+        out.push(format!(
+            "last backup {} ago was flagged shrunk: {}",
+            age(now - f.time),
+            f.message
+        ));
+    }
     match record.last_success {
         None if unknown => {}
         None => out.push("no backup of this volume yet".to_string()),
@@ -294,6 +324,26 @@ mod tests {
         assert_eq!(default_max_age(&Schedule::default(), t(10, 30)), None);
         assert!(parse_cron("61 * * * *").is_err());
         assert!(parse_cron("@daily").is_ok());
+    }
+
+    /// Finding 1: a backup that committed nothing over something was a green success.
+    #[test]
+    fn a_shrunk_backup_is_an_alert_until_one_that_is_not() {
+        let now = t(12, 0);
+        let mut r = BackupRecord::default();
+        r.succeeded_shrunk(t(11, 0), Some("snapshot 86b7b026 holds 0 files"));
+        assert_eq!(
+            alerts(&r, None, None, now),
+            ["last backup 1h 0m ago was flagged shrunk: snapshot 86b7b026 holds 0 files"]
+        );
+        // The repository's newest snapshot (the shrunk one, taken at the start) keeps it.
+        r.merge_success(Some(t(10, 59)));
+        assert_eq!(alerts(&r, None, None, now).len(), 1);
+        let mut merged = BackupRecord::default();
+        merged.merge(&r);
+        assert_eq!(merged.last_shrunk, r.last_shrunk);
+        r.succeeded_shrunk(t(11, 30), None);
+        assert!(alerts(&r, None, None, now).is_empty());
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! `restore_if_empty = true`: a volume that is mounted but empty (a new volume, a new
 //! machine, a volume that was wiped) gets the whole latest snapshot of that volume back
-//! before the app starts.
+//! before the app starts — the newest one not flagged shrunk
+//! ([`holdfast_repo::Repository::find_restorable`]): an empty snapshot of an unmounted
+//! volume never "restores" nothing over a new volume. Passing over flagged snapshots is
+//! said ([`passed_over_note`]).
 //!
 //! "Empty" means nothing but holdfast's own entries ([`crate::swap::is_own`]: the
 //! `.holdfast` state directory and its temp files) and the file system's `lost+found`.
@@ -115,6 +118,38 @@ pub struct Refilled {
     pub bytes: u64,
     /// From the start of the restore to the swapped-in volume.
     pub duration: Duration,
+    /// Set when newer snapshots flagged shrunk were passed over, or the snapshot taken
+    /// is flagged itself ([`passed_over_note`]).
+    pub note: Option<String>,
+}
+
+/// What an automatic restore of `volume` says about its pick: the newer snapshots
+/// flagged shrunk it passed over, or that the one it took is flagged because no other
+/// exists; `None` for a plain pick.
+pub fn passed_over_note(volume: &str, pick: &holdfast_repo::Restorable) -> Option<String> {
+    if let Some((id, newest)) = pick.passed_over.first() {
+        let why = newest
+            .shrunk
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        return Some(format!(
+            "volume {volume}: took snapshot {} ({}), the newest not flagged shrunk; passed \
+             over {} newer flagged snapshot(s), newest {id_short} ({why}); if those files \
+             are really gone, accept it with `holdfast tag {id_short} --remove shrunk`",
+            pick.id.short(),
+            pick.snapshot.time.format("%Y-%m-%d %H:%M:%S UTC"),
+            pick.passed_over.len(),
+            id_short = id.short(),
+        ));
+    }
+    pick.snapshot.shrunk.as_ref().map(|why| {
+        format!(
+            "volume {volume}: snapshot {} is flagged shrunk ({why}) and no unflagged \
+             snapshot of the volume exists; taking it",
+            pick.id.short()
+        )
+    })
 }
 
 /// True when `path` holds nothing but holdfast's own entries and `lost+found`.
@@ -144,7 +179,7 @@ pub async fn refill(
     if !empty {
         return Ok(Refill::NotEmpty);
     }
-    let (id, snapshot) = match repo.find_snapshot(&format!("latest:{name}")).await {
+    let pick = match repo.find_restorable(&name).await {
         Ok(found) => found,
         Err(holdfast_repo::Error::NotFound { .. }) => return Ok(Refill::NoSnapshot),
         Err(source) => {
@@ -154,6 +189,8 @@ pub async fn refill(
             });
         }
     };
+    let note = passed_over_note(&name, &pick);
+    let (id, snapshot) = (pick.id, pick.snapshot);
     let short = id.short();
     let started = Instant::now();
     let swap_err = |source| RefillError::Swap {
@@ -211,6 +248,7 @@ pub async fn refill(
         files: summary.files,
         bytes: summary.bytes,
         duration: started.elapsed(),
+        note,
     }))
 }
 

@@ -15,7 +15,8 @@ use crate::global::GlobalArgs;
 /// Flags of `holdfast export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// Snapshot: id prefix, `latest` or `latest:VOLUME`.
+    /// Snapshot: id prefix, `latest`, `latest:VOLUME`, `latest:/PATH`, each with an
+    /// optional `~N`.
     pub snapshot: String,
     /// Output file: `.tar`, or `.tar.zst` for zstd compression.
     #[arg(long, short, value_name = "FILE")]
@@ -25,10 +26,7 @@ pub struct ExportArgs {
 /// Runs `holdfast export`.
 pub async fn run(g: &GlobalArgs, args: ExportArgs) -> Result<ExitCode, Failure> {
     let repo = context::open_indexed(g).await?;
-    let (id, snap) = repo
-        .find_snapshot(&args.snapshot)
-        .await
-        .map_err(context::fail)?;
+    let (id, snap) = super::select::find(g, &repo, &args.snapshot, None).await?;
     let s = holdfast_repo::export(
         &repo,
         &snap,

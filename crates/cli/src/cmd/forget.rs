@@ -1,6 +1,9 @@
 //! `holdfast forget`: applies a retention policy (flags, else `[retention]` of
 //! holdfast.toml) per volume or root and deletes the snapshots it does not keep;
-//! `--prune` then removes the data they alone used.
+//! `--prune` then removes the data they alone used. `holdfast forget SNAPSHOT…` removes
+//! exactly the named snapshots instead (ids, prefixes, selectors such as
+//! `latest:app-data~1`); naming snapshots together with `--keep-*` or `--volume` is a
+//! usage error (exit 2).
 
 use std::process::ExitCode;
 
@@ -16,6 +19,10 @@ use crate::global::GlobalArgs;
 /// Flags of `holdfast forget`.
 #[derive(Debug, Args)]
 pub struct ForgetArgs {
+    /// Snapshots to remove, exactly these (id, id prefix, latest:VOLUME~N, …) instead
+    /// of applying a policy.
+    #[arg(value_name = "SNAPSHOT")]
+    pub snapshots: Vec<String>,
     /// Keep the newest N snapshots.
     #[arg(long, value_name = "N")]
     pub keep_last: Option<u32>,
@@ -123,9 +130,27 @@ fn policy(g: &GlobalArgs, args: &ForgetArgs) -> Result<RetentionPolicy, Failure>
 
 /// Runs `holdfast forget`.
 pub async fn run(g: &GlobalArgs, args: ForgetArgs) -> Result<ExitCode, Failure> {
-    let policy = policy(g, &args)?;
+    let named = !args.snapshots.is_empty();
+    if named && args.any_flag() {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "give snapshots to forget or --keep-* rules, not both (the snapshots are removed \
+             exactly; the rules decide per volume)"
+        )));
+    }
+    if named && args.volume.is_some() {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "--volume applies to --keep-* rules; name a snapshot of the volume as \
+             latest:VOLUME or latest:VOLUME~N instead"
+        )));
+    }
+    let policy = if named {
+        RetentionPolicy::default()
+    } else {
+        policy(g, &args)?
+    };
     let repo = context::open_repo(g).await?;
     let opts = ForgetOptions {
+        snapshots: args.snapshots.clone(),
         policy,
         volume: args.volume.clone(),
         dry_run: args.dry_run,
@@ -158,11 +183,35 @@ pub async fn run(g: &GlobalArgs, args: ForgetArgs) -> Result<ExitCode, Failure> 
         outln!("{}", text.context("encoding report")?);
         return Ok(ExitCode::SUCCESS);
     }
-    print_table(g, &opts.policy, &report)?;
+    if named {
+        print_named(&report)?;
+    } else {
+        print_table(g, &opts.policy, &report)?;
+    }
     if let Some(p) = &pruned {
         super::prune::print_report(p)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The text report of `forget SNAPSHOT…`: one line per snapshot.
+fn print_named(report: &ForgetReport) -> anyhow::Result<()> {
+    let verb = if report.dry_run {
+        "would remove"
+    } else {
+        "removed"
+    };
+    for group in &report.groups {
+        for r in &group.remove {
+            outln!(
+                "{verb} snapshot {} of {} ({})",
+                r.id.short(),
+                group.group,
+                r.time.format("%Y-%m-%d %H:%M:%S")
+            );
+        }
+    }
+    Ok(())
 }
 
 fn print_table(

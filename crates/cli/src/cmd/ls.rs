@@ -14,7 +14,8 @@ use crate::global::GlobalArgs;
 /// Flags of `holdfast ls`.
 #[derive(Debug, Args)]
 pub struct LsArgs {
-    /// Snapshot: id prefix, `latest` or `latest:VOLUME`.
+    /// Snapshot: id prefix, `latest`, `latest:VOLUME`, `latest:/PATH`, each with an
+    /// optional `~N`.
     pub snapshot: String,
     /// Only this path (relative to the snapshot root) and what is below it.
     pub path: Option<String>,
@@ -23,10 +24,7 @@ pub struct LsArgs {
 /// Runs `holdfast ls`.
 pub async fn run(g: &GlobalArgs, args: LsArgs) -> Result<ExitCode, Failure> {
     let repo = context::open_indexed(g).await?;
-    let (_, snap) = repo
-        .find_snapshot(&args.snapshot)
-        .await
-        .map_err(context::fail)?;
+    let (_, snap) = super::select::find(g, &repo, &args.snapshot, None).await?;
     let entries = holdfast_repo::ls(&repo, &snap, &LsOptions { path: args.path })
         .await
         .map_err(context::fail)?;

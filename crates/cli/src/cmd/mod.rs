@@ -19,6 +19,7 @@ pub mod prune;
 pub mod repair;
 pub mod restore;
 pub mod run;
+pub mod select;
 pub mod serve;
 pub mod snapshots;
 pub mod stats;

@@ -209,19 +209,24 @@ async fn restore_empty(g: &GlobalArgs, config: &Config) -> anyhow::Result<()> {
                 ),
                 "",
             ),
-            Refill::Restored(r) => crate::global::stderr_note(
-                tracing::Level::INFO,
-                &format!(
-                    "volume {} was empty: restored snapshot {} of {}: {} files, {} in {:.1}s",
-                    volume.name,
-                    r.snapshot,
-                    r.time.to_rfc3339(),
-                    r.files,
-                    indicatif::HumanBytes(r.bytes),
-                    r.duration.as_secs_f64()
-                ),
-                "",
-            ),
+            Refill::Restored(r) => {
+                crate::global::stderr_note(
+                    tracing::Level::INFO,
+                    &format!(
+                        "volume {} was empty: restored snapshot {} of {}: {} files, {} in {:.1}s",
+                        volume.name,
+                        r.snapshot,
+                        r.time.to_rfc3339(),
+                        r.files,
+                        indicatif::HumanBytes(r.bytes),
+                        r.duration.as_secs_f64()
+                    ),
+                    "",
+                );
+                if let Some(note) = &r.note {
+                    crate::global::stderr_note(tracing::Level::WARN, note, "");
+                }
+            }
         }
     }
     Ok(())
@@ -259,8 +264,15 @@ async fn restore_missing(g: &GlobalArgs, config: &Config) -> anyhow::Result<()> 
         .await
         .context("loading the repository index")?;
     for (volume, missing) in wanted {
-        let snapshot = match repo.find_snapshot(&format!("latest:{}", volume.name)).await {
-            Ok((_, s)) => s,
+        // The newest snapshot not flagged shrunk, and a word when newer ones were passed
+        // over (holdfast_volume::refill::passed_over_note).
+        let snapshot = match repo.find_restorable(&volume.name).await {
+            Ok(pick) => {
+                if let Some(note) = refill::passed_over_note(&volume.name, &pick) {
+                    crate::global::stderr_note(tracing::Level::WARN, &note, "");
+                }
+                pick.snapshot
+            }
             Err(holdfast_repo::Error::NotFound { .. }) => {
                 crate::global::stderr_note(
                     tracing::Level::WARN,

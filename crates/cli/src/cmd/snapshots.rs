@@ -1,7 +1,9 @@
 //! `holdfast snapshots`: lists snapshots, oldest first, filtered by tag, volume, host,
 //! path, age or the newest N per volume; damaged snapshot objects are reported on
 //! stderr and make the exit code 3. A snapshot made by `copy` (or changed by `tag`)
-//! shows the id it copies (`original`).
+//! shows the id it copies (`original`). A snapshot flagged shrunk says so, with the
+//! counts it is flagged for (`SHRUNK: 0 files where 86b7b026 had 3030`; the `shrunk`
+//! object in `--json`).
 
 use std::process::ExitCode;
 
@@ -56,7 +58,7 @@ pub async fn run(g: &GlobalArgs, args: SnapshotsArgs) -> Result<ExitCode, Failur
     );
     for (id, s) in &list {
         outln!(
-            "{:<10} {:<20} {:<12} {:>8} {:>10} {:>10}  {}{}{}{}",
+            "{:<10} {:<20} {:<12} {:>8} {:>10} {:>10}  {}{}{}{}{}",
             id.short(),
             s.time.format("%Y-%m-%d %H:%M:%S"),
             s.volume.as_deref().unwrap_or("-"),
@@ -72,6 +74,17 @@ pub async fn run(g: &GlobalArgs, args: SnapshotsArgs) -> Result<ExitCode, Failur
             if s.incomplete { " (incomplete)" } else { "" },
             s.original
                 .map(|o| format!(" (original {})", o.short()))
+                .unwrap_or_default(),
+            s.shrunk
+                .as_ref()
+                .map(|f| format!(
+                    " (SHRUNK: {} files, {} where {} had {} files, {})",
+                    f.files_after,
+                    indicatif::HumanBytes(f.size_after),
+                    f.reference.short(),
+                    f.files_before,
+                    indicatif::HumanBytes(f.size_before)
+                ))
                 .unwrap_or_default(),
         );
     }

@@ -1,5 +1,6 @@
 //! `holdfast tag SNAPSHOT… --add/--remove/--set TAG`: changes tags by rewriting the
-//! snapshot objects ([`holdfast_repo::tag`], restic's semantics).
+//! snapshot objects ([`holdfast_repo::tag`], restic's semantics). `--remove shrunk`
+//! also clears the shrunk flag: the user accepts that the files are really gone.
 
 use std::process::ExitCode;
 
@@ -19,7 +20,8 @@ pub struct TagArgs {
     /// Add this tag (repeat, or a,b).
     #[arg(long, value_name = "TAG")]
     pub add: Vec<String>,
-    /// Remove this tag (repeat, or a,b).
+    /// Remove this tag (repeat, or a,b). `--remove shrunk` also clears the snapshot's
+    /// shrunk flag (accepts a real deletion).
     #[arg(long, value_name = "TAG")]
     pub remove: Vec<String>,
     /// Replace every tag with these (repeat, or a,b; `--set ''` clears).
@@ -56,10 +58,15 @@ pub async fn run(g: &GlobalArgs, args: TagArgs) -> Result<ExitCode, Failure> {
     } else if !g.quiet {
         for c in &report.changed {
             outln!(
-                "snapshot {} is now {} [{}]",
+                "snapshot {} is now {} [{}]{}",
                 c.old.short(),
                 c.new.short(),
-                c.tags.join(",")
+                c.tags.join(","),
+                if c.cleared_shrunk {
+                    " (shrunk flag cleared: the deletion is accepted)"
+                } else {
+                    ""
+                }
             );
         }
         for u in &report.unchanged {

@@ -47,6 +47,17 @@ pub enum Event {
         /// How long the backup took.
         duration: Duration,
     },
+    /// A backup of `volume` committed a snapshot flagged shrunk: it holds far less than
+    /// the volume's last good snapshot (an unmounted volume, or a real deletion to accept
+    /// with `holdfast tag ID --remove shrunk`).
+    BackupShrunk {
+        /// The volume.
+        volume: String,
+        /// The new snapshot's id.
+        snapshot: String,
+        /// Why it is flagged: the snapshot compared with and the counts.
+        shrunk: holdfast_repo::Shrunk,
+    },
     /// A backup of `volume` failed.
     BackupFailed {
         /// The volume.
@@ -89,12 +100,26 @@ pub enum Event {
 }
 
 impl Event {
+    /// The [`Event::BackupShrunk`] of a backup whose snapshot is flagged, else `None`.
+    pub fn shrunk(volume: &str, summary: &holdfast_repo::BackupSummary) -> Option<Event> {
+        summary
+            .snapshot
+            .shrunk
+            .clone()
+            .map(|shrunk| Event::BackupShrunk {
+                volume: volume.to_owned(),
+                snapshot: summary.id.to_hex(),
+                shrunk,
+            })
+    }
+
     /// The event's name, one of [`holdfast_volume::config::NOTIFY_EVENTS`]: what an
     /// `events` filter lists and what the webhook's `event` field says.
     pub fn name(&self) -> &'static str {
         match self {
             Event::BackupStarted { .. } => "backup_started",
             Event::BackupSucceeded { .. } => "backup_ok",
+            Event::BackupShrunk { .. } => "backup_shrunk",
             Event::BackupFailed { .. } => "backup_failed",
             Event::VerifyFinished { ok: true, .. } => "verify_ok",
             Event::VerifyFinished { ok: false, .. } => "verify_failed",

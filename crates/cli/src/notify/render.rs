@@ -89,6 +89,7 @@ fn healthchecks_suffix(event: &Event) -> Option<&'static str> {
         Event::BackupStarted { .. } => Some("start"),
         Event::BackupSucceeded { .. } => Some(""),
         Event::BackupFailed { .. }
+        | Event::BackupShrunk { .. }
         | Event::VerifyFinished { ok: false, .. }
         | Event::GuardRefused { .. }
         | Event::BackupStale { .. } => Some("fail"),
@@ -122,6 +123,19 @@ pub(super) fn webhook_json(event: &Event, time: DateTime<Utc>, host: &str) -> Va
             "duration_seconds": duration.as_secs_f64(),
         }),
         Event::BackupFailed { volume, error } => json!({ "volume": volume, "error": error }),
+        Event::BackupShrunk {
+            volume,
+            snapshot,
+            shrunk,
+        } => json!({
+            "volume": volume,
+            "snapshot": snapshot,
+            "reference": shrunk.reference.to_hex(),
+            "files_before": shrunk.files_before,
+            "files_after": shrunk.files_after,
+            "size_before_bytes": shrunk.size_before,
+            "size_after_bytes": shrunk.size_after,
+        }),
         Event::VerifyFinished {
             ok,
             problems,
@@ -172,6 +186,22 @@ pub(super) fn message(event: &Event) -> String {
             seconds(*duration),
         ),
         Event::BackupFailed { volume, error } => format!("backup of {volume} FAILED: {error}"),
+        Event::BackupShrunk {
+            volume,
+            snapshot,
+            shrunk,
+        } => format!(
+            "backup of {volume} SHRUNK: snapshot {} holds {} files, {} where snapshot {} \
+             held {} files, {}; check the volume is mounted, or accept the deletion with \
+             `holdfast tag {} --remove shrunk`",
+            &snapshot[..snapshot.len().min(8)],
+            shrunk.files_after,
+            indicatif::HumanBytes(shrunk.size_after),
+            shrunk.reference.short(),
+            shrunk.files_before,
+            indicatif::HumanBytes(shrunk.size_before),
+            &snapshot[..snapshot.len().min(8)],
+        ),
         Event::VerifyFinished {
             ok,
             problems,
@@ -217,6 +247,7 @@ fn title(event: &Event) -> String {
         Event::BackupStarted { volume } => format!("holdfast: backup of {volume} started"),
         Event::BackupSucceeded { volume, .. } => format!("holdfast: backup of {volume} ok"),
         Event::BackupFailed { volume, .. } => format!("holdfast: backup of {volume} failed"),
+        Event::BackupShrunk { volume, .. } => format!("holdfast: backup of {volume} shrunk"),
         Event::VerifyFinished { ok: true, .. } => "holdfast: verify ok".into(),
         Event::VerifyFinished { ok: false, .. } => "holdfast: verify failed".into(),
         Event::UsageAlert { volume, .. } => format!("holdfast: volume {volume} almost full"),
@@ -242,7 +273,7 @@ fn tag(event: &Event) -> &'static str {
             "white_check_mark"
         }
         Event::BackupFailed { .. } | Event::VerifyFinished { ok: false, .. } => "rotating_light",
-        Event::UsageAlert { .. } => "warning",
+        Event::UsageAlert { .. } | Event::BackupShrunk { .. } => "warning",
         Event::GuardRefused { .. } => "no_entry",
         Event::BackupStale { .. } => "hourglass",
     }

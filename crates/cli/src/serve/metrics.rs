@@ -40,6 +40,7 @@ impl BackupStats {
         BackupRecord {
             last_success: self.last_success,
             last_failure: self.last_failure.clone(),
+            ..BackupRecord::default()
         }
     }
 }

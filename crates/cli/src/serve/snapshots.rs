@@ -240,6 +240,9 @@ pub async fn backup_volumes(
                 added: s.snapshot.added,
                 duration: s.duration,
             });
+            if let Some(e) = Event::shrunk(&v.name, s) {
+                notifier.notify(e);
+            }
         }
         BackupStep::Finished(v, Err(e)) => {
             let message = one_line(&e.to_string());

@@ -108,9 +108,19 @@ fn forget_cases(repo: &Repo) {
     );
     assert_eq!(repo.json(&["snapshots"]).as_array().map(Vec::len), Some(5));
     repo.ok(&["verify", "--read-data"], 0);
-    repo.ok(&["restore", "latest", "--target", "out"], 0);
-    let restored = contents(&repo.path("out"));
-    assert!(restored == contents(&repo.path("a")) || restored == contents(&repo.path("b")));
+    // Two roots: a plain `latest` is refused with the choices; each choice restores its root.
+    assert_eq!(
+        repo.command(&["restore", "latest", "--target", "out"])
+            .output()
+            .expect("run")
+            .status
+            .code(),
+        Some(2)
+    );
+    let a = std::fs::canonicalize(repo.path("a")).expect("canonical");
+    let latest_a = format!("latest:{}", a.display());
+    repo.ok(&["restore", &latest_a, "--target", "out"], 0);
+    assert_eq!(contents(&repo.path("out")), contents(&repo.path("a")));
     let unlock = repo.json(&["unlock"]);
     assert_eq!(
         unlock["removed"].as_array().map(Vec::len),

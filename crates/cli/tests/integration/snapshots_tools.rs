@@ -96,13 +96,31 @@ fn selectors_go_back_from_latest() {
         s.ok(&url, PW_A, &["restore", spec, "--target", dir], 0);
         std::fs::read_to_string(s.path(&format!("{dir}/db/app.db"))).unwrap_or_default()
     };
-    assert_eq!(restored("latest", "r0"), "version 3");
-    assert_eq!(restored("latest~2", "r2"), "version 1");
-    // latest~1 is the snapshot of `two`.
-    let out = s.ok(&url, PW_A, &["--json", "ls", "latest~1"], 0);
+    // Two roots: `latest` alone names neither (exit 2, with the choices).
+    let one = format!(
+        "latest:{}",
+        std::fs::canonicalize(s.path("one"))
+            .expect("canonical")
+            .display()
+    );
+    let two = format!(
+        "latest:{}",
+        std::fs::canonicalize(s.path("two"))
+            .expect("canonical")
+            .display()
+    );
+    let bad = s
+        .command(&url, PW_A, &["ls", "latest~1"])
+        .output()
+        .expect("run");
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains(&two));
+    assert_eq!(restored(&one, "r0"), "version 3");
+    assert_eq!(restored(&format!("{one}~1"), "r2"), "version 1");
+    let out = s.ok(&url, PW_A, &["--json", "ls", &two], 0);
     assert!(out.contains("app.db"), "{out}");
     let bad = s
-        .command(&url, PW_A, &["ls", "latest~9"])
+        .command(&url, PW_A, &["ls", &format!("{one}~9")])
         .output()
         .expect("run");
     assert_eq!(bad.status.code(), Some(1));

@@ -149,12 +149,25 @@ pub struct Volume {
     /// Find SQLite files on the volume by their header and back them up consistently.
     #[serde(default = "default_true")]
     pub sqlite_autodetect: bool,
+    /// The share of the files or bytes of the volume's last good snapshot that may go
+    /// before a backup is flagged shrunk; see [`Volume::shrink_alert_percent`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shrink_alert: Option<Percent>,
 }
 
 impl Volume {
     /// The alert threshold in percent (`alert_at`, else [`DEFAULT_ALERT_AT`]).
     pub fn alert_at_percent(&self) -> f64 {
         self.alert_at.map_or(DEFAULT_ALERT_AT, Percent::value)
+    }
+
+    /// The `shrink_alert` share in percent, else
+    /// [`holdfast_repo::snapshot::DEFAULT_SHRINK_ALERT`] (50).
+    pub fn shrink_alert_percent(&self) -> f64 {
+        self.shrink_alert.map_or(
+            holdfast_repo::snapshot::DEFAULT_SHRINK_ALERT,
+            Percent::value,
+        )
     }
 
     /// A path inside the volume: relative paths are joined to the volume path.
@@ -466,6 +479,7 @@ pub const NOTIFY_EVENTS: &[&str] = &[
     "backup_started",
     "backup_ok",
     "backup_failed",
+    "backup_shrunk",
     "verify_ok",
     "verify_failed",
     "usage_alert",

@@ -68,7 +68,7 @@ pub async fn run(g: &GlobalArgs, args: BackupArgs) -> Result<ExitCode, Failure> 
 }
 
 /// Prints one snapshot's summary (with `--json`, keeps its report for [`print_reports`])
-/// and its warnings; true when the snapshot is incomplete.
+/// and its warnings; true when the snapshot is incomplete or flagged shrunk (exit 3).
 pub(crate) fn report(
     g: &GlobalArgs,
     summary: &holdfast_repo::BackupSummary,
@@ -92,7 +92,10 @@ pub(crate) fn report(
     for e in &s.errors {
         crate::global::stderr_line(tracing::Level::WARN, &e.to_string());
     }
-    Ok(s.incomplete)
+    if let Some(note) = crate::cmd::select::shrunk_warning(summary.id, s) {
+        crate::global::stderr_note(tracing::Level::WARN, &note, "");
+    }
+    Ok(s.incomplete || s.shrunk.is_some())
 }
 
 /// With `--json`, prints the reports of the snapshots committed: one array, the shape

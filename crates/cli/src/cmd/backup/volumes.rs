@@ -93,14 +93,19 @@ async fn backup(
         BackupStep::Started(v) => notifier.notify(Event::BackupStarted {
             volume: v.name.clone(),
         }),
-        BackupStep::Finished(v, Ok(s)) => notifier.notify(Event::BackupSucceeded {
-            volume: v.name.clone(),
-            snapshot: s.id.to_hex(),
-            files: s.snapshot.files,
-            size: s.snapshot.size,
-            added: s.snapshot.added,
-            duration: s.duration,
-        }),
+        BackupStep::Finished(v, Ok(s)) => {
+            notifier.notify(Event::BackupSucceeded {
+                volume: v.name.clone(),
+                snapshot: s.id.to_hex(),
+                files: s.snapshot.files,
+                size: s.snapshot.size,
+                added: s.snapshot.added,
+                duration: s.duration,
+            });
+            if let Some(e) = Event::shrunk(&v.name, s) {
+                notifier.notify(e);
+            }
+        }
         BackupStep::Finished(v, Err(e)) => notifier.notify(Event::BackupFailed {
             volume: v.name.clone(),
             error: one_line(&e.to_string()),

@@ -30,7 +30,9 @@ mod in_place;
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("where").required(true).args(["target", "in_place", "database"])))]
 pub struct RestoreArgs {
-    /// Snapshot: id prefix, `latest` or `latest:VOLUME`.
+    /// Snapshot: id prefix, `latest`, `latest:VOLUME` or `latest:/PATH`, each with an
+    /// optional `~N`. A plain `latest` in a repository holding several volumes or paths
+    /// is refused unless holdfast.toml configures one volume (then that one is used).
     pub snapshot: String,
     /// Directory that receives the snapshot root's contents.
     #[arg(long, value_name = "DIR")]
@@ -149,10 +151,19 @@ pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure>
     // The restore loads the index under its lock (and warns from `index_warnings`); no
     // index is loaded before it.
     let repo = IndexedRepository::without_index(context::open_repo(g).await?);
-    let (id, snap) = repo
-        .find_snapshot(&args.snapshot)
-        .await
-        .map_err(context::fail)?;
+    // `restore --database NAME` targets the volume holding that database: a plain
+    // `latest` means that volume's latest (crate::cmd::select).
+    let target_volume = args.database.as_ref().and_then(|name| {
+        Config::load_optional(&g.config)
+            .ok()
+            .flatten()?
+            .volumes
+            .into_iter()
+            .find(|v| v.databases.iter().any(|d| d.name() == *name))
+            .map(|v| v.name)
+    });
+    let (id, snap) =
+        crate::cmd::select::find(g, &repo, &args.snapshot, target_volume.as_deref()).await?;
     if (args.in_place || args.database.is_some()) && !args.yes {
         return Err(Failure::usage(anyhow::anyhow!(
             "this replaces live data: add --yes to confirm (stop the app first)"
