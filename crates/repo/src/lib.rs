@@ -73,7 +73,7 @@ pub use repair::{
     repair_index, repair_snapshots,
 };
 pub use repository::{
-    Found, IndexedRepository, InitOptions, OpenOptions, Repository, Restorable, init,
+    IndexedRepository, InitOptions, OpenOptions, Picked, Repository, Restorable, init,
 };
 pub use restore::{Damaged, OnIndex, Overwrite, RestoreOptions, RestoreSummary, restore};
 pub use snapshot::{BackupReport, Shrunk, Snapshot, SnapshotSummary};

@@ -192,6 +192,17 @@ fn every_event_name_is_a_known_filter_name() {
         Event::BackupStarted { volume: "v".into() },
         ok_event(),
         failed_event(),
+        Event::BackupShrunk {
+            volume: "v".into(),
+            snapshot: "86b7b026".into(),
+            shrunk: holdfast_repo::Shrunk {
+                reference: holdfast_repo::Id::hash(b"good"),
+                files_before: 3030,
+                files_after: 0,
+                size_before: 1 << 20,
+                size_after: 0,
+            },
+        },
         Event::VerifyFinished {
             ok: true,
             problems: 0,

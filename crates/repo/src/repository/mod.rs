@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 mod indexed;
 mod pick;
 pub use indexed::IndexedRepository;
-pub use pick::{Found, Restorable};
+pub use pick::{Picked, Restorable};
 
 use crate::cache::Cache;
 use crate::chunker::Chunker;

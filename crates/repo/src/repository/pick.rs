@@ -18,7 +18,7 @@ use super::Repository;
 /// A snapshot found by a selector, and, when it is a flagged `latest…`, the newest
 /// unflagged snapshot of its group.
 #[derive(Clone, Debug)]
-pub struct Found {
+pub struct Picked {
     /// The snapshot id.
     pub id: Id,
     /// The snapshot.
@@ -43,7 +43,7 @@ pub struct Restorable {
 impl Repository {
     /// [`Repository::find_snapshot`], plus the newest unflagged snapshot of the group
     /// when `spec` is a `latest…` selector that picked a flagged one.
-    pub async fn find_snapshot_noting(&self, spec: &str) -> Result<Found> {
+    pub async fn find_snapshot_noting(&self, spec: &str) -> Result<Picked> {
         let (id, snapshot) = self.find_snapshot(spec).await?;
         let latest = Selector::parse(spec).is_ok_and(|s| s.is_latest());
         let intact = if latest && snapshot.shrunk.is_some() {
@@ -52,7 +52,7 @@ impl Repository {
         } else {
             None
         };
-        Ok(Found {
+        Ok(Picked {
             id,
             snapshot,
             intact,
