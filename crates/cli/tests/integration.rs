@@ -13,6 +13,7 @@ mod integration {
     mod examples_util;
     mod full_disks;
     mod garage_cluster;
+    mod guard_doors;
     mod guide;
     mod json_shapes;
     mod key_roundtrip;

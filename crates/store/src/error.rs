@@ -176,6 +176,10 @@ fn dal_kind(e: &opendal::Error) -> ErrorKind {
         K::ConfigInvalid => ErrorKind::InvalidUrl,
         K::Unsupported => ErrorKind::Unsupported,
         K::RangeNotSatisfied => ErrorKind::InvalidRange,
+        // The runtime cancelled the backend's blocking task: holdfast is stopping (the
+        // app of `run` exited, a signal came). Not an outage: never retried or
+        // reported as one.
+        _ if cancelled(e) => ErrorKind::Other,
         // Persistent: temporary, and the retry layer's attempts did not help.
         _ if e.is_temporary() || e.is_persistent() => ErrorKind::Unavailable,
         _ => ErrorKind::Other,
@@ -212,6 +216,22 @@ fn credential_hint(e: &opendal::Error, url: &str) -> Option<&'static str> {
 /// (`send http request: Connection refused (os error 111)`), without the request context
 /// its `Display` repeats (uri, response headers) or the causes in between, which each
 /// repeat the innermost one.
+/// True when the cause of `e` is a tokio task the runtime cancelled (OpenDAL runs local
+/// file I/O on blocking tasks and reports their `JoinError` as "tokio task join failed").
+fn cancelled(e: &opendal::Error) -> bool {
+    let mut next = std::error::Error::source(e);
+    while let Some(cause) = next {
+        if cause
+            .downcast_ref::<tokio::task::JoinError>()
+            .is_some_and(tokio::task::JoinError::is_cancelled)
+        {
+            return true;
+        }
+        next = cause.source();
+    }
+    false
+}
+
 fn dal_detail(e: &opendal::Error) -> String {
     let message = first_line(e.message()).trim();
     let mut root: Option<&dyn std::error::Error> = None;
@@ -251,6 +271,25 @@ mod tests {
     const ENOSPC: i32 = 28;
     const EROFS: i32 = 30;
     const EDQUOT: i32 = 122;
+
+    /// Finding: when `run`'s app exited while the start-up survey was still reading the
+    /// repository, the runtime cancelled the store's blocking read and holdfast printed
+    /// "unavailable: … tokio task join failed: task 71 was cancelled; retrying for up to
+    /// 2m". A cancelled task is not an outage: it is neither retried nor reported as one.
+    #[tokio::test]
+    async fn a_cancelled_blocking_task_is_not_an_outage() {
+        let task = tokio::spawn(std::future::pending::<()>());
+        task.abort();
+        let join = task.await.expect_err("aborted");
+        assert!(join.is_cancelled());
+        // As OpenDAL reports it, after its retry layer marked it persistent.
+        let dal = opendal::Error::new(opendal::ErrorKind::Unexpected, "tokio task join failed")
+            .set_source(join)
+            .set_persistent();
+        let e = Error::from_dal(dal, "read", "file:///r", "config");
+        assert_ne!(e.kind(), ErrorKind::Unavailable, "{e}");
+        assert!(!e.is_temporary(), "{e}");
+    }
 
     fn io(code: i32) -> Error {
         Error::from_io(

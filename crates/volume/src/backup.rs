@@ -17,7 +17,11 @@
 //! duration=…s` at INFO, `backup failed volume=… error=…` at ERROR) and recorded in the
 //! volume's [`crate::freshness::BackupRecord`]. A caller that reports failures itself
 //! (`holdfast backup` ends with the failure as its error line) sets
-//! [`VolumeBackupOptions::quiet_failures`], so a failure is said once.
+//! [`VolumeBackupOptions::quiet_failures`], so a failure is said once. Each volume passes
+//! the guard first ([`crate::guard::enter`] with [`Door::Backup`]): an unmounted
+//! `require_mount` volume or a missing path is not backed up (a
+//! [`VolumeBackupError::Refused`] outcome, recorded like any failure), and an interrupted
+//! swap is finished before the volume is read.
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -32,6 +36,7 @@ use crate::child_env::{self, ChildEnv, ChildKind};
 use crate::config::{Config, Database, Volume};
 use crate::databases::{DatabaseError, postgres, redis, sqlite};
 use crate::freshness::BackupRecord;
+use crate::guard::{self, Door};
 use crate::hooks::{self, HookError};
 
 /// What holdfast itself keeps on a volume (the serve cache and schedule state, temp
@@ -72,6 +77,9 @@ pub enum VolumeBackupError {
     /// An `after_backup` hook failed (the backup itself is reported separately).
     #[error("after_backup hook: {0}")]
     AfterHook(HookError),
+    /// The guard refused the volume ([`crate::guard`]): nothing of it was read.
+    #[error("{0}")]
+    Refused(guard::Refusal),
     /// Local I/O (the staging directory).
     #[error("volume {volume}: {path}: {source}")]
     Io {
@@ -156,8 +164,9 @@ pub async fn backup_volume(
         let live = volume.resolve(&rel);
         if !live.exists() {
             tracing::warn!(
-                "volume {name}: database {} is missing; nothing to copy",
-                live.display()
+                "volume {name}: configured database {} does not exist: check its path in \
+                 holdfast.toml; this snapshot holds no copy of it",
+                rel.display()
             );
             continue;
         }
@@ -280,7 +289,11 @@ pub async fn backup_all(
         let mut out = Vec::new();
         for volume in volumes {
             observe(BackupStep::Started(volume));
-            let result = backup_volume(repo, volume, opts).await;
+            let probed = (*volume).clone();
+            let result = match blocking(move || guarded(&probed)).await {
+                Ok(()) => backup_volume(repo, volume, opts).await,
+                Err(refused) => Err(VolumeBackupError::Refused(refused)),
+            };
             match &result {
                 Err(e) => failed(volume, &e.to_string(), opts),
                 Ok(_) => record_outcome(volume, &result),
@@ -301,6 +314,19 @@ pub async fn backup_all(
         }
     }
     result
+}
+
+/// The guard of a backup ([`Door::Backup`]): an interrupted swap is finished first and
+/// said at WARN, and so are the problems a backup passes (read-only, full).
+fn guarded(volume: &Volume) -> Result<(), guard::Refusal> {
+    let admitted = guard::enter(volume, Door::Backup)?;
+    for line in admitted.recovered {
+        tracing::warn!("{line} (before the backup)");
+    }
+    for line in admitted.warnings {
+        tracing::warn!("{line}; backing it up anyway");
+    }
+    Ok(())
 }
 
 /// Logs one volume's outcome as one line and records it in the volume's

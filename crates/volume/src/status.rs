@@ -8,7 +8,11 @@
 //!   available)) or, when the volume declares a `size` smaller than its filesystem (a bind
 //!   mount on a big host disk, a budget), the bytes used under the path against that size:
 //!   whichever is worse, with [`UsageBasis`] saying which.
-//! - `database_exists`: every configured SQLite file is there.
+//! - `database_exists`: every configured SQLite file is there; each missing one is a
+//!   backup alert ([`VolumeStatus::apply_backup`]: a typo in its path would otherwise
+//!   leave it out of every backup in silence).
+//! - an interrupted swap left on the volume ([`crate::swap::pending`]) is an alert naming
+//!   the command that finishes it.
 //! - `last_backup`, `last_backup_error`, `backup_max_age_s` and the backup alerts:
 //!   [`VolumeStatus::apply_backup`] with what [`crate::freshness`] knows; a probe alone
 //!   leaves them empty. [`VolumeStatus::volume_alerts`] are the alerts of the volume
@@ -160,7 +164,20 @@ impl VolumeStatus {
         self.last_backup_error = failure.map(|f| f.message.clone());
         self.details.last_backup_failed_at = failure.map(|f| f.time);
         self.backup_max_age_s = max_age.map(|d| d.as_secs());
-        let extra = freshness::alerts(record, blocker, max_age, now);
+        let mut extra = freshness::alerts(record, blocker, max_age, now);
+        // A database the config names but the volume lacks is in no backup: a backup
+        // alert (it does not take the app out of rotation: an app may create its
+        // database on first use).
+        if self.details.exists {
+            for db in &self.details.missing_databases {
+                let rel = db.strip_prefix(&self.path).unwrap_or(db);
+                extra.push(format!(
+                    "configured database {} does not exist: check its path in holdfast.toml \
+                     (backups hold no copy of it)",
+                    rel.display()
+                ));
+            }
+        }
         self.details.backup_alerts = extra.len();
         self.alerts.extend(extra);
     }
@@ -279,6 +296,12 @@ fn alerts(volume: &Volume, s: &VolumeStatus) -> Vec<String> {
             "usage {:.1}% {basis} is past alert_at {alert_at}%",
             s.usage_percent
         ));
+    }
+    if s.details.exists {
+        let pending = crate::swap::pending(&volume.path);
+        if !pending.is_empty() {
+            out.push(crate::guard::pending_reason(volume, &pending));
+        }
     }
     out
 }

@@ -1,5 +1,6 @@
 //! `holdfast lint [DIR]`: checks holdfast.toml (or `--config FILE`), railway.toml / railway.json, Compose files
 //! and `.env` in DIR for the ways data gets lost; exit 3 when any finding is an error.
+//! stderr names the files it read and the environment it consulted.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -7,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use holdfast_volume::lint::{Finding, Severity, has_errors, lint_project};
+use holdfast_volume::lint::{Finding, Inputs, Severity, has_errors, lint_with_inputs};
 
 use crate::exit::{self, Failure};
 use crate::global::GlobalArgs;
@@ -25,10 +26,11 @@ pub async fn run(g: &GlobalArgs, args: LintArgs) -> Result<ExitCode, Failure> {
     let dir = args.dir;
     // `--config FILE` (or HOLDFAST_CONFIG) names the holdfast config; else DIR's own.
     let config = (g.config != std::path::Path::new("holdfast.toml")).then(|| g.config.clone());
-    let findings = tokio::task::spawn_blocking(move || lint_project(&dir, config.as_deref()))
-        .await
-        .context("lint panicked")?
-        .map_err(anyhow::Error::from)?;
+    let (findings, inputs) =
+        tokio::task::spawn_blocking(move || lint_with_inputs(&dir, config.as_deref()))
+            .await
+            .context("lint panicked")?
+            .map_err(anyhow::Error::from)?;
     if g.json {
         println!(
             "{}",
@@ -36,8 +38,27 @@ pub async fn run(g: &GlobalArgs, args: LintArgs) -> Result<ExitCode, Failure> {
         );
     } else if !g.quiet || has_errors(&findings) {
         print!("{}", render(&findings));
+        // What the verdict is about: the files read, the environment consulted.
+        if !g.quiet {
+            eprint!("{}", describe(&inputs));
+        }
     }
     Ok(exit::problems_if(has_errors(&findings)))
+}
+
+/// The files and the environment `lint` read, one line each.
+fn describe(inputs: &Inputs) -> String {
+    let files = if inputs.files.is_empty() {
+        "none of holdfast.toml, railway.toml, railway.json, compose.yaml, .env".to_string()
+    } else {
+        inputs.files.join(", ")
+    };
+    let env = if inputs.environment.is_empty() {
+        "none".to_string()
+    } else {
+        inputs.environment.join(", ")
+    };
+    format!("checked: {files}\nenvironment: {env}\n")
 }
 
 fn render(findings: &[Finding]) -> String {

@@ -1,9 +1,12 @@
 //! `holdfast run [--listen ADDR] [--no-serve] -- CMD…`: the start command of an app.
 //!
-//! 1. Guard: every `require_mount` volume mounted, every volume writable and below
-//!    critical usage; otherwise print why and exit 1 without starting CMD.
+//! 1. Guard ([`holdfast_volume::guard::enter`], the one every door calls): every
+//!    `require_mount` volume mounted, every volume writable and below critical usage;
+//!    otherwise print why and exit 1 without starting CMD.
 //! 2. Recovery: an interrupted restore on any volume (a swap journal in its
-//!    `.holdfast/swap/`) is finished or rolled back first, and stderr says which.
+//!    `.holdfast/swap/`) is finished or rolled back by the same guard, and stderr says
+//!    which; then one line per volume says what is protected and how
+//!    ([`crate::serve::start`]).
 //!    `restore_if_missing`: a listed file missing from its volume is restored from the
 //!    volume's latest snapshot (staged, then swapped in) before CMD starts; when it cannot be (no repository, the
 //!    repository fails) CMD is not started either, so the app never starts on an empty
@@ -83,12 +86,15 @@ pub async fn run(g: &GlobalArgs, args: RunArgs) -> Result<ExitCode, Failure> {
         check_port(args.serve.listen, std::env::var("PORT").ok().as_deref())?;
     }
     let config = crate::context::load_config(g)?;
-    let refusals = tokio::task::spawn_blocking({
+    let (refusals, recovered) = tokio::task::spawn_blocking({
         let config = config.clone();
-        move || guard::preflight(&config)
+        move || guard_all(&config, guard::Door::Start)
     })
     .await
     .map_err(|e| anyhow!("guard: {e}"))?;
+    for line in &recovered {
+        crate::global::stderr_note(tracing::Level::INFO, line, "");
+    }
     let notifier = Notifier::new(&config.notify);
     if !refusals.is_empty() {
         for r in &refusals {
@@ -109,10 +115,13 @@ pub async fn run(g: &GlobalArgs, args: RunArgs) -> Result<ExitCode, Failure> {
         )
         .into());
     }
-    super::restore::recover_swaps(&config)?;
     restore_empty(g, &config).await?;
     restore_missing(g, &config).await?;
     let repo = RepoAccess::from_global(g)?;
+    if args.no_serve {
+        // Otherwise the server prints them as it starts.
+        crate::serve::start::print(&config, repo.url.as_deref());
+    }
     if config.alerts.require_backups {
         let mut problems = watch::check(&config, &repo).await;
         if args.no_serve {
@@ -129,14 +138,17 @@ pub async fn run(g: &GlobalArgs, args: RunArgs) -> Result<ExitCode, Failure> {
             notifier.flush(FLUSH_LIMIT).await;
             return Err(anyhow!("refusing to start {}: {line}", args.command[0]).into());
         }
-    } else if args.no_serve {
+    }
+    // The survey of the repository runs beside the app; when the app exits first it is
+    // stopped, and says nothing: a survey cut short is not an outage.
+    let survey = (args.no_serve && !config.alerts.require_backups).then(|| {
         let (config, repo) = (config.clone(), repo.clone());
         tokio::spawn(async move {
             let mut problems = watch::check(&config, &repo).await;
             problems.push(NO_SERVE.to_string());
             watch::print_warning(&problems);
-        });
-    }
+        })
+    });
 
     let shutdown = CancellationToken::new();
     let server = if args.no_serve {
@@ -154,6 +166,9 @@ pub async fn run(g: &GlobalArgs, args: RunArgs) -> Result<ExitCode, Failure> {
         Some(tokio::spawn(serve(opts, shutdown.clone())))
     };
     let code = run_child(&args.command).await;
+    if let Some(survey) = survey {
+        survey.abort();
+    }
     shutdown.cancel();
     if let Some(server) = server {
         match server.await {
@@ -171,6 +186,20 @@ pub async fn run(g: &GlobalArgs, args: RunArgs) -> Result<ExitCode, Failure> {
         }
     }
     Ok(ExitCode::from(code?))
+}
+
+/// The guard of `door` on every volume ([`guard::enter`]): the refusals, and what it
+/// recovered on the volumes it let through.
+pub(crate) fn guard_all(config: &Config, door: guard::Door) -> (Vec<guard::Refusal>, Vec<String>) {
+    let mut refusals = Vec::new();
+    let mut recovered = Vec::new();
+    for v in &config.volumes {
+        match guard::enter(v, door) {
+            Ok(admitted) => recovered.extend(admitted.recovered),
+            Err(r) => refusals.push(r),
+        }
+    }
+    (refusals, recovered)
 }
 
 /// Restores the whole latest snapshot into every empty `restore_if_empty` volume

@@ -148,11 +148,16 @@ fn render(statuses: &[VolumeStatus]) -> String {
                 _ => yes_no(s.mounted),
             };
             let dbs = if s.database_exists { "ok" } else { "MISSING" }.to_string();
-            let last = match (&s.last_backup, &s.last_backup_error) {
-                (_, Some(_)) => "FAILED".to_string(),
-                (Some(t), None) => chrono::DateTime::parse_from_rfc3339(t)
+            let ago = |t: &String| {
+                chrono::DateTime::parse_from_rfc3339(t)
                     .map(|t| format!("{} ago", freshness::age(now - t.to_utc())))
-                    .unwrap_or_else(|_| t.clone()),
+                    .unwrap_or_else(|_| t.clone())
+            };
+            // A failure says how old the last good backup is: what is at risk.
+            let last = match (&s.last_backup, &s.last_backup_error) {
+                (Some(t), Some(_)) => format!("FAILED (last good {})", ago(t)),
+                (None, Some(_)) => "FAILED (none good yet)".to_string(),
+                (Some(t), None) => ago(t),
                 (None, None) => "never".to_string(),
             };
             vec![
@@ -172,14 +177,6 @@ fn render(statuses: &[VolumeStatus]) -> String {
     for s in statuses {
         for alert in &s.alerts {
             let _ = writeln!(out, "alert: {}: {alert}", s.name);
-        }
-        for db in &s.details.missing_databases {
-            let _ = writeln!(
-                out,
-                "note: {}: database {} is missing",
-                s.name,
-                db.display()
-            );
         }
     }
     let bad = statuses.iter().filter(|s| !s.is_healthy()).count();

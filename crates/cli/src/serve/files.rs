@@ -7,7 +7,8 @@
 //! descriptor it opened, with single `Range` requests (206 and
 //! `Content-Range`, 416 when unsatisfiable), an `ETag` made of the size and the
 //! modification time, and `If-None-Match` (304). Every path goes through
-//! [`super::paths`] first, and every file is opened beneath the volume root without
+//! the guard ([`super::paths::guard_write`]: no write while an interrupted restore is
+//! pending on the volume) and [`super::paths`] first, and every file is opened beneath the volume root without
 //! following links ([`super::paths::beneath`]).
 
 use std::sync::Arc;
@@ -243,6 +244,7 @@ pub async fn put_file(
     uri: OriginalUri,
     body: Body,
 ) -> ApiResult<Response> {
+    super::paths::guard_write(&state.config, &volume_name).await?;
     let (vd, key) = resolve(&state, &volume_name, &uri, &path).await?;
     let k = key.clone();
     let (pending, existed, file) = vd
@@ -288,6 +290,7 @@ pub async fn delete_file(
     Path((volume_name, path)): Path<(String, String)>,
     uri: OriginalUri,
 ) -> ApiResult<StatusCode> {
+    super::paths::guard_write(&state.config, &volume_name).await?;
     let (vd, key) = resolve(&state, &volume_name, &uri, &path).await?;
     let k = key.clone();
     if vd.with_root(move |root| root.remove(&k)).await? {

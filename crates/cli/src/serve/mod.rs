@@ -13,6 +13,7 @@
 //! - [`backup_jobs`]: on-demand backups as jobs (`202`, then `GET /api/v1/jobs/{id}`).
 //! - [`replication`]: `[[replicas]]` after every backup or on their cron, their lag
 //!   and alerts.
+//! - [`start`]: the start line of each volume.
 //! - [`status_page`]: the server-rendered page at `/`.
 //! - [`watch`]: whether the volumes are protected (why backups cannot run, the warning
 //!   block at start), volume probes and the repository survey on a timer.
@@ -30,6 +31,7 @@ pub mod replication;
 pub mod scheduler;
 pub mod server;
 pub mod snapshots;
+pub mod start;
 pub mod status_page;
 pub mod uploads;
 pub mod watch;

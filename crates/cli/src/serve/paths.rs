@@ -26,6 +26,30 @@ use holdfast_store::{ObjectMeta, TEMP_DIR, key_problem};
 use super::error::{ApiError, ApiResult};
 pub use beneath::{Root, TEMP_PREFIX};
 
+/// The guard before a write into a volume's data ([`holdfast_volume::guard::enter`] with
+/// [`Door::Write`](holdfast_volume::guard::Door::Write)): 409 while an interrupted
+/// restore is pending on it (the data may be half replaced; a write now would be moved
+/// aside or mixed into the wrong set), 503 while it is missing or not mounted as
+/// `require_mount` asks. An unknown volume is left to the handler's own 404.
+pub async fn guard_write(config: &holdfast_volume::config::Config, volume: &str) -> ApiResult<()> {
+    use holdfast_volume::guard::{self, Door, Problem};
+    let Some(v) = config.volume(volume).cloned() else {
+        return Ok(());
+    };
+    let refused = tokio::task::spawn_blocking(move || guard::enter(&v, Door::Write)).await?;
+    match refused {
+        Ok(_) => Ok(()),
+        Err(r) if r.problem == Problem::PendingSwap => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("{r}; writes are refused until then"),
+        )),
+        Err(r) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            r.to_string(),
+        )),
+    }
+}
+
 /// The directory of a volume where holdfast keeps its own state (cache, schedule).
 pub const STATE_DIR: &str = ".holdfast";
 

@@ -280,6 +280,14 @@ const NOTIFY_FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
 /// Runs the server and the scheduler until `shutdown` fires.
 pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let config = opts.config.clone();
+    let url = opts.repo.url.clone();
+    tokio::task::spawn_blocking(move || {
+        super::start::guard(&config);
+        super::start::print(&config, url.as_deref());
+    })
+    .await
+    .context("the start-up guard panicked")?;
     let log_path = opts
         .config
         .volumes

@@ -89,6 +89,7 @@ pub async fn upload(
     Path(volume_name): Path<String>,
     mut multipart: Multipart,
 ) -> ApiResult<(StatusCode, Json<Uploaded>)> {
+    super::paths::guard_write(&state.config, &volume_name).await?;
     let vd = state.volumes.get(&volume_name).await?;
     let limits = &state.uploads;
     while let Some(mut field) = multipart.next_field().await.map_err(bad_multipart)? {

@@ -183,6 +183,47 @@ async fn a_failed_backup_notifies_failure_with_the_error() {
     );
 }
 
+/// Finding: an unmounted `require_mount` volume was backed up as an empty snapshot with
+/// exit 0 and a `backup_ok`. Now the guard refuses it: `backup_failed` naming the mount,
+/// exit 3, and the other volume is still backed up (`backup_ok`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unmounted_volume_notifies_backup_failed_and_the_other_is_backed_up() {
+    let (base, seen) = receiver(false).await;
+    let dir = project("file://{dir}/repo", &targets(&base));
+    let config = dir.path().join("holdfast.toml");
+    let text_of = std::fs::read_to_string(&config).expect("config");
+    let guarded = text_of.replace(
+        "name = \"alpha\"\npath = \"alpha\"\n",
+        "name = \"alpha\"\npath = \"alpha\"\nrequire_mount = true\n",
+    );
+    assert_ne!(guarded, text_of);
+    std::fs::write(&config, guarded).expect("config");
+    let out = holdfast(dir.path(), &["init"]).await;
+    assert!(out.status.success(), "init: {}", text(&out));
+    let out = holdfast(dir.path(), &["backup"]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let (hook, _) = split(&seen);
+    let events: Vec<(&str, &str)> = hook.iter().map(|(e, v)| (e.as_str(), v.as_str())).collect();
+    assert!(
+        events.contains(&("backup_failed", "alpha")) && events.contains(&("backup_ok", "beta")),
+        "{hook:?}"
+    );
+    assert!(!events.contains(&("backup_ok", "alpha")), "{hook:?}");
+    let bodies = seen.lock().expect("receiver log").clone();
+    let failed = bodies
+        .iter()
+        .filter(|(p, _)| p == "/hook/T0KEN")
+        .map(|(_, b)| serde_json::from_str::<serde_json::Value>(b).expect("JSON"))
+        .find(|v| v["event"] == "backup_failed")
+        .expect("a backup_failed call");
+    assert!(
+        failed["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not a mount point")),
+        "{failed}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_receiver_neither_hangs_backup_nor_sees_its_url_logged() {
     let (base, seen) = receiver(true).await;

@@ -1,5 +1,6 @@
-//! Rules over files on disk: key directories others can read, SQLite databases on a
-//! volume that are not in WAL mode.
+//! Rules over files on disk: key directories others can read, configured databases that
+//! do not exist on a volume that does (a typo in a path leaves the database out of every
+//! backup), SQLite databases on a volume that are not in WAL mode.
 
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
@@ -36,7 +37,46 @@ pub(super) fn check(p: &Project, out: &mut Vec<Finding>) {
     for root in &roots {
         readable_keys(p, root, out);
     }
+    missing_databases(p, out);
     sqlite_journal(p, out);
+}
+
+/// A configured SQLite database that is not on its volume, when the volume is here to
+/// look at (linting away from the deployment checks nothing).
+fn missing_databases(p: &Project, out: &mut Vec<Finding>) {
+    let Some(config) = p.config() else { return };
+    for v in config.volumes.iter().filter(|v| v.path.is_dir()) {
+        for db in v.sqlite_paths().into_iter().filter(|db| !db.is_file()) {
+            let rel = db
+                .strip_prefix(&v.path)
+                .unwrap_or(&db)
+                .display()
+                .to_string();
+            let found: Vec<String> = sqlite::find_databases(&v.path, DEPTH)
+                .iter()
+                .filter_map(|f| f.strip_prefix(&v.path).ok())
+                .map(|f| f.display().to_string())
+                .collect();
+            let hint = if found.is_empty() {
+                "fix its path in holdfast.toml (relative to the volume), or remove it".to_string()
+            } else {
+                format!(
+                    "fix its path in holdfast.toml; SQLite databases found on the volume: {}",
+                    found.join(", ")
+                )
+            };
+            out.push(Finding::error(
+                p.rel(&db),
+                format!(
+                    "configured database {rel} of volume {} does not exist in {}: backups would \
+                     hold no copy of it",
+                    v.name,
+                    v.path.display()
+                ),
+                hint,
+            ));
+        }
+    }
 }
 
 fn is_key_dir(name: &str) -> bool {

@@ -1,8 +1,10 @@
 //! `holdfast lint`: reads the deployment files of a project directory (holdfast.toml,
 //! railway.toml, railway.json, docker-compose.yml / compose.yaml, .env) and reports what
 //! would lose data: conflicting Railway configs, replicas sharing a volume, bad sizes, two
-//! volumes on one path, database paths outside every volume, unused Compose volumes, key
-//! directories others can read, SQLite databases not in WAL mode.
+//! volumes on one path, database paths outside every volume, configured databases that do
+//! not exist, unused Compose volumes, key directories others can read, SQLite databases
+//! not in WAL mode. [`lint_with_inputs`] also says which files it read and which
+//! environment variables it consulted.
 //!
 //! Every finding has a severity, the file it is about (relative to the directory), a
 //! message and a hint saying how to fix it. Findings come in a fixed order: rule by rule,
@@ -96,8 +98,28 @@ pub fn lint_dir(dir: &Path) -> Result<Vec<Finding>, LintError> {
     lint_project(dir, None)
 }
 
+/// What `lint` read: the files it checked and the environment it consulted, so a clean
+/// result says what it is clean of.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Inputs {
+    /// The files read, relative to the linted directory.
+    pub files: Vec<String>,
+    /// The environment variables looked up: `NAME=value (from …)` for
+    /// `RAILWAY_VOLUME_MOUNT_PATH`, `NAME set (from …)` for others (never their values,
+    /// which may be secrets), `NAME unset`.
+    pub environment: Vec<String>,
+}
+
 /// Lints the project in `dir`, reading the holdfast config from `config` when given.
 pub fn lint_project(dir: &Path, config: Option<&Path>) -> Result<Vec<Finding>, LintError> {
+    lint_with_inputs(dir, config).map(|(findings, _)| findings)
+}
+
+/// [`lint_project`], with what it read.
+pub fn lint_with_inputs(
+    dir: &Path,
+    config: Option<&Path>,
+) -> Result<(Vec<Finding>, Inputs), LintError> {
     let meta = std::fs::metadata(dir).map_err(|source| LintError::Dir {
         dir: dir.into(),
         source,
@@ -112,7 +134,11 @@ pub fn lint_project(dir: &Path, config: Option<&Path>) -> Result<Vec<Finding>, L
     let mut findings = Vec::new();
     rules::check(&project, &mut findings);
     files::check(&project, &mut findings);
-    Ok(findings)
+    let inputs = Inputs {
+        files: project.files(),
+        environment: project.environment(),
+    };
+    Ok((findings, inputs))
 }
 
 /// True when any finding is an error.

@@ -23,6 +23,10 @@ pub(super) struct Project {
     pub railway_json: Option<Result<RailwayConfig, String>>,
     pub compose: Vec<(String, Result<ComposeFile, String>)>,
     pub env: Option<Result<Vec<(String, String)>, String>>,
+    /// The holdfast config read (or looked for).
+    pub config_path: PathBuf,
+    /// Every environment variable looked up, with where its value came from.
+    pub env_seen: std::cell::RefCell<Vec<(String, Option<String>)>>,
 }
 
 fn read(dir: &Path, name: &str) -> Option<Result<String, String>> {
@@ -61,8 +65,10 @@ impl Project {
             railway_json,
             compose,
             env,
+            config_path: config.map_or_else(|| dir.join("holdfast.toml"), Path::to_path_buf),
+            env_seen: Default::default(),
         };
-        let config_path = config.map_or_else(|| dir.join("holdfast.toml"), Path::to_path_buf);
+        let config_path = project.config_path.clone();
         let holdfast = read_path(&config_path).map(|r| {
             r.and_then(|text| {
                 Config::from_toml(&text, &config_path, &|k| project.lookup(k))
@@ -77,28 +83,86 @@ impl Project {
     /// Railway mount path) the single Railway volume's mount, which is what Railway sets
     /// in the deployment whatever the linting shell holds, then this process.
     fn lookup(&self, key: &str) -> Option<String> {
+        self.lookup_from(key).map(|(value, _)| value)
+    }
+
+    /// [`Project::lookup`] with where the value came from, recorded for the report of
+    /// what `lint` read ([`Project::environment`]).
+    pub fn lookup_from(&self, key: &str) -> Option<(String, String)> {
         let from_file = self
             .env_pairs()
             .iter()
             .rev()
             .find(|(k, _)| k == key)
-            .map(|(_, v)| v.clone());
-        from_file
+            .map(|(_, v)| (v.clone(), ".env".to_string()));
+        let found = from_file
             .or_else(|| {
                 if key != RAILWAY_MOUNT_ENV {
                     return None;
                 }
-                let mounts: Vec<String> = self
+                let mounts: Vec<(String, &str)> = self
                     .railway()
-                    .flat_map(|(_, c)| c.volumes.iter().filter_map(|v| v.mount_path.clone()))
+                    .flat_map(|(name, c)| {
+                        c.volumes
+                            .iter()
+                            .filter_map(move |v| v.mount_path.clone().map(|m| (m, name)))
+                    })
                     .collect();
-                if mounts.len() == 1 {
-                    mounts.into_iter().next()
-                } else {
-                    None
+                match mounts.as_slice() {
+                    [(m, name)] => Some((m.clone(), format!("the volume of {name}"))),
+                    _ => None,
                 }
             })
-            .or_else(|| std::env::var(key).ok())
+            .or_else(|| {
+                std::env::var(key)
+                    .ok()
+                    .map(|v| (v, "this shell's environment".to_string()))
+            });
+        let mut seen = self.env_seen.borrow_mut();
+        if !seen.iter().any(|(k, _)| k == key) {
+            seen.push((
+                key.to_string(),
+                found.as_ref().map(|(_, from)| from.clone()),
+            ));
+        }
+        found
+    }
+
+    /// The files read, relative to the project directory, in the order read.
+    pub fn files(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.holdfast.is_some() {
+            out.push(self.rel(&self.config_path));
+        }
+        if self.railway_toml.is_some() {
+            out.push("railway.toml".to_string());
+        }
+        if self.railway_json.is_some() {
+            out.push("railway.json".to_string());
+        }
+        out.extend(self.compose.iter().map(|(n, _)| n.clone()));
+        if self.env.is_some() {
+            out.push(".env".to_string());
+        }
+        out
+    }
+
+    /// The environment variables looked up (`RAILWAY_VOLUME_MOUNT_PATH` always), each as
+    /// `NAME=value (from …)` for the mount path, `NAME set (from …)` for others (their
+    /// values may be secrets), or `NAME unset`.
+    pub fn environment(&self) -> Vec<String> {
+        let mount = self.lookup_from(RAILWAY_MOUNT_ENV).map(|(v, _)| v);
+        self.env_seen
+            .borrow()
+            .iter()
+            .map(|(k, from)| match (from, k == RAILWAY_MOUNT_ENV) {
+                (Some(from), true) => {
+                    format!("{k}={} (from {from})", mount.clone().unwrap_or_default())
+                }
+                (Some(from), false) => format!("{k} set (from {from})"),
+                (None, _) => format!("{k} unset"),
+            })
+            .collect()
     }
 
     pub fn env_pairs(&self) -> &[(String, String)] {

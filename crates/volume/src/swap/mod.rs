@@ -308,3 +308,21 @@ pub fn is_own(name: &std::ffi::OsStr) -> bool {
             None => name == *p,
         })
 }
+
+/// The swaps left on `volume` (their work directories in `.holdfast/swap/`, in name
+/// order): an interrupted restore, or one running right now. Read without the swap lock
+/// and without changing anything, for the commands that only report ([`crate::guard`],
+/// `status`). A volume without a swap area has none.
+pub fn pending(volume: &Path) -> Vec<PathBuf> {
+    let area = volume.join(STATE_DIR).join(SWAP_DIR);
+    let Ok(entries) = std::fs::read_dir(&area) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
+        .collect();
+    out.sort();
+    out
+}

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use holdfast_repo::BackupProgress;
 use holdfast_volume::backup::{
-    BackupStep, VolumeBackupOptions, VolumeOutcome, backup_all, save_failure,
+    BackupStep, VolumeBackupError, VolumeBackupOptions, VolumeOutcome, backup_all, save_failure,
 };
 use holdfast_volume::config::{Config, Volume};
 use holdfast_volume::freshness::one_line;
@@ -25,7 +25,8 @@ use crate::notify::{Event, Notifier};
 /// How long the command waits for queued notifications before it exits.
 pub const FLUSH_LIMIT: Duration = Duration::from_secs(15);
 
-/// Backs up the selected volumes of the config file.
+/// Backs up the selected volumes of the config file. A volume the guard refuses
+/// ([`holdfast_volume::guard`]) is not backed up, the others are, and the command exits 3.
 pub async fn run(g: &GlobalArgs, args: &BackupArgs) -> Result<ExitCode, Failure> {
     let config = context::load_config(g)
         .context("no PATH given, so the configured volumes are backed up")?;
@@ -124,16 +125,25 @@ async fn backup(
     };
     let mut incomplete = false;
     let mut failed = Vec::new();
+    let mut refused = false;
     let mut reports = Vec::new();
     for VolumeOutcome { result, .. } in &outcomes {
         match result {
             Ok(summary) => incomplete |= super::report(g, summary, &mut reports)?,
-            Err(e) => failed.push(e.to_string()),
+            Err(e) => {
+                refused |= matches!(e, VolumeBackupError::Refused(_));
+                failed.push(e.to_string());
+            }
         }
     }
     super::print_reports(g, &reports)?;
     if !failed.is_empty() {
-        return Err(anyhow!("backup failed: {}", failed.join("; ")).into());
+        // The guard found the problem on the volume: exit 3, like a check that found one.
+        let error = anyhow!("backup failed: {}", failed.join("; "));
+        return Err(Failure {
+            error,
+            code: if refused { exit::PROBLEMS } else { exit::ERROR },
+        });
     }
     Ok(exit::problems_if(incomplete))
 }

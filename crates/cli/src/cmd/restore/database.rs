@@ -72,7 +72,10 @@ pub async fn run(
             .await
             .map_err(|e| anyhow!("pg_restore: {e}"))??;
         }
-        Database::Sqlite { .. } => restore_sqlite(repo, snap, volume, &rel, name, keep_old).await?,
+        Database::Sqlite { .. } => {
+            super::guard_replace(volume)?;
+            restore_sqlite(repo, snap, volume, &rel, name, keep_old).await?
+        }
         Database::Redis { .. } => {
             return Err(Failure::usage(anyhow!(
                 "redis data is restored with its volume: holdfast restore SNAPSHOT --in-place --yes (stop redis first)"

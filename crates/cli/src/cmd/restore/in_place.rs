@@ -52,14 +52,7 @@ pub async fn run(
         )));
     };
     let root = volume.path.clone();
-    if !root.is_dir() {
-        return Err(anyhow!(
-            "volume {}: {} is not a directory here",
-            volume.name,
-            root.display()
-        )
-        .into());
-    }
+    super::guard_replace(volume)?;
     let what = format!("in-place restore of snapshot {tag}");
     let opts = SwapOptions::standard(keep_old);
     let swap =

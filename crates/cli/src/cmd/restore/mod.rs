@@ -16,7 +16,8 @@ use anyhow::Context;
 use clap::Args;
 use holdfast_repo::restore::{Overwrite, RestoreSummary};
 use holdfast_repo::{Id, IndexedRepository, RestoreOptions};
-use holdfast_volume::config::Config;
+use holdfast_volume::config::{Config, Volume};
+use holdfast_volume::guard::{self, Door};
 use holdfast_volume::swap::{self, SwapOptions};
 
 use crate::context::{self, outln};
@@ -102,6 +103,25 @@ pub(crate) fn recover_swaps(config: &Config) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The guard before data is replaced ([`holdfast_volume::guard::enter`] with
+/// [`Door::Replace`]): a volume that is missing, not mounted when it must be, read-only
+/// or critically full is refused (exit 3, nothing restored); an interrupted swap is
+/// finished first and stderr says so.
+pub(super) fn guard_replace(volume: &Volume) -> Result<(), Failure> {
+    match guard::enter(volume, Door::Replace) {
+        Ok(admitted) => {
+            for line in admitted.recovered {
+                crate::global::stderr_note(tracing::Level::INFO, &line, "");
+            }
+            Ok(())
+        }
+        Err(r) => Err(Failure {
+            error: anyhow::anyhow!("{r}; nothing was restored"),
+            code: exit::PROBLEMS,
+        }),
+    }
 }
 
 /// Warns on stderr about what loading the index found ([`RestoreOptions::on_index`]): a
