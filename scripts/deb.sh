@@ -45,6 +45,7 @@ assets="$target_dir/$dir/deb-assets"
 rm -rf "$assets"
 mkdir -p "$assets/man"
 "$bin" man --dir "$assets/man"
+gzip -9n "$assets"/man/*.1     # Debian policy: man pages compressed
 "$bin" completions bash > "$assets/holdfast.bash"
 "$bin" completions zsh > "$assets/_holdfast"
 "$bin" completions fish > "$assets/holdfast.fish"
