@@ -7,7 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo >/dev/null || { echo "demo: cargo is missing (https://rustup.rs)" >&2; exit 1; }
 cargo build --release --locked -p holdfast
-hf=$PWD/target/release/holdfast
+# cargo puts the binary under CARGO_TARGET_DIR when it is set (relative to here).
+target_dir=${CARGO_TARGET_DIR:-target}
+[[ "$target_dir" == /* ]] || target_dir=$PWD/$target_dir
+hf=$target_dir/release/holdfast
 work=${1:-$(mktemp -d -t holdfast-demo.XXXXXX)}
 mkdir -p "$work"
 export HOLDFAST_REPOSITORY="file://$work/repo"

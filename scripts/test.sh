@@ -102,6 +102,7 @@ install_apt_packages() {
         ca-certificates: curl:curl python3:python3 procps:pgrep \
         build-essential:cc pkg-config:pkg-config \
         restic:restic postgresql:pg_isready redis-server:redis-server zstd:zstd \
+        dpkg-dev:dpkg-shlibdeps \
         chromium:chromium chromium-driver:chromedriver borgbackup:borg \
         nodejs:node npm:npm; do
         pkg="${spec%%:*}"; cmd="${spec#*:}"
@@ -139,6 +140,11 @@ install_cargo_tools() {
     if ! command -v cargo-nextest >/dev/null 2>&1; then
         say "cargo install cargo-nextest (log: $LOG_DIR/cargo-nextest.log)"
         run_logged "$LOG_DIR/cargo-nextest.log" cargo install --locked cargo-nextest
+    fi
+    # The Debian package test (scripts/deb.sh) needs cargo-deb.
+    if ! command -v cargo-deb >/dev/null 2>&1; then
+        say "cargo install cargo-deb (log: $LOG_DIR/cargo-deb.log)"
+        run_logged "$LOG_DIR/cargo-deb.log" cargo install --locked cargo-deb
     fi
     if ! command -v garage >/dev/null 2>&1; then
         # Another garage build may already be running on this machine: wait for it

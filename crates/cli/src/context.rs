@@ -94,6 +94,31 @@ pub fn password(g: &GlobalArgs) -> anyhow::Result<String> {
     }
 }
 
+/// Where [`password`] took the password from, for a message: `HOLDFAST_PASSWORD`,
+/// `--password-file FILE`, `HOLDFAST_PASSWORD_FILE (FILE)`, `--password-command` or
+/// `HOLDFAST_PASSWORD_COMMAND` (never the password, nor the command: it may embed a
+/// token).
+pub fn password_source(g: &GlobalArgs) -> String {
+    let from_env = |var: &str, value: &std::ffi::OsStr| {
+        std::env::var_os(var).is_some_and(|v| v.as_os_str() == value)
+    };
+    if let Some(path) = &g.password_file {
+        return if from_env("HOLDFAST_PASSWORD_FILE", path.as_os_str()) {
+            format!("HOLDFAST_PASSWORD_FILE ({})", path.display())
+        } else {
+            format!("--password-file {}", path.display())
+        };
+    }
+    if let Some(cmd) = &g.password_command {
+        return if from_env("HOLDFAST_PASSWORD_COMMAND", std::ffi::OsStr::new(cmd)) {
+            "HOLDFAST_PASSWORD_COMMAND".to_owned()
+        } else {
+            "--password-command".to_owned()
+        };
+    }
+    "HOLDFAST_PASSWORD".to_owned()
+}
+
 /// Opens the repository named by the global flags.
 pub async fn open_repo(g: &GlobalArgs) -> anyhow::Result<Repository> {
     let password = password(g)?;
@@ -112,6 +137,14 @@ pub async fn open_repo(g: &GlobalArgs) -> anyhow::Result<Repository> {
     .await
     {
         Ok(repo) => Ok(repo),
+        Err(holdfast_repo::Error::WrongPassword { .. }) => bail!(
+            "wrong password for repository {url}: the password from {} does not open it (if \
+             it is right, the repository's `config` object may be damaged: `holdfast verify`)",
+            password_source(g)
+        ),
+        Err(holdfast_repo::Error::NotInitialized { .. }) => bail!(
+            "no repository at {url}: check the URL, or run `holdfast init` to create one there"
+        ),
         // An error that names the repository already (wrong password, not initialised)
         // needs no "opening repository URL" in front of it.
         Err(e) if e.to_string().contains(&url) => Err(e.into()),

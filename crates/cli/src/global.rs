@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 /// Flags accepted before or after any command. `Debug` shows the repository URL
 /// redacted.
 #[derive(Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Config file.
     #[arg(

@@ -1,17 +1,20 @@
 //! The `holdfast` binary: parses flags, builds the options of a library operation, runs
 //! it and maps every error to an exit code in one place.
 //!
-//! Exit codes: 0 ok, 1 error, 2 usage, 3 a check found problems.
+//! Exit codes: 0 ok, 1 error, 2 usage, 3 a check found problems, 130/143 a backup stopped
+//! by SIGINT/SIGTERM ([`interrupt`]).
 
 mod cmd;
 mod context;
 mod exit;
 mod global;
+mod interrupt;
 mod notify;
 mod password;
 mod progress;
 mod replicas;
 mod serve;
+mod text;
 
 use std::process::ExitCode;
 
@@ -49,8 +52,14 @@ enum Command {
     )]
     Snapshots(cmd::snapshots::SnapshotsArgs),
     /// List the entries of a snapshot.
+    #[command(
+        after_help = "Examples:\n  holdfast ls latest:app-data\n  holdfast ls latest:app-data db --json"
+    )]
     Ls(cmd::ls::LsArgs),
     /// Compare two snapshots.
+    #[command(
+        after_help = "Examples:\n  holdfast diff latest:app-data~1 latest:app-data\n  holdfast diff 3f2a9c1e latest:app-data --json"
+    )]
     Diff(cmd::diff::DiffArgs),
     /// Restore a snapshot into a directory.
     #[command(
@@ -63,6 +72,9 @@ enum Command {
     )]
     Verify(cmd::verify::VerifyArgs),
     /// Write a snapshot as a .tar or .tar.zst.
+    #[command(
+        after_help = "Examples:\n  holdfast export latest:app-data --output app-data.tar.zst\n  holdfast export 3f2a9c1e -o snapshot.tar"
+    )]
     Export(cmd::export::ExportArgs),
     /// Apply a retention policy: forget the snapshots it does not keep.
     #[command(
@@ -70,10 +82,17 @@ enum Command {
     )]
     Forget(cmd::forget::ForgetArgs),
     /// Remove data no snapshot references.
+    #[command(
+        after_help = "Examples:\n  holdfast prune --dry-run\n  holdfast prune --max-unused 0% --retry-lock 10m"
+    )]
     Prune(cmd::prune::PruneArgs),
     /// Rebuild a damaged index from the packs (dry run without --yes).
+    #[command(
+        after_help = "Examples:\n  holdfast repair index\n  holdfast repair index --yes\n  holdfast repair snapshots --yes --forget"
+    )]
     Repair(cmd::repair::RepairArgs),
     /// Remove stale locks (--all: every lock).
+    #[command(after_help = "Examples:\n  holdfast unlock\n  holdfast unlock --all")]
     Unlock(cmd::unlock::UnlockArgs),
     /// Probe every volume: mounted, writable, space, databases; exit 3 on alerts.
     #[command(
@@ -81,12 +100,22 @@ enum Command {
     )]
     Status(cmd::status::StatusArgs),
     /// Check holdfast.toml, railway.toml/json, Compose files and .env for data-loss risks.
+    #[command(after_help = "Examples:\n  holdfast lint\n  holdfast lint ./my-app --json")]
     Lint(cmd::lint::LintArgs),
     /// Print a holdfast.toml for the volumes of a railway.toml/json or docker-compose.yml.
+    #[command(
+        after_help = "Examples:\n  holdfast import railway.toml > holdfast.toml\n  holdfast import docker-compose.yml > holdfast.toml"
+    )]
     Import(cmd::import::ImportArgs),
     /// Delete files older than a duration in a directory or store URL.
+    #[command(
+        after_help = "Examples:\n  holdfast cleanup /data/tmp --older-than 7d --dry-run\n  holdfast cleanup s3://bucket/exports --older-than 30d --filter '*.csv'"
+    )]
     Cleanup(cmd::cleanup::CleanupArgs),
     /// Copy a volume to new storage, keeping metadata, verified by hash.
+    #[command(
+        after_help = "Examples:\n  holdfast migrate /data /mnt/new-volume\n  holdfast migrate /data s3://bucket/data-copy --workers 8"
+    )]
     Migrate(cmd::migrate::MigrateArgs),
     /// Scheduler, HTTP API (health, metrics, files, uploads, cache) and status page.
     #[command(
@@ -105,12 +134,24 @@ enum Command {
     )]
     Copy(cmd::copy::CopyArgs),
     /// Manage the repository's passwords (key files).
+    #[command(
+        after_help = "Examples:\n  holdfast key list\n  holdfast key add --new-password-file new.pw\n  holdfast key passwd --new-password-file new.pw"
+    )]
     Key(cmd::key::KeyArgs),
     /// Add, remove or set tags of snapshots.
+    #[command(
+        after_help = "Examples:\n  holdfast tag latest:app-data --add keep\n  holdfast tag 3f2a9c1e --remove nightly --add monthly"
+    )]
     Tag(cmd::tag::TagArgs),
     /// Find files across snapshots by glob.
+    #[command(
+        after_help = "Examples:\n  holdfast find '*.db'\n  holdfast find 'uploads/**/*.png' --volume app-data --since 7d"
+    )]
     Find(cmd::find::FindArgs),
     /// Raw, deduplicated and stored sizes per volume.
+    #[command(
+        after_help = "Examples:\n  holdfast stats\n  holdfast stats --volume app-data --json"
+    )]
     Stats(cmd::stats::StatsArgs),
     /// Print a shell completion script (bash, zsh or fish) on stdout.
     #[command(
@@ -119,10 +160,11 @@ enum Command {
     Completions(cmd::conventions::CompletionsArgs),
     /// Print the man page (roff) on stdout.
     #[command(
-        after_help = "Examples:\n  holdfast man > /usr/local/share/man/man1/holdfast.1\n  holdfast man | man -l -"
+        after_help = "Examples:\n  holdfast man | man -l -\n  holdfast man --dir /usr/local/share/man/man1"
     )]
-    Man,
+    Man(cmd::conventions::ManArgs),
     /// Print the version and build target (--json: one object).
+    #[command(after_help = "Examples:\n  holdfast version\n  holdfast version --json")]
     Version,
 }
 
@@ -181,7 +223,57 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Find(args) => cmd::find::run(&g, args).await,
         Command::Stats(args) => cmd::stats::run(&g, args).await,
         Command::Completions(args) => cmd::conventions::completions::<Cli>(&args),
-        Command::Man => cmd::conventions::man::<Cli>(),
+        Command::Man(args) => cmd::conventions::man::<Cli>(&args),
         Command::Version => cmd::conventions::version(g.json),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// The `--help` of `cmd` and of every subcommand below it, by command path.
+    fn helps(cmd: &mut clap::Command, path: &str, out: &mut Vec<(String, String)>) {
+        out.push((path.to_owned(), cmd.render_long_help().to_string()));
+        let names: Vec<String> = cmd
+            .get_subcommands()
+            .map(|c| c.get_name().to_owned())
+            .filter(|n| n != "help")
+            .collect();
+        for name in names {
+            if let Some(sub) = cmd.find_subcommand_mut(&name) {
+                helps(sub, &format!("{path} {name}"), out);
+            }
+        }
+    }
+
+    /// Finding (issue 25): 15 of 27 subcommands' `--help` ended without examples, and
+    /// the global options were listed among each command's own.
+    #[test]
+    fn every_subcommand_help_ends_with_examples_and_lists_global_options_apart() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut all = Vec::new();
+        helps(&mut cmd, "holdfast", &mut all);
+        let (_, subcommands) = all.split_first().expect("the root's help");
+        assert!(subcommands.len() >= 27, "{}", subcommands.len());
+        let missing: Vec<&str> = subcommands
+            .iter()
+            .filter(|(_, help)| !help.contains("\nExamples:\n  holdfast "))
+            .map(|(path, _)| path.as_str())
+            .collect();
+        assert!(missing.is_empty(), "no examples in: {missing:?}");
+        for (path, help) in subcommands {
+            let global = help
+                .find("\nGlobal options:\n")
+                .unwrap_or_else(|| panic!("{path}: no Global options heading:\n{help}"));
+            let config = help.find("--config").unwrap_or_default();
+            assert!(
+                config > global,
+                "{path}: --config not under Global options:\n{help}"
+            );
+        }
     }
 }

@@ -121,7 +121,7 @@ pub fn show_backup(
             let (_, found) = total.get();
             b.set_length(found.max(done));
             b.set_position(done);
-            b.set_message(format!("{files} files"));
+            b.set_message(crate::text::count(files, "file"));
         }
     });
     Some(Bar { task, bar, stop })

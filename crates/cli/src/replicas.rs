@@ -132,12 +132,12 @@ pub async fn run_cli(
         for o in &outcomes {
             match (&o.report, &o.error) {
                 (Some(r), _) => outln!(
-                    "replica {}: {} copied, {} skipped, {} forgotten; lag {} snapshots ({} s)",
+                    "replica {}: {} copied, {} skipped, {} forgotten; lag {} ({} s)",
                     o.name,
                     r.copy.copied.len(),
                     r.copy.skipped.len(),
                     r.forget.as_ref().map_or(0, |f| f.deleted),
-                    r.lag.missing,
+                    crate::text::count(r.lag.missing, "snapshot"),
                     r.lag.lag_seconds
                 ),
                 (None, Some(e)) => outln!("replica {}: FAILED: {e}", o.name),

@@ -1,6 +1,7 @@
 //! CLI integration tests: the `holdfast` binary run against real directories and mounts.
 
 mod integration {
+    mod backup_interrupt;
     mod child_secrets;
     mod cli_conventions;
     mod copy_append_only;
@@ -11,6 +12,7 @@ mod integration {
     mod examples;
     mod examples_containers;
     mod examples_util;
+    mod first_hour;
     mod full_disks;
     mod garage_cluster;
     mod guard_doors;
@@ -19,6 +21,7 @@ mod integration {
     mod key_roundtrip;
     mod logs_collectors;
     mod notify_backup;
+    mod packaging_deb;
     mod protect_metrics;
     mod protect_outage;
     mod protect_start;

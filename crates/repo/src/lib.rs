@@ -53,8 +53,8 @@ pub mod verify;
 mod test_support;
 
 pub use backup::{
-    BackupOptions, BackupProgress, BackupSummary, DATABASES_DIR, ExtraFile, ExtraSource, Overrides,
-    backup,
+    BackupOptions, BackupProgress, BackupSummary, DATABASES_DIR, ExtraFile, ExtraSource,
+    FileChanges, Overrides, backup,
 };
 pub use browse::{Change, DiffEntry, Entry, LsOptions, diff, ls};
 pub use copy::{CopiedSnapshot, CopyOptions, CopyReport, copy};

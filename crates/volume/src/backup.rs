@@ -149,6 +149,10 @@ pub async fn backup_volume(
             blocking(move || redis::bgsave(&url))
                 .await
                 .map_err(db_err)?;
+            tracing::debug!(
+                "volume {name}: Redis {} saved a fresh RDB (BGSAVE)",
+                db.name()
+            );
         }
     }
     let staging = tempfile::Builder::new()
@@ -180,6 +184,10 @@ pub async fn backup_volume(
             side.push(suffix);
             overrides.omit.insert(PathBuf::from(side));
         }
+        tracing::debug!(
+            "volume {name}: database {} copied consistently (SQLite online backup)",
+            rel.display()
+        );
         overrides.replace.insert(rel, copy);
     }
     for db in &volume.databases {
@@ -194,6 +202,10 @@ pub async fn backup_volume(
                 name: format!("{db_name}.json"),
                 source: Arc::new(BytesSource(json)),
             });
+            tracing::debug!(
+                "volume {name}: database {db_name} copied consistently (pg_dump -Fc, \
+                 streamed into the snapshot)"
+            );
             overrides.extra.push(ExtraFile {
                 name: format!("{db_name}.pgdump"),
                 source: Arc::new(PgDumpSource {

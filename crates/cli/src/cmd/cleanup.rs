@@ -60,17 +60,17 @@ pub async fn run(g: &GlobalArgs, args: CleanupArgs) -> Result<ExitCode, Failure>
             println!("{verb} {} ({})", f.path.display(), format_size(f.size));
         }
         println!(
-            "{verb} {} file(s), {} ({} bytes); {} error(s)",
-            report.deleted,
+            "{verb} {}, {} ({}); {}",
+            crate::text::count(report.deleted, "file"),
             format_size(report.bytes),
-            report.bytes,
-            report.errors
+            crate::text::count(report.bytes, "byte"),
+            crate::text::count(report.errors, "error")
         );
     }
     if report.errors > 0 {
         return Err(anyhow!(
-            "{} file(s) could not be inspected or deleted",
-            report.errors
+            "{} could not be inspected or deleted",
+            crate::text::count(report.errors, "file")
         )
         .into());
     }

@@ -255,9 +255,15 @@ fn print_table(
     }
     let removed: usize = report.groups.iter().map(|g| g.remove.len()).sum();
     if report.dry_run {
-        outln!("\ndry run: would remove {removed} snapshots");
+        outln!(
+            "\ndry run: would remove {}",
+            crate::text::count(removed, "snapshot")
+        );
     } else {
-        outln!("\nremoved {} snapshots", report.deleted);
+        outln!(
+            "\nremoved {}",
+            crate::text::count(report.deleted, "snapshot")
+        );
     }
     Ok(())
 }

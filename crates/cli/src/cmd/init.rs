@@ -10,6 +10,9 @@ use crate::context::{self, outln};
 use crate::exit::Failure;
 use crate::global::GlobalArgs;
 
+/// Shorter passwords get a warning.
+const MIN_PASSWORD: usize = 12;
+
 /// Flags of `holdfast init`.
 #[derive(Debug, Args)]
 pub struct InitArgs {}
@@ -17,6 +20,17 @@ pub struct InitArgs {}
 /// Runs `holdfast init`.
 pub async fn run(g: &GlobalArgs, _args: InitArgs) -> Result<ExitCode, Failure> {
     let password = context::password(g)?;
+    let length = password.chars().count();
+    if length < MIN_PASSWORD {
+        crate::global::stderr_line(
+            tracing::Level::WARN,
+            &format!(
+                "the password has {}: use {MIN_PASSWORD} or more (e.g. `openssl rand -base64 \
+                 24`), it is all that keeps a copy of the repository unreadable",
+                crate::text::count(length, "character")
+            ),
+        );
+    }
     let store = context::open_store(g)?;
     let url = store.url().to_owned();
     let repo = holdfast_repo::init(
@@ -33,6 +47,10 @@ pub async fn run(g: &GlobalArgs, _args: InitArgs) -> Result<ExitCode, Failure> {
         outln!("{}", serde_json::json!({ "id": id, "url": url }));
     } else if !g.quiet {
         outln!("created repository {} at {url}", &id[..8]);
+        outln!(
+            "keep the password in a password manager or your platform's secrets, apart from \
+             the repository: without it nobody can read these backups"
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

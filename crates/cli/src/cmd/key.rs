@@ -24,15 +24,21 @@ pub struct KeyArgs {
 #[derive(Debug, Subcommand)]
 pub enum KeyAction {
     /// List the key files: id, created, host, and which one the password opened.
+    #[command(after_help = "Examples:\n  holdfast key list\n  holdfast key list --json")]
     List,
     /// Add a password.
+    #[command(
+        after_help = "Examples:\n  holdfast key add --new-password-file second.pw\n  HOLDFAST_NEW_PASSWORD=… holdfast key add"
+    )]
     Add(NewPassword),
     /// Remove a key file (not the last one).
+    #[command(after_help = "Examples:\n  holdfast key list\n  holdfast key remove 5b1e")]
     Remove {
         /// The key id (or a unique prefix).
         id: String,
     },
     /// Change the password that opened the repository (its key file is replaced).
+    #[command(after_help = "Examples:\n  holdfast key passwd --new-password-file new.pw")]
     Passwd(NewPassword),
 }
 

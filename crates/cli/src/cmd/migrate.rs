@@ -58,19 +58,21 @@ pub async fn run(g: &GlobalArgs, args: MigrateArgs) -> Result<ExitCode, Failure>
         );
     } else if !g.quiet {
         println!(
-            "{} file(s), {} in {} → {}: {} copied ({}), {} already there; {} symlink(s), {} \
-             director(ies){}",
-            report.files,
+            "{}, {} in {} → {}: {} copied ({}), {} already there; {}, {}{}",
+            crate::text::count(report.files, "file"),
             format_size(report.bytes),
             args.src.display(),
             args.dst.display(),
             report.copied,
             format_size(report.copied_bytes),
             report.skipped,
-            report.symlinks,
-            report.dirs,
+            crate::text::count(report.symlinks, "symlink"),
+            crate::text::count(report.dirs, "directory"),
             if report.special > 0 {
-                format!("; {} socket/FIFO/device node(s) skipped", report.special)
+                format!(
+                    "; {} skipped",
+                    crate::text::count(report.special, "socket/FIFO/device node")
+                )
             } else {
                 String::new()
             }

@@ -27,9 +27,13 @@ pub struct RepairArgs {
 #[derive(Debug, Subcommand)]
 pub enum RepairWhat {
     /// Rebuild the index from the packs' trailers (dry run without --yes).
+    #[command(after_help = "Examples:\n  holdfast repair index\n  holdfast repair index --yes")]
     Index(RepairIndexArgs),
     /// Rewrite snapshots whose files lost data, leaving those files out (dry run without
     /// --yes); the repaired copy is tagged `repaired`.
+    #[command(
+        after_help = "Examples:\n  holdfast repair snapshots\n  holdfast repair snapshots --yes --forget"
+    )]
     Snapshots(RepairSnapshotsArgs),
 }
 
@@ -98,8 +102,8 @@ fn print_snapshots(r: &RepairSnapshotsReport) -> anyhow::Result<()> {
             ""
         };
         outln!(
-            "snapshot {short} {to}{gone}: {} path(s) left out",
-            s.dropped_count
+            "snapshot {short} {to}{gone}: {} left out",
+            crate::text::count(s.dropped_count, "path")
         );
         for p in &s.dropped {
             outln!("  {p}");
@@ -109,13 +113,19 @@ fn print_snapshots(r: &RepairSnapshotsReport) -> anyhow::Result<()> {
         "every snapshot has all its data: nothing to do".to_owned()
     } else if r.dry_run {
         format!(
-            "{} snapshot(s) would be repaired (run with --yes)",
-            r.repaired.len()
+            "{} would be repaired (run with --yes)",
+            crate::text::count(r.repaired.len(), "snapshot")
         )
     } else {
-        format!("{} snapshot(s) repaired", r.repaired.len())
+        format!(
+            "{} repaired",
+            crate::text::count(r.repaired.len(), "snapshot")
+        )
     };
-    outln!("{} snapshot(s) checked; {verb}", r.snapshots);
+    outln!(
+        "{} checked; {verb}",
+        crate::text::count(r.snapshots, "snapshot")
+    );
     Ok(())
 }
 

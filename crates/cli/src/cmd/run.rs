@@ -339,8 +339,9 @@ async fn restore_missing(g: &GlobalArgs, config: &Config) -> anyhow::Result<()> 
                 volume.name
             )),
             Ok(s) if !s.damaged.is_empty() => Some(format!(
-                "volume {}: restored with damage: {:?}",
-                volume.name, s.damaged
+                "volume {}: restored with damage: {}",
+                volume.name,
+                crate::text::damaged(&s.damaged)
             )),
             Ok(_) => {
                 let still: Vec<_> = missing
@@ -349,8 +350,13 @@ async fn restore_missing(g: &GlobalArgs, config: &Config) -> anyhow::Result<()> 
                     .collect();
                 (!still.is_empty()).then(|| {
                     format!(
-                        "volume {}: the latest snapshot ({}) holds no {:?}",
-                        volume.name, snapshot.time, still
+                        "volume {}: the latest snapshot ({}) holds no {}: restore an earlier \
+                         snapshot with `holdfast restore latest:{}~1 --target DIR --include {}`",
+                        volume.name,
+                        crate::text::time(&snapshot.time),
+                        crate::text::list(still.iter().map(|p| p.display())),
+                        volume.name,
+                        still[0].display()
                     )
                 })
             }

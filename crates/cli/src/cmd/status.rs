@@ -181,9 +181,17 @@ fn render(statuses: &[VolumeStatus]) -> String {
     }
     let bad = statuses.iter().filter(|s| !s.is_healthy()).count();
     if bad == 0 {
-        let _ = writeln!(out, "{} volume(s) healthy", statuses.len());
+        let _ = writeln!(
+            out,
+            "{} healthy",
+            crate::text::count(statuses.len(), "volume")
+        );
     } else {
-        let _ = writeln!(out, "{bad} of {} volume(s) need attention", statuses.len());
+        let _ = writeln!(
+            out,
+            "{bad} of {} need attention",
+            crate::text::count(statuses.len(), "volume")
+        );
     }
     out
 }

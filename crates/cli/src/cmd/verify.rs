@@ -70,19 +70,19 @@ pub async fn run(g: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Failure> 
         }
         if !g.quiet {
             outln!(
-                "{} snapshots, {} packs, {} blobs{}: {}",
-                report.snapshots,
-                report.packs,
-                report.blobs,
+                "{}, {}, {}{}: {}",
+                crate::text::count(report.snapshots, "snapshot"),
+                crate::text::count(report.packs, "pack"),
+                crate::text::count(report.blobs, "blob"),
                 if args.read_data {
-                    format!(", {} packs read", report.packs_read)
+                    format!(", {} read", crate::text::count(report.packs_read, "pack"))
                 } else {
                     String::new()
                 },
                 if report.problems.is_empty() {
                     "no problems".to_owned()
                 } else {
-                    format!("{} problems", report.problems.len())
+                    crate::text::count(report.problems.len(), "problem")
                 }
             );
         }
@@ -149,10 +149,11 @@ pub async fn run(g: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Failure> 
             problems,
             restore_time,
             summary: format!(
-                "{} snapshots, {} packs, {} blobs: {problems} problem(s){}",
-                report.snapshots,
-                report.packs,
-                report.blobs,
+                "{}, {}, {}: {}{}",
+                crate::text::count(report.snapshots, "snapshot"),
+                crate::text::count(report.packs, "pack"),
+                crate::text::count(report.blobs, "blob"),
+                crate::text::count(problems, "problem"),
                 restore_time.map_or_else(String::new, |t| format!(
                     "; restore test took {:.1}s",
                     t.as_secs_f64()

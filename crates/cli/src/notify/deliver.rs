@@ -92,8 +92,8 @@ impl Worker {
             };
             if attempt == attempts {
                 tracing::warn!(
-                    "notification `{name}` to {shown} failed {attempts} time(s), last: \
-                     {error}; dropped"
+                    "notification `{name}` to {shown} failed {}, last: {error}; dropped",
+                    crate::text::count(attempts, "time")
                 );
                 return;
             }

@@ -297,7 +297,8 @@ impl Notifier {
             }
             if tokio::time::timeout_at(deadline, idle).await.is_err() {
                 tracing::warn!(
-                    "{left} notification(s) not yet sent after {}s; not waiting longer",
+                    "{} not yet sent after {}s; not waiting longer",
+                    crate::text::count(left, "notification"),
                     limit.as_secs()
                 );
                 return;

@@ -180,7 +180,8 @@ pub(super) fn message(event: &Event) -> String {
             added,
             duration,
         } => format!(
-            "backup of {volume} ok: snapshot {snapshot}, {files} files, {}, {} new, in {}",
+            "backup of {volume} ok: snapshot {snapshot}, {}, {}, {} new, in {}",
+            crate::text::count(*files, "file"),
             indicatif::HumanBytes(*size),
             indicatif::HumanBytes(*added),
             seconds(*duration),
@@ -214,7 +215,10 @@ pub(super) fn message(event: &Event) -> String {
             if *ok {
                 format!("verify ok: {summary}{drill}")
             } else {
-                format!("verify FAILED, {problems} problem(s): {summary}{drill}")
+                format!(
+                    "verify FAILED, {}: {summary}{drill}",
+                    crate::text::count(*problems, "problem")
+                )
             }
         }
         Event::UsageAlert {

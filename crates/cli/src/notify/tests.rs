@@ -471,7 +471,7 @@ async fn a_failure_log_line_hides_the_secret_parts_of_the_url() {
     n.flush(GENEROUS).await;
     let text = logs.text();
     assert_eq!(
-        text.matches("failed 2 time(s)").count(),
+        text.matches("failed 2 times").count(),
         4,
         "one give-up line per target: {text}"
     );

@@ -43,8 +43,9 @@ pub fn build(ctx: &JobContext) -> anyhow::Result<Vec<Job>> {
                 let reports = backup_volumes(&c.repo, &c.config, None, &c.sinks).await?;
                 let added: u64 = reports.iter().map(|r| r.added).sum();
                 Ok(format!(
-                    "{} snapshot(s), {added} bytes added",
-                    reports.len()
+                    "{}, {} added",
+                    crate::text::count(reports.len(), "snapshot"),
+                    crate::text::count(added, "byte")
                 ))
             })
         });
@@ -99,8 +100,10 @@ pub fn build(ctx: &JobContext) -> anyhow::Result<Vec<Job>> {
             Box::pin(async move {
                 let r = cleanup(&job, &base, Utc::now()).await?;
                 Ok(format!(
-                    "deleted {} file(s), {} bytes, {} error(s)",
-                    r.deleted, r.bytes, r.errors
+                    "deleted {}, {}, {}",
+                    crate::text::count(r.deleted, "file"),
+                    crate::text::count(r.bytes, "byte"),
+                    crate::text::count(r.errors, "error")
                 ))
             })
         });
@@ -154,15 +157,17 @@ async fn verify_into(
     if let Some(first) = report.problems.first() {
         outcome.problems = report.problems.len();
         bail!(
-            "{} problem(s), first: {}: {}",
-            report.problems.len(),
+            "{}, first: {}: {}",
+            crate::text::count(report.problems.len(), "problem"),
             first.object,
             first.error
         );
     }
     let mut out = format!(
-        "{} snapshot(s), {} pack(s), {} blob(s): no problems",
-        report.snapshots, report.packs, report.blobs
+        "{}, {}, {}: no problems",
+        crate::text::count(report.snapshots, "snapshot"),
+        crate::text::count(report.packs, "pack"),
+        crate::text::count(report.blobs, "blob")
     );
     if let Some(config) = drill {
         let repo = repo.load_index().await?;
@@ -173,9 +178,9 @@ async fn verify_into(
             if let Some(first) = d.problems.first() {
                 outcome.problems = d.problems.len();
                 bail!(
-                    "restore test of {}: {} problem(s), first: {first}",
+                    "restore test of {}: {}, first: {first}",
                     id.short(),
-                    d.problems.len()
+                    crate::text::count(d.problems.len(), "problem")
                 );
             }
             out.push_str(&format!("; {}", holdfast_volume::drill::describe(&d)));
@@ -197,8 +202,12 @@ async fn forget_and_prune(repo: &RepoAccess, retention: &Retention) -> anyhow::R
     }
     let p = holdfast_repo::prune(&repo, &PruneOptions::default()).await?;
     Ok(format!(
-        "forgot {forgotten} snapshot(s); packs {} -> {} ({} deleted, {} repacked)",
-        p.packs_before, p.packs_after, p.packs_deleted, p.packs_repacked
+        "forgot {}; packs {} -> {} ({} deleted, {} repacked)",
+        crate::text::count(forgotten, "snapshot"),
+        p.packs_before,
+        p.packs_after,
+        p.packs_deleted,
+        p.packs_repacked
     ))
 }
 

@@ -228,9 +228,11 @@ impl Replication {
                 let bytes = report.copy.stats.bytes_uploaded;
                 let forgotten = report.forget.as_ref().map_or(0, |f| f.deleted);
                 let summary = format!(
-                    "copied {copied} snapshot(s), {bytes} bytes uploaded, forgot {forgotten}, in {took:.1} s; \
-                     lag {} snapshot(s), {} s",
-                    report.lag.missing, report.lag.lag_seconds
+                    "copied {}, {} uploaded, forgot {forgotten}, in {took:.1} s; lag {}, {} s",
+                    crate::text::count(copied, "snapshot"),
+                    crate::text::count(bytes, "byte"),
+                    crate::text::count(report.lag.missing, "snapshot"),
+                    report.lag.lag_seconds
                 );
                 if log {
                     tracing::info!("replica {}: ok: {summary}", e.name);
@@ -285,9 +287,9 @@ impl Replication {
                     && behind_for(l, now) > max.as_secs() as i64
                 {
                     alerts.push(format!(
-                        "replica {}: behind by {} snapshot(s) for longer than {}",
+                        "replica {}: behind by {} for longer than {}",
                         e.name,
-                        l.missing,
+                        crate::text::count(l.missing, "snapshot"),
                         freshness::age(chrono::Duration::from_std(max).unwrap_or_default())
                     ));
                 }

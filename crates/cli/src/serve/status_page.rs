@@ -149,11 +149,14 @@ pub async fn page(
     let failing = statuses.iter().filter(|s| !s.is_healthy()).count();
     let problems = state.watch.problems();
     let summary = if failing > 0 {
-        format!("{failing} of {} volume(s) failing", statuses.len())
+        format!(
+            "{failing} of {} failing",
+            crate::text::count(statuses.len(), "volume")
+        )
     } else if !problems.is_empty() {
         "backups cannot run".to_string()
     } else {
-        format!("{} volume(s) healthy", statuses.len())
+        format!("{} healthy", crate::text::count(statuses.len(), "volume"))
     };
     let _ = writeln!(
         out,
@@ -302,8 +305,8 @@ fn volume_card(
             .collect();
         let _ = write!(
             out,
-            "<div class=\"timeline\" title=\"{} snapshot(s)\">",
-            mine.len()
+            "<div class=\"timeline\" title=\"{}\">",
+            crate::text::count(mine.len(), "snapshot")
         );
         for e in mine.iter().rev().take(TIMELINE).rev() {
             let _ = write!(
@@ -316,8 +319,8 @@ fn volume_card(
         }
         let _ = writeln!(
             out,
-            "<span class=\"count\">{} snapshot(s)</span></div>",
-            mine.len()
+            "<span class=\"count\">{}</span></div>",
+            crate::text::count(mine.len(), "snapshot")
         );
     }
     out.push_str("</section>\n");
@@ -335,10 +338,11 @@ fn replicas_table(out: &mut String, replicas: &[ReplicaStatus]) {
         let lag = match (r.lag_snapshots, r.lag_seconds) {
             (Some(0), _) => "up to date".to_string(),
             (Some(n), Some(s)) => format!(
-                "{n} snapshot(s), newest {}",
+                "{}, newest {}",
+                crate::text::count(n, "snapshot"),
                 age(chrono::Duration::seconds(s))
             ),
-            (Some(n), None) => format!("{n} snapshot(s)"),
+            (Some(n), None) => crate::text::count(n, "snapshot"),
             (None, _) => "not measured yet".to_string(),
         };
         let (class, state) = if r.alerts.is_empty() {

@@ -50,6 +50,42 @@ fn man_page_is_roff() {
     assert!(man.contains("restore"));
 }
 
+/// Finding (issue 25): the man page had no ENVIRONMENT or EXIT STATUS section, and its
+/// COMMANDS section named pages (holdfast-backup(1), …) that nothing wrote.
+#[test]
+fn man_page_has_environment_and_exit_status_and_its_pages_exist() {
+    let man = holdfast(&["man"]);
+    for section in [
+        ".SH ENVIRONMENT",
+        ".SH \"EXIT STATUS\"",
+        "HOLDFAST_PASSWORD_FILE",
+    ] {
+        assert!(man.contains(section), "no {section}");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("man1");
+    holdfast(&["man", "--dir", out.to_str().expect("utf-8")]);
+    let root = std::fs::read_to_string(out.join("holdfast.1")).expect("holdfast.1");
+    assert_eq!(root, man, "--dir writes the same holdfast.1");
+    let mut named = 0;
+    for page in std::fs::read_dir(&out).expect("read dir") {
+        let text = std::fs::read_to_string(page.expect("entry").path()).expect("page");
+        // Every reference `holdfast-NAME(1)` is a page in the directory.
+        for (at, _) in text.match_indices("(1)") {
+            let start = text[..at]
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '\\'))
+                .map_or(0, |i| i + 1);
+            let name = text[start..at].replace("\\-", "-");
+            if name.starts_with("holdfast-") {
+                named += 1;
+                assert!(out.join(format!("{name}.1")).is_file(), "no page {name}.1");
+            }
+        }
+    }
+    assert!(named >= 27, "{named} references");
+    assert!(out.join("holdfast-key-add.1").is_file());
+}
+
 #[test]
 fn main_commands_show_examples_in_help() {
     for sub in [

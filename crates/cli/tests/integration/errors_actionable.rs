@@ -59,15 +59,14 @@ fn serve_without_a_config_says_how_to_write_one() {
     one_line(&err, NO_CONFIG);
 }
 
+/// Finding (issue 25): the error started "no PATH given, so the configured volumes are
+/// backed up:", which reads as if a backup had happened.
 #[test]
-fn backup_without_a_path_or_config_says_how_to_write_one() {
+fn backup_config_error_has_no_prefix_that_reads_as_a_backup() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (code, err) = holdfast(dir.path(), &["backup"], &[("HOLDFAST_PASSWORD", "pw")]);
     assert_eq!(code, 1, "{err}");
-    one_line(
-        &err,
-        &format!("no PATH given, so the configured volumes are backed up: {NO_CONFIG}"),
-    );
+    one_line(&err, NO_CONFIG);
 }
 
 /// `--repo backups` said "relative URL without a base"; a relative path is now a local
@@ -106,9 +105,12 @@ fn a_repository_that_was_never_initialised_says_to_run_init() {
         &[("HOLDFAST_PASSWORD", "pw"), ("HOLDFAST_REPOSITORY", &url)],
     );
     assert_eq!(code, 1, "{err}");
+    // Finding (issue 25): it said "run holdfast init" first; a typo in the URL is likelier.
     one_line(
         &err,
-        &format!("no repository at {url} (no config object; run `holdfast init` first)"),
+        &format!(
+            "no repository at {url}: check the URL, or run `holdfast init` to create one there"
+        ),
     );
 }
 
@@ -128,6 +130,11 @@ fn no_password_says_how_to_give_one() {
     );
 }
 
+/// The end of the wrong-password message: a damaged repository id cannot be told from a
+/// wrong password.
+const DAMAGED_CONFIG: &str =
+    " (if it is right, the repository's `config` object may be damaged: `holdfast verify`)";
+
 #[test]
 fn a_wrong_password_says_so_once() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -145,13 +152,38 @@ fn a_wrong_password_says_so_once() {
         &[repo[0], ("HOLDFAST_PASSWORD", "wrong")],
     );
     assert_eq!(code, 1, "{err}");
+    // Finding (issue 25): the message spoke of key files and repository ids, and not of
+    // where the password came from.
     one_line(
         &err,
         &format!(
-            "wrong password for repository {url}: no key file opens with it (if the password \
-             is right, the repository id in `config` may be damaged: every key file is bound to it)"
+            "wrong password for repository {url}: the password from HOLDFAST_PASSWORD does not \
+             open it{DAMAGED_CONFIG}"
         ),
     );
+    std::fs::write(dir.path().join("pw.txt"), "wrong\n").expect("write");
+    for (args, env, from) in [
+        (
+            &["--password-file", "pw.txt", "snapshots"][..],
+            &[repo[0]][..],
+            "--password-file pw.txt",
+        ),
+        (
+            &["snapshots"][..],
+            &[repo[0], ("HOLDFAST_PASSWORD_FILE", "pw.txt")][..],
+            "HOLDFAST_PASSWORD_FILE (pw.txt)",
+        ),
+    ] {
+        let (code, err) = holdfast(dir.path(), args, env);
+        assert_eq!(code, 1, "{err}");
+        one_line(
+            &err,
+            &format!(
+                "wrong password for repository {url}: the password from {from} does not open \
+                 it{DAMAGED_CONFIG}"
+            ),
+        );
+    }
 }
 
 /// A missing `--password-file` said "No such file or directory (os error 2)" more than once.

@@ -245,7 +245,7 @@ impl Vm {
             .filter(|(k, _)| k == key)
             .map(|(_, line)| {
                 let mut words = line.split_whitespace();
-                assert_eq!(words.next(), Some("/usr/local/bin/holdfast"), "{line}");
+                assert_eq!(words.next(), Some("/usr/bin/holdfast"), "{line}");
                 let mut cmd = holdfast(self.credentials.path());
                 cmd.args(words.map(&fix));
                 for (k, v) in &env {
@@ -392,7 +392,7 @@ fn systemd_accepts_the_units() {
     let (_, stdout, stderr) = outcome(&out);
     for line in stdout.lines().chain(stderr.lines()) {
         assert!(
-            line.contains("/usr/local/bin/holdfast is not executable")
+            line.contains("/usr/bin/holdfast is not executable")
                 || line.contains("man holdfast(1)"),
             "systemd-analyze verify: {line}"
         );

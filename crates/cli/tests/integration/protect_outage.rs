@@ -150,7 +150,7 @@ fn a_repository_gone_mid_way_shows_everywhere() {
                 "{text}"
             );
             let summary = client.find(Locator::Css(".summary")).await?.text().await?;
-            assert_eq!(summary, "1 of 1 volume(s) failing");
+            assert_eq!(summary, "1 of 1 volume failing");
             let banner = client.find(Locator::Css(".banner")).await?.text().await?;
             assert!(banner.contains("Backups cannot run"), "{banner}");
             assert_eq!(

@@ -203,7 +203,7 @@ fn sigint_stops_a_backup_removes_its_lock_and_its_unindexed_packs() {
     let status = child.wait().expect("wait");
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).expect("read stderr");
-    assert_eq!(status.code(), Some(1), "{seen}{rest}");
+    assert_eq!(status.code(), Some(130), "{seen}{rest}");
     assert!(rest.contains("cancelled"), "{rest}");
     assert_eq!(files_under(&env.path("repo/locks")), 0, "the lock stayed");
     assert_eq!(

@@ -173,7 +173,7 @@ fn status_page_in_a_real_browser() {
                 "{jobs}"
             );
             let summary = client.find(Locator::Css(".summary")).await?.text().await?;
-            assert_eq!(summary, "2 of 4 volume(s) failing");
+            assert_eq!(summary, "2 of 4 volumes failing");
             let refresh = client
                 .find(Locator::Css("meta[http-equiv=\"refresh\"]"))
                 .await?;

@@ -38,7 +38,7 @@ fn dry_run_then_delete_with_filter() {
         "--dry-run",
     ]));
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("would delete 2 file(s)"), "{stdout}");
+    assert!(stdout.contains("would delete 2 files"), "{stdout}");
     assert!(t.path().join("tmp/a.tmp").exists());
 
     let (code, stdout, _) = outcome(&t.holdfast(&[

@@ -18,7 +18,7 @@ fn migrate_reports_and_resumes() {
     let (code, stdout, stderr) = outcome(&t.holdfast(&["migrate", &s, &d]));
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        stdout.contains("2 file(s)") && stdout.contains("2 copied"),
+        stdout.contains("2 files") && stdout.contains("2 copied"),
         "{stdout}"
     );
     assert!(

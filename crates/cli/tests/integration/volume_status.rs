@@ -145,7 +145,7 @@ fn read_only_full_and_unmounted_volumes_exit_three() {
     let (code, _, stderr) = outcome(&t.holdfast(&["status", "--volume", "nope"]));
     assert_eq!(code, 2, "{stderr}");
     assert!(table.contains("alert: ro: not writable"), "{table}");
-    assert!(table.contains("3 of 3 volume(s) need attention"), "{table}");
+    assert!(table.contains("3 of 3 volumes need attention"), "{table}");
 }
 
 #[test]

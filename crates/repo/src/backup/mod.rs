@@ -105,8 +105,23 @@ pub struct BackupSummary {
     pub id: Id,
     /// The snapshot written.
     pub snapshot: Snapshot,
+    /// Its files against the parent snapshot.
+    pub changes: FileChanges,
     /// Wall time.
     pub duration: Duration,
+}
+
+/// A backup's files against its parent snapshot, as restic counts them: a file is
+/// unmodified when its size, times and inode match the parent's and its content is
+/// stored; changed when the parent had a file of that name otherwise; new else.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FileChanges {
+    /// Files the parent did not have.
+    pub new: u64,
+    /// Files the parent had, read again.
+    pub changed: u64,
+    /// Files taken from the parent without reading them.
+    pub unmodified: u64,
 }
 
 /// Backs up one root into a new snapshot. Unreadable entries are skipped and listed; the
@@ -250,6 +265,7 @@ async fn under_lock(
         let after = (stats.files, stats.size);
         crate::snapshot::Shrunk::check(id, (files, size), after, opts.shrink_alert)
     });
+    let changes = stats.changes;
     let snapshot = Snapshot {
         version: 1,
         time: opts.time.unwrap_or_else(chrono::Utc::now),
@@ -278,6 +294,7 @@ async fn under_lock(
     Ok(BackupSummary {
         id,
         snapshot,
+        changes,
         duration: Duration::ZERO,
     })
 }

@@ -112,13 +112,18 @@ impl Feed {
         Ok(Ok((ids, size)))
     }
 
-    /// Opens and reads one file.
+    /// Opens and reads one file; counts it in the progress once it is read (the walker
+    /// collects a directory's answers only when the directory is done).
     fn read_file(&self, path: &std::path::Path, size_hint: u64) -> Result<Content> {
         self.live()?;
-        match std::fs::File::open(path) {
+        let content = match std::fs::File::open(path) {
             Ok(f) => self.content(f, size_hint),
             Err(e) => Ok(Err(format!("cannot open: {e}"))),
+        };
+        if let (Ok(Ok(_)), Some(p)) = (&content, &self.progress) {
+            p.files.fetch_add(1, Ordering::Relaxed);
         }
+        content
     }
 }
 
@@ -222,6 +227,36 @@ mod tests {
             abandoned: Arc::default(),
         };
         Ok((feed, rx))
+    }
+
+    /// Finding (issue 25): the progress bar showed "0 files" until the end of a backup
+    /// of one big directory: files read by the readers were counted when the walker
+    /// collected the directory. A reader now counts each file it has read.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn progress_counts_files_as_the_readers_read_them() -> Result<()> {
+        let (mut feed, _sent) = feed().await?;
+        let progress = Arc::new(BackupProgress::default());
+        feed.progress = Some(progress.clone());
+        let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+        for name in ["a", "b"] {
+            std::fs::write(dir.path().join(name), name).map_err(|e| Error::io(name, e))?;
+        }
+        let readers = Readers::start(&feed);
+        let (reply, answers) = crossbeam_channel::unbounded();
+        for (slot, name) in ["a", "missing", "b"].iter().enumerate() {
+            readers.send(ReadJob {
+                path: dir.path().join(name),
+                size: 1,
+                slot,
+                reply: reply.clone(),
+            })?;
+        }
+        drop(reply);
+        // Every answer is in, and no walker has collected them.
+        assert_eq!(answers.iter().count(), 3);
+        assert_eq!(progress.files.load(Ordering::Relaxed), 2);
+        readers.finish();
+        Ok(())
     }
 
     /// Every queued file is answered once, in whatever order; an unreadable one says why;

@@ -61,6 +61,8 @@ impl Excludes {
 #[derive(Default)]
 pub(crate) struct WalkStats {
     pub files: u64,
+    /// Files against the parent snapshot: new, changed, unmodified.
+    pub changes: super::FileChanges,
     pub dirs: u64,
     pub size: u64,
     pub errors: Vec<String>,
@@ -264,6 +266,10 @@ impl Walker {
     /// since the parent snapshot and every blob of it is stored or sent; false when it
     /// must be read.
     fn unchanged(&mut self, node: &mut Node, prev: Option<Node>) -> bool {
+        match &prev {
+            Some(p) if p.kind == NodeType::File => self.stats.changes.changed += 1,
+            _ => self.stats.changes.new += 1,
+        }
         match prev {
             Some(p)
                 if p.kind == NodeType::File
@@ -273,6 +279,8 @@ impl Walker {
             {
                 node.content = p.content;
                 self.count_file(node.size);
+                self.stats.changes.changed -= 1;
+                self.stats.changes.unmodified += 1;
                 true
             }
             _ => false,
@@ -298,7 +306,8 @@ impl Walker {
                     let node = &mut tree.nodes[done.slot];
                     node.content = content;
                     node.size = size;
-                    self.count_file(0);
+                    // The reader counted it in the progress already.
+                    self.stats.files += 1;
                     self.stats.size += size;
                 }
                 Ok(Err(why)) => {

@@ -47,12 +47,11 @@ pub async fn run(g: &GlobalArgs, args: BackupArgs) -> Result<ExitCode, Failure> 
     let mut incomplete = false;
     let mut reports = Vec::new();
     // SIGINT/SIGTERM stop the backup without committing and remove its lock.
-    let cancel = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(crate::cmd::serve::stop_on_signal(cancel.clone()));
-    for path in &args.paths {
+    let interrupt = crate::interrupt::Interrupt::listen();
+    for (i, path) in args.paths.iter().enumerate() {
         let progress = Arc::new(BackupProgress::default());
         let mut opts = BackupOptions::new(path);
-        opts.cancel = cancel.clone();
+        opts.cancel = interrupt.token.clone();
         opts.tags = args.tags.clone();
         opts.time = args.time.map(|t| t.with_timezone(&chrono::Utc));
         opts.excludes = args.excludes.clone();
@@ -60,11 +59,32 @@ pub async fn run(g: &GlobalArgs, args: BackupArgs) -> Result<ExitCode, Failure> 
         let bar = crate::progress::show_backup(g, progress, vec![path.clone()]);
         let result = holdfast_repo::backup(&mut repo, &opts).await;
         drop(bar);
+        if let (Err(_), Some(signal)) = (&result, interrupt.received()) {
+            return Err(interrupted(signal, path, i > 0));
+        }
         let summary = result.with_context(|| format!("backing up {}", path.display()))?;
         incomplete |= report(g, &summary, &mut reports)?;
     }
     print_reports(g, &reports)?;
     Ok(exit::problems_if(incomplete))
+}
+
+/// The failure of a backup stopped by `signal` while it backed up `path` (exit 130 or
+/// 143); `earlier` is true when snapshots of earlier paths were committed.
+fn interrupted(signal: crate::interrupt::Signal, path: &std::path::Path, earlier: bool) -> Failure {
+    let done = if earlier {
+        "nothing of it was committed (the snapshots before it were)"
+    } else {
+        "nothing was committed; the repository is unchanged"
+    };
+    Failure {
+        error: anyhow::anyhow!(
+            "backup of {} cancelled by {}: {done}; run the backup again to continue",
+            path.display(),
+            signal.name()
+        ),
+        code: signal.exit_code(),
+    }
 }
 
 /// Prints one snapshot's summary (with `--json`, keeps its report for [`print_reports`])
@@ -87,6 +107,13 @@ pub(crate) fn report(
             indicatif::HumanBytes(s.added),
             summary.duration.as_secs_f64(),
             if s.incomplete { " (INCOMPLETE)" } else { "" }
+        );
+        let c = &summary.changes;
+        outln!(
+            "  Files: {} new, {} changed, {} unmodified",
+            c.new,
+            c.changed,
+            c.unmodified
         );
     }
     for e in &s.errors {

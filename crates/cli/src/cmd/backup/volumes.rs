@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, anyhow};
+use anyhow::anyhow;
 use holdfast_repo::BackupProgress;
 use holdfast_volume::backup::{
     BackupStep, VolumeBackupError, VolumeBackupOptions, VolumeOutcome, backup_all, save_failure,
@@ -28,8 +28,7 @@ pub const FLUSH_LIMIT: Duration = Duration::from_secs(15);
 /// Backs up the selected volumes of the config file. A volume the guard refuses
 /// ([`holdfast_volume::guard`]) is not backed up, the others are, and the command exits 3.
 pub async fn run(g: &GlobalArgs, args: &BackupArgs) -> Result<ExitCode, Failure> {
-    let config = context::load_config(g)
-        .context("no PATH given, so the configured volumes are backed up")?;
+    let config = context::load_config(g)?;
     for name in &args.volumes {
         if config.volume(name).is_none() {
             let known: Vec<&str> = config.volumes.iter().map(|v| v.name.as_str()).collect();

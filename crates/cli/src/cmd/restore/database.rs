@@ -111,8 +111,8 @@ async fn fetch(
         .context("restoring the database file")?;
     if !summary.damaged.is_empty() {
         return Err(anyhow!(
-            "the snapshot's copy of {name} is damaged: {:?}",
-            summary.damaged
+            "the snapshot's copy of {name} is damaged: {}",
+            crate::text::damaged(&summary.damaged)
         ));
     }
     let staged = dir.join(rel);
@@ -154,7 +154,8 @@ async fn restore_sqlite(
     if !problems.is_empty() {
         swap.abort().context("removing the stage")?;
         return Err(anyhow!(
-            "the snapshot's copy of {name} fails integrity_check: {problems:?}"
+            "the snapshot's copy of {name} fails integrity_check: {}",
+            crate::text::list(problems.iter())
         ));
     }
     // integrity_check may leave side files of the staged copy: only the database moves in.

@@ -160,10 +160,25 @@ pub(super) fn index_warnings() -> holdfast_repo::OnIndex {
 pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure> {
     // A restore elsewhere may run without a usable holdfast.toml; then there is nothing
     // configured to recover.
+    let mut overwrite: Option<Overwrite> = args.overwrite.map(Into::into);
+    let mut shown_as_always = false;
     if let Some(target) = &args.target {
-        // Refuse a non-empty target before anything else (no repository access needed).
-        holdfast_repo::restore::overwrite::check_target(target, args.overwrite.map(Into::into))
-            .map_err(context::fail)?;
+        // Refuse a non-empty target before anything else (no repository access needed);
+        // a dry run changes nothing, so it shows what `--overwrite always` would do.
+        match holdfast_repo::restore::overwrite::check_target(target, overwrite) {
+            Ok(()) => {}
+            Err(holdfast_repo::Error::TargetNotEmpty { .. }) if args.dry_run => {
+                overwrite = Some(Overwrite::Always);
+                shown_as_always = true;
+            }
+            Err(e @ holdfast_repo::Error::TargetNotEmpty { .. }) => {
+                return Err(Failure::usage(anyhow::anyhow!(
+                    "{e}; or, to replace the configured volume the snapshot is of, --in-place \
+                     --yes instead of --target"
+                )));
+            }
+            Err(e) => return Err(context::fail(e)),
+        }
     }
     if let Ok(Some(config)) = Config::load_optional(&g.config) {
         recover_swaps(&config)?;
@@ -199,7 +214,7 @@ pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure>
     let opts = RestoreOptions {
         target: target.clone(),
         include: args.include,
-        overwrite: args.overwrite.map(Into::into),
+        overwrite,
         dry_run: args.dry_run,
         progress: Some(progress.clone()),
         on_index: Some(index_warnings()),
@@ -225,6 +240,17 @@ pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure>
         }
     };
     if args.dry_run {
+        if shown_as_always && !g.quiet {
+            crate::global::stderr_note(
+                tracing::Level::INFO,
+                &format!(
+                    "{} is not empty: a restore needs --overwrite always|if-changed|never; \
+                     shown as --overwrite always",
+                    target.display()
+                ),
+                "",
+            );
+        }
         return dry_run_report(g, id, &target, &s);
     }
     for d in &s.damaged {
@@ -248,12 +274,12 @@ pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure>
         outln!("{out}");
     } else if !g.quiet {
         outln!(
-            "restored snapshot {} to {}: {} files, {} dirs, {} symlinks, {}{}{}",
+            "restored snapshot {} to {}: {}, {}, {}, {}{}{}",
             id.short(),
             target.display(),
-            s.files,
-            s.dirs,
-            s.symlinks,
+            crate::text::count(s.files, "file"),
+            crate::text::count(s.dirs, "dir"),
+            crate::text::count(s.symlinks, "symlink"),
             indicatif::HumanBytes(s.bytes),
             if s.overwritten + s.skipped > 0 {
                 format!("; {} overwritten, {} kept", s.overwritten, s.skipped)

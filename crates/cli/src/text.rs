@@ -1,0 +1,66 @@
+//! Small pieces of user-facing text, so every message says them the same way: counted
+//! nouns ("1 file", "2 files"), lists (`a, b`, never a Rust debug list), and times to
+//! the second.
+
+use std::fmt::Display;
+
+/// `n` and the noun, plural unless `n` is 1: `count(1, "snapshot")` is `1 snapshot`,
+/// `count(2, "entry")` is `2 entries`.
+pub fn count(n: impl TryInto<u64>, noun: &str) -> String {
+    let n: u64 = n.try_into().unwrap_or(u64::MAX);
+    if n == 1 {
+        return format!("1 {noun}");
+    }
+    let plural = match noun.strip_suffix('y') {
+        Some(stem) if !stem.ends_with(['a', 'e', 'o', 'u']) => format!("{stem}ies"),
+        _ if noun.ends_with('s') || noun.ends_with("sh") || noun.ends_with("ch") => {
+            format!("{noun}es")
+        }
+        _ => format!("{noun}s"),
+    };
+    format!("{n} {plural}")
+}
+
+/// The items joined with `, `.
+pub fn list<T: Display>(items: impl IntoIterator<Item = T>) -> String {
+    items
+        .into_iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A time to the second, `2026-01-31 12:00:00 UTC` (a timestamp's nanoseconds are
+/// noise to a reader).
+pub fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// The damaged entries of a restore, `path (why), …`.
+pub fn damaged(entries: &[holdfast_repo::restore::Damaged]) -> String {
+    list(entries.iter().map(|d| format!("{} ({})", d.path, d.error)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plurals_say_one_thing_and_many_things() {
+        assert_eq!(count(1u64, "symlink"), "1 symlink");
+        assert_eq!(count(0u64, "symlink"), "0 symlinks");
+        assert_eq!(count(2u64, "snapshot"), "2 snapshots");
+        assert_eq!(count(3u64, "entry"), "3 entries");
+        assert_eq!(count(2u64, "key"), "2 keys");
+        assert_eq!(count(2u64, "alias"), "2 aliases");
+    }
+
+    #[test]
+    fn lists_and_times_are_plain_text() {
+        assert_eq!(list(["db/app.db", "uploads"]), "db/app.db, uploads");
+        let t = chrono::DateTime::parse_from_rfc3339("2026-01-31T12:00:00.123456789Z")
+            .expect("time")
+            .with_timezone(&chrono::Utc);
+        assert_eq!(time(&t), "2026-01-31 12:00:00 UTC");
+    }
+}
