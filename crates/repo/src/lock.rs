@@ -138,7 +138,7 @@ async fn write_lock(
         exclusive,
         hostname: crate::snapshot::hostname(),
         pid: std::process::id(),
-        time: chrono::Utc::now(),
+        time: crate::clock::now(),
     };
     store_lock(repo, key, &info).await?;
     Ok(info.time)
@@ -191,7 +191,7 @@ async fn conflicts(
     own: Option<&str>,
     opts: &LockOptions,
 ) -> Result<Vec<(String, String)>> {
-    let now = chrono::Utc::now();
+    let now = crate::clock::now();
     let mut out = Vec::new();
     for (key, info) in read_locks(repo).await? {
         if Some(key.as_str()) == own {
@@ -468,7 +468,7 @@ pub struct UnlockReport {
 
 /// Removes stale locks, or every lock with `all`.
 pub async fn unlock(repo: &Repository, opts: &UnlockOptions) -> Result<UnlockReport> {
-    let now = chrono::Utc::now();
+    let now = crate::clock::now();
     let mut report = UnlockReport::default();
     for (key, info) in list_locks(repo).await? {
         let stale = info

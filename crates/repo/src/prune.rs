@@ -239,7 +239,7 @@ async fn run(repo: &Repository, opts: &PruneOptions, lock: &Lock) -> Result<Prun
     let used = plan::mark(&irepo, &snapshots).await?;
     let sizes: HashMap<Id, u64> = packs.iter().map(|(id, l)| (*id, l.size)).collect();
     let plan = plan::decide(&files, &sizes, &used, opts.max_unused)?;
-    let now = chrono::Utc::now();
+    let now = crate::clock::now();
     let outcomes: Vec<Outcome> = plan.packs.iter().map(|p| outcome(p, opts, now)).collect();
 
     let indexed: HashSet<Id> = plan.packs.iter().map(|p| p.id).collect();

@@ -37,7 +37,7 @@ impl Held {
     /// is longer (a paused process sees both jump; a suspended VM only the wall clock).
     fn age(&self) -> chrono::TimeDelta {
         let (wall, mono) = *self.written.lock().unwrap_or_else(|e| e.into_inner());
-        let by_wall = chrono::Utc::now() - wall;
+        let by_wall = crate::clock::now() - wall;
         let by_mono = chrono::TimeDelta::from_std(mono.elapsed()).unwrap_or(chrono::TimeDelta::MAX);
         by_wall.max(by_mono)
     }
