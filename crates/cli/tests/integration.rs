@@ -29,6 +29,7 @@ mod integration {
     mod repo_backends;
     mod repo_corruption;
     mod repo_lock_loss;
+    mod repo_pause;
     mod repo_repair;
     mod repo_suite;
     mod repo_unavailable;

@@ -126,6 +126,17 @@ pub(crate) async fn store_files(
     packs: &[IndexPack],
     marked: &[MarkedPack],
 ) -> Result<u64> {
+    store_files_noting(repo, packs, marked, &mut Vec::new()).await
+}
+
+/// [`store_files`], noting in `keys` each file's key before its write starts (a write
+/// that fails may still land).
+pub(crate) async fn store_files_noting(
+    repo: &Repository,
+    packs: &[IndexPack],
+    marked: &[MarkedPack],
+    keys: &mut Vec<String>,
+) -> Result<u64> {
     let mut bytes = 0u64;
     for (p, m) in parts(packs, marked) {
         let sealed = FilePart {
@@ -134,10 +145,9 @@ pub(crate) async fn store_files(
         }
         .seal(repo.keys())?;
         bytes += sealed.len() as u64;
-        let id = Id::hash(&sealed);
-        repo.store()
-            .write(&format!("index/{id}"), Bytes::from(sealed))
-            .await?;
+        let key = format!("index/{}", Id::hash(&sealed));
+        keys.push(key.clone());
+        repo.store().write(&key, Bytes::from(sealed)).await?;
     }
     Ok(bytes)
 }
@@ -314,6 +324,34 @@ impl Index {
         self.blobs
             .get(id)
             .is_some_and(|s| !self.marked[s.pack as usize])
+    }
+
+    /// Forgets every blob whose recorded copy is in a pack for which `exists` is false
+    /// (a pack missing from the store), so nothing deduplicates against it; returns the
+    /// missing packs. A blob with another copy elsewhere is forgotten too: it is merely
+    /// stored again.
+    pub fn drop_missing_packs(&mut self, exists: impl Fn(&Id) -> bool) -> Vec<Id> {
+        let gone: Vec<bool> = self.packs.iter().map(|p| !exists(p)).collect();
+        if !gone.contains(&true) {
+            return Vec::new();
+        }
+        self.blobs.retain(|_, s| !gone[s.pack as usize]);
+        // A missing pack counts as marked: a copy of one of its blobs added later is
+        // preferred, and nothing deduplicates against it.
+        for (m, g) in self.marked.iter_mut().zip(&gone) {
+            *m |= *g;
+        }
+        self.packs
+            .iter()
+            .zip(&gone)
+            .filter(|(_, g)| **g)
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
+    /// True when some index file lists `pack` (marked or not).
+    pub fn has_pack(&self, pack: &Id) -> bool {
+        self.numbers.contains_key(pack)
     }
 
     /// True when some index file lists `pack` as marked for deletion.

@@ -25,6 +25,7 @@ pub mod backup;
 pub mod browse;
 mod cache;
 pub mod chunker;
+pub mod clock;
 mod compress;
 pub mod copy;
 pub mod crypto;

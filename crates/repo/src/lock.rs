@@ -2,19 +2,25 @@
 //! lock, forget and prune an exclusive one.
 //!
 //! The protocol is restic's and needs no conditional write from the store (Garage, for
-//! one, ignores `If-None-Match`): a client lists `locks/`, removes the stale ones and
-//! gives up (or backs off) on a fresh conflicting one; otherwise it writes
-//! `locks/<random uuid>` and lists again. If a conflicting lock appeared meanwhile (two
-//! clients raced), it removes its own lock, waits a random back-off and starts over; after
-//! `retries` attempts, and no sooner than [`LockOptions::wait`] after the first, it fails with
-//! [`Error::Locked`] naming the holder (host, pid, time).
-//! Of two racing clients at least one sees the other's lock in its second listing, so two
+//! one, ignores `If-None-Match`): a client writes `locks/<random uuid>`, lists `locks/`,
+//! removes the stale ones, and proceeds when no fresh conflicting lock is left. Otherwise
+//! it removes its own lock, waits a random back-off and starts over; after `retries`
+//! attempts, and no sooner than [`LockOptions::wait`] after the first, it fails with
+//! [`Error::Locked`] naming the holder (host, pid, time). Of two racing clients at
+//! least one sees the other's lock in its listing (each wrote before it listed), so two
 //! conflicting holders never both proceed. A lock object that cannot be read or
 //! decrypted blocks like a fresh exclusive lock and is named in the error: what it
 //! protects is unknown.
 //!
-//! A lock whose `time` is more than 30 minutes old, or that names a process of this host
-//! that no longer runs, is stale: the next client removes it, as does `holdfast unlock`.
+//! A lock whose object was last written more than 30 minutes ago *in store time*, or that
+//! names a process of this host that no longer runs, is stale: the next client removes
+//! it, as does `holdfast unlock`. Store time is the store's own clock: the age of a lock
+//! is the modification time of its object (from the listing) against the modification
+//! time of the lock this client has just written ([`crate::clock::StoreClock`]), so a
+//! client whose clock runs hours ahead (or one that booted in 1970) neither removes a
+//! live lock nor keeps a dead one. Only a store without modification times falls back
+//! to the `time` inside the lock and the local clock. That is why a client writes its
+//! own lock *before* it judges the others: its write is its reading of the store's clock.
 //!
 //! **Keeping a lock.** A holder rewrites its lock every 5 minutes from a background task,
 //! but only after reading it back: a lock another client removed as stale is never
@@ -32,6 +38,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::clock::StoreClock;
 use crate::crypto::AD_LOCK;
 use crate::error::{Error, Result};
 use crate::repository::Repository;
@@ -57,13 +64,16 @@ pub struct LockInfo {
 
 impl LockInfo {
     /// True when the lock no longer protects anything: not rewritten for `stale_after`, or
-    /// held by a process of this host that is gone.
+    /// held by a process of this host that is gone. `modified` is the lock object's
+    /// modification time and `now` the store's time ([`StoreClock`]); without a
+    /// modification time the lock's own `time` stands in.
     pub fn is_stale(
         &self,
+        modified: Option<chrono::DateTime<chrono::Utc>>,
         now: chrono::DateTime<chrono::Utc>,
         stale_after: chrono::TimeDelta,
     ) -> bool {
-        now - self.time > stale_after
+        now - modified.unwrap_or(self.time) > stale_after
             || (self.hostname == crate::snapshot::hostname() && !process_exists(self.pid))
     }
 
@@ -129,19 +139,27 @@ pub struct Lock {
     refresher: tokio::task::JoinHandle<()>,
 }
 
-async fn write_lock(
-    repo: &Repository,
-    key: &str,
-    exclusive: bool,
-) -> Result<chrono::DateTime<chrono::Utc>> {
+/// Writes the lock object and reads the store's clock from it.
+async fn write_lock(repo: &Repository, key: &str, exclusive: bool) -> Result<StoreClock> {
     let info = LockInfo {
         exclusive,
         hostname: crate::snapshot::hostname(),
         pid: std::process::id(),
-        time: chrono::Utc::now(),
+        time: crate::clock::now(),
     };
     store_lock(repo, key, &info).await?;
-    Ok(info.time)
+    let modified = repo.store().stat(key).await?.modified;
+    Ok(StoreClock::reading(modified))
+}
+
+/// The store's clock, read from a probe lock object written and removed at once (for
+/// `unlock`, which holds no lock of its own). The probe is a shared lock: for the instant
+/// it exists it only holds off an exclusive operation, which tries again.
+pub async fn store_clock(repo: &Repository) -> Result<StoreClock> {
+    let key = format!("locks/{}", uuid::Uuid::new_v4().simple());
+    let clock = write_lock(repo, &key, false).await;
+    repo.store().delete_file(&key).await?;
+    clock
 }
 
 async fn store_lock(repo: &Repository, key: &str, info: &LockInfo) -> Result<()> {
@@ -156,16 +174,27 @@ pub async fn list_locks(repo: &Repository) -> Result<Vec<(String, Option<LockInf
     Ok(read_locks(repo)
         .await?
         .into_iter()
-        .map(|(k, r)| (k, r.ok()))
+        .map(|(k, r, _)| (k, r.ok()))
         .collect())
 }
 
-/// Every lock object and its content, or why it cannot be read.
-async fn read_locks(
-    repo: &Repository,
-) -> Result<Vec<(String, std::result::Result<LockInfo, String>)>> {
+/// A lock as listed: its content (or why it cannot be read) and its modification time.
+type ReadLock = (
+    String,
+    std::result::Result<LockInfo, String>,
+    Option<chrono::DateTime<chrono::Utc>>,
+);
+
+/// Every lock object, its content or why it cannot be read, and its modification time.
+async fn read_locks(repo: &Repository) -> Result<Vec<ReadLock>> {
     let mut out = Vec::new();
-    for key in repo.list("locks/").await? {
+    let mut listed: Vec<(String, crate::prune::io::Listed)> =
+        crate::prune::io::list_sizes(repo, "locks/")
+            .await?
+            .into_iter()
+            .collect();
+    listed.sort_by(|a, b| a.0.cmp(&b.0));
+    for (key, meta) in listed {
         let info = match repo.read(&key).await {
             Ok(bytes) => repo
                 .keys()
@@ -178,23 +207,24 @@ async fn read_locks(
             Err(Error::NotFound { .. }) => continue,
             Err(e) => return Err(e),
         };
-        out.push((key, info));
+        out.push((key, info, meta.modified));
     }
     Ok(out)
 }
 
-/// Removes stale locks; returns the fresh ones other than `own` that conflict with a lock
-/// of kind `exclusive` (key and description). An unreadable lock always conflicts.
+/// Removes stale locks (judged at store time `now`); returns the fresh ones other than
+/// `own` that conflict with a lock of kind `exclusive` (key and description). An
+/// unreadable lock always conflicts.
 async fn conflicts(
     repo: &Repository,
     exclusive: bool,
-    own: Option<&str>,
+    own: &str,
+    now: chrono::DateTime<chrono::Utc>,
     opts: &LockOptions,
 ) -> Result<Vec<(String, String)>> {
-    let now = chrono::Utc::now();
     let mut out = Vec::new();
-    for (key, info) in read_locks(repo).await? {
-        if Some(key.as_str()) == own {
+    for (key, info, modified) in read_locks(repo).await? {
+        if key == own {
             continue;
         }
         let info = match info {
@@ -208,7 +238,7 @@ async fn conflicts(
                 continue;
             }
         };
-        if info.is_stale(now, opts.stale_after) {
+        if info.is_stale(modified, now, opts.stale_after) {
             tracing::info!("removing stale {}", info.describe(&key));
             match repo.store().delete_file(&key).await {
                 Ok(()) => {}
@@ -274,15 +304,14 @@ impl Lock {
             if parent.is_cancelled() {
                 return Err(Error::Cancelled("taking the lock".into()));
             }
-            let mut found = conflicts(repo, exclusive, None, opts).await?;
+            // The own lock first: its modification time is the store's clock, by which
+            // the others are judged (module doc).
+            let clock = write_lock(repo, &key, exclusive).await?;
+            let found = conflicts(repo, exclusive, &key, clock.now(), opts).await?;
             if found.is_empty() {
-                let at = write_lock(repo, &key, exclusive).await?;
-                found = conflicts(repo, exclusive, Some(&key), opts).await?;
-                if found.is_empty() {
-                    break at;
-                }
-                repo.store().delete_file(&key).await?;
+                break clock;
             }
+            repo.store().delete_file(&key).await?;
             let holder = found
                 .iter()
                 .map(|(_, d)| d.as_str())
@@ -335,6 +364,17 @@ impl Lock {
     /// or the caller's token is cancelled.
     pub fn token(&self) -> CancellationToken {
         self.token.clone()
+    }
+
+    /// The store's time now, as read from the last write of this lock (the local clock
+    /// for a store without modification times): what decisions that delete data go by.
+    pub fn store_now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.state.clock().now()
+    }
+
+    /// The store's clock as read from the last write of this lock.
+    pub fn store_clock(&self) -> StoreClock {
+        self.state.clock()
     }
 
     /// Why the lock is lost, once it is.
@@ -466,14 +506,19 @@ pub struct UnlockReport {
     pub kept: Vec<(String, Option<LockInfo>)>,
 }
 
-/// Removes stale locks, or every lock with `all`.
+/// Removes stale locks (judged in store time), or every lock with `all`.
 pub async fn unlock(repo: &Repository, opts: &UnlockOptions) -> Result<UnlockReport> {
-    let now = chrono::Utc::now();
+    let now = if opts.all {
+        crate::clock::now()
+    } else {
+        store_clock(repo).await?.now()
+    };
     let mut report = UnlockReport::default();
-    for (key, info) in list_locks(repo).await? {
+    for (key, info, modified) in read_locks(repo).await? {
+        let info = info.ok();
         let stale = info
             .as_ref()
-            .is_some_and(|i| i.is_stale(now, opts.stale_after));
+            .is_some_and(|i| i.is_stale(modified, now, opts.stale_after));
         if opts.all || stale {
             repo.store().delete_file(&key).await?;
             report.removed.push((key, info));

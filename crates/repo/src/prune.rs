@@ -24,11 +24,13 @@
 //!    blob is obsolete; one whose unused share of its bytes exceeds `max_unused` (default
 //!    5 %) is repacked; the others stay. Obsolete packs are marked, or deleted when their
 //!    mark is past the grace period. Packs in the store that no index lists (left by an
-//!    interrupted backup or prune) are deleted once older than `unindexed_grace`
-//!    (default 1 hour). That is safe without marks: a backup writes its index file
-//!    before it checks its lock and writes its snapshot, so a pack no index lists is
-//!    referenced by no snapshot, and a backup whose packs are still unindexed after an
-//!    hour has lost its lock (prune holds the exclusive one) and will not commit.
+//!    interrupted backup or prune) are marked (with the blobs their trailers list) once
+//!    older than `unindexed_grace`, and deleted like any marked pack
+//!    (default 1 hour) in store time: the pack's modification time against the store's
+//!    clock read from prune's own lock ([`Lock::store_now`]), never this host's clock.
+//!    A backup paused past its lock may still write an index file naming such a pack;
+//!    it then names a marked pack, which no backup deduplicates against, never a
+//!    deleted one. With `instant_delete` they are deleted at once.
 //! 3. **Repack.** Copy each used blob of a repacked pack into new packs, authenticating
 //!    it first; a blob envelope is bound to its blob id, not to its pack, so the encrypted
 //!    bytes are copied verbatim. The repacked pack is then obsolete.
@@ -146,8 +148,11 @@ pub struct PruneReport {
     pub packs_rescued: usize,
     /// Bytes in packs that are marked for deletion after this prune.
     pub marked_bytes: u64,
-    /// Packs no index listed, deleted.
+    /// Packs no index listed, deleted (with `instant_delete`).
     pub unindexed_deleted: usize,
+    /// Packs no index listed, older than the grace period: marked for deletion (a later
+    /// prune deletes them after the mark grace period).
+    pub unindexed_marked: usize,
     /// Packs no index listed, kept because they are younger than the grace period.
     pub unindexed_kept: usize,
     /// Packs an index listed but the store lacks (dropped from the index).
@@ -239,7 +244,9 @@ async fn run(repo: &Repository, opts: &PruneOptions, lock: &Lock) -> Result<Prun
     let used = plan::mark(&irepo, &snapshots).await?;
     let sizes: HashMap<Id, u64> = packs.iter().map(|(id, l)| (*id, l.size)).collect();
     let plan = plan::decide(&files, &sizes, &used, opts.max_unused)?;
-    let now = chrono::Utc::now();
+    // Store time (docs/FORMAT.md, "Locks"): the age of marks and of unindexed packs is
+    // never judged by this host's clock.
+    let now = lock.store_now();
     let outcomes: Vec<Outcome> = plan.packs.iter().map(|p| outcome(p, opts, now)).collect();
 
     let indexed: HashSet<Id> = plan.packs.iter().map(|p| p.id).collect();
@@ -255,6 +262,29 @@ async fn run(repo: &Repository, opts: &PruneOptions, lock: &Lock) -> Result<Prun
         }
     }
     unindexed_old.sort();
+    // Two-phase for unindexed packs too: a pack no index lists is marked (its blobs read
+    // from its authenticated trailer), and only a later prune deletes it. A backup paused
+    // past its lock may still write an index file naming it; that file then names a
+    // marked pack, not a deleted one.
+    let unindexed_marks: Vec<MarkedPack> = if opts.instant_delete || opts.dry_run {
+        Vec::new()
+    } else {
+        let ids: Vec<Id> = unindexed_old.iter().map(|(id, _)| *id).collect();
+        io::trailers(repo, ids)
+            .await?
+            .into_iter()
+            .map(|(id, blobs)| MarkedPack {
+                id,
+                time: now,
+                blobs,
+            })
+            .collect()
+    };
+    let unindexed_delete: Vec<(Id, u64)> = if opts.instant_delete {
+        unindexed_old.clone()
+    } else {
+        Vec::new()
+    };
     let with = |pred: &dyn Fn(&PackPlan, Outcome) -> bool| {
         plan.packs
             .iter()
@@ -280,7 +310,12 @@ async fn run(repo: &Repository, opts: &PruneOptions, lock: &Lock) -> Result<Prun
         marked_waiting: waiting,
         packs_rescued: rescued,
         marked_bytes,
-        unindexed_deleted: unindexed_old.len(),
+        unindexed_deleted: unindexed_delete.len(),
+        unindexed_marked: if opts.instant_delete {
+            0
+        } else {
+            unindexed_old.len()
+        },
         unindexed_kept: unindexed_young,
         packs_missing: plan
             .packs
@@ -292,14 +327,14 @@ async fn run(repo: &Repository, opts: &PruneOptions, lock: &Lock) -> Result<Prun
         size_before,
         ..PruneReport::default()
     };
-    let unindexed_bytes: u64 = unindexed_old.iter().map(|(_, s)| s).sum();
+    let unindexed_bytes: u64 = unindexed_delete.iter().map(|(_, s)| s).sum();
     let doomed = deleted_bytes + unindexed_bytes;
     // The index changes unless every pack stays as it is listed now.
     let rewrite_index = plan.packs.iter().zip(&outcomes).any(|(p, o)| match o {
         Outcome::List => p.marked.is_some(),
         Outcome::Mark(t) => Some(*t) != p.marked,
         Outcome::Delete | Outcome::Drop => true,
-    });
+    }) || !unindexed_marks.is_empty();
     let old_index_bytes: u64 = index_objects.values().map(|l| l.size).sum();
     // `done`: every deletion happened (or, in a dry run, would happen).
     let finish = |mut r: PruneReport, added: u64, new_packs: usize, done: bool| {
@@ -356,6 +391,7 @@ async fn run(repo: &Repository, opts: &PruneOptions, lock: &Lock) -> Result<Prun
                 Outcome::Delete | Outcome::Drop => {}
             }
         }
+        marked.extend(unindexed_marks);
         listing.extend(new_packs);
         added += write_index(repo, listing, marked).await?;
         opts.failpoints.hit(Step::PruneAfterIndex).await?;
@@ -377,7 +413,7 @@ async fn run(repo: &Repository, opts: &PruneOptions, lock: &Lock) -> Result<Prun
         .zip(&outcomes)
         .filter(|(_, o)| **o == Outcome::Delete)
         .map(|(p, _)| p.id)
-        .chain(unindexed_old.iter().map(|(id, _)| *id))
+        .chain(unindexed_delete.iter().map(|(id, _)| *id))
         .map(|id| pack_key(&id))
         .collect();
     if !obsolete.is_empty() {

@@ -88,12 +88,13 @@ pub fn print_report(r: &PruneReport) -> anyhow::Result<()> {
         r.blobs_unused
     );
     outln!(
-        "packs:            {} -> {} ({} deleted, {} repacked into {}, {} unindexed deleted, {} unindexed kept)",
+        "packs:            {} -> {} ({} deleted, {} repacked into {}, {} unindexed marked, {} unindexed deleted, {} unindexed kept)",
         r.packs_before,
         r.packs_after,
         r.packs_deleted,
         r.packs_repacked,
         r.packs_written,
+        r.unindexed_marked,
         r.unindexed_deleted,
         r.unindexed_kept
     );

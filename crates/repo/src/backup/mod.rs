@@ -4,14 +4,21 @@
 //! for the new packs and finally the snapshot — the commit.
 //!
 //! The lock is held until the snapshot is written: index and snapshot are written under
-//! it, and right before the snapshot [`Lock::check`] confirms the lock was neither
-//! removed nor left unrefreshed past its validity (docs/FORMAT.md, "Invariant"). Losing the
-//! lock, or the caller's [`BackupOptions::cancel`] token, stops the walker, the workers
-//! and the uploader, and nothing is committed. A backup that fails before it starts
-//! writing its index file deletes the packs it uploaded (no other client can know of
-//! them); once that write has started it may land even when it reports a failure, and
-//! other backups may deduplicate against the packs, so they stay for prune.
+//! it. Under the lock the backup loads the index and lists `data/` once, and forgets the
+//! entries of packs the store lacks, so it never deduplicates against a pack that is
+//! gone (docs/FORMAT.md, "Invariant"). Right before the index file and again right
+//! before the snapshot [`Lock::check`] confirms the lock was neither removed nor left
+//! unrefreshed past its validity. Losing the lock, or the caller's
+//! [`BackupOptions::cancel`] token, stops the walker, the workers and the uploader, and
+//! nothing is committed; a store error met by a backup whose lock turns out lost is
+//! reported as the lost lock. A backup that fails, its lock still live, before it
+//! starts writing its index file deletes the packs it uploaded (no other client can
+//! know of them; with the lock lost, a prune may have marked them); once that
+//! write has started it may land even when it reports a failure, and other backups may
+//! deduplicate against the packs, so they stay for prune. When the lock is lost after
+//! that write, the backup rewrites its index files without the packs that are gone.
 
+mod adopt;
 mod pipeline;
 mod readers;
 mod sources;
@@ -172,7 +179,24 @@ pub async fn backup(repo: &mut IndexedRepository, opts: &BackupOptions) -> Resul
             Ok(summary)
         }
         Err(e) => {
-            discard(repo, &uploaded).await;
+            // A store error may have a lost lock behind it (prune removed this backup's
+            // temp file while it was paused): the lost lock is what to report.
+            let e = match e {
+                Error::LockLost { .. } | Error::Cancelled(_) => e,
+                e => match lock.check().await {
+                    Err(lost @ Error::LockLost { .. }) => {
+                        tracing::debug!("the backup failed after losing its lock: {e}");
+                        lost
+                    }
+                    _ => e,
+                },
+            };
+            // With the lock lost, a prune may have marked these packs in its index: they
+            // are left to prune, which deletes them in two phases. Cancelled (SIGINT),
+            // the backup leaves them for the next one to adopt.
+            if lock.lost().is_none() && !matches!(e, Error::Cancelled(_)) {
+                discard(repo, &uploaded).await;
+            }
             if let Err(r) = lock.release().await {
                 tracing::warn!("could not remove lock: {r}");
             }
@@ -230,6 +254,25 @@ async fn under_lock(
         r = repo.load_index() => r?,
         () = token.cancelled() => return Err(lock.cancelled_error("backup")),
     };
+    // An index file may outlive its packs (a backup paused past its lock wrote it after
+    // a prune deleted them): only packs in the store are deduplication targets.
+    let stored = tokio::select! {
+        r = repo.drop_missing_packs() => r?,
+        () = token.cancelled() => return Err(lock.cancelled_error("backup")),
+    };
+    // Packs an interrupted backup stored and never indexed are reused, not sent again
+    // (only by a backup that holds the one lock: a running backup's packs are its own).
+    let adopted = tokio::select! {
+        r = adopt::adopt(repo, lock, &stored) => r?,
+        () = token.cancelled() => return Err(lock.cancelled_error("backup")),
+    };
+    drop(stored);
+    if !adopted.is_empty() {
+        let index = Arc::make_mut(&mut repo.index);
+        for p in &adopted {
+            index.add_pack(p.id, &p.blobs);
+        }
+    }
     point(opts, lock, Step::BackupLocked).await?;
     let outcome = run(
         repo,
@@ -241,18 +284,28 @@ async fn under_lock(
         uploaded,
     )
     .await;
-    let (stats, tree, packs, added) = match outcome {
+    let (stats, tree, mut packs, added) = match outcome {
         Err(_) if token.is_cancelled() => return Err(lock.cancelled_error("backup")),
         other => other?,
     };
+    // The adopted packs are indexed with this backup's own (whether used or not: an
+    // unused one is then marked by prune like any other).
+    packs.extend(adopted);
     point(opts, lock, Step::BackupAfterUpload).await?;
     lock.ensure_live("backup")?;
+    let mut index_keys = Vec::new();
     if !packs.is_empty() {
+        // A backup paused past its lock may find its packs deleted as unindexed: it
+        // confirms its lock before an index file names them.
+        lock.check().await?;
         // From the moment the first index write starts, it may land even if the call
         // fails (a timeout after the store committed it): another backup may then
         // deduplicate against these packs, so they are never deleted past this point.
         uploaded.clear();
-        crate::index::store_files(repo, &packs, &[]).await?;
+        let written = crate::index::store_files_noting(repo, &packs, &[], &mut index_keys).await;
+        if let Err(e) = written {
+            return Err(retract_if_lost(repo, lock, &index_keys, e).await);
+        }
         let index = Arc::make_mut(&mut repo.index);
         index.reserve(packs.iter().map(|p| p.blobs.len()).sum());
         for p in &packs {
@@ -260,6 +313,38 @@ async fn under_lock(
         }
     }
     drop(packs);
+    match commit(repo, opts, lock, parent, root_str, tree, stats, added).await {
+        Ok(summary) => Ok(summary),
+        Err(e) => Err(retract_if_lost(repo, lock, &index_keys, e).await),
+    }
+}
+
+/// After a failure past the index write: when the lock turns out lost, the index files
+/// this backup wrote may name packs a prune deleted meanwhile ([`retract`]).
+async fn retract_if_lost(repo: &Repository, lock: &Lock, keys: &[String], e: Error) -> Error {
+    if !keys.is_empty() && (matches!(e, Error::LockLost { .. }) || lock.lost().is_some()) {
+        if let Err(r) = adopt::retract(repo, keys).await {
+            tracing::warn!(
+                "could not check the index files of the failed backup ({r}); \
+                 `holdfast repair index` checks them"
+            );
+        }
+    }
+    e
+}
+
+/// The snapshot and its commit, after the index is written.
+#[allow(clippy::too_many_arguments)]
+async fn commit(
+    repo: &IndexedRepository,
+    opts: &BackupOptions,
+    lock: &Lock,
+    parent: Option<(Id, Snapshot)>,
+    root_str: String,
+    tree: Id,
+    stats: WalkStats,
+    added: u64,
+) -> Result<BackupSummary> {
     point(opts, lock, Step::BackupAfterIndex).await?;
     let shrunk = reference.and_then(|(id, files, size)| {
         let after = (stats.files, stats.size);
@@ -268,7 +353,7 @@ async fn under_lock(
     let changes = stats.changes;
     let snapshot = Snapshot {
         version: 1,
-        time: opts.time.unwrap_or_else(chrono::Utc::now),
+        time: opts.time.unwrap_or_else(crate::clock::now),
         hostname: crate::snapshot::hostname(),
         root: root_str,
         volume: opts.volume.clone(),

@@ -173,7 +173,9 @@ async fn under_locks(
     let token = tgt_lock.token();
     let work = async {
         let src = source.load_index().await?;
-        let tgt = target.load_index().await?;
+        let mut tgt = target.load_index().await?;
+        // Deduplicate only against packs the target has (docs/FORMAT.md, "Invariant").
+        tgt.drop_missing_packs().await?;
         let wanted = chosen(source, &opts.snapshots).await?;
         let mut held: HashMap<Id, Id> = HashMap::new();
         for (id, s) in tgt.snapshots().await? {
@@ -191,7 +193,7 @@ async fn under_locks(
     };
     let mut walker = Walker {
         src,
-        sink: Sink::new(tgt),
+        sink: Sink::new(tgt, tgt_lock.store_clock()),
         trees: HashMap::new(),
         blobs: HashMap::new(),
         level: opts.compression,

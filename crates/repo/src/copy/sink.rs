@@ -58,10 +58,13 @@ pub(crate) struct Sink {
     /// Bytes of those packs.
     done_bytes: u64,
     pub(crate) stats: SinkStats,
+    /// The target store's clock (from the target lock): the age of a stored pack is
+    /// judged by it, never by this host's clock.
+    clock: crate::clock::StoreClock,
 }
 
 impl Sink {
-    pub(crate) fn new(target: IndexedRepository) -> Sink {
+    pub(crate) fn new(target: IndexedRepository, clock: crate::clock::StoreClock) -> Sink {
         let in_flight = if target.store().local_root().is_some() {
             2
         } else {
@@ -77,6 +80,7 @@ impl Sink {
             done: Vec::new(),
             done_bytes: 0,
             stats: SinkStats::default(),
+            clock,
         }
     }
 
@@ -126,7 +130,9 @@ impl Sink {
         }
         let pack = w.finish_synthetic(self.target.keys())?;
         let repo = self.target.clone();
-        self.uploads.spawn(async move { upload(&repo, pack).await });
+        let clock = self.clock;
+        self.uploads
+            .spawn(async move { upload(&repo, pack, clock.now()).await });
         Ok(())
     }
 
@@ -185,14 +191,16 @@ impl Sink {
 
 /// Stores one pack, or reuses the identical pack an interrupted run stored recently.
 /// Returns the pack's index entry, its size and whether it was reused.
-async fn upload(repo: &IndexedRepository, pack: FinishedPack) -> Result<(IndexPack, u64, bool)> {
+async fn upload(
+    repo: &IndexedRepository,
+    pack: FinishedPack,
+    store_now: chrono::DateTime<chrono::Utc>,
+) -> Result<(IndexPack, u64, bool)> {
     let key = pack_key(&pack.id);
     let size = pack.bytes.len() as u64;
     let pack = match repo.store().stat(&key).await {
         Ok(meta) => {
-            let recent = meta
-                .modified
-                .is_some_and(|t| chrono::Utc::now() - t < REUSE_WITHIN);
+            let recent = meta.modified.is_some_and(|t| store_now - t < REUSE_WITHIN);
             if meta.size == size && recent {
                 tracing::debug!("pack {} is already stored: reused", pack.id);
                 return Ok((

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::write_lock;
+use crate::clock::StoreClock;
 use crate::error::{Error, Result};
 use crate::repository::Repository;
 
@@ -15,6 +16,8 @@ use crate::repository::Repository;
 pub(super) struct Held {
     /// Wall time and monotonic time of the last successful write of the lock object.
     written: Mutex<(chrono::DateTime<chrono::Utc>, std::time::Instant)>,
+    /// The store's clock as read from that write.
+    clock: Mutex<StoreClock>,
     /// Why the lock was lost, once it is.
     lost: Mutex<Option<String>>,
     /// A write older than this no longer counts as holding the lock.
@@ -22,12 +25,10 @@ pub(super) struct Held {
 }
 
 impl Held {
-    pub(super) fn new(
-        valid_for: chrono::TimeDelta,
-        written: chrono::DateTime<chrono::Utc>,
-    ) -> Held {
+    pub(super) fn new(valid_for: chrono::TimeDelta, clock: StoreClock) -> Held {
         Held {
-            written: Mutex::new((written, std::time::Instant::now())),
+            written: Mutex::new((crate::clock::now(), std::time::Instant::now())),
+            clock: Mutex::new(clock),
             lost: Mutex::new(None),
             valid_for,
         }
@@ -37,13 +38,20 @@ impl Held {
     /// is longer (a paused process sees both jump; a suspended VM only the wall clock).
     fn age(&self) -> chrono::TimeDelta {
         let (wall, mono) = *self.written.lock().unwrap_or_else(|e| e.into_inner());
-        let by_wall = chrono::Utc::now() - wall;
+        let by_wall = crate::clock::now() - wall;
         let by_mono = chrono::TimeDelta::from_std(mono.elapsed()).unwrap_or(chrono::TimeDelta::MAX);
         by_wall.max(by_mono)
     }
 
-    fn wrote(&self, at: chrono::DateTime<chrono::Utc>) {
-        *self.written.lock().unwrap_or_else(|e| e.into_inner()) = (at, std::time::Instant::now());
+    fn wrote(&self, clock: StoreClock) {
+        *self.written.lock().unwrap_or_else(|e| e.into_inner()) =
+            (crate::clock::now(), std::time::Instant::now());
+        *self.clock.lock().unwrap_or_else(|e| e.into_inner()) = clock;
+    }
+
+    /// The store's clock as read from the last write.
+    pub(super) fn clock(&self) -> StoreClock {
+        *self.clock.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(super) fn lost(&self) -> Option<String> {
@@ -88,12 +96,12 @@ pub(super) async fn refresh(
         }
         Err(e) => return Err(e),
     }
-    let at = write_lock(repo, key, exclusive).await?;
+    let clock = write_lock(repo, key, exclusive).await?;
     // The read and write may have been slow (or the process paused between them).
     if let Some(reason) = held.expired() {
         return Ok(Err(reason));
     }
-    held.wrote(at);
+    held.wrote(clock);
     Ok(Ok(()))
 }
 

@@ -272,3 +272,50 @@ async fn a_live_lock_passes_its_check_and_cancelling_the_parent_cancels_it() -> 
     assert!(list_locks(&repo).await?.is_empty());
     Ok(())
 }
+
+/// A repository in a temporary directory: a store that keeps modification times.
+async fn file_repo() -> Result<(tempfile::TempDir, Repository)> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tmp", e))?;
+    let store = holdfast_store::Store::open(&format!("file://{}", dir.path().display()))?;
+    let opts = crate::repository::InitOptions {
+        password: "one".into(),
+        kdf: crate::crypto::KdfParams::insecure_fast(),
+    };
+    let repo = crate::repository::init(store, &opts).await?;
+    Ok((dir, repo))
+}
+
+/// Finding: a client whose clock ran 2 h ahead judged a live backup's lock stale and
+/// pruned beside it. Staleness now follows the store's clock: a lock whose `time` says
+/// hours ago (or years ahead) but whose object was just written is fresh, and one whose
+/// object is old is stale whatever its `time` says.
+#[tokio::test]
+async fn staleness_follows_the_store_clock_not_the_time_in_the_lock() -> Result<()> {
+    let (dir, repo) = file_repo().await?;
+    // Written just now by a client whose clock is 26 h behind: fresh.
+    store_lock(
+        &repo,
+        "locks/skewed",
+        &foreign(true, chrono::TimeDelta::hours(26)),
+    )
+    .await?;
+    let refused = Lock::acquire_with(&repo, false, &quick()).await;
+    assert!(matches!(refused, Err(Error::Locked { .. })), "{refused:?}");
+    // Its `time` says now, but the store last saw it written 2 h ago: stale.
+    let path = dir.path().join("locks/skewed");
+    store_lock(
+        &repo,
+        "locks/skewed",
+        &foreign(true, chrono::TimeDelta::zero()),
+    )
+    .await?;
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    filetime::set_file_mtime(&path, filetime::FileTime::from_system_time(two_hours_ago))
+        .map_err(|e| Error::io(&path, e))?;
+    let held = Lock::acquire_with(&repo, false, &quick()).await?;
+    assert!(!path.exists(), "the stale lock stays");
+    // The store's clock is read from the own lock, within a second of this host's.
+    assert!((held.store_now() - chrono::Utc::now()).num_seconds().abs() < 5);
+    held.release().await?;
+    Ok(())
+}

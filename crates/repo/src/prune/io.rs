@@ -153,3 +153,35 @@ pub(crate) async fn delete_all(repo: &Repository, keys: Vec<String>) -> Result<(
         .await?;
     Ok(())
 }
+
+/// The blob list of each pack, read from its authenticated trailer; a pack whose trailer
+/// cannot be read (damaged, or gone meanwhile) gets an empty list, with a warning.
+pub(super) async fn trailers(
+    repo: &Repository,
+    packs: Vec<crate::id::Id>,
+) -> Result<Vec<(crate::id::Id, Vec<crate::pack::PackedBlob>)>> {
+    let read: Vec<_> = futures::stream::iter(packs)
+        .map(|id| async move {
+            let key = pack_key(&id);
+            let r = match repo.read_named(&key).await {
+                Ok(bytes) => crate::pack::read_trailer(repo.keys(), &key, &bytes),
+                Err(e) => Err(e),
+            };
+            (id, key, r)
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    let mut out = Vec::with_capacity(read.len());
+    for (id, key, r) in read {
+        match r {
+            Ok(blobs) => out.push((id, blobs)),
+            Err(e) if e.is_unavailable() => return Err(e),
+            Err(e) => {
+                tracing::warn!("unindexed pack {key} is marked without its blob list: {e}");
+                out.push((id, Vec::new()));
+            }
+        }
+    }
+    Ok(out)
+}

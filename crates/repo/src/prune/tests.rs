@@ -291,3 +291,44 @@ fn boxed_unlock(repo: Repository) -> Boxed<crate::UnlockReport> {
 fn operations_can_run_on_any_thread() {
     let _ = (boxed_prune, boxed_forget, boxed_unlock);
 }
+
+/// Finding: prune deleted unindexed packs at once; a backup paused past its lock then
+/// wrote an index file naming them, and the next backup deduplicated against packs that
+/// were gone. An old unindexed pack is now marked first (its blobs read from its
+/// trailer) and deleted by a later prune, after the mark grace period.
+#[tokio::test]
+async fn old_unindexed_packs_are_marked_before_they_are_deleted() -> Result<()> {
+    let f = partly_used_repository().await?;
+    prune(
+        &f.repo,
+        &PruneOptions {
+            stop_after: Some(PrunePhase::PacksWritten),
+            ..now_prune()
+        },
+    )
+    .await?;
+    let two_phase = PruneOptions {
+        unindexed_grace: chrono::TimeDelta::zero(),
+        ..PruneOptions::default()
+    };
+    let r = prune(&f.repo, &two_phase).await?;
+    assert_eq!((r.unindexed_marked, r.unindexed_deleted), (1, 0), "{r:?}");
+    f.assert_sound().await?;
+    let irepo = f.repo.load_index().await?;
+    let marked = irepo
+        .index()
+        .packs()
+        .filter(|p| irepo.index().is_marked(p))
+        .count();
+    assert!(marked >= 1, "the unindexed pack is not marked");
+    // Nothing deduplicates against it; a later prune past the grace period deletes it.
+    let later = PruneOptions {
+        mark_grace: chrono::TimeDelta::zero(),
+        ..two_phase
+    };
+    let r = prune(&f.repo, &later).await?;
+    assert!(r.packs_deleted >= 1, "{r:?}");
+    assert_eq!((r.unindexed_marked, r.unindexed_deleted), (0, 0), "{r:?}");
+    f.assert_sound().await?;
+    Ok(())
+}

@@ -53,6 +53,36 @@ impl IndexedRepository {
         self.index = Arc::default();
     }
 
+    /// Lists `data/` once and forgets the index entries of packs the store lacks
+    /// (docs/FORMAT.md, "Invariant": no index entry is trusted for deduplication unless
+    /// its pack exists). Called under a lock that keeps prune out, so every pack left in
+    /// the index stays until the lock is released. Returns every stored pack with its
+    /// size.
+    pub async fn drop_missing_packs(&mut self) -> Result<std::collections::HashMap<Id, u64>> {
+        let opts = holdfast_store::ListOptions {
+            recursive: true,
+            filter: None,
+        };
+        let metas: Vec<holdfast_store::ObjectMeta> =
+            futures::TryStreamExt::try_collect(self.repo.store().list("data/", opts))
+                .await
+                .map_err(Error::from)?;
+        let stored: std::collections::HashMap<Id, u64> = metas
+            .into_iter()
+            .filter_map(|m| Some((m.key.rsplit('/').next()?.parse::<Id>().ok()?, m.size)))
+            .collect();
+        let missing = Arc::make_mut(&mut self.index).drop_missing_packs(|p| stored.contains_key(p));
+        if let Some(first) = missing.first() {
+            tracing::warn!(
+                "the index names {} pack(s) missing from the store ({} first): nothing is \
+                 deduplicated against them; `holdfast repair index` removes their entries",
+                missing.len(),
+                pack_key(first)
+            );
+        }
+        Ok(stored)
+    }
+
     /// The location of a blob, or [`Error::NotFound`].
     pub fn locate(&self, id: &Id) -> Result<BlobLocation> {
         self.index

@@ -9,8 +9,10 @@
 //! its own steps; then the first goes on, then the second. The second client judges every
 //! lock stale (a stale window of zero), as a real client does once the first has been
 //! paused past the window, so the pairs that a fresh lock would keep apart do meet. After
-//! each trial every listed snapshot restores byte-exact and `verify --read-data` is clean,
-//! and they still are after a later prune with no grace period.
+//! each trial a new backup of the same data succeeds, every listed snapshot restores
+//! byte-exact and `verify --read-data` is clean, and they still are after a later prune
+//! with no grace period. Pairs whose second client's clock is off are real processes
+//! (crates/cli/tests/integration/repo_pause.rs).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -238,9 +240,19 @@ async fn check(trial: &Trial, what: &str) -> TestResult {
     Ok(())
 }
 
-/// After the trial: the first check, then a prune that deletes every mark at once (as a
-/// prune a day later would), then the check again.
+/// After the trial: a new backup of the same data (it must not deduplicate against
+/// anything the pair left behind without its pack), the first check, then a prune that
+/// deletes every mark at once (as a prune a day later would), then the check again.
 async fn settle(trial: &Trial, what: &str) -> TestResult {
+    let mut repo = trial.repo.clone();
+    let next = holdfast_repo::backup(&mut repo, &BackupOptions::new(&trial.src))
+        .await
+        .map_err(|e| format!("{what}: the next backup: {e}"))?;
+    trial
+        .expected
+        .lock()
+        .map_err(|_| "poisoned")?
+        .insert(next.id, snapshot_of(&trial.src)?);
     check(trial, what).await?;
     let later = PruneOptions {
         mark_grace: chrono::TimeDelta::zero(),
