@@ -313,7 +313,18 @@ async fn under_lock(
         }
     }
     drop(packs);
-    match commit(repo, opts, lock, parent, root_str, tree, stats, added).await {
+    match commit(
+        repo,
+        opts,
+        lock,
+        (parent, reference),
+        root_str,
+        tree,
+        stats,
+        added,
+    )
+    .await
+    {
         Ok(summary) => Ok(summary),
         Err(e) => Err(retract_if_lost(repo, lock, &index_keys, e).await),
     }
@@ -339,7 +350,7 @@ async fn commit(
     repo: &IndexedRepository,
     opts: &BackupOptions,
     lock: &Lock,
-    parent: Option<(Id, Snapshot)>,
+    (parent, reference): (Option<(Id, Snapshot)>, Option<(Id, u64, u64)>),
     root_str: String,
     tree: Id,
     stats: WalkStats,
