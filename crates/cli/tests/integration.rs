@@ -16,6 +16,7 @@ mod integration {
     mod full_disks;
     mod garage_cluster;
     mod guard_doors;
+    mod guard_util;
     mod guide;
     mod json_shapes;
     mod key_roundtrip;
