@@ -36,6 +36,7 @@ pub mod id;
 pub mod index;
 pub mod keys;
 pub mod lock;
+mod longpath;
 pub mod open;
 pub mod pack;
 pub mod progress;
@@ -49,6 +50,8 @@ pub mod tools;
 pub mod tree;
 pub mod verify;
 
+#[cfg(test)]
+mod deep_tests;
 #[cfg(test)]
 mod test_support;
 
