@@ -80,6 +80,7 @@ async fn verify_and_repair_reach_the_bottom_of_a_deep_chain() -> Result<()> {
 
     let opts = crate::repair::snapshots::RepairSnapshotsOptions {
         dry_run: false,
+        forget: true,
         ..Default::default()
     };
     let fixed = crate::repair::snapshots::repair_snapshots(&repo, &opts).await?;
@@ -90,8 +91,8 @@ async fn verify_and_repair_reach_the_bottom_of_a_deep_chain() -> Result<()> {
             .problems
             .iter()
             .all(|p| !p.object.starts_with("blob")),
-        "{:?}",
-        report.problems
+        "{} problems left",
+        report.problems.len()
     );
     Ok(())
 }
