@@ -8,6 +8,7 @@ mod integration {
     mod copy_backends;
     mod copy_local;
     mod copy_util;
+    mod deep_trees;
     mod errors_actionable;
     mod examples;
     mod examples_containers;

@@ -131,39 +131,77 @@ fn compare(a: &Node, b: &Node) -> Option<Change> {
     None
 }
 
-/// Lists added, removed and changed paths from snapshot `a` to snapshot `b`.
+/// The nodes of tree `id` by name (none for `None`); a tree that cannot be loaded fails
+/// naming the directory `at`.
+async fn nodes_of(
+    repo: &IndexedRepository,
+    id: Option<Id>,
+    at: &Path,
+) -> Result<BTreeMap<std::ffi::OsString, Node>> {
+    let Some(id) = id else {
+        return Ok(BTreeMap::new());
+    };
+    let tree = repo
+        .load_tree(&id)
+        .await
+        .map_err(|e| Error::corrupt(format!("tree of {}", at.display()), e))?;
+    Ok(tree.nodes.into_iter().map(|n| (n.os_name(), n)).collect())
+}
+
+/// The subtree of a directory node.
+fn subtree(n: Option<&Node>) -> Option<Id> {
+    n.filter(|n| n.kind == NodeType::Dir)
+        .and_then(|n| n.subtree)
+}
+
+/// Lists added, removed and changed paths from snapshot `a` to snapshot `b`, in path
+/// order. The two trees are walked side by side with an explicit stack (any depth costs
+/// heap, not call stack), and a directory whose subtree id is the same on both sides is
+/// not entered: nothing below it differs.
 pub async fn diff(repo: &IndexedRepository, a: &Snapshot, b: &Snapshot) -> Result<Vec<DiffEntry>> {
-    let mut map: BTreeMap<PathBuf, (Option<Node>, Option<Node>)> = BTreeMap::new();
-    for (side, snap) in [(0, a), (1, b)] {
-        let (entries, errors) = walk(repo, snap.tree).await;
-        if let Some((path, e)) = errors.into_iter().next() {
-            return Err(Error::corrupt(format!("tree of {}", path.display()), e));
+    let mut out: Vec<(PathBuf, Change)> = Vec::new();
+    let mut stack: Vec<(PathBuf, Option<Id>, Option<Id>)> =
+        vec![(PathBuf::new(), Some(a.tree), Some(b.tree))];
+    while let Some((dir, x, y)) = stack.pop() {
+        if x.is_some() && x == y {
+            continue;
         }
-        for e in entries {
-            let slot = map.entry(e.path).or_default();
-            if side == 0 {
-                slot.0 = Some(e.node)
-            } else {
-                slot.1 = Some(e.node)
+        let left = nodes_of(repo, x, &dir).await?;
+        let mut right = nodes_of(repo, y, &dir).await?;
+        let mut pairs: Vec<(Option<Node>, Option<Node>)> = Vec::new();
+        for (name, l) in left {
+            let r = right.remove(&name);
+            pairs.push((Some(l), r));
+        }
+        pairs.extend(right.into_values().map(|r| (None, Some(r))));
+        for (l, r) in pairs {
+            let Some(name) = l.as_ref().or(r.as_ref()).map(Node::os_name) else {
+                continue;
+            };
+            let path = dir.join(&name);
+            let change = match (&l, &r) {
+                (None, Some(_)) => Some(Change::Added),
+                (Some(_), None) => Some(Change::Removed),
+                (Some(p), Some(q)) => compare(p, q),
+                (None, None) => None,
+            };
+            let (sx, sy) = (subtree(l.as_ref()), subtree(r.as_ref()));
+            if let Some(change) = change {
+                out.push((path.clone(), change));
+            }
+            if sx.is_some() || sy.is_some() {
+                stack.push((path, sx, sy));
             }
         }
     }
-    let mut out = Vec::new();
-    for (path, pair) in map {
-        let change = match pair {
-            (None, Some(_)) => Some(Change::Added),
-            (Some(_), None) => Some(Change::Removed),
-            (Some(x), Some(y)) => compare(&x, &y),
-            (None, None) => None,
-        };
-        if let Some(change) = change {
-            out.push(DiffEntry {
-                path: path.to_string_lossy().into_owned(),
-                change,
-            });
-        }
-    }
-    Ok(out)
+    out.sort_by(|p, q| p.0.cmp(&q.0));
+    Ok(out
+        .into_iter()
+        .map(|(path, change)| DiffEntry {
+            path: path.to_string_lossy().into_owned(),
+            change,
+        })
+        .collect())
 }
 
 #[cfg(test)]

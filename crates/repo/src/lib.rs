@@ -37,6 +37,7 @@ pub mod id;
 pub mod index;
 pub mod keys;
 pub mod lock;
+mod longpath;
 pub mod open;
 pub mod pack;
 pub mod progress;
@@ -50,6 +51,8 @@ pub mod tools;
 pub mod tree;
 pub mod verify;
 
+#[cfg(test)]
+mod deep_tests;
 #[cfg(test)]
 mod test_support;
 

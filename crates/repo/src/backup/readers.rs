@@ -129,7 +129,10 @@ impl Feed {
 
 /// A file for a reader: where it is, its size as listed, and where the answer goes.
 pub(crate) struct ReadJob {
+    /// The path shown in messages.
     pub path: PathBuf,
+    /// The path opened (short however deep the file is, see [`crate::longpath`]).
+    pub place: crate::longpath::Place,
     pub size: u64,
     /// The position of the file's node in its directory's tree.
     pub slot: usize,
@@ -201,7 +204,7 @@ impl Drop for Readers {
 
 fn read(feed: &Feed, rx: &Receiver<ReadJob>) {
     for job in rx {
-        let content = feed.read_file(&job.path, job.size);
+        let content = feed.read_file(job.place.path(), job.size);
         let _ = job.reply.send(ReadDone {
             slot: job.slot,
             path: job.path,
@@ -274,6 +277,9 @@ mod tests {
         for (slot, name) in ["a", "missing", "b", "c"].iter().enumerate() {
             readers.send(ReadJob {
                 path: dir.path().join(name),
+                place: crate::longpath::LongPaths::new(dir.path())
+                    .place(std::path::Path::new(name))
+                    .map_err(|e| Error::io(name, e))?,
                 size: 12,
                 slot,
                 reply: reply.clone(),
@@ -308,6 +314,9 @@ mod tests {
         for slot in 0..QUEUED_FILES {
             readers.send(ReadJob {
                 path: PathBuf::from("/nonexistent/holdfast-test"),
+                place: crate::longpath::LongPaths::new(std::path::Path::new("/nonexistent"))
+                    .place(std::path::Path::new("holdfast-test"))
+                    .map_err(|e| Error::io("place", e))?,
                 size: 0,
                 slot,
                 reply: reply.clone(),

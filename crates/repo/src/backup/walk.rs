@@ -2,12 +2,21 @@
 //! [`super::readers`] (which chunk, hash and skip blobs already stored), and builds one
 //! tree per directory bottom-up once its files are read. Files unchanged since the parent
 //! snapshot (size, mtime, ctime, inode) are not read.
+//!
+//! Depth: the walk keeps an explicit stack of [`Frame`]s, one per directory from the root
+//! to the current one (what is left of its listing, its entries in the parent snapshot,
+//! the tree being built, the readers' answers), so depth costs heap, never call stack;
+//! the path relative to the root is one buffer pushed and popped as the walk goes. No
+//! directory is held open per level: every path is resolved through
+//! [`crate::longpath::LongPaths`], which holds one descriptor per 2 KiB of path (about 10
+//! at 10,000 levels of one-letter names) and hands out paths under `PATH_MAX`, so neither
+//! the descriptor limit nor `PATH_MAX` bounds the depth of a tree that backs up.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::{File, Metadata};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
@@ -16,6 +25,7 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use super::readers::{Feed, ReadJob, Readers};
 use crate::error::{Error, Result};
 use crate::id::Id;
+use crate::longpath::LongPaths;
 use crate::pack::BlobType;
 use crate::tree::{Node, NodeType, Tree};
 
@@ -68,6 +78,19 @@ pub(crate) struct WalkStats {
     pub errors: Vec<String>,
 }
 
+/// A directory being walked: its entry in its parent, what is left of its listing, its
+/// parent-snapshot entries not met yet, the tree being built and the answers of the
+/// readers to the files it queued.
+struct Frame {
+    node: Option<Node>,
+    prev: HashMap<OsString, Node>,
+    names: std::vec::IntoIter<OsString>,
+    tree: Tree,
+    reply: crossbeam_channel::Sender<super::readers::ReadDone>,
+    answers: crossbeam_channel::Receiver<super::readers::ReadDone>,
+    queued: usize,
+}
+
 pub(crate) struct Walker {
     pub feed: Feed,
     pub readers: Readers,
@@ -117,12 +140,12 @@ impl Walker {
             None => None,
         };
         if meta.is_dir() {
-            return self.dir(root, Path::new(""), parent);
+            return self.dir(root, parent);
         }
         let name = root.file_name().unwrap_or(OsStr::new("root")).to_owned();
         let prev = parent.and_then(|t| t.nodes.into_iter().find(|n| n.os_name() == name));
         let mut tree = Tree::default();
-        if let Some(n) = self.entry(root, Path::new(&name), &name, &meta, prev)? {
+        if let Some(n) = self.entry(root, root, &name, &meta, prev)? {
             tree.nodes.push(n);
         }
         self.save_tree(&mut tree)
@@ -146,106 +169,184 @@ impl Walker {
         Ok(id)
     }
 
-    fn dir(&mut self, path: &Path, rel: &Path, parent: Option<Tree>) -> Result<Id> {
-        let mut prev: HashMap<OsString, Node> = parent
+    /// Walks the directory `root` depth-first with an explicit stack of [`Frame`]s (one
+    /// per directory between the root and the current one), so any depth the file system
+    /// allows costs heap, never stack; paths go through [`LongPaths`], so depth past
+    /// `PATH_MAX` works too. Returns the root's tree id.
+    fn dir(&mut self, root: &Path, parent: Option<Tree>) -> Result<Id> {
+        let mut paths = LongPaths::new(root);
+        let mut rel = PathBuf::new();
+        let first = self.frame(&mut paths, &rel, None, parent);
+        let mut stack = vec![first];
+        loop {
+            let frame = stack
+                .last_mut()
+                .ok_or_else(|| Error::Internal("the walk lost its root".into()))?;
+            if let Some(name) = frame.names.next() {
+                self.live()?;
+                rel.push(&name);
+                match self.child(&mut paths, &rel, &name, frame)? {
+                    Some(sub) => stack.push(sub),
+                    None => {
+                        rel.pop();
+                    }
+                }
+                continue;
+            }
+            let Some(Frame {
+                node,
+                mut tree,
+                reply,
+                answers,
+                queued,
+                ..
+            }) = stack.pop()
+            else {
+                continue;
+            };
+            drop(reply);
+            self.collect(&mut tree, &answers, queued)?;
+            let Some(mut node) = node else {
+                let extra = std::mem::take(&mut self.overrides.extra);
+                if let Some(n) = self.extra_dir(&extra)? {
+                    tree.nodes.push(n);
+                }
+                return self.save_tree(&mut tree);
+            };
+            node.subtree = Some(self.save_tree(&mut tree)?);
+            self.stats.dirs += 1;
+            rel.pop();
+            if let Some(parent) = stack.last_mut() {
+                parent.tree.nodes.push(node);
+            }
+        }
+    }
+
+    /// Lists the directory at `rel` and starts its frame; `node` is its entry in its
+    /// parent (`None`: the root), `parent` its tree in the parent snapshot.
+    fn frame(
+        &mut self,
+        paths: &mut LongPaths,
+        rel: &Path,
+        node: Option<Node>,
+        parent: Option<Tree>,
+    ) -> Frame {
+        let prev: HashMap<OsString, Node> = parent
             .map(|t| t.nodes.into_iter().map(|n| (n.os_name(), n)).collect())
             .unwrap_or_default();
         let mut names = Vec::new();
-        match std::fs::read_dir(path) {
+        match paths.place(rel).and_then(|p| std::fs::read_dir(p.path())) {
             Ok(rd) => {
                 for e in rd {
                     match e {
                         Ok(e) => names.push(e.file_name()),
-                        Err(e) => self.warn(path, format!("listing failed: {e}")),
+                        Err(e) => {
+                            self.warn(&paths.root().join(rel), format!("listing failed: {e}"))
+                        }
                     }
                 }
             }
-            Err(e) => self.warn(path, format!("cannot list directory: {e}")),
+            Err(e) => self.warn(
+                &paths.root().join(rel),
+                format!("cannot list directory: {e}"),
+            ),
         }
         names.sort();
-        let mut tree = Tree::default();
         let (reply, answers) = crossbeam_channel::unbounded();
-        let mut queued = 0usize;
-        for name in names {
-            self.live()?;
-            let child = path.join(&name);
-            let child_rel = rel.join(&name);
-            if self.excludes.excluded(&child_rel, &name) || self.overrides.omit.contains(&child_rel)
-            {
-                continue;
-            }
-            if rel.as_os_str().is_empty() && name == super::sources::DATABASES_DIR {
-                self.warn(&child, "left out: the name is reserved for database dumps");
-                continue;
-            }
-            let meta = match std::fs::symlink_metadata(&child) {
-                Ok(m) => m,
-                Err(e) => {
-                    self.warn(&child, e);
-                    continue;
-                }
-            };
-            let node = match self.overrides.replace.get(&child_rel).cloned() {
-                Some(source) if meta.is_file() => self.replaced_file(&meta, &source, &name)?,
-                None if meta.is_file() => {
-                    let mut node = node_from(&name, NodeType::File, &meta);
-                    if !self.unchanged(&mut node, prev.remove(&name)) {
-                        self.readers.send(ReadJob {
-                            path: child,
-                            size: node.size,
-                            slot: tree.nodes.len(),
-                            reply: reply.clone(),
-                        })?;
-                        queued += 1;
-                    }
-                    Some(node)
-                }
-                _ => self.entry(&child, &child_rel, &name, &meta, prev.remove(&name))?,
-            };
-            if let Some(n) = node {
-                tree.nodes.push(n);
-            }
+        Frame {
+            node,
+            prev,
+            names: names.into_iter(),
+            tree: Tree::default(),
+            reply,
+            answers,
+            queued: 0,
         }
-        drop(reply);
-        self.collect(&mut tree, &answers, queued)?;
-        if rel.as_os_str().is_empty() {
-            let extra = std::mem::take(&mut self.overrides.extra);
-            if let Some(n) = self.extra_dir(&extra)? {
-                tree.nodes.push(n);
-            }
-        }
-        self.save_tree(&mut tree)
     }
 
+    /// Meets the entry `rel` (named `name`) of the directory of `frame`: a file is queued
+    /// for the readers, a symlink recorded, a directory returned as a new frame.
+    fn child(
+        &mut self,
+        paths: &mut LongPaths,
+        rel: &Path,
+        name: &OsStr,
+        frame: &mut Frame,
+    ) -> Result<Option<Frame>> {
+        if self.excludes.excluded(rel, name) || self.overrides.omit.contains(rel) {
+            return Ok(None);
+        }
+        let shown = paths.root().join(rel);
+        if rel.parent() == Some(Path::new("")) && name == super::sources::DATABASES_DIR {
+            self.warn(&shown, "left out: the name is reserved for database dumps");
+            return Ok(None);
+        }
+        let meta = match paths
+            .place(rel)
+            .and_then(|p| std::fs::symlink_metadata(p.path()).map(|m| (p, m)))
+        {
+            Ok(m) => m,
+            Err(e) => {
+                self.warn(&shown, e);
+                return Ok(None);
+            }
+        };
+        let (place, meta) = meta;
+        let prev = frame.prev.remove(name);
+        if meta.is_dir() {
+            let node = node_from(name, NodeType::Dir, &meta);
+            let sub = prev
+                .filter(|p| p.kind == NodeType::Dir)
+                .and_then(|p| p.subtree)
+                .and_then(|id| self.load_parent(&id));
+            return Ok(Some(self.frame(paths, rel, Some(node), sub)));
+        }
+        let node = match self.overrides.replace.get(rel).cloned() {
+            Some(source) if meta.is_file() => self.replaced_file(&meta, &source, name)?,
+            None if meta.is_file() => {
+                let mut node = node_from(name, NodeType::File, &meta);
+                if !self.unchanged(&mut node, prev) {
+                    self.readers.send(ReadJob {
+                        path: shown,
+                        place,
+                        size: node.size,
+                        slot: frame.tree.nodes.len(),
+                        reply: frame.reply.clone(),
+                    })?;
+                    frame.queued += 1;
+                }
+                Some(node)
+            }
+            _ => self.entry(place.path(), &shown, name, &meta, prev)?,
+        };
+        if let Some(n) = node {
+            frame.tree.nodes.push(n);
+        }
+        Ok(None)
+    }
+
+    /// A file, symlink or special file met at `open` (shown as `shown`); directories are
+    /// walked by [`Walker::dir`].
     fn entry(
         &mut self,
-        path: &Path,
-        rel: &Path,
+        open: &Path,
+        shown: &Path,
         name: &OsStr,
         meta: &Metadata,
         prev: Option<Node>,
     ) -> Result<Option<Node>> {
         let ft = meta.file_type();
-        if ft.is_dir() {
-            let mut node = node_from(name, NodeType::Dir, meta);
-            let sub = prev
-                .filter(|p| p.kind == NodeType::Dir)
-                .and_then(|p| p.subtree)
-                .and_then(|id| self.load_parent(&id));
-            node.subtree = Some(self.dir(path, rel, sub)?);
-            self.stats.dirs += 1;
-            Ok(Some(node))
-        } else if ft.is_file() {
-            self.file(path, name, meta, prev)
+        if ft.is_file() {
+            self.file(open, name, meta, prev)
         } else if ft.is_symlink() {
-            match std::fs::read_link(path) {
+            match std::fs::read_link(open) {
                 Ok(t) => {
                     let mut node = node_from(name, NodeType::Symlink, meta);
                     node.set_target(t.as_os_str());
                     Ok(Some(node))
                 }
                 Err(e) => {
-                    self.warn(path, format!("cannot read link: {e}"));
+                    self.warn(shown, format!("cannot read link: {e}"));
                     Ok(None)
                 }
             }
@@ -254,10 +355,12 @@ impl Walker {
                 "socket"
             } else if ft.is_fifo() {
                 "fifo"
+            } else if ft.is_dir() {
+                "directory"
             } else {
                 "device"
             };
-            tracing::warn!("{}: skipped ({kind})", path.display());
+            tracing::warn!("{}: skipped ({kind})", shown.display());
             Ok(None)
         }
     }

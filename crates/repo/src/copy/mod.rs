@@ -29,7 +29,6 @@ use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use futures::StreamExt;
-use futures::future::BoxFuture;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -274,6 +273,14 @@ async fn copy_one(
     Ok((new_id, added))
 }
 
+/// A source tree being copied: its nodes (blobs already mapped) and the next one whose
+/// subtree is still to copy.
+struct TreeFrame {
+    id: Id,
+    tree: crate::tree::Tree,
+    next: usize,
+}
+
 /// Walks source trees and feeds the sink.
 struct Walker {
     src: IndexedRepository,
@@ -287,27 +294,54 @@ struct Walker {
 }
 
 impl Walker {
+    /// The target id of source tree `id` when this run copied it and the target has it.
+    fn copied(&self, id: &Id) -> Option<Id> {
+        self.trees.get(id).filter(|t| self.sink.has(t)).copied()
+    }
+
+    /// Loads source tree `id` and maps its files' blobs into the target.
+    async fn open(&mut self, id: Id) -> Result<TreeFrame> {
+        let mut tree = self.src.load_tree(&id).await?;
+        self.map_contents(&tree).await?;
+        for node in &mut tree.nodes {
+            for c in &mut node.content {
+                *c = *self.blobs.get(&*c).ok_or_else(|| {
+                    Error::Internal(format!("blob {c} of tree {id} was not mapped"))
+                })?;
+            }
+        }
+        Ok(TreeFrame { id, tree, next: 0 })
+    }
+
     /// Copies the tree `id` and everything below it; returns its id in the target.
-    fn tree(&mut self, id: Id) -> BoxFuture<'_, Result<Id>> {
-        Box::pin(async move {
-            if let Some(t) = self.trees.get(&id)
-                && self.sink.has(t)
-            {
-                return Ok(*t);
-            }
-            let mut tree = self.src.load_tree(&id).await?;
-            self.map_contents(&tree).await?;
-            for node in &mut tree.nodes {
-                for c in &mut node.content {
-                    *c = *self.blobs.get(&*c).ok_or_else(|| {
-                        Error::Internal(format!("blob {c} of tree {id} was not mapped"))
-                    })?;
+    /// Depth-first with an explicit stack (any depth costs heap, not call stack): a
+    /// tree's blobs are mapped when it is reached, the tree itself is stored once every
+    /// subtree below it is.
+    async fn tree(&mut self, id: Id) -> Result<Id> {
+        if let Some(t) = self.copied(&id) {
+            return Ok(t);
+        }
+        let first = self.open(id).await?;
+        let mut stack = vec![first];
+        while let Some(frame) = stack.last_mut() {
+            if let Some(node) = frame.tree.nodes.get_mut(frame.next) {
+                match node.subtree {
+                    Some(sub) => match self.copied(&sub) {
+                        Some(t) => {
+                            node.subtree = Some(t);
+                            frame.next += 1;
+                        }
+                        None => {
+                            let below = self.open(sub).await?;
+                            stack.push(below);
+                        }
+                    },
+                    None => frame.next += 1,
                 }
-                if let Some(sub) = node.subtree {
-                    node.subtree = Some(self.tree(sub).await?);
-                }
+                continue;
             }
-            let bytes = tree.to_bytes()?;
+            let Some(mut done) = stack.pop() else { break };
+            let bytes = done.tree.to_bytes()?;
             let keys = self.sink.target().clone();
             let tid = keys.keys().blob_id(&bytes);
             if !self.sink.has(&tid) {
@@ -316,9 +350,20 @@ impl Walker {
                     .add(tid, BlobType::Tree, &sealed, bytes.len())
                     .await?;
             }
-            self.trees.insert(id, tid);
-            Ok(tid)
-        })
+            self.trees.insert(done.id, tid);
+            match stack.last_mut() {
+                Some(parent) => {
+                    if let Some(node) = parent.tree.nodes.get_mut(parent.next) {
+                        node.subtree = Some(tid);
+                    }
+                    parent.next += 1;
+                }
+                None => return Ok(tid),
+            }
+        }
+        Err(Error::Internal(format!(
+            "the copy of tree {id} ended without a result"
+        )))
     }
 
     /// Reads, re-hashes and seals every data blob of the files of `tree` that is not

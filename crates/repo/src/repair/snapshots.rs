@@ -12,7 +12,6 @@
 
 use std::collections::HashMap;
 
-use futures::future::BoxFuture;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -101,6 +100,42 @@ struct Fixed {
     count: u64,
 }
 
+/// A tree being repaired: its nodes left, those kept, the directory node waiting for
+/// its subtree's repair, and what was dropped beneath it so far.
+struct FixFrame {
+    id: Id,
+    nodes: std::vec::IntoIter<crate::tree::Node>,
+    kept: Vec<crate::tree::Node>,
+    waiting: Option<crate::tree::Node>,
+    dropped: Vec<String>,
+    count: u64,
+    changed: bool,
+}
+
+impl FixFrame {
+    /// Takes the directory `node` back with the repair of its subtree (`None`: it cannot
+    /// be read, and the directory is dropped).
+    fn take(&mut self, mut node: crate::tree::Node, below: Option<Fixed>) {
+        match below {
+            None => {
+                self.dropped.push(format!("{}/", node.name));
+                self.count += 1;
+                self.changed = true;
+            }
+            Some(f) => {
+                if f.changed {
+                    node.subtree = Some(f.id);
+                    self.changed = true;
+                }
+                self.count = self.count.saturating_add(f.count);
+                self.dropped
+                    .extend(f.dropped.iter().map(|p| format!("{}/{p}", node.name)));
+                self.kept.push(node);
+            }
+        }
+    }
+}
+
 struct Rewriter {
     repo: IndexedRepository,
     memo: HashMap<Id, Option<Fixed>>,
@@ -109,70 +144,94 @@ struct Rewriter {
 }
 
 impl Rewriter {
-    /// The repaired form of tree `id`, or `None` when the tree cannot be read.
-    fn fix(&mut self, id: Id) -> BoxFuture<'_, Result<Option<Fixed>>> {
-        Box::pin(async move {
-            if let Some(f) = self.memo.get(&id) {
-                return Ok(f.clone());
+    /// Loads tree `id` as a frame, or `None` (remembered) when it cannot be read.
+    async fn open(&mut self, id: Id) -> Result<Option<FixFrame>> {
+        match self.repo.load_tree(&id).await {
+            Ok(t) => Ok(Some(FixFrame {
+                id,
+                nodes: t.nodes.into_iter(),
+                kept: Vec::new(),
+                waiting: None,
+                dropped: Vec::new(),
+                count: 0,
+                changed: false,
+            })),
+            Err(e) if e.is_unavailable() => Err(e),
+            Err(_) => {
+                self.memo.insert(id, None);
+                Ok(None)
             }
-            let mut tree = match self.repo.load_tree(&id).await {
-                Ok(t) => t,
-                Err(e) if e.is_unavailable() => return Err(e),
-                Err(_) => {
-                    self.memo.insert(id, None);
-                    return Ok(None);
-                }
-            };
-            let mut dropped = Vec::new();
-            let mut count = 0u64;
-            let mut changed = false;
-            let mut kept = Vec::with_capacity(tree.nodes.len());
-            for mut node in std::mem::take(&mut tree.nodes) {
+        }
+    }
+
+    /// The repaired form of tree `id`, or `None` when the tree cannot be read.
+    /// Depth-first with an explicit stack: any depth costs heap, not call stack.
+    async fn fix(&mut self, id: Id) -> Result<Option<Fixed>> {
+        if let Some(f) = self.memo.get(&id) {
+            return Ok(f.clone());
+        }
+        let Some(first) = self.open(id).await? else {
+            return Ok(None);
+        };
+        let mut stack = vec![first];
+        // The result of the subtree just finished, for the frame below it.
+        let mut answer: Option<Option<Fixed>> = None;
+        while let Some(frame) = stack.last_mut() {
+            if frame.waiting.is_some()
+                && let Some(below) = answer.take()
+                && let Some(node) = frame.waiting.take()
+            {
+                frame.take(node, below);
+                continue;
+            }
+            if let Some(node) = frame.nodes.next() {
                 match (node.kind, node.subtree) {
                     (NodeType::File, _)
                         if node.content.iter().any(|b| !self.repo.index().contains(b)) =>
                     {
-                        dropped.push(node.name.clone());
-                        count += 1;
-                        changed = true;
-                        continue;
+                        frame.dropped.push(node.name.clone());
+                        frame.count += 1;
+                        frame.changed = true;
                     }
-                    (NodeType::Dir, Some(sub)) => match self.fix(sub).await? {
+                    (NodeType::Dir, Some(sub)) => match self.memo.get(&sub).cloned() {
+                        Some(known) => frame.take(node, known),
                         None => {
-                            dropped.push(format!("{}/", node.name));
-                            count += 1;
-                            changed = true;
-                            continue;
-                        }
-                        Some(f) => {
-                            if f.changed {
-                                node.subtree = Some(f.id);
-                                changed = true;
+                            frame.waiting = Some(node);
+                            match self.open(sub).await? {
+                                Some(below) => stack.push(below),
+                                None => answer = Some(None),
                             }
-                            count = count.saturating_add(f.count);
-                            dropped.extend(f.dropped.iter().map(|p| format!("{}/{p}", node.name)));
                         }
                     },
-                    _ => {}
+                    _ => frame.kept.push(node),
                 }
-                kept.push(node);
+                continue;
             }
-            tree.nodes = kept;
-            dropped.truncate(MAX_LISTED);
-            let new_id = if changed {
+            let Some(mut done) = stack.pop() else { break };
+            let mut tree = Tree {
+                nodes: std::mem::take(&mut done.kept),
+            };
+            done.dropped.truncate(MAX_LISTED);
+            let new_id = if done.changed {
                 self.store_tree(&mut tree).await?
             } else {
-                id
+                done.id
             };
             let fixed = Fixed {
                 id: new_id,
-                changed,
-                dropped,
-                count,
+                changed: done.changed,
+                dropped: done.dropped,
+                count: done.count,
             };
-            self.memo.insert(id, Some(fixed.clone()));
-            Ok(Some(fixed))
-        })
+            self.memo.insert(done.id, Some(fixed.clone()));
+            if stack.is_empty() {
+                return Ok(Some(fixed));
+            }
+            answer = Some(Some(fixed));
+        }
+        Err(crate::error::Error::Internal(format!(
+            "the repair of tree {id} ended without a result"
+        )))
     }
 
     async fn store_tree(&mut self, tree: &mut Tree) -> Result<Id> {

@@ -35,6 +35,8 @@ const BATCH_GAP: u64 = 256 << 10;
 /// A file being restored: its open temp file, where it goes, where each blob lands.
 struct Pending<'a> {
     queued: &'a Queued,
+    /// Keeps the directory that `tmp` and `dest` are relative to open.
+    _place: crate::longpath::Place,
     tmp: PathBuf,
     dest: PathBuf,
     file: File,
@@ -92,7 +94,8 @@ impl Job {
     /// Creates the temp file of `queued` at its final size and lists its blobs' offsets.
     fn prepare<'a>(&self, queued: &'a Queued) -> Result<Pending<'a>, String> {
         let entry = &queued.entry;
-        let dest = self.target.join(&entry.path);
+        let place = self.place(&entry.path)?;
+        let dest = place.path().to_path_buf();
         let dir = dest.parent().ok_or("no parent directory")?;
         let tmp = dir.join(format!(
             ".holdfast-restore-{}",
@@ -118,6 +121,7 @@ impl Job {
         }
         Ok(Pending {
             queued,
+            _place: place,
             tmp,
             dest,
             file,

@@ -195,7 +195,6 @@ async fn restore_locked(
     let job = Job {
         repo: repo.clone(),
         rt: tokio::runtime::Handle::current(),
-        target,
         damaged: Mutex::new(Vec::new()),
         fatal: Mutex::new(None),
         cancel,
@@ -205,6 +204,8 @@ async fn restore_locked(
         progress: opts.progress.clone(),
         counts_total: include.is_some(),
         pool,
+        paths: Mutex::new(crate::longpath::LongPaths::new(&target)),
+        target,
     };
     let root = snapshot.tree;
     tokio::task::spawn_blocking(move || job.run(root, include.as_ref(), RestoreSummary::default()))
@@ -245,9 +246,20 @@ struct Job {
     /// The progress total is counted as files are chosen (with `include`).
     counts_total: bool,
     pool: rayon::ThreadPool,
+    /// Paths below the target, made short however deep they go ([`crate::longpath`]).
+    paths: Mutex<crate::longpath::LongPaths>,
 }
 
 impl Job {
+    /// `target/rel` as a path the kernel accepts (see [`crate::longpath`]).
+    fn place(&self, rel: &std::path::Path) -> Result<crate::longpath::Place, String> {
+        self.paths
+            .lock()
+            .map_err(|_| "the path resolver is poisoned".to_owned())?
+            .place(rel)
+            .map_err(|e| e.to_string())
+    }
+
     /// Records that the store is unavailable; every worker stops.
     fn unavailable(&self, error: String) {
         if let Ok(mut f) = self.fatal.lock() {

@@ -8,6 +8,12 @@
 //! every file is written (no file is ever written through one), and directory metadata
 //! is set last, deepest first. What the walk keeps for the end is one record per
 //! directory and per symlink, not per file.
+//!
+//! Depth: the walk is a loop over an explicit stack of frames (heap, not call stack),
+//! a directory's record holds its name and parent rather than its path (a path is
+//! rebuilt when one is needed), and every path below the target goes through
+//! [`crate::longpath::LongPaths`], so a tree nested past `PATH_MAX` restores with a few
+//! open descriptors.
 
 use std::path::{Path, PathBuf};
 
@@ -26,11 +32,12 @@ pub(super) const BATCH_FILES: usize = 256;
 /// Bytes of file content that close a batch (one larger file is a batch of its own).
 pub(super) const BATCH_BYTES: u64 = 128 << 20;
 
-/// A directory met by the walk.
+/// A directory met by the walk: its name and parent, not its path (a chain of 10,000
+/// directories would otherwise keep 10,000 paths of up to 20,000 bytes each).
 struct Dir {
     /// The directory holding it (`None`: the target itself).
     parent: Option<usize>,
-    path: PathBuf,
+    name: std::ffi::OsString,
     node: Node,
     state: State,
 }
@@ -46,10 +53,10 @@ enum State {
 }
 
 /// One tree being walked: its directory (index into the walk's dirs; `None` for the
-/// root), its remaining nodes, and whether the include patterns chose it.
+/// root), its remaining nodes, and whether the include patterns chose it. Its path is
+/// the walk's `rel` while it is on top of the stack.
 struct Frame {
     dir: Option<usize>,
-    path: PathBuf,
     nodes: std::vec::IntoIter<Node>,
     chosen: bool,
 }
@@ -131,9 +138,16 @@ impl Job {
                 .extend(self.damaged.into_inner().unwrap_or_default());
             return Ok(summary);
         }
-        for d in dirs.iter().rev().filter(|d| d.state == State::Made) {
-            if let Err(e) = fsops::set_dir_meta(&self.target.join(&d.path), &d.node, me_root) {
-                self.fail(&d.path, e);
+        for (i, d) in dirs.iter().enumerate().rev() {
+            if d.state != State::Made {
+                continue;
+            }
+            let rel = path_of(&dirs, i);
+            let set = self.place(&rel).and_then(|p| {
+                fsops::set_dir_meta(p.path(), &d.node, me_root).map_err(fsops::io_text)
+            });
+            if let Err(e) = set {
+                self.fail(&rel, e);
             }
         }
         if let Some(e) = self.fatal.lock().ok().and_then(|mut f| f.take()) {
@@ -151,13 +165,15 @@ impl Job {
 }
 
 impl Walk<'_> {
+    /// Walks the trees depth-first with an explicit stack (heap, not the call stack, grows
+    /// with depth); `rel` is the path of the directory on top.
     fn walk(&mut self, root: Vec<Node>) -> Result<()> {
         let mut stack = vec![Frame {
             dir: None,
-            path: PathBuf::new(),
             nodes: root.into_iter(),
             chosen: self.include.is_none(),
         }];
+        let mut rel = PathBuf::new();
         while let Some(frame) = stack.last_mut() {
             if self.job.stopped() {
                 break;
@@ -171,16 +187,19 @@ impl Walk<'_> {
                 frame.nodes.next()
             };
             let Some(node) = next else {
-                stack.pop();
+                if stack.pop().is_some_and(|f| f.dir.is_some()) {
+                    rel.pop();
+                }
                 continue;
             };
-            let path = frame.path.join(node.os_name());
+            let path = rel.join(node.os_name());
             let chosen = frame.chosen || self.include.is_some_and(|s| s.is_match(&path));
             let parent = frame.dir;
             match node.kind {
                 NodeType::Dir => {
-                    if let Some(f) = self.dir(parent, path, node, chosen)? {
+                    if let Some(f) = self.dir(parent, &path, node, chosen)? {
                         stack.push(f);
+                        rel = path;
                     }
                 }
                 // A file or symlink is chosen, and its directories made, or it is skipped.
@@ -196,18 +215,18 @@ impl Walk<'_> {
         Ok(())
     }
 
-    /// Meets a directory: records it, makes it when chosen, and loads its tree.
+    /// Meets a directory at `path`: records it, makes it when chosen, and loads its tree.
     fn dir(
         &mut self,
         parent: Option<usize>,
-        path: PathBuf,
+        path: &Path,
         node: Node,
         chosen: bool,
     ) -> Result<Option<Frame>> {
         let subtree = node.subtree;
         self.dirs.push(Dir {
             parent,
-            path: path.clone(),
+            name: node.os_name(),
             node,
             state: State::Deferred,
         });
@@ -221,7 +240,6 @@ impl Walk<'_> {
         match self.job.rt.block_on(self.job.repo.load_tree(&sub)) {
             Ok(t) => Ok(Some(Frame {
                 dir: Some(me),
-                path,
                 nodes: t.nodes.into_iter(),
                 chosen,
             })),
@@ -237,30 +255,51 @@ impl Walk<'_> {
     }
 
     /// Makes every deferred directory from the root down to `dir`; false when one of them
-    /// cannot be made (nothing below it is written).
+    /// cannot be made (nothing below it is written). Iterative: the deferred chain can be
+    /// as deep as the tree.
     fn ensure(&mut self, dir: Option<usize>) -> bool {
-        let Some(i) = dir else { return true };
-        match self.dirs[i].state {
-            State::Made => return true,
-            State::Failed => return false,
-            State::Deferred => {}
+        let mut chain: Vec<usize> = Vec::new();
+        let mut at = dir;
+        while let Some(i) = at {
+            match self.dirs[i].state {
+                State::Made => break,
+                State::Failed => {
+                    for j in chain {
+                        self.dirs[j].state = State::Failed;
+                    }
+                    return false;
+                }
+                State::Deferred => chain.push(i),
+            }
+            at = self.dirs[i].parent;
         }
-        if !self.ensure(self.dirs[i].parent) {
-            self.dirs[i].state = State::Failed;
-            return false;
+        while let Some(i) = chain.pop() {
+            if !self.make(i) {
+                for j in chain {
+                    self.dirs[j].state = State::Failed;
+                }
+                return false;
+            }
         }
-        let full = self.job.target.join(&self.dirs[i].path);
-        let made = if self.job.dry_run {
-            would_make_dir(&full)
-        } else {
-            make_dir(&full)
+        true
+    }
+
+    /// Makes the deferred directory `i`, whose parent is made.
+    fn make(&mut self, i: usize) -> bool {
+        let rel = path_of(&self.dirs, i);
+        let placed = self.job.place(&rel);
+        let made = match &placed {
+            Err(e) => Err(e.clone()),
+            Ok(p) if self.job.dry_run => would_make_dir(p.path()),
+            Ok(p) => make_dir(p.path()),
         };
         match made {
             Ok(dev) => {
                 if !self.job.dry_run
-                    && let Err(e) = self.filesystems.add(dev, &full)
+                    && let Ok(p) = &placed
+                    && let Err(e) = self.filesystems.add(dev, p.path())
                 {
-                    self.job.fail(&self.dirs[i].path, e);
+                    self.job.fail(&rel, e);
                     self.dirs[i].state = State::Failed;
                     return false;
                 }
@@ -269,7 +308,7 @@ impl Walk<'_> {
                 true
             }
             Err(e) => {
-                self.job.fail(&self.dirs[i].path, e);
+                self.job.fail(&rel, e);
                 self.dirs[i].state = State::Failed;
                 false
             }
@@ -341,7 +380,11 @@ impl Walk<'_> {
                 self.summary.symlinks += 1;
                 continue;
             }
-            match fsops::symlink(&self.job.target.join(&l.path), &l.node, self.me_root) {
+            let made = self
+                .job
+                .place(&l.path)
+                .and_then(|p| fsops::symlink(p.path(), &l.node, self.me_root));
+            match made {
                 Ok(()) => {
                     self.summary.symlinks += 1;
                     self.summary.overwritten += u64::from(action == Action::Overwrite);
@@ -353,8 +396,11 @@ impl Walk<'_> {
 
     /// What happens to a file or symlink entry; counts a skip, and in a dry run lists it.
     fn decide(&mut self, entry: &Entry) -> Action {
-        let dest: PathBuf = self.job.target.join(&entry.path);
-        let action = overwrite::decide(&self.job.repo, &entry.node, &dest, self.job.mode);
+        let action = match self.job.place(&entry.path) {
+            Ok(dest) => overwrite::decide(&self.job.repo, &entry.node, dest.path(), self.job.mode),
+            // The file's own restore meets the same error and reports it.
+            Err(_) => Action::Write,
+        };
         if action == Action::Skip {
             self.summary.skipped += 1;
         }
@@ -366,6 +412,17 @@ impl Walk<'_> {
         }
         action
     }
+}
+
+/// The path of directory `i` relative to the target, from the names of its chain.
+fn path_of(dirs: &[Dir], i: usize) -> PathBuf {
+    let mut names = Vec::new();
+    let mut at = Some(i);
+    while let Some(j) = at {
+        names.push(dirs[j].name.as_os_str());
+        at = dirs[j].parent;
+    }
+    names.iter().rev().collect()
 }
 
 fn path_text(p: &Path) -> String {

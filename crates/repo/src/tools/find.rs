@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 
-use futures::future::BoxFuture;
 use globset::{GlobBuilder, GlobMatcher};
 use serde::Serialize;
 
@@ -98,68 +97,90 @@ pub async fn find(repo: &IndexedRepository, opts: &FindOptions) -> Result<Vec<Fo
     Ok(out)
 }
 
+/// One tree being searched: its name in its parent, the length of the search's path
+/// before its name was added, its hits so far (paths relative to it), its nodes left.
+struct Frame {
+    id: Id,
+    name: String,
+    outer: usize,
+    hits: Hits,
+    nodes: std::vec::IntoIter<Node>,
+}
+
 /// Matches below `tree`, paths relative to it. With a path pattern the matches depend
-/// on where the tree is, so only name patterns are memoised.
-fn walk<'a>(
-    repo: &'a IndexedRepository,
-    m: &'a Matcher,
+/// on where the tree is, so only name patterns are memoised. Depth-first with an
+/// explicit stack: any depth costs heap, not call stack; `path` is the path of the tree
+/// on top from the snapshot's root.
+async fn walk(
+    repo: &IndexedRepository,
+    m: &Matcher,
     tree: Id,
-    memo: &'a mut HashMap<Id, std::sync::Arc<Hits>>,
-) -> BoxFuture<'a, Result<std::sync::Arc<Hits>>> {
-    Box::pin(async move {
-        if let Some(h) = memo.get(&tree) {
-            return Ok(h.clone());
-        }
-        let t = repo.load_tree(&tree).await?;
-        let mut hits = Vec::new();
-        for node in t.nodes {
-            let name = node.name.clone();
-            if m.hit(&name, &name) {
-                hits.push((name.clone(), node.clone()));
+    memo: &mut HashMap<Id, std::sync::Arc<Hits>>,
+) -> Result<std::sync::Arc<Hits>> {
+    if let Some(h) = memo.get(&tree) {
+        return Ok(h.clone());
+    }
+    let mut path = String::new();
+    let load = |id: Id| async move { repo.load_tree(&id).await.map(|t| t.nodes.into_iter()) };
+    let mut stack = vec![Frame {
+        id: tree,
+        name: String::new(),
+        outer: 0,
+        hits: Vec::new(),
+        nodes: load(tree).await?,
+    }];
+    while let Some(frame) = stack.last_mut() {
+        let Some(node) = frame.nodes.next() else {
+            let Some(done) = stack.pop() else { break };
+            let hits = std::sync::Arc::new(done.hits);
+            if m.by_name {
+                memo.insert(done.id, hits.clone());
             }
-            if let Some(sub) = node.subtree {
-                let below = if m.by_name {
-                    walk(repo, m, sub, memo).await?
-                } else {
-                    std::sync::Arc::new(walk_paths(repo, m, sub, &name).await?)
-                };
-                hits.extend(
-                    below
+            path.truncate(done.outer);
+            match stack.last_mut() {
+                Some(parent) => parent.hits.extend(
+                    hits.iter()
+                        .map(|(p, n)| (format!("{}/{p}", done.name), n.clone())),
+                ),
+                None => return Ok(hits),
+            }
+            continue;
+        };
+        let name = node.name.clone();
+        let outer = path.len();
+        if !path.is_empty() {
+            path.push('/');
+        }
+        path.push_str(&name);
+        if m.hit(&path, &name) {
+            frame.hits.push((name.clone(), node.clone()));
+        }
+        let below = node
+            .subtree
+            .map(|sub| (sub, m.by_name.then(|| memo.get(&sub).cloned()).flatten()));
+        match below {
+            Some((_, Some(known))) => {
+                frame.hits.extend(
+                    known
                         .iter()
                         .map(|(p, n)| (format!("{name}/{p}"), n.clone())),
                 );
+                path.truncate(outer);
             }
-        }
-        let hits = std::sync::Arc::new(hits);
-        if m.by_name {
-            memo.insert(tree, hits.clone());
-        }
-        Ok(hits)
-    })
-}
-
-/// Matches of a path pattern below `tree`, which sits at `prefix`; paths relative to
-/// `tree`.
-fn walk_paths<'a>(
-    repo: &'a IndexedRepository,
-    m: &'a Matcher,
-    tree: Id,
-    prefix: &'a str,
-) -> BoxFuture<'a, Result<Hits>> {
-    Box::pin(async move {
-        let t = repo.load_tree(&tree).await?;
-        let mut hits = Vec::new();
-        for node in t.nodes {
-            let rel = node.name.clone();
-            let full = format!("{prefix}/{rel}");
-            if m.hit(&full, &rel) {
-                hits.push((rel.clone(), node.clone()));
+            Some((sub, None)) => {
+                let nodes = load(sub).await?;
+                stack.push(Frame {
+                    id: sub,
+                    name,
+                    outer,
+                    hits: Vec::new(),
+                    nodes,
+                });
             }
-            if let Some(sub) = node.subtree {
-                let below = walk_paths(repo, m, sub, &full).await?;
-                hits.extend(below.into_iter().map(|(p, n)| (format!("{rel}/{p}"), n)));
-            }
+            None => path.truncate(outer),
         }
-        Ok(hits)
-    })
+    }
+    Err(Error::Internal(format!(
+        "the search of tree {tree} ended without a result"
+    )))
 }

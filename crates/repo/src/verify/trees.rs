@@ -7,8 +7,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use futures::future::BoxFuture;
-
 use crate::error::Result;
 use crate::id::Id;
 use crate::repository::IndexedRepository;
@@ -39,55 +37,99 @@ impl Found {
     }
 }
 
-/// Checks tree `id` and everything beneath it; `bad` are the blobs known damaged.
-pub(super) fn check<'a>(
-    repo: &'a IndexedRepository,
+/// One tree being checked: its name in its parent, what is found so far, its nodes left.
+struct Frame {
     id: Id,
-    bad: &'a HashMap<Id, String>,
-    memo: &'a mut HashMap<Id, Arc<Found>>,
-) -> BoxFuture<'a, Result<Arc<Found>>> {
-    Box::pin(async move {
-        if let Some(f) = memo.get(&id) {
-            return Ok(f.clone());
+    name: String,
+    found: Found,
+    nodes: std::vec::IntoIter<crate::tree::Node>,
+}
+
+/// Loads tree `id` (named `name` in its parent) as a frame; a tree that cannot be loaded
+/// is a frame with that problem and no nodes.
+async fn open(repo: &IndexedRepository, id: Id, name: String) -> Result<Frame> {
+    let mut found = Found::default();
+    let nodes = match repo.load_tree(&id).await {
+        Err(e) if e.is_unavailable() => return Err(e),
+        Err(e) => {
+            found.add(format!("{TREE}{id}"), &e.to_string(), String::new());
+            Vec::new()
         }
-        let mut found = Found::default();
-        match repo.load_tree(&id).await {
-            Err(e) if e.is_unavailable() => return Err(e),
-            Err(e) => found.add(format!("{TREE}{id}"), &e.to_string(), String::new()),
-            Ok(tree) => {
-                for node in tree.nodes {
-                    match (node.kind, node.subtree) {
-                        (NodeType::File, _) => {
-                            for blob in &node.content {
-                                let why = match bad.get(blob) {
-                                    Some(w) => w.clone(),
-                                    None if !repo.index().contains(blob) => {
-                                        "blob is not in the index (if a pack still holds it, \
-                                         `holdfast repair index --yes` lists it again)"
-                                            .to_owned()
-                                    }
-                                    None => continue,
-                                };
-                                found.add(format!("blob {blob}"), &why, node.name.clone());
-                            }
+        Ok(tree) => tree.nodes,
+    };
+    Ok(Frame {
+        id,
+        name,
+        found,
+        nodes: nodes.into_iter(),
+    })
+}
+
+/// Adds what was found beneath the directory `name` to `found`.
+fn merge(found: &mut Found, name: &str, below: &Found) {
+    for (object, (error, paths)) in &below.problems {
+        for p in paths {
+            found.add(object.clone(), error, format!("{name}/{p}"));
+        }
+    }
+}
+
+/// Checks tree `id` and everything beneath it; `bad` are the blobs known damaged.
+/// Depth-first with an explicit stack: any depth costs heap, not call stack.
+pub(super) async fn check(
+    repo: &IndexedRepository,
+    id: Id,
+    bad: &HashMap<Id, String>,
+    memo: &mut HashMap<Id, Arc<Found>>,
+) -> Result<Arc<Found>> {
+    if let Some(f) = memo.get(&id) {
+        return Ok(f.clone());
+    }
+    let mut stack = vec![open(repo, id, String::new()).await?];
+    while let Some(frame) = stack.last_mut() {
+        let Some(node) = frame.nodes.next() else {
+            let Some(done) = stack.pop() else { break };
+            let found = Arc::new(done.found);
+            memo.insert(done.id, found.clone());
+            match stack.last_mut() {
+                Some(parent) => merge(&mut parent.found, &done.name, &found),
+                None => return Ok(found),
+            }
+            continue;
+        };
+        match (node.kind, node.subtree) {
+            (NodeType::File, _) => {
+                for blob in &node.content {
+                    let why = match bad.get(blob) {
+                        Some(w) => w.clone(),
+                        None if !repo.index().contains(blob) => {
+                            "blob is not in the index (if a pack still holds it, \
+                             `holdfast repair index --yes` lists it again)"
+                                .to_owned()
                         }
-                        (NodeType::Dir, Some(sub)) => {
-                            let below = check(repo, sub, bad, memo).await?;
-                            for (object, (error, paths)) in &below.problems {
-                                for p in paths {
-                                    found.add(object.clone(), error, format!("{}/{p}", node.name));
-                                }
-                            }
-                        }
-                        _ => {}
-                    }
+                        None => continue,
+                    };
+                    frame
+                        .found
+                        .add(format!("blob {blob}"), &why, node.name.clone());
                 }
             }
+            (NodeType::Dir, Some(sub)) => match memo.get(&sub) {
+                Some(below) => {
+                    let below = below.clone();
+                    merge(&mut frame.found, &node.name, &below);
+                }
+                None => {
+                    let next = open(repo, sub, node.name).await?;
+                    stack.push(next);
+                }
+            },
+            _ => {}
         }
-        let found = Arc::new(found);
-        memo.insert(id, found.clone());
-        Ok(found)
-    })
+    }
+    Err(crate::error::Error::Internal(format!(
+        "the check of tree {id} ended without a result"
+    )))
 }
 
 #[cfg(test)]
