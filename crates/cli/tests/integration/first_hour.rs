@@ -143,12 +143,15 @@ fn http_md_metrics_table_names_every_metric_in_full() {
         .nth(1)
         .expect("the metrics table")
         .lines()
+        .skip(1)
         .take_while(|l| l.starts_with('|'))
         .collect();
     let mut names: Vec<&str> = code
         .split('"')
         .filter(|s| {
-            s.starts_with("holdfast_") && s.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+            s.len() > "holdfast_".len()
+                && s.starts_with("holdfast_")
+                && s.chars().all(|c| c.is_ascii_lowercase() || c == '_')
         })
         .collect();
     names.sort_unstable();
