@@ -420,7 +420,7 @@ fn forget_id_removes_exactly_that_snapshot() {
     assert_eq!(removed, [empty[1].as_str(), empty[0].as_str()]);
     assert_eq!(
         p.snapshots().iter().map(id).collect::<Vec<_>>(),
-        [good.clone()]
+        std::slice::from_ref(&good)
     );
     // Combined with a policy: a usage error, nothing deleted.
     let (code, _, err) = p.run(&["forget", &good[..8], "--keep-last", "1"]);

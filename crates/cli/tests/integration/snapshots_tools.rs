@@ -160,9 +160,17 @@ fn tag_rewrites_the_snapshot_and_keeps_the_original() {
     assert_eq!(changed["original"], all[0].as_str());
     assert_eq!(changed["time"], "2026-01-01T00:00:00Z");
     s.ok(&url, PW_A, &["tag", &new, "--remove", "x"], 0);
-    let out = json(&s.ok(&url, PW_A, &["--json", "tag", "latest", "--set", "only"], 0));
+    // Two roots: `latest` names neither; `latest:/PATH` names the newest of one.
+    s.ok(&url, PW_A, &["tag", "latest", "--set", "only"], 2);
+    let one = format!(
+        "latest:{}",
+        std::fs::canonicalize(s.path("one"))
+            .expect("canonical")
+            .display()
+    );
+    let out = json(&s.ok(&url, PW_A, &["--json", "tag", &one, "--set", "only"], 0));
     assert_eq!(out["changed"][0]["tags"], serde_json::json!(["only"]));
-    let out = json(&s.ok(&url, PW_A, &["--json", "tag", "latest", "--set", "only"], 0));
+    let out = json(&s.ok(&url, PW_A, &["--json", "tag", &one, "--set", "only"], 0));
     assert_eq!(out["unchanged"].as_array().map(Vec::len), Some(1));
     assert_eq!(listed(&s, &url, &["--tag", "keep"]).len(), 1);
     let tagged = snapshot_ids(&s, &url, PW_A);

@@ -240,7 +240,7 @@ async fn under_lock(
     opts: &BackupOptions,
     lock: &Lock,
     (root, excludes): (PathBuf, Excludes),
-    (parent, reference): (Option<(Id, Snapshot)>, Option<(Id, u64, u64)>),
+    (parent, reference): Previous,
     uploaded: &mut Vec<Id>,
 ) -> Result<BackupSummary> {
     let root_str = root.to_string_lossy().into_owned();
@@ -394,6 +394,10 @@ async fn commit(
         duration: Duration::ZERO,
     })
 }
+
+/// The parent snapshot, and the (id, files, bytes) of the newest unflagged snapshot of
+/// the same root that the new snapshot is compared with for the shrunk flag.
+type Previous = (Option<(Id, Snapshot)>, Option<(Id, u64, u64)>);
 
 type Outcome = (WalkStats, Id, Vec<crate::index::IndexPack>, u64);
 

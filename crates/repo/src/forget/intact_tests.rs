@@ -30,9 +30,7 @@ fn protected(list: &[(Id, Snapshot)], volume: &str) -> Option<Id> {
         .filter(|(_, s)| s.volume.as_deref() == Some(volume))
         .collect();
     mine.sort_by_key(|(id, s)| std::cmp::Reverse((s.time, *id)));
-    if mine.first()?.1.shrunk.is_none() {
-        return None;
-    }
+    mine.first()?.1.shrunk.as_ref()?;
     mine.iter()
         .find(|(_, s)| s.shrunk.is_none())
         .map(|(id, _)| *id)
