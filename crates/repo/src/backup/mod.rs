@@ -333,13 +333,14 @@ async fn under_lock(
 /// After a failure past the index write: when the lock turns out lost, the index files
 /// this backup wrote may name packs a prune deleted meanwhile ([`retract`]).
 async fn retract_if_lost(repo: &Repository, lock: &Lock, keys: &[String], e: Error) -> Error {
-    if !keys.is_empty() && (matches!(e, Error::LockLost { .. }) || lock.lost().is_some()) {
-        if let Err(r) = adopt::retract(repo, keys).await {
-            tracing::warn!(
-                "could not check the index files of the failed backup ({r}); \
-                 `holdfast repair index` checks them"
-            );
-        }
+    if !keys.is_empty()
+        && (matches!(e, Error::LockLost { .. }) || lock.lost().is_some())
+        && let Err(r) = adopt::retract(repo, keys).await
+    {
+        tracing::warn!(
+            "could not check the index files of the failed backup ({r}); \
+             `holdfast repair index` checks them"
+        );
     }
     e
 }
