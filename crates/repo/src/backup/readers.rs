@@ -249,6 +249,9 @@ mod tests {
         for (slot, name) in ["a", "missing", "b"].iter().enumerate() {
             readers.send(ReadJob {
                 path: dir.path().join(name),
+                place: crate::longpath::LongPaths::new(dir.path())
+                    .place(std::path::Path::new(name))
+                    .map_err(|e| Error::io(name, e))?,
                 size: 1,
                 slot,
                 reply: reply.clone(),
