@@ -351,7 +351,7 @@ async fn commit(
     repo: &IndexedRepository,
     opts: &BackupOptions,
     lock: &Lock,
-    (parent, reference): (Option<(Id, Snapshot)>, Option<(Id, u64, u64)>),
+    (parent, reference): Previous,
     root_str: String,
     tree: Id,
     stats: WalkStats,
