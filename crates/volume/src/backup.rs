@@ -107,6 +107,9 @@ pub struct VolumeBackupOptions {
     /// itself (as `holdfast backup` does in its final error line). Scheduled and API
     /// backups leave this off, so each failure is logged once.
     pub quiet_failures: bool,
+    /// Cancelling it (SIGINT, SIGTERM) stops the running volume's backup without
+    /// committing and starts no further volume; the `after_backup` hooks still run.
+    pub cancel: tokio_util::sync::CancellationToken,
 }
 
 /// The database files of a volume, relative to it: configured SQLite paths plus, unless
@@ -227,6 +230,7 @@ pub async fn backup_volume(
         progress: opts.progress.clone(),
         overrides,
         shrink_alert: volume.shrink_alert_percent(),
+        cancel: opts.cancel.clone(),
         ..BackupOptions::new(&volume.path)
     };
     let result = holdfast_repo::backup(repo, &backup_opts).await;
@@ -301,6 +305,9 @@ pub async fn backup_all(
     let result = with_hooks(config, || async {
         let mut out = Vec::new();
         for volume in volumes {
+            if opts.cancel.is_cancelled() {
+                break;
+            }
             observe(BackupStep::Started(volume));
             let probed = (*volume).clone();
             let result = match blocking(move || guarded(&probed)).await {

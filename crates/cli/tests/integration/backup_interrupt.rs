@@ -12,8 +12,18 @@ use super::repo_util::{RepoEnv, pseudo_random};
 /// Runs `holdfast backup src` parked after its uploads, sends `signal` once it is
 /// parked, and returns its exit code and stderr.
 fn interrupted_backup(env: &RepoEnv, signal: rustix::process::Signal) -> (Option<i32>, String) {
+    interrupted(env, &["backup", "src"], signal)
+}
+
+/// Runs `holdfast ARGS` parked after a backup's uploads, sends `signal` once it is
+/// parked, and returns its exit code and stderr.
+fn interrupted(
+    env: &RepoEnv,
+    args: &[&str],
+    signal: rustix::process::Signal,
+) -> (Option<i32>, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_holdfast"))
-        .args(["backup", "src"])
+        .args(args)
         .current_dir(env.dir.path())
         .env("HOLDFAST_REPOSITORY", &env.url)
         .env("HOLDFAST_PASSWORD", "correct horse")
@@ -72,4 +82,47 @@ fn ctrl_c_during_backup_exits_130_and_says_the_repository_is_unchanged() {
     let listed: serde_json::Value =
         serde_json::from_str(&env.ok(&["snapshots", "--json"], 0)).expect("json");
     assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+}
+
+/// The same for the configured volumes (`holdfast backup` without PATH): the signal was
+/// not listened for there, so the process died by it and left its lock behind. Now it
+/// exits 130, removes its lock, starts no further volume, and the `after_backup` hook
+/// still runs (a service stopped for the backup is started again).
+#[test]
+fn ctrl_c_during_a_volume_backup_exits_130_removes_its_lock_and_runs_the_after_hook() {
+    let env = RepoEnv::local();
+    env.ok(&["init"], 0);
+    for v in ["one", "two"] {
+        std::fs::create_dir(env.path(v)).expect("mkdir");
+        std::fs::write(env.path(&format!("{v}/big.bin")), pseudo_random(2, 3 << 20))
+            .expect("write");
+    }
+    let config = format!(
+        "[[volumes]]\nname = \"one\"\npath = \"{}\"\n\n[[volumes]]\nname = \"two\"\n\
+         path = \"{}\"\n\n[hooks]\nafter_backup = [\"touch {}\"]\n",
+        env.path("one").display(),
+        env.path("two").display(),
+        env.path("after-ran").display()
+    );
+    std::fs::write(env.path("holdfast.toml"), config).expect("config");
+    let (status, stderr) = interrupted(
+        &env,
+        &["--config", "holdfast.toml", "backup"],
+        rustix::process::Signal::INT,
+    );
+    assert_eq!(status, Some(130), "{stderr}");
+    assert!(
+        stderr.contains(
+            "backup cancelled by SIGINT: nothing was committed; the repository is unchanged; \
+             run the backup again to continue"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        env.path("after-ran").exists(),
+        "the after_backup hook did not run"
+    );
+    let locks = std::fs::read_dir(env.path("repo/locks")).map_or(0, |d| d.count());
+    assert_eq!(locks, 0, "the lock stayed");
+    assert_eq!(env.ok(&["snapshots", "--json"], 0).trim(), "[]");
 }

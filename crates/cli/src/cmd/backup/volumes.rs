@@ -80,7 +80,11 @@ async fn backup(
         }
     };
     let progress = Arc::new(BackupProgress::default());
+    // SIGINT/SIGTERM stop the running volume without committing; its lock is removed
+    // and the `after_backup` hooks still run.
+    let interrupt = crate::interrupt::Interrupt::listen();
     let opts = VolumeBackupOptions {
+        cancel: interrupt.token.clone(),
         tags: args.tags.clone(),
         time: args.time.map(|t| t.with_timezone(&chrono::Utc)),
         excludes: args.excludes.clone(),
@@ -113,6 +117,9 @@ async fn backup(
     };
     let result = backup_all(&mut repo, config, selected, &opts, &mut observe).await;
     drop(bar);
+    if let Some(signal) = interrupt.received() {
+        return Err(interrupted(signal, result.as_deref().unwrap_or_default()));
+    }
     let outcomes = match result {
         Ok(o) => o,
         Err(e) => {
@@ -150,4 +157,29 @@ async fn backup(
         });
     }
     Ok(exit::problems_if(incomplete))
+}
+
+/// The failure of a volume backup stopped by `signal` (exit 130 or 143): which volumes
+/// were committed before it, and that the rest of the repository is unchanged.
+fn interrupted(signal: crate::interrupt::Signal, outcomes: &[VolumeOutcome]) -> Failure {
+    let committed: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| o.result.is_ok())
+        .map(|o| o.volume.as_str())
+        .collect();
+    let done = if committed.is_empty() {
+        "nothing was committed; the repository is unchanged".to_string()
+    } else {
+        format!(
+            "only the snapshots of {} were committed",
+            committed.join(", ")
+        )
+    };
+    Failure {
+        error: anyhow!(
+            "backup cancelled by {}: {done}; run the backup again to continue",
+            signal.name()
+        ),
+        code: signal.exit_code(),
+    }
 }
