@@ -1,7 +1,8 @@
-//! SIGINT and SIGTERM for a command that stops cleanly (`backup`): the first signal
-//! cancels the operation and is remembered, so the command can say what it left behind
-//! and exit 130 (SIGINT) or 143 (SIGTERM), the codes a shell gives a process stopped by
-//! that signal; a second signal exits at once with the same code.
+//! SIGINT and SIGTERM for a command that stops cleanly (`backup`, `serve`, `verify`,
+//! `copy`, `repair`): the first signal cancels the operation and is remembered, so the
+//! command can say what it left behind and exit 130 (SIGINT) or 143 (SIGTERM), the codes
+//! a shell gives a process stopped by that signal; a second signal exits at once with
+//! the same code.
 
 use std::sync::{Arc, OnceLock};
 
@@ -45,8 +46,14 @@ pub struct Interrupt {
 impl Interrupt {
     /// Starts listening for SIGINT and SIGTERM (inside the tokio runtime).
     pub fn listen() -> Self {
+        Self::cancelling(CancellationToken::new())
+    }
+
+    /// Starts listening for SIGINT and SIGTERM; the first one cancels `token` (the
+    /// shutdown of `serve`, the cancellation of `verify`, `copy`, `repair`).
+    pub fn cancelling(token: CancellationToken) -> Self {
         let interrupt = Interrupt {
-            token: CancellationToken::new(),
+            token,
             received: Arc::new(OnceLock::new()),
         };
         tokio::spawn(wait(interrupt.clone()));

@@ -24,6 +24,7 @@ mod integration {
     mod logs_collectors;
     mod notify_backup;
     mod packaging_deb;
+    mod proc_util;
     mod protect_metrics;
     mod protect_outage;
     mod protect_start;

@@ -69,7 +69,7 @@ pub(crate) async fn open_url(url: &str, password: String) -> anyhow::Result<Repo
 /// Runs `holdfast copy`.
 pub async fn run(g: &GlobalArgs, args: CopyArgs) -> Result<ExitCode, Failure> {
     let cancel = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(crate::cmd::serve::stop_on_signal(cancel.clone()));
+    crate::interrupt::Interrupt::cancelling(cancel.clone());
     if args.replicas {
         return crate::replicas::run_cli(g, &cancel).await;
     }

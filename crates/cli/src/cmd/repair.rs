@@ -67,7 +67,7 @@ pub async fn run(g: &GlobalArgs, args: RepairArgs) -> Result<ExitCode, Failure> 
 async fn snapshots(g: &GlobalArgs, args: RepairSnapshotsArgs) -> Result<ExitCode, Failure> {
     let repo = context::open_repo(g).await?;
     let cancel = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(crate::cmd::serve::stop_on_signal(cancel.clone()));
+    crate::interrupt::Interrupt::cancelling(cancel.clone());
     let opts = RepairSnapshotsOptions {
         dry_run: !args.yes,
         forget: args.forget,
@@ -132,7 +132,7 @@ fn print_snapshots(r: &RepairSnapshotsReport) -> anyhow::Result<()> {
 async fn index(g: &GlobalArgs, args: RepairIndexArgs) -> Result<ExitCode, Failure> {
     let repo = context::open_repo(g).await?;
     let cancel = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(crate::cmd::serve::stop_on_signal(cancel.clone()));
+    crate::interrupt::Interrupt::cancelling(cancel.clone());
     let opts = RepairIndexOptions {
         dry_run: !args.yes,
         cancel,

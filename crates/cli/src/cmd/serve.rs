@@ -39,7 +39,9 @@ pub async fn run(g: &GlobalArgs, args: ServeArgs) -> Result<ExitCode, Failure> {
         .ok()
         .filter(|t| !t.is_empty());
     let shutdown = CancellationToken::new();
-    tokio::spawn(stop_on_signal(shutdown.clone()));
+    // The first SIGTERM or SIGINT shuts down; a second one exits at once (a running
+    // backup is then abandoned: no snapshot, only data a later backup adopts).
+    crate::interrupt::Interrupt::cancelling(shutdown.clone());
     let opts = ServeOptions {
         config,
         listen: args.listen,
@@ -48,32 +50,4 @@ pub async fn run(g: &GlobalArgs, args: ServeArgs) -> Result<ExitCode, Failure> {
     };
     serve(opts, shutdown).await?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Cancels `token` on the first SIGTERM or SIGINT; a second one exits at once (a
-/// running backup is then abandoned, which leaves no snapshot, only unreferenced data
-/// that `prune` removes).
-pub async fn stop_on_signal(token: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (mut term, mut int) = match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(t), Ok(i)) => (t, i),
-        (Err(e), _) | (_, Err(e)) => {
-            tracing::warn!("cannot listen for signals: {e}");
-            return;
-        }
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
-    }
-    token.cancel();
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
-    crate::global::stderr_note(tracing::Level::WARN, "second signal: exiting now", "");
-    std::process::exit(i32::from(crate::exit::ERROR));
 }

@@ -40,7 +40,7 @@ pub async fn run(g: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Failure> 
     let repo = context::open_repo(g).await?;
     // SIGINT/SIGTERM stop the verify and remove its lock.
     let cancel = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(crate::cmd::serve::stop_on_signal(cancel.clone()));
+    crate::interrupt::Interrupt::cancelling(cancel.clone());
     let progress = std::sync::Arc::new(holdfast_repo::Progress::default());
     let reads = args.read_data || subset.is_some();
     let bar = reads

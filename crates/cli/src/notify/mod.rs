@@ -100,6 +100,35 @@ pub enum Event {
 }
 
 impl Event {
+    /// The events of one step of a volume backup ([`holdfast_volume::backup::backup_all`]):
+    /// started; succeeded (and shrunk, when the snapshot is flagged); failed. The CLI's
+    /// `backup` and the daemon's backups send the same.
+    pub fn of_step(step: &holdfast_volume::backup::BackupStep<'_>) -> Vec<Event> {
+        use holdfast_volume::backup::BackupStep;
+        match step {
+            BackupStep::Started(v) => vec![Event::BackupStarted {
+                volume: v.name.clone(),
+            }],
+            BackupStep::Finished(v, Ok(s)) => {
+                let ok = Event::BackupSucceeded {
+                    volume: v.name.clone(),
+                    snapshot: s.id.to_hex(),
+                    files: s.snapshot.files,
+                    size: s.snapshot.size,
+                    added: s.snapshot.added,
+                    duration: s.duration,
+                };
+                std::iter::once(ok)
+                    .chain(Event::shrunk(&v.name, s))
+                    .collect()
+            }
+            BackupStep::Finished(v, Err(e)) => vec![Event::BackupFailed {
+                volume: v.name.clone(),
+                error: holdfast_volume::freshness::one_line(&e.to_string()),
+            }],
+        }
+    }
+
     /// The [`Event::BackupShrunk`] of a backup whose snapshot is flagged, else `None`.
     pub fn shrunk(volume: &str, summary: &holdfast_repo::BackupSummary) -> Option<Event> {
         summary

@@ -226,31 +226,18 @@ pub async fn backup_volumes(
             return Err(Logged(format!("{e:#}")).into());
         }
     };
-    let mut observe = |step: BackupStep<'_>| match step {
-        BackupStep::Started(v) => notifier.notify(Event::BackupStarted {
-            volume: v.name.clone(),
-        }),
-        BackupStep::Finished(v, Ok(s)) => {
-            metrics.backup_succeeded(&v.name, Utc::now(), s.duration, s.snapshot.added);
-            notifier.notify(Event::BackupSucceeded {
-                volume: v.name.clone(),
-                snapshot: s.id.to_hex(),
-                files: s.snapshot.files,
-                size: s.snapshot.size,
-                added: s.snapshot.added,
-                duration: s.duration,
-            });
-            if let Some(e) = Event::shrunk(&v.name, s) {
-                notifier.notify(e);
+    let mut observe = |step: BackupStep<'_>| {
+        match &step {
+            BackupStep::Started(_) => {}
+            BackupStep::Finished(v, Ok(s)) => {
+                metrics.backup_succeeded(&v.name, Utc::now(), s.duration, s.snapshot.added);
+            }
+            BackupStep::Finished(v, Err(e)) => {
+                metrics.backup_failed(&v.name, &one_line(&e.to_string()));
             }
         }
-        BackupStep::Finished(v, Err(e)) => {
-            let message = one_line(&e.to_string());
-            metrics.backup_failed(&v.name, &message);
-            notifier.notify(Event::BackupFailed {
-                volume: v.name.clone(),
-                error: message,
-            });
+        for event in Event::of_step(&step) {
+            notifier.notify(event);
         }
     };
     let opts = VolumeBackupOptions::default();

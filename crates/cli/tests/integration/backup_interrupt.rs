@@ -4,9 +4,9 @@
 //! expects of a process stopped by them) and say that nothing was committed and how to
 //! continue. A real process, parked by a failpoint after its uploads, is signalled.
 
-use std::io::BufRead;
 use std::process::{Command, Stdio};
 
+use super::proc_util::wait_parked;
 use super::repo_util::{RepoEnv, pseudo_random};
 
 /// Runs `holdfast backup src` parked after its uploads, sends `signal` once it is
@@ -37,18 +37,8 @@ fn interrupted(
         .spawn()
         .expect("spawn holdfast backup");
     let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        let n = stderr.read_line(&mut line).expect("read stderr");
-        assert!(n > 0, "the backup ended before its failpoint: {seen}");
-        if line.contains("failpoint backup-after-upload: parked") {
-            break;
-        }
-        seen.push_str(&line);
-    }
-    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
-    rustix::process::kill_process(pid, signal).expect("kill");
+    let mut seen = wait_parked(&mut stderr, "backup-after-upload");
+    super::proc_util::signal(&child, signal);
     let status = child.wait().expect("wait");
     std::io::Read::read_to_string(&mut stderr, &mut seen).expect("read stderr");
     (status.code(), seen)

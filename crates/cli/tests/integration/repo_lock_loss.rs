@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+use super::proc_util::{signal, wait_parked, wait_stopped};
 use super::repo_util::{RepoEnv, contents, files_in};
 
 /// 12 files of 256 KiB of pseudo-random bytes under `dir/x`.
@@ -69,31 +70,6 @@ fn paused_backup(env: &RepoEnv, step: &str) -> Child {
     let mut child = backup_with(env, &format!("{step}=stop"));
     wait_stopped(&mut child);
     child
-}
-
-/// Waits (bounded) until the process is stopped; panics if it exits first.
-fn wait_stopped(child: &mut Child) {
-    let stat = format!("/proc/{}/stat", child.id());
-    for _ in 0..60_000 {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("the backup exited before its failpoint: {status}");
-        }
-        let state = std::fs::read_to_string(&stat).unwrap_or_default();
-        // The state is the field after the parenthesised command name.
-        if let Some((_, rest)) = state.rsplit_once(") ")
-            && rest.starts_with('T')
-        {
-            return;
-        }
-        std::thread::yield_now();
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
-    panic!("the backup never reached its failpoint");
-}
-
-fn signal(child: &Child, sig: rustix::process::Signal) {
-    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
-    rustix::process::kill_process(pid, sig).expect("kill");
 }
 
 fn finish(child: Child) -> (Option<i32>, String) {
@@ -184,22 +160,12 @@ fn backup_paused_until_its_lock_is_removed_does_not_commit() {
 /// next backup, which adopts them instead of sending them again.
 #[test]
 fn sigint_stops_a_backup_removes_its_lock_and_keeps_its_packs() {
-    use std::io::BufRead;
     let env = prepared();
     let packs_before = files_under(&env.path("repo/data"));
     std::fs::write(env.path("src/new.bin"), vec![7u8; 3 << 20]).expect("write");
     let mut child = backup_with(&env, "backup-after-upload=park");
     let mut stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        let n = stderr.read_line(&mut line).expect("read stderr");
-        assert!(n > 0, "the backup ended before its failpoint: {seen}");
-        seen.push_str(&line);
-        if line.contains("failpoint backup-after-upload: parked") {
-            break;
-        }
-    }
+    let seen = wait_parked(&mut stderr, "backup-after-upload");
     assert!(files_under(&env.path("repo/locks")) > 0);
     assert!(files_under(&env.path("repo/data")) > packs_before);
     signal(&child, rustix::process::Signal::INT);

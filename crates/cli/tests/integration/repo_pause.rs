@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, SystemTime};
 
+use super::proc_util::{Rng, signal, trials, wait_stopped};
 use super::repo_util::{RepoEnv, contents, files_in, pseudo_random};
 
 /// `holdfast ARGS…` against `env` with extra environment variables.
@@ -61,29 +62,6 @@ fn paused_backup(env: &RepoEnv, step: &str) -> Child {
         .expect("spawn holdfast backup");
     wait_stopped(&mut child);
     child
-}
-
-/// Waits (bounded) until the process is stopped; panics if it exits first.
-fn wait_stopped(child: &mut Child) {
-    let stat = format!("/proc/{}/stat", child.id());
-    for _ in 0..60_000 {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("the backup exited before its failpoint: {status}");
-        }
-        let state = std::fs::read_to_string(&stat).unwrap_or_default();
-        if let Some((_, rest)) = state.rsplit_once(") ")
-            && rest.starts_with('T')
-        {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    panic!("the backup never reached its failpoint");
-}
-
-fn signal(child: &Child, sig: rustix::process::Signal) {
-    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
-    rustix::process::kill_process(pid, sig).expect("kill");
 }
 
 fn finish(child: Child) -> (Option<i32>, String) {
@@ -271,31 +249,6 @@ fn clients_with_skewed_clocks_neither_break_nor_block_a_paused_backup() {
     }
 }
 
-fn trials() -> usize {
-    std::env::var("HOLDFAST_TORTURE_TRIALS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3)
-}
-
-/// A fixed-seed xorshift generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn within(&mut self, span: Duration) -> Duration {
-        let nanos = span.as_nanos().max(1) as u64;
-        Duration::from_nanos(self.next() % nanos)
-    }
-}
-
-/// Snapshot ids listed.
 fn listed(env: &RepoEnv) -> Vec<String> {
     let out = run(env, &["snapshots", "--json"], &[]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("snapshots json");
@@ -342,7 +295,7 @@ fn problems(env: &RepoEnv, expected: &std::collections::BTreeMap<String, Tree>) 
 /// `torture pause: N trials, N passed, N failed, data lost: N`.
 #[test]
 fn torture_pause_backup_stopped_while_a_prune_two_hours_later_runs() {
-    let n = trials();
+    let n = trials(3);
     let env = RepoEnv::local();
     assert_eq!(run(&env, &["init"], &[]).status.code(), Some(0));
     let src = env.path("src");
@@ -446,7 +399,7 @@ fn uploaded(out: &Output) -> u64 {
 /// `torture resume: N trials, N passed, N failed, data lost: N`.
 #[test]
 fn torture_resume_backup_killed_or_interrupted_then_run_again() {
-    let n = trials();
+    let n = trials(3);
     let env = RepoEnv::local();
     assert_eq!(run(&env, &["init"], &[]).status.code(), Some(0));
     let src = env.path("src");

@@ -13,32 +13,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::proc_util::{Rng, trials};
 use super::repo_util::{RepoEnv, contents, remote_url};
-
-fn trials() -> usize {
-    std::env::var("HOLDFAST_TORTURE_TRIALS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(6)
-}
-
-/// A fixed-seed xorshift generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    /// A duration drawn uniformly from `0..span`.
-    fn within(&mut self, span: Duration) -> Duration {
-        let nanos = span.as_nanos().max(1) as u64;
-        Duration::from_nanos(self.next() % nanos)
-    }
-}
 
 /// Rewrites a few files of `src` (deterministically from `round`), so each backup adds data.
 fn mutate(src: &Path, round: u64) {
@@ -189,7 +165,7 @@ fn backup_kills(env: RepoEnv, suite: &str, seed: u64) {
     let mut expected = BTreeMap::new();
     expected.insert(newest(&env), contents(&src));
     let mut rng = Rng(seed);
-    let n = trials();
+    let n = trials(6);
     let mut failures = Vec::new();
     for k in 1..=n as u64 {
         mutate(&src, k);
@@ -235,7 +211,7 @@ fn torture_prune_killed_at_random_moments_after_forget() {
     let src = env.path("src");
     let mut expected = BTreeMap::new();
     let mut rng = Rng(0x5EED_0003);
-    let n = trials();
+    let n = trials(6);
     let mut failures = Vec::new();
     let mut round = 0;
     for k in 1..=n {
@@ -345,7 +321,7 @@ fn torture_copy_killed_at_random_moments() {
     // The span the kills are drawn from: a copy of one new snapshot.
     let span = finish(&source, &copy);
     let mut rng = Rng(0x5EED_0004);
-    let n = trials();
+    let n = trials(6);
     let mut failures = Vec::new();
     for k in 1..=n as u64 {
         mutate(&src, k);

@@ -93,27 +93,10 @@ async fn backup(
     };
     let roots = selected.iter().map(|v| v.path.clone()).collect();
     let bar = crate::progress::show_backup(g, progress, roots);
-    let mut observe = |step: BackupStep<'_>| match step {
-        BackupStep::Started(v) => notifier.notify(Event::BackupStarted {
-            volume: v.name.clone(),
-        }),
-        BackupStep::Finished(v, Ok(s)) => {
-            notifier.notify(Event::BackupSucceeded {
-                volume: v.name.clone(),
-                snapshot: s.id.to_hex(),
-                files: s.snapshot.files,
-                size: s.snapshot.size,
-                added: s.snapshot.added,
-                duration: s.duration,
-            });
-            if let Some(e) = Event::shrunk(&v.name, s) {
-                notifier.notify(e);
-            }
+    let mut observe = |step: BackupStep<'_>| {
+        for event in Event::of_step(&step) {
+            notifier.notify(event);
         }
-        BackupStep::Finished(v, Err(e)) => notifier.notify(Event::BackupFailed {
-            volume: v.name.clone(),
-            error: one_line(&e.to_string()),
-        }),
     };
     let result = backup_all(&mut repo, config, selected, &opts, &mut observe).await;
     drop(bar);
