@@ -347,8 +347,18 @@ pub fn used_bytes(path: &Path) -> u64 {
 
 /// Writes, fsyncs, reads back and removes a probe file in `dir`; the error is the reason
 /// it is not writable.
+///
+/// A probe left behind by a process killed in the middle (SIGKILL during a guard check)
+/// is removed by the next probe on the same host: its name carries the writer's pid and
+/// a hash of the host name, and a probe of this host whose process is gone is stale.
 pub fn probe_writable(dir: &Path) -> Result<(), String> {
-    let name = format!(".holdfast-probe-{}-{}", std::process::id(), uuid_like());
+    let host = host_tag();
+    sweep_stale_probes(dir, &host);
+    let name = format!(
+        "{PROBE_PREFIX}{}-{}-{host}",
+        std::process::id(),
+        uuid_like()
+    );
     let file = dir.join(name);
     let payload = format!("holdfast write probe {}\n", Utc::now().to_rfc3339());
     let result = write_read(&file, payload.as_bytes());
@@ -391,6 +401,40 @@ fn parent_of(file: &Path) -> String {
 }
 
 /// A probe name that two concurrent probes will not share.
+/// The start of a write probe's name in the volume's root.
+const PROBE_PREFIX: &str = ".holdfast-probe-";
+
+/// Eight hex digits of the BLAKE3 of this host's name: which host a probe belongs to.
+fn host_tag() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    blake3::hash(name.trim().as_bytes()).to_hex()[..8].to_string()
+}
+
+/// Removes the probes of this host (`host`) in `dir` whose process no longer runs.
+fn sweep_stale_probes(dir: &Path, host: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let own = std::process::id();
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(PROBE_PREFIX)) else {
+            continue;
+        };
+        let parts: Vec<&str> = rest.split('-').collect();
+        let pid = match parts.as_slice() {
+            [pid, _, _, tag] if *tag == host => pid.parse::<u32>().ok(),
+            _ => None,
+        };
+        if let Some(pid) = pid
+            && pid != own
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 fn uuid_like() -> String {
     let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
     let counter = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -398,3 +442,39 @@ fn uuid_like() -> String {
 }
 
 static PROBES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Finding: `restore --in-place` killed (SIGKILL) while the guard probed the volume
+    /// left `.holdfast-probe-…` in it, and the volume was neither the old data nor the
+    /// new. The next probe on the host removes a probe whose process is gone, and leaves
+    /// another host's alone.
+    #[test]
+    fn a_probe_left_by_a_killed_process_is_removed_by_the_next_probe() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let host = host_tag();
+        let dead = dir
+            .path()
+            .join(format!("{PROBE_PREFIX}999999999-1a2b-0-{host}"));
+        let other = dir
+            .path()
+            .join(format!("{PROBE_PREFIX}999999999-1a2b-0-00000000"));
+        for f in [&dead, &other] {
+            std::fs::write(f, "holdfast write probe\n").expect("write");
+        }
+        probe_writable(dir.path()).expect("writable");
+        assert!(!dead.exists(), "the killed process's probe stayed");
+        assert!(
+            other.exists() || host == "00000000",
+            "another host's probe was removed"
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("read_dir")
+            .filter_map(Result::ok)
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+    }
+}

@@ -96,7 +96,18 @@ pub(super) async fn refresh(
         }
         Err(e) => return Err(e),
     }
-    let clock = write_lock(repo, key, exclusive).await?;
+    let clock = match write_lock(repo, key, exclusive).await {
+        Ok(clock) => clock,
+        // Removed between the write and the read of its time (`unlock --all`, or a
+        // client that judged it stale): lost, not a store failure.
+        Err(Error::Store(e))
+            if e.downcast_ref::<holdfast_store::Error>()
+                .is_some_and(|e| e.kind() == holdfast_store::ErrorKind::NotFound) =>
+        {
+            return Ok(Err("another client removed it as stale".into()));
+        }
+        Err(e) => return Err(e),
+    };
     // The read and write may have been slow (or the process paused between them).
     if let Some(reason) = held.expired() {
         return Ok(Err(reason));
