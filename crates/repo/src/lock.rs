@@ -148,7 +148,20 @@ async fn write_lock(repo: &Repository, key: &str, exclusive: bool) -> Result<Sto
         time: crate::clock::now(),
     };
     store_lock(repo, key, &info).await?;
-    let modified = repo.store().stat(key).await?.modified;
+    let modified = match repo.store().stat(key).await {
+        Ok(meta) => meta.modified,
+        // Removed between its write and the read of its time (`unlock --all`, or a
+        // client that judged it stale while this one was paused): lost, not a store
+        // failure.
+        Err(e) if e.kind() == holdfast_store::ErrorKind::NotFound => {
+            return Err(Error::LockLost {
+                repo: repo.store().url().to_owned(),
+                lock: key.to_owned(),
+                reason: "another client removed it as stale".into(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
     Ok(StoreClock::reading(modified))
 }
 

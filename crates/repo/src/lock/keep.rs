@@ -98,14 +98,8 @@ pub(super) async fn refresh(
     }
     let clock = match write_lock(repo, key, exclusive).await {
         Ok(clock) => clock,
-        // Removed between the write and the read of its time (`unlock --all`, or a
-        // client that judged it stale): lost, not a store failure.
-        Err(Error::Store(e))
-            if e.downcast_ref::<holdfast_store::Error>()
-                .is_some_and(|e| e.kind() == holdfast_store::ErrorKind::NotFound) =>
-        {
-            return Ok(Err("another client removed it as stale".into()));
-        }
+        // Removed between the write and the read of its time: lost.
+        Err(Error::LockLost { reason, .. }) => return Ok(Err(reason)),
         Err(e) => return Err(e),
     };
     // The read and write may have been slow (or the process paused between them).
