@@ -82,7 +82,7 @@ async fn wait(interrupt: Interrupt) {
         _ = term.recv() => Signal::Term,
         _ = int.recv() => Signal::Int,
     };
-    tracing::info!("{}: stopping", first.name());
+    tracing::info!("{}: shutting down", first.name());
     let _ = interrupt.received.set(first);
     interrupt.token.cancel();
     tokio::select! {
