@@ -35,19 +35,16 @@ pub(super) async fn adopt(
     lock: &Lock,
     stored: &HashMap<Id, u64>,
 ) -> Result<Vec<IndexPack>> {
-    if !stored.keys().any(|id| !repo.index().has_pack(id)) {
-        return Ok(Vec::new());
-    }
-    if repo.list("locks/").await?.iter().any(|k| k != lock.key()) {
-        tracing::debug!("another client holds a lock: unindexed packs are not adopted");
-        return Ok(Vec::new());
-    }
     let orphans: Vec<(Id, u64)> = stored
         .iter()
         .filter(|(id, _)| !repo.index().has_pack(id))
         .map(|(id, size)| (*id, *size))
         .collect();
     if orphans.is_empty() {
+        return Ok(Vec::new());
+    }
+    if repo.list("locks/").await?.iter().any(|k| k != lock.key()) {
+        tracing::debug!("another client holds a lock: unindexed packs are not adopted");
         return Ok(Vec::new());
     }
     let read: Vec<_> = futures::stream::iter(orphans)
