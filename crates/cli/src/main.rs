@@ -78,7 +78,7 @@ enum Command {
     Export(cmd::export::ExportArgs),
     /// Apply a retention policy: forget the snapshots it does not keep.
     #[command(
-        after_help = "Examples:\n  holdfast forget --keep-daily 7 --keep-weekly 4 --dry-run\n  holdfast forget --keep-last 10 --prune"
+        after_help = "Examples:\n  holdfast forget --keep-daily 7 --keep-weekly 4 --dry-run\n  holdfast forget --keep-last 10 --prune\n  holdfast forget 86b7b026 latest:app-data~1 --dry-run"
     )]
     Forget(cmd::forget::ForgetArgs),
     /// Remove data no snapshot references.
