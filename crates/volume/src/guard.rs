@@ -250,6 +250,22 @@ fn rel_to(root: &Path, p: &Path) -> String {
     p.strip_prefix(root).unwrap_or(p).display().to_string()
 }
 
+/// The configured volume that holds `path` (an absolute path, or one relative to the
+/// current directory), the innermost when volumes nest: a command that deletes or
+/// writes files there (a `[[cleanup]]` job) passes that volume's [`Door::Write`] first.
+pub fn volume_of<'c>(config: &'c Config, path: &Path) -> Option<&'c Volume> {
+    let path = std::path::absolute(path).ok()?;
+    config
+        .volumes
+        .iter()
+        .filter(|v| {
+            std::path::absolute(&v.path)
+                .map(|root| path.starts_with(root))
+                .unwrap_or(false)
+        })
+        .max_by_key(|v| v.path.components().count())
+}
+
 /// Probes every volume and returns every reason not to start (empty: all good).
 pub fn preflight(config: &Config) -> Vec<Refusal> {
     config
@@ -309,6 +325,18 @@ mod tests {
         assert!(preflight(&volume(dir.path(), false)).is_empty());
         let missing = preflight(&volume(&dir.path().join("nope"), false));
         assert!(missing[0].reason.contains("does not exist"));
+    }
+
+    #[test]
+    fn a_path_inside_a_volume_names_that_volume() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = volume(dir.path(), false);
+        let inside = dir.path().join("tmp/old");
+        assert_eq!(
+            volume_of(&config, &inside).map(|v| v.name.as_str()),
+            Some("v")
+        );
+        assert!(volume_of(&config, &std::env::temp_dir().join("elsewhere")).is_none());
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! `holdfast cleanup PATH --older-than DUR [--filter GLOB] [--dry-run]`: deletes files
-//! older than DUR in a directory or under a store URL and reports count and bytes.
+//! older than DUR in a directory or under a store URL and reports count and bytes. A
+//! directory inside a configured volume passes that volume's guard first (an unmounted
+//! volume or one with an interrupted restore pending is left alone, exit 3).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -7,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use clap::Args;
 use holdfast_volume::cleanup::{CleanupError, CleanupOptions, cleanup_path};
+use holdfast_volume::guard::{self, Door};
 use holdfast_volume::units::{format_size, parse_duration};
 
 use crate::exit::Failure;
@@ -36,6 +39,16 @@ pub async fn run(g: &GlobalArgs, args: CleanupArgs) -> Result<ExitCode, Failure>
         dry_run: args.dry_run,
         now: None,
     };
+    if !args.path.contains("://")
+        && let Some(config) = holdfast_volume::config::Config::load_optional(&g.config)
+            .map_err(anyhow::Error::from)?
+        && let Some(volume) = guard::volume_of(&config, std::path::Path::new(&args.path))
+    {
+        guard::enter(volume, Door::Write).map_err(|r| Failure {
+            error: anyhow!("{r}; nothing was deleted"),
+            code: crate::exit::PROBLEMS,
+        })?;
+    }
     let report = cleanup_path(&args.path, &opts).await.map_err(|e| match e {
         CleanupError::NotADirectory { .. } | CleanupError::BadFilter { .. } => {
             Failure::usage(anyhow::Error::from(e))

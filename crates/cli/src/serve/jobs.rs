@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use holdfast_repo::{ForgetOptions, PruneOptions, VerifyOptions};
 use holdfast_volume::cleanup::{CleanupOptions, CleanupReport, cleanup_path};
 use holdfast_volume::config::{CleanupJob, Config, Retention};
+use holdfast_volume::guard::{self, Door};
 
 use super::scheduler::{Job, JobFn};
 use super::snapshots::{BackupSinks, RepoAccess, backup_volumes};
@@ -94,10 +95,11 @@ pub fn build(ctx: &JobContext) -> anyhow::Result<Vec<Job>> {
         if jobs.iter().any(|j| j.name == name) {
             name = format!("{name}#{}", i + 1);
         }
-        let (job, base) = (c.clone(), base.clone());
+        let (job, base, config) = (c.clone(), base.clone(), ctx.config.clone());
         let run: JobFn = Arc::new(move || {
-            let (job, base) = (job.clone(), base.clone());
+            let (job, base, config) = (job.clone(), base.clone(), config.clone());
             Box::pin(async move {
+                guard_cleanup(&config, &job, &base).await?;
                 let r = cleanup(&job, &base, Utc::now()).await?;
                 Ok(format!(
                     "deleted {}, {}, {}",
@@ -211,6 +213,21 @@ async fn forget_and_prune(repo: &RepoAccess, retention: &Retention) -> anyhow::R
     ))
 }
 
+/// The guard before a `[[cleanup]]` job deletes files inside a configured volume
+/// ([`guard::volume_of`], then [`Door::Write`]): an unmounted volume, or one with an
+/// interrupted restore pending, is left alone and the job fails with the reason.
+async fn guard_cleanup(config: &Arc<Config>, job: &CleanupJob, base: &Path) -> anyhow::Result<()> {
+    if job.path.contains("://") {
+        return Ok(());
+    }
+    let target = base.join(&job.path);
+    let Some(volume) = guard::volume_of(config, &target).cloned() else {
+        return Ok(());
+    };
+    tokio::task::spawn_blocking(move || guard::enter(&volume, Door::Write)).await??;
+    Ok(())
+}
+
 /// Runs one `[[cleanup]]` entry through the volume crate's cleanup (the same rules as
 /// `holdfast cleanup`): files under `path` last modified before `now - older_than`, only
 /// those matching `filter` when set. A relative `path` is relative to `base` (the config
@@ -264,6 +281,39 @@ mod tests {
         assert_eq!((r.deleted, r.errors), (2, 0));
         assert!(root.join("b.txt").exists());
         assert!(!root.join("sub/c.log").exists());
+        Ok(())
+    }
+
+    /// The scheduled cleanup of a directory inside a volume with an interrupted restore
+    /// pending deletes nothing and fails with the reason; the same job on a volume
+    /// without one runs.
+    #[tokio::test]
+    async fn a_cleanup_job_leaves_a_volume_with_a_pending_swap_alone() -> anyhow::Result<()> {
+        let base = tempfile::tempdir()?;
+        let vol = base.path().join("vol");
+        std::fs::create_dir_all(vol.join("tmp"))?;
+        std::fs::write(vol.join("tmp/old.log"), "x")?;
+        let config: Config =
+            format!("[[volumes]]\nname = \"v\"\npath = \"{}\"\n", vol.display()).parse()?;
+        let config = Arc::new(config);
+        let job = CleanupJob {
+            path: "vol/tmp".into(),
+            older_than: HumanDuration(std::time::Duration::from_secs(1)),
+            filter: None,
+            schedule: None,
+        };
+        guard_cleanup(&config, &job, base.path()).await?;
+        std::fs::create_dir_all(vol.join(".holdfast/swap/0001"))?;
+        let refused = guard_cleanup(&config, &job, base.path())
+            .await
+            .expect_err("a pending swap refuses the cleanup");
+        assert!(
+            refused
+                .to_string()
+                .contains("an interrupted restore is pending"),
+            "{refused}"
+        );
+        assert!(vol.join("tmp/old.log").exists());
         Ok(())
     }
 }

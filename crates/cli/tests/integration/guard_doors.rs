@@ -193,6 +193,14 @@ fn door(f: &Fixture, name: &str, condition: Condition) -> Seen {
                 text: body,
             };
         }
+        "cleanup" => {
+            let vol = f.vol.to_string_lossy().into_owned();
+            let (code, out, err) = f.run(&["cleanup", &vol, "--older-than", "1000d"]);
+            return Seen {
+                code,
+                text: format!("{out}{err}"),
+            };
+        }
         other => panic!("no door {other}"),
     };
     let (code, out, err) = f.run(cmd);
@@ -379,6 +387,30 @@ fn the_door_table() {
                 s.code == 409
                     && s.text.contains("an interrupted restore is pending")
                     && !f.vol.join("new.txt").exists()
+            }),
+        ),
+        (
+            "cleanup",
+            Unmounted,
+            Box::new(refused_3("is not a mount point")),
+        ),
+        (
+            "cleanup",
+            ReadOnly,
+            Box::new(|f: &Fixture, s: &Seen| s.code == 0 && f.vol.join("notes.txt").exists()),
+        ),
+        (
+            "cleanup",
+            Full,
+            Box::new(|f: &Fixture, s: &Seen| s.code == 0 && f.vol.join("notes.txt").exists()),
+        ),
+        (
+            "cleanup",
+            InterruptedSwap,
+            Box::new(|f: &Fixture, s: &Seen| {
+                s.code == 3
+                    && s.text.contains("an interrupted restore is pending")
+                    && f.pending_swap()
             }),
         ),
     ];

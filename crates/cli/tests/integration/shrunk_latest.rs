@@ -396,6 +396,41 @@ fn latest_in_a_two_volume_project_refuses() {
     );
 }
 
+/// Finding 4 for `restore --database`: with two volumes in the repository and the other
+/// one backed up last, a plain `latest` means the latest snapshot of the volume that
+/// holds the database, not the newest snapshot of any volume.
+#[test]
+fn restore_database_latest_means_the_volume_that_holds_the_database() {
+    let p = Project::new(
+        "[[volumes]]\nname = \"app-data\"\npath = \"vol\"\nsqlite_autodetect = false\n\
+         databases = [{ kind = \"sqlite\", path = \"db/app.db\" }]\n\n\
+         [[volumes]]\nname = \"uploads\"\npath = \"up\"\nsqlite_autodetect = false\n",
+    );
+    p.fill("vol");
+    p.fill("up");
+    std::fs::create_dir_all(p.path("vol/db")).expect("mkdir");
+    let db = rusqlite::Connection::open(p.path("vol/db/app.db")).expect("open db");
+    db.execute_batch("CREATE TABLE t (n INTEGER); INSERT INTO t VALUES (1);")
+        .expect("write db");
+    drop(db);
+    p.ok(&["init"]);
+    p.ok(&["backup", "--volume", "app-data"]);
+    p.ok(&["backup", "--volume", "uploads"]);
+    let db = rusqlite::Connection::open(p.path("vol/db/app.db")).expect("open db");
+    db.execute("INSERT INTO t VALUES (2)", []).expect("insert");
+    drop(db);
+    let (code, out, err) = p.run(&["restore", "latest", "--database", "app.db", "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let db = rusqlite::Connection::open(p.path("vol/db/app.db")).expect("open db");
+    let rows: i64 = db
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(
+        rows, 1,
+        "the database as app-data's latest snapshot held it"
+    );
+}
+
 /// Finding 5: there was no way to drop one bad snapshot (`holdfast forget 86b7b026` →
 /// `unexpected argument`).
 #[test]
