@@ -4,47 +4,16 @@
 //! it never reach a message or a log line.
 
 use anyhow::{Context, bail};
-use holdfast_repo::{OpenOptions, Repository};
+use holdfast_agent::access::{self, PasswordSource, RepoAccess};
+use holdfast_repo::Repository;
 use holdfast_store::Store;
 
 use crate::global::GlobalArgs;
 
 /// The repository URL: `--repo` / `HOLDFAST_REPOSITORY`, else `[repository] url` of the
-/// config file; `None` when neither is given.
-/// A plain relative path (`backups`, `./backups`) is a local repository: relative to the
-/// current directory for `--repo` / `HOLDFAST_REPOSITORY`, to the config file's directory
-/// for `[repository] url`.
+/// config file ([`holdfast_agent::access::repo_url`]); `None` when neither is given.
 pub fn repo_url(g: &GlobalArgs) -> anyhow::Result<Option<String>> {
-    if let Some(url) = &g.repo {
-        let cwd = std::env::current_dir().context("the current directory")?;
-        return Ok(Some(local_path_url(url, &cwd)));
-    }
-    let config = holdfast_volume::config::Config::load_optional(&g.config)
-        .with_context(|| format!("reading {}", g.config.display()))?;
-    let base = std::path::absolute(&g.config)
-        .ok()
-        .and_then(|p| p.parent().map(std::path::Path::to_path_buf))
-        .unwrap_or_default();
-    Ok(config.and_then(|c| c.repository_url().map(|u| local_path_url(u, &base))))
-}
-
-/// `raw` made absolute against `base` when it is a relative path (no `scheme://`, no
-/// leading `/`); any other value as given.
-fn local_path_url(raw: &str, base: &std::path::Path) -> String {
-    let is_relative_path = !raw.is_empty()
-        && !raw.contains("://")
-        && !raw.starts_with('/')
-        && !raw.starts_with("memory:");
-    if is_relative_path {
-        let joined = base.join(raw);
-        let clean: std::path::PathBuf = joined
-            .components()
-            .filter(|c| !matches!(c, std::path::Component::CurDir))
-            .collect();
-        clean.to_string_lossy().into_owned()
-    } else {
-        raw.to_string()
-    }
+    access::repo_url(g.repo.as_deref(), &g.config)
 }
 
 /// Loads holdfast.toml (`--config`), which must exist: a missing file is one line that
@@ -62,43 +31,31 @@ pub fn load_config(g: &GlobalArgs) -> anyhow::Result<holdfast_volume::config::Co
 
 /// The store of the repository: [`repo_url`], else the `STORAGE_TYPE` environment.
 pub fn open_store(g: &GlobalArgs) -> anyhow::Result<Store> {
-    if let Some(url) = repo_url(g)? {
-        return Store::open(&url)
-            .with_context(|| format!("repository URL {}", holdfast_store::redact_url(&url)));
-    }
-    match Store::from_env().context("STORAGE_TYPE environment")? {
-        Some(store) => Ok(store),
-        None => bail!(
-            "no repository given: pass --repo URL, set HOLDFAST_REPOSITORY, or set \
-             [repository] url in {}",
-            g.config.display()
-        ),
-    }
+    access::open_store(repo_url(g)?.as_deref())
 }
 
-/// The password: the first line of `--password-file`, else of what
-/// `--password-command` prints, else `HOLDFAST_PASSWORD`.
-pub fn password(g: &GlobalArgs) -> anyhow::Result<String> {
+/// Where the global flags say the password comes from: `--password-file`, else
+/// `--password-command`, else `HOLDFAST_PASSWORD`.
+pub fn password_source(g: &GlobalArgs) -> PasswordSource {
     if let Some(path) = &g.password_file {
-        return crate::password::from_file(path);
+        return PasswordSource::File(path.clone());
     }
     if let Some(cmd) = &g.password_command {
-        return crate::password::from_command(cmd);
+        return PasswordSource::Command(cmd.clone());
     }
-    match crate::password::from_env("HOLDFAST_PASSWORD") {
-        Some(p) => Ok(p),
-        None => bail!(
-            "no repository password: set HOLDFAST_PASSWORD, or pass --password-file FILE or \
-             --password-command CMD"
-        ),
-    }
+    PasswordSource::Env("HOLDFAST_PASSWORD".to_owned())
+}
+
+/// The password ([`password_source`]).
+pub fn password(g: &GlobalArgs) -> anyhow::Result<String> {
+    password_source(g).read()
 }
 
 /// Where [`password`] took the password from, for a message: `HOLDFAST_PASSWORD`,
 /// `--password-file FILE`, `HOLDFAST_PASSWORD_FILE (FILE)`, `--password-command` or
 /// `HOLDFAST_PASSWORD_COMMAND` (never the password, nor the command: it may embed a
 /// token).
-pub fn password_source(g: &GlobalArgs) -> String {
+pub fn password_shown(g: &GlobalArgs) -> String {
     let from_env = |var: &str, value: &std::ffi::OsStr| {
         std::env::var_os(var).is_some_and(|v| v.as_os_str() == value)
     };
@@ -119,37 +76,33 @@ pub fn password_source(g: &GlobalArgs) -> String {
     "HOLDFAST_PASSWORD".to_owned()
 }
 
+/// The repository and password the global flags name, for the agent: either may be
+/// absent, and only the operations that need the repository fail then (a password
+/// file that cannot be read fails at once).
+pub fn access(g: &GlobalArgs) -> anyhow::Result<RepoAccess> {
+    let password = if g.password_file.is_some() {
+        Some(password(g)?)
+    } else {
+        password(g).ok()
+    };
+    Ok(RepoAccess {
+        url: repo_url(g)?,
+        password,
+        source: password_shown(g),
+        keys: Default::default(),
+    })
+}
+
 /// Opens the repository named by the global flags.
 pub async fn open_repo(g: &GlobalArgs) -> anyhow::Result<Repository> {
     let password = password(g)?;
-    let store = open_store(g)?;
+    let url = repo_url(g)?;
+    let store = access::open_store(url.as_deref())?;
     // The URL as given (redacted): a store's own URL leaves out the S3 endpoint.
-    let url = repo_url(g)?
+    let shown = url
         .map(|u| holdfast_store::redact_url(&u))
         .unwrap_or_else(|| store.url().to_owned());
-    match holdfast_repo::open(
-        store,
-        &OpenOptions {
-            password,
-            cache: None,
-        },
-    )
-    .await
-    {
-        Ok(repo) => Ok(repo),
-        Err(holdfast_repo::Error::WrongPassword { .. }) => bail!(
-            "wrong password for repository {url}: the password from {} does not open it (if \
-             it is right, the repository's `config` object may be damaged: `holdfast verify`)",
-            password_source(g)
-        ),
-        Err(holdfast_repo::Error::NotInitialized { .. }) => bail!(
-            "no repository at {url}: check the URL, or run `holdfast init` to create one there"
-        ),
-        // An error that names the repository already (wrong password, not initialised)
-        // needs no "opening repository URL" in front of it.
-        Err(e) if e.to_string().contains(&url) => Err(e.into()),
-        Err(e) => Err(anyhow::Error::from(e).context(format!("opening repository {url}"))),
-    }
+    access::open(store, password, &shown, &password_shown(g), None).await
 }
 
 /// Opens the repository named by the global flags and loads its index.
@@ -180,25 +133,3 @@ macro_rules! outln {
     }};
 }
 pub(crate) use outln;
-
-#[cfg(test)]
-mod tests {
-    use super::local_path_url;
-    use std::path::Path;
-
-    #[test]
-    fn a_relative_repository_path_is_a_local_repository_under_the_base() {
-        let base = Path::new("/srv/app");
-        assert_eq!(local_path_url("backups", base), "/srv/app/backups");
-        assert_eq!(local_path_url("./backups/r", base), "/srv/app/backups/r");
-        assert_eq!(local_path_url("/abs/r", base), "/abs/r");
-        for url in [
-            "file:///r",
-            "s3://b/p?region=x",
-            "memory://",
-            "azblob://c/p",
-        ] {
-            assert_eq!(local_path_url(url, base), url);
-        }
-    }
-}

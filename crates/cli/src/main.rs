@@ -9,12 +9,9 @@ mod context;
 mod exit;
 mod global;
 mod interrupt;
-mod notify;
-mod password;
 mod progress;
-mod replicas;
-mod serve;
-mod text;
+
+use holdfast_agent::text;
 
 use std::process::ExitCode;
 
@@ -182,6 +179,7 @@ fn main() -> ExitCode {
     };
     let long_running = matches!(cli.command, Command::Run(_) | Command::Serve(_));
     global::init_logging(&cli.global, long_running);
+    holdfast_agent::console::install(Box::new(global::stderr_event));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

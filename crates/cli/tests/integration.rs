@@ -1,6 +1,7 @@
 //! CLI integration tests: the `holdfast` binary run against real directories and mounts.
 
 mod integration {
+    mod agent_drift;
     mod backup_interrupt;
     mod child_secrets;
     mod cli_conventions;

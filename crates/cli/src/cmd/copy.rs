@@ -8,7 +8,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
+use holdfast_agent::access::PasswordSource;
 use holdfast_repo::{CopyOptions, CopyReport, Repository};
+use holdfast_volume::config::Config;
+use tokio_util::sync::CancellationToken;
 
 use crate::context::{self, outln};
 use crate::exit::{self, Failure};
@@ -41,29 +44,26 @@ pub struct CopyArgs {
     pub dry_run: bool,
 }
 
-/// The other repository's password: the file flag, else the environment variable.
-fn other_password(file: Option<&PathBuf>, var: &str, flag: &str) -> anyhow::Result<String> {
-    if let Some(f) = file {
-        return crate::password::from_file(f);
-    }
-    crate::password::from_env(var)
-        .with_context(|| format!("no password for the other repository: set {var} or pass {flag}"))
+/// The other repository's password (the file flag, else the environment variable) and
+/// where it came from.
+fn other_password(
+    file: Option<&PathBuf>,
+    var: &str,
+    flag: &str,
+) -> anyhow::Result<(String, String)> {
+    let source = match file {
+        Some(f) => PasswordSource::File(f.clone()),
+        None => PasswordSource::Env(var.to_owned()),
+    };
+    let password = source.read().with_context(|| {
+        format!("no password for the other repository: set {var} or pass {flag}")
+    })?;
+    Ok((password, source.describe()))
 }
 
-/// Opens a repository at `url` with `password`.
-pub(crate) async fn open_url(url: &str, password: String) -> anyhow::Result<Repository> {
-    let shown = holdfast_store::redact_url(url);
-    let store =
-        holdfast_store::Store::open(url).with_context(|| format!("repository URL {shown}"))?;
-    holdfast_repo::open(
-        store,
-        &holdfast_repo::OpenOptions {
-            password,
-            cache: None,
-        },
-    )
-    .await
-    .with_context(|| format!("opening repository {shown}"))
+/// Opens the other repository at `url`.
+async fn open_other(url: &str, (password, source): (String, String)) -> anyhow::Result<Repository> {
+    holdfast_agent::access::open_url(url, password, &source).await
 }
 
 /// Runs `holdfast copy`.
@@ -71,7 +71,7 @@ pub async fn run(g: &GlobalArgs, args: CopyArgs) -> Result<ExitCode, Failure> {
     let cancel = tokio_util::sync::CancellationToken::new();
     crate::interrupt::Interrupt::cancelling(cancel.clone());
     if args.replicas {
-        return crate::replicas::run_cli(g, &cancel).await;
+        return run_replicas(g, &cancel).await;
     }
     let here = context::open_repo(g).await?;
     let (source, target) = match (&args.to, &args.from) {
@@ -81,7 +81,7 @@ pub async fn run(g: &GlobalArgs, args: CopyArgs) -> Result<ExitCode, Failure> {
                 "HOLDFAST_TO_PASSWORD",
                 "--to-password-file",
             )?;
-            (here, open_url(url, pw).await?)
+            (here, open_other(url, pw).await?)
         }
         (None, Some(url)) => {
             let pw = other_password(
@@ -89,7 +89,7 @@ pub async fn run(g: &GlobalArgs, args: CopyArgs) -> Result<ExitCode, Failure> {
                 "HOLDFAST_FROM_PASSWORD",
                 "--from-password-file",
             )?;
-            (open_url(url, pw).await?, here)
+            (open_other(url, pw).await?, here)
         }
         _ => {
             return Err(Failure::usage(anyhow::anyhow!(
@@ -161,4 +161,45 @@ pub(crate) fn print_report(g: &GlobalArgs, r: &CopyReport) -> anyhow::Result<()>
 /// Exit code of a replication run: problems when a replica failed.
 pub(crate) fn replication_code(failed: bool) -> ExitCode {
     exit::problems_if(failed)
+}
+
+/// `holdfast copy --replicas`: every replica of holdfast.toml; exit 3 when one failed.
+async fn run_replicas(g: &GlobalArgs, cancel: &CancellationToken) -> Result<ExitCode, Failure> {
+    let config = Config::load_optional(&g.config)
+        .with_context(|| format!("reading {}", g.config.display()))?
+        .unwrap_or_default();
+    if config.replicas.is_empty() {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "no [[replicas]] in {}",
+            g.config.display()
+        )));
+    }
+    let source = crate::context::open_repo(g).await?;
+    let outcomes =
+        holdfast_agent::replication::replicas::replicate_all(&config, &source, |_| true, cancel)
+            .await;
+    let failed = outcomes.iter().any(|o| o.error.is_some());
+    if g.json {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&outcomes).map_err(anyhow::Error::from)?
+        );
+    } else {
+        for o in &outcomes {
+            match (&o.report, &o.error) {
+                (Some(r), _) => outln!(
+                    "replica {}: {} copied, {} skipped, {} forgotten; lag {} ({} s)",
+                    o.name,
+                    r.copy.copied.len(),
+                    r.copy.skipped.len(),
+                    r.forget.as_ref().map_or(0, |f| f.deleted),
+                    crate::text::count(r.lag.missing, "snapshot"),
+                    r.lag.lag_seconds
+                ),
+                (None, Some(e)) => outln!("replica {}: FAILED: {e}", o.name),
+                (None, None) => {}
+            }
+        }
+    }
+    Ok(replication_code(failed))
 }

@@ -53,8 +53,8 @@ pub struct NewPassword {
 impl NewPassword {
     fn read(&self) -> anyhow::Result<String> {
         match &self.new_password_file {
-            Some(f) => crate::password::from_file(f),
-            None => crate::password::from_env("HOLDFAST_NEW_PASSWORD").context(
+            Some(f) => holdfast_agent::password::from_file(f),
+            None => holdfast_agent::password::from_env("HOLDFAST_NEW_PASSWORD").context(
                 "no new password: pass --new-password-file FILE or set HOLDFAST_NEW_PASSWORD",
             ),
         }

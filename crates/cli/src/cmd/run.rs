@@ -6,7 +6,7 @@
 //! 2. Recovery: an interrupted restore on any volume (a swap journal in its
 //!    `.holdfast/swap/`) is finished or rolled back by the same guard, and stderr says
 //!    which; then one line per volume says what is protected and how
-//!    ([`crate::serve::start`]).
+//!    ([`holdfast_agent::start`]).
 //!    `restore_if_missing`: a listed file missing from its volume is restored from the
 //!    volume's latest snapshot (staged, then swapped in) before CMD starts; when it cannot be (no repository, the
 //!    repository fails) CMD is not started either, so the app never starts on an empty
@@ -38,10 +38,9 @@ use crate::cmd::backup::volumes::FLUSH_LIMIT;
 use crate::context;
 use crate::exit::Failure;
 use crate::global::GlobalArgs;
-use crate::notify::{Event, Notifier};
-use crate::serve::snapshots::RepoAccess;
-use crate::serve::watch;
-use crate::serve::{ServeOptions, serve};
+use holdfast_agent::notify::{Event, Notifier};
+use holdfast_agent::protection as watch;
+use holdfast_agent::{ServeOptions, serve};
 
 /// The reason backups cannot run under `run --no-serve`.
 const NO_SERVE: &str = "run --no-serve: no scheduler runs beside the app, so no backup runs";
@@ -117,10 +116,10 @@ pub async fn run(g: &GlobalArgs, args: RunArgs) -> Result<ExitCode, Failure> {
     }
     restore_empty(g, &config).await?;
     restore_missing(g, &config).await?;
-    let repo = RepoAccess::from_global(g)?;
+    let repo = crate::context::access(g)?;
     if args.no_serve {
         // Otherwise the server prints them as it starts.
-        crate::serve::start::print(&config, repo.url.as_deref());
+        holdfast_agent::start::print(&config, repo.shown().as_deref());
     }
     if config.alerts.require_backups {
         let mut problems = watch::check(&config, &repo).await;

@@ -10,8 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::exit::Failure;
 use crate::global::GlobalArgs;
-use crate::serve::snapshots::RepoAccess;
-use crate::serve::{ServeOptions, serve};
+use holdfast_agent::{ServeOptions, serve};
 
 /// The address `serve` and `run` listen on by default: loopback, on a port apps rarely
 /// take (`$PORT` is usually 3000, 5000, 8000 or 8080).
@@ -34,7 +33,7 @@ pub struct ServeArgs {
 /// Runs `holdfast serve`.
 pub async fn run(g: &GlobalArgs, args: ServeArgs) -> Result<ExitCode, Failure> {
     let config = crate::context::load_config(g)?;
-    let repo = RepoAccess::from_global(g)?;
+    let repo = crate::context::access(g)?;
     let token = std::env::var("HOLDFAST_API_TOKEN")
         .ok()
         .filter(|t| !t.is_empty());

@@ -143,8 +143,8 @@ pub async fn run(g: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Failure> 
     }
     let problems = report.problems.len() + drill_problems;
     if let Some(config) = &config {
-        let notifier = crate::notify::Notifier::new(&config.notify);
-        notifier.notify(crate::notify::Event::VerifyFinished {
+        let notifier = holdfast_agent::notify::Notifier::new(&config.notify);
+        notifier.notify(holdfast_agent::notify::Event::VerifyFinished {
             ok: problems == 0,
             problems,
             restore_time,

@@ -20,7 +20,7 @@ use super::BackupArgs;
 use crate::context;
 use crate::exit::{self, Failure};
 use crate::global::GlobalArgs;
-use crate::notify::{Event, Notifier};
+use holdfast_agent::notify::{Event, Notifier};
 
 /// How long the command waits for queued notifications before it exits.
 pub const FLUSH_LIMIT: Duration = Duration::from_secs(15);

@@ -6,7 +6,7 @@
 //! - at start, [`fixed_problems`] reads what the configuration and environment already
 //!   tell (no repository, no password, no `[schedule] backup`), and [`run`] opens the
 //!   repository once ([`check_repository`]: not initialised, unreachable, wrong
-//!   password) and reads its snapshots into the metrics ([`super::snapshots::survey`]);
+//!   password) and reads its snapshots into the metrics ([`crate::backup::survey`]);
 //!   every reason is printed on stderr as ONE warning block ([`warning_block`]), shown
 //!   as the status page's red banner and added to every volume's backup alerts;
 //! - each volume's own `.holdfast/backup.json` is read in, so a failure recorded before
@@ -35,9 +35,10 @@ use holdfast_volume::status::VolumeStatus;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::metrics::Metrics;
-use super::snapshots::{RepoAccess, survey};
+use crate::access::RepoAccess;
+use crate::metrics::Metrics;
 use crate::notify::{Event, Notifier};
+use crate::survey::survey;
 
 /// Environment variable: how often the volumes are probed (a duration such as `30s`).
 pub const PROBE_INTERVAL_ENV: &str = "HOLDFAST_PROBE_INTERVAL";
@@ -182,10 +183,10 @@ pub fn fixed_problems(config: &Config, repo: &RepoAccess) -> Vec<String> {
     if config.volumes.is_empty() {
         return out;
     }
-    if repo.url.is_none() {
+    if !repo.is_configured() {
         out.push(
-            "no repository configured: set [repository] url in holdfast.toml or \
-             HOLDFAST_REPOSITORY"
+            "no repository configured: set [repository] url in holdfast.toml, \
+             HOLDFAST_REPOSITORY or STORAGE_TYPE"
                 .to_string(),
         );
     } else if repo.password.is_none() {
@@ -202,7 +203,7 @@ pub fn fixed_problems(config: &Config, repo: &RepoAccess) -> Vec<String> {
 /// Opens the repository once; `None` when it opens, else why not in one line (not
 /// initialised, unreachable, wrong password). Nothing to try without a URL or password.
 pub async fn check_repository(repo: &RepoAccess) -> Option<String> {
-    if repo.url.is_none() || repo.password.is_none() {
+    if !repo.is_configured() || repo.password.is_none() {
         return None;
     }
     repo.open().await.err().map(|e| one_line(&format!("{e:#}")))
@@ -242,7 +243,7 @@ pub fn print_warning(problems: &[String]) {
          [alerts] require_backups = true makes `holdfast run` refuse to start instead"
             .into(),
     );
-    crate::global::stderr_event(
+    crate::console::event(
         tracing::Level::WARN,
         &warning_block(problems),
         "backups cannot run: the volumes are NOT protected",
@@ -283,7 +284,7 @@ pub struct WatchContext {
 }
 
 async fn survey_now(ctx: &WatchContext) {
-    if ctx.repo.url.is_none() || ctx.repo.password.is_none() {
+    if !ctx.repo.is_configured() || ctx.repo.password.is_none() {
         return;
     }
     let result = async {

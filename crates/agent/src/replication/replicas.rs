@@ -4,9 +4,7 @@
 //! stop the others; each outcome says what happened, with the lag left.
 //!
 //! `run`/`serve` call [`replicate_one`] after every backup or on the replica's cron
-//! schedule (`crate::serve::replication`).
-
-use std::process::ExitCode;
+//! schedule (`crate::replication`).
 
 use anyhow::Context;
 use holdfast_repo::Repository;
@@ -15,8 +13,7 @@ use holdfast_volume::config::{Config, Replica};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::context::{self, outln};
-use crate::global::GlobalArgs;
+use crate::access::PasswordSource;
 
 /// The outcome for one replica.
 #[derive(Debug, Serialize)]
@@ -31,27 +28,25 @@ pub struct ReplicaOutcome {
 }
 
 /// The replica's password: `password_file`, else `password_env`.
-fn replica_password(r: &Replica) -> anyhow::Result<String> {
-    if let Some(f) = &r.password_file {
-        return crate::password::from_file(f);
-    }
-    let var = r.password_env.as_deref().with_context(|| {
-        format!(
+fn replica_password(r: &Replica) -> anyhow::Result<(String, String)> {
+    let source = match (&r.password_file, &r.password_env) {
+        (Some(f), _) => PasswordSource::File(f.clone()),
+        (None, Some(var)) => PasswordSource::Env(var.clone()),
+        (None, None) => anyhow::bail!(
             "replica {}: set password_file or password_env",
             r.display_name()
-        )
-    })?;
-    crate::password::from_env(var).with_context(|| {
-        format!(
-            "replica {}: environment variable {var} is not set",
-            r.display_name()
-        )
-    })
+        ),
+    };
+    let password = source
+        .read()
+        .with_context(|| format!("replica {}", r.display_name()))?;
+    Ok((password, source.describe()))
 }
 
 /// Opens a replica's repository with its own password.
 pub async fn open_replica(replica: &Replica) -> anyhow::Result<Repository> {
-    crate::cmd::copy::open_url(&replica.url, replica_password(replica)?)
+    let (password, source) = replica_password(replica)?;
+    crate::access::open_url(&replica.url, password, &source)
         .await
         .with_context(|| format!("opening replica {}", replica.display_name()))
 }
@@ -104,46 +99,4 @@ pub async fn replicate_all(
         out.push(outcome);
     }
     out
-}
-
-/// `holdfast copy --replicas`: every replica of holdfast.toml; exit 3 when one failed.
-pub async fn run_cli(
-    g: &GlobalArgs,
-    cancel: &CancellationToken,
-) -> Result<ExitCode, crate::exit::Failure> {
-    let config = Config::load_optional(&g.config)
-        .with_context(|| format!("reading {}", g.config.display()))?
-        .unwrap_or_default();
-    if config.replicas.is_empty() {
-        return Err(crate::exit::Failure::usage(anyhow::anyhow!(
-            "no [[replicas]] in {}",
-            g.config.display()
-        )));
-    }
-    let source = context::open_repo(g).await?;
-    let outcomes = replicate_all(&config, &source, |_| true, cancel).await;
-    let failed = outcomes.iter().any(|o| o.error.is_some());
-    if g.json {
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&outcomes).map_err(anyhow::Error::from)?
-        );
-    } else {
-        for o in &outcomes {
-            match (&o.report, &o.error) {
-                (Some(r), _) => outln!(
-                    "replica {}: {} copied, {} skipped, {} forgotten; lag {} ({} s)",
-                    o.name,
-                    r.copy.copied.len(),
-                    r.copy.skipped.len(),
-                    r.forget.as_ref().map_or(0, |f| f.deleted),
-                    crate::text::count(r.lag.missing, "snapshot"),
-                    r.lag.lag_seconds
-                ),
-                (None, Some(e)) => outln!("replica {}: FAILED: {e}", o.name),
-                (None, None) => {}
-            }
-        }
-    }
-    Ok(crate::cmd::copy::replication_code(failed))
 }

@@ -15,9 +15,10 @@ use holdfast_volume::cleanup::{CleanupOptions, CleanupReport, cleanup_path};
 use holdfast_volume::config::{CleanupJob, Config, Retention};
 use holdfast_volume::guard::{self, Door};
 
-use super::scheduler::{Job, JobFn};
-use super::snapshots::{BackupSinks, RepoAccess, backup_volumes};
+use crate::access::RepoAccess;
+use crate::backup::{BackupSinks, backup_volumes};
 use crate::notify::{Event, Notifier};
+use crate::schedule::{Job, JobFn};
 
 /// What the jobs need.
 #[derive(Clone)]

@@ -9,6 +9,17 @@
 //! request body that sends nothing for the body timeout fails with 408. A malformed
 //! body (a bad chunk size, say) is the client's error: 400.
 
+pub mod auth;
+pub mod cache;
+pub mod error;
+pub mod files;
+pub mod health;
+pub mod jobs;
+pub mod page;
+pub mod paths;
+pub mod snapshots;
+pub mod uploads;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,21 +39,20 @@ use holdfast_store::DiskCache;
 use holdfast_volume::config::Config;
 use tokio_util::sync::CancellationToken;
 
-use super::auth::{ApiToken, require_token};
-use super::backup_jobs::{self, BackupJobs};
-use super::error::ApiResult;
-use super::jobs::{self, JobContext};
-use super::metrics::Metrics;
-use super::paths::{STATE_DIR, Volumes};
-use super::replication::Replication;
-use super::scheduler::{Clock, JobBoard, RunLog, Scheduler, SystemClock};
-use super::snapshots::BackupSinks;
-use super::snapshots::RepoAccess;
-use super::status_page::SnapshotCache;
-use super::uploads::UploadLimits;
-use super::watch::{self, Watch, WatchContext};
-use super::{cache, files, health, snapshots, status_page, uploads};
+use self::auth::{ApiToken, require_token};
+use self::error::ApiResult;
+use self::jobs::BackupJobs;
+use self::page::SnapshotCache;
+use self::paths::{STATE_DIR, Volumes};
+use self::uploads::UploadLimits;
+use crate::access::RepoAccess;
+use crate::backup::BackupSinks;
+use crate::metrics::Metrics;
 use crate::notify::Notifier;
+use crate::protection::{self, Watch, WatchContext};
+use crate::replication::Replication;
+use crate::schedule::jobs::JobContext;
+use crate::schedule::{Clock, JobBoard, RunLog, Scheduler, SystemClock};
 
 /// How to run the server.
 #[derive(Debug)]
@@ -104,7 +114,11 @@ impl AppState {
         ));
         Ok(AppState {
             replication,
-            watch: Arc::new(Watch::new(config.clone(), &repo, watch::intervals()?.0)),
+            watch: Arc::new(Watch::new(
+                config.clone(),
+                &repo,
+                protection::intervals()?.0,
+            )),
             notifier,
             volumes: Volumes::new(&config.volumes),
             memory_cache: cache::in_memory()?,
@@ -164,11 +178,11 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .layer(DefaultBodyLimit::max(cache::MAX_VALUE)),
         )
         .route("/api/v1/snapshots", get(snapshots::get_snapshots))
-        .route("/api/v1/backups", post(backup_jobs::post_backup))
-        .route("/api/v1/jobs/{id}", get(backup_jobs::get_job))
+        .route("/api/v1/backups", post(jobs::post_backup))
+        .route("/api/v1/jobs/{id}", get(jobs::get_job))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
-        .route("/", get(status_page::page))
+        .route("/", get(page::page))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics))
@@ -265,7 +279,7 @@ async fn body_timeout(State(limit): State<Duration>, req: Request, next: Next) -
 /// `GET /metrics`: the timer's last probes (a scrape writes nothing to a volume); the
 /// first scrape waits for the timer's first round.
 async fn metrics(State(state): State<Arc<AppState>>) -> ApiResult<Response> {
-    state.watch.wait_ready(watch::READY_LIMIT).await;
+    state.watch.wait_ready(protection::READY_LIMIT).await;
     let statuses = state.watch.statuses(&state.metrics);
     let mut res = state.metrics.render(&statuses).into_response();
     res.headers_mut().insert(
@@ -281,10 +295,10 @@ const NOTIFY_FLUSH_LIMIT: Duration = Duration::from_secs(5);
 /// Runs the server and the scheduler until `shutdown` fires.
 pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> anyhow::Result<()> {
     let config = opts.config.clone();
-    let url = opts.repo.url.clone();
+    let url = opts.repo.shown();
     tokio::task::spawn_blocking(move || {
-        super::start::guard(&config);
-        super::start::print(&config, url.as_deref());
+        crate::start::guard(&config);
+        crate::start::print(&config, url.as_deref());
     })
     .await
     .context("the start-up guard panicked")?;
@@ -309,9 +323,9 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> anyhow::R
         metrics: state.metrics.clone(),
         repo: state.repo.clone(),
         notifier: state.notifier.clone(),
-        intervals: watch::intervals()?,
+        intervals: protection::intervals()?,
     };
-    let mut scheduled = jobs::build(&ctx)?;
+    let mut scheduled = crate::schedule::jobs::build(&ctx)?;
     scheduled.extend(state.replication.jobs(&shutdown)?);
     let scheduler = Scheduler {
         jobs: scheduled,
@@ -320,7 +334,7 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> anyhow::R
         metrics: state.metrics.clone(),
         board: state.board.clone(),
     };
-    watch::probe_now(&watch_ctx).await;
+    protection::probe_now(&watch_ctx).await;
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .with_context(|| {
@@ -333,7 +347,7 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> anyhow::R
     let url = format!("http://{addr}");
     let mut fields = serde_json::Map::new();
     fields.insert("address".into(), url.clone().into());
-    crate::global::stderr_event(
+    crate::console::event(
         tracing::Level::INFO,
         &format!("listening on {url}"),
         &format!("listening on {url}"),
@@ -345,7 +359,7 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> anyhow::R
     let replicating = state
         .replication
         .spawn(watch_ctx.intervals.0, shutdown.clone());
-    let watcher = tokio::spawn(watch::run(watch_ctx, shutdown.clone()));
+    let watcher = tokio::spawn(protection::run(watch_ctx, shutdown.clone()));
     let jobs = scheduler.spawn(shutdown.clone());
     let limits = state.limits;
     let served = serve_http(listener, router(state.clone()), limits, shutdown.clone()).await;

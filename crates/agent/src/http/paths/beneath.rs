@@ -20,7 +20,7 @@ use holdfast_store::ObjectMeta;
 use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
 
-use crate::serve::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 
 /// Names of the temporary files of writes start with this; they are never listed or
 /// served, and requests may not name them.

@@ -19,7 +19,7 @@ pub fn print(config: &Config, repository: Option<&str>) {
     let entries = mounts::read_mountinfo().unwrap_or_default();
     let now = Utc::now();
     for v in &config.volumes {
-        crate::global::stderr_note(
+        crate::console::note(
             tracing::Level::INFO,
             &line(config, v, repository, &entries, now),
             "",

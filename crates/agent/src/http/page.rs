@@ -1,5 +1,5 @@
 //! `GET /`: the status page, server-rendered HTML with inline CSS and no script. A red
-//! banner when backups cannot run (the reasons of [`super::watch`]); one card per volume
+//! banner when backups cannot run (the reasons of [`crate::protection`]); one card per volume
 //! (usage bar, mounted and writable state, alerts in red, the last backup — its age,
 //! its failure, or "never" as a warning — and the snapshot timeline); a volume whose
 //! backup fails or is stale is failing like one that is not mounted, and the header
@@ -24,11 +24,11 @@ use chrono::{DateTime, Utc};
 use holdfast_volume::status::{ReplicaStatus, VolumeStatus};
 use holdfast_volume::units::format_size;
 
-use super::auth::{STATUS_COOKIE, bearer, cookie};
-use super::error::ApiResult;
-use super::scheduler::JobInfo;
-use super::server::AppState;
-use super::snapshots::{SnapshotEntry, list};
+use crate::http::AppState;
+use crate::http::auth::{STATUS_COOKIE, bearer, cookie};
+use crate::http::error::ApiResult;
+use crate::schedule::JobInfo;
+use crate::survey::{SnapshotEntry, list};
 
 /// How long a snapshot listing is reused.
 const SNAPSHOT_TTL: Duration = Duration::from_secs(60);
@@ -39,7 +39,7 @@ const TIMELINE: usize = 30;
 pub type SnapshotCache = tokio::sync::Mutex<Option<(Instant, Result<Vec<SnapshotEntry>, String>)>>;
 
 async fn snapshots(state: &AppState) -> Result<Vec<SnapshotEntry>, String> {
-    if state.repo.url.is_none() {
+    if !state.repo.is_configured() {
         return Err("no repository configured".into());
     }
     let mut cache = state.snapshot_cache.lock().await;

@@ -5,7 +5,7 @@
 //! `[uploads] max_size`; the atomic write is aborted so no partial file stays) and its
 //! SHA-256 computed. The extension is the one of the sniffed type, never the client's.
 //! The file is written beneath the volume root without following links, like every
-//! file API write ([`super::paths::beneath`]): a symlinked `uploads/` is refused.
+//! file API write ([`crate::http::paths::beneath`]): a symlinked `uploads/` is refused.
 
 use std::sync::Arc;
 
@@ -19,8 +19,8 @@ use holdfast_volume::config::Uploads;
 use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
-use super::error::{ApiError, ApiResult};
-use super::server::AppState;
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult};
 
 /// `max_size` when `[uploads]` does not set one.
 pub const DEFAULT_MAX_SIZE: u64 = 10 * 1024 * 1024;
@@ -89,7 +89,7 @@ pub async fn upload(
     Path(volume_name): Path<String>,
     mut multipart: Multipart,
 ) -> ApiResult<(StatusCode, Json<Uploaded>)> {
-    super::paths::guard_write(&state.config, &volume_name).await?;
+    crate::http::paths::guard_write(&state.config, &volume_name).await?;
     let vd = state.volumes.get(&volume_name).await?;
     let limits = &state.uploads;
     while let Some(mut field) = multipart.next_field().await.map_err(bad_multipart)? {

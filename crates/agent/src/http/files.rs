@@ -7,9 +7,9 @@
 //! descriptor it opened, with single `Range` requests (206 and
 //! `Content-Range`, 416 when unsatisfiable), an `ETag` made of the size and the
 //! modification time, and `If-None-Match` (304). Every path goes through
-//! the guard ([`super::paths::guard_write`]: no write while an interrupted restore is
-//! pending on the volume) and [`super::paths`] first, and every file is opened beneath the volume root without
-//! following links ([`super::paths::beneath`]).
+//! the guard ([`crate::http::paths::guard_write`]: no write while an interrupted restore is
+//! pending on the volume) and [`crate::http::paths`] first, and every file is opened beneath the volume root without
+//! following links ([`crate::http::paths::beneath`]).
 
 use std::sync::Arc;
 
@@ -23,9 +23,9 @@ use holdfast_store::ObjectMeta;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use super::error::{ApiError, ApiResult, body_error};
-use super::paths::{VolumeDir, check_raw, checked_key, local_files};
-use super::server::AppState;
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult, body_error};
+use crate::http::paths::{VolumeDir, check_raw, checked_key, local_files};
 
 /// Most entries one listing page returns.
 pub const MAX_PAGE: usize = 10_000;
@@ -244,7 +244,7 @@ pub async fn put_file(
     uri: OriginalUri,
     body: Body,
 ) -> ApiResult<Response> {
-    super::paths::guard_write(&state.config, &volume_name).await?;
+    crate::http::paths::guard_write(&state.config, &volume_name).await?;
     let (vd, key) = resolve(&state, &volume_name, &uri, &path).await?;
     let k = key.clone();
     let (pending, existed, file) = vd
@@ -290,7 +290,7 @@ pub async fn delete_file(
     Path((volume_name, path)): Path<(String, String)>,
     uri: OriginalUri,
 ) -> ApiResult<StatusCode> {
-    super::paths::guard_write(&state.config, &volume_name).await?;
+    crate::http::paths::guard_write(&state.config, &volume_name).await?;
     let (vd, key) = resolve(&state, &volume_name, &uri, &path).await?;
     let k = key.clone();
     if vd.with_root(move |root| root.remove(&k)).await? {

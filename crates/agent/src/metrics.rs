@@ -1,6 +1,6 @@
 //! Every Prometheus metric of the server, declared in this one module: names start with
 //! `holdfast_`, per-volume series carry a `volume` label. Volume gauges come from the
-//! probes of the watch timer ([`super::watch`]), never from a probe per scrape; backup
+//! probes of the watch timer ([`crate::protection`]), never from a probe per scrape; backup
 //! and job counters are recorded as jobs run; snapshot counts, the repository size and
 //! each volume's last success are read from the repository at start, on a timer and
 //! after each backup. Snapshots of plain paths (not volumes) count under the bounded

@@ -72,7 +72,7 @@ impl From<holdfast_store::Error> for ApiError {
 pub fn body_error(e: &(dyn std::error::Error + 'static)) -> ApiError {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(c) = cause {
-        if c.is::<super::server::BodyTimedOut>() {
+        if c.is::<crate::http::BodyTimedOut>() {
             return ApiError::new(StatusCode::REQUEST_TIMEOUT, c.to_string());
         }
         cause = c.source();

@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::error::ApiError;
-use super::server::AppState;
+use crate::http::AppState;
+use crate::http::error::ApiError;
 
 /// The configured API token, kept only as its SHA-256.
 #[derive(Clone)]

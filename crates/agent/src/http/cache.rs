@@ -8,7 +8,7 @@
 //! On a volume the entries are files named by the SHA-256 of the key, each an 8-byte
 //! big-endian expiry time in Unix milliseconds followed by the value (the layout of
 //! [`DiskCache`]), opened beneath the volume root without following links like every
-//! file API access ([`super::paths::beneath`]): a symlinked `.holdfast` or
+//! file API access ([`crate::http::paths::beneath`]): a symlinked `.holdfast` or
 //! `.holdfast/cache` is refused, never followed.
 
 use std::io::{Read as _, Write as _};
@@ -22,9 +22,9 @@ use axum::response::{IntoResponse, Response};
 use holdfast_store::{DiskCache, Store};
 use serde::Deserialize;
 
-use super::error::{ApiError, ApiResult};
-use super::paths::{STATE_DIR, VolumeDir};
-use super::server::AppState;
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::paths::{STATE_DIR, VolumeDir};
 
 /// TTL when the request gives none.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);

@@ -18,9 +18,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::error::{ApiError, ApiResult};
-use super::server::AppState;
-use super::snapshots::{BackupReport, backup_volumes};
+use crate::backup::{BackupReport, backup_volumes};
+use crate::http::AppState;
+use crate::http::error::{ApiError, ApiResult};
 
 /// Jobs remembered for `GET /api/v1/jobs/{id}`.
 pub const KEEP: usize = 100;
@@ -147,7 +147,7 @@ pub async fn post_backup(
                     v.snapshots = Some(reports);
                 }
                 Err(e) => {
-                    if super::snapshots::logged(&e) {
+                    if crate::backup::logged(&e) {
                         tracing::info!("backup job {}: failed (logged above)", v.id);
                     } else {
                         tracing::error!("backup job {}: {e:#}", v.id);

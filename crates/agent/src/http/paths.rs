@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use axum::http::StatusCode;
 use holdfast_store::{ObjectMeta, TEMP_DIR, key_problem};
 
-use super::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 pub use beneath::{Root, TEMP_PREFIX};
 
 /// The guard before a write into a volume's data ([`holdfast_volume::guard::enter`] with

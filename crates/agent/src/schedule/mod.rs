@@ -15,6 +15,8 @@
 //!   last runs on the status page;
 //! - on shutdown a sleeping loop stops at once; a running job is awaited.
 
+pub mod jobs;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -30,7 +32,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::metrics::Metrics;
+use crate::metrics::Metrics;
 
 /// Where the scheduler gets the time from; tests drive a fake one.
 pub trait Clock: Send + Sync + 'static {
@@ -343,7 +345,7 @@ pub async fn run_once(
             format!("ok: {msg}")
         }
         Err(e) => {
-            if super::snapshots::logged(e) {
+            if crate::backup::logged(e) {
                 // One line per volume said why already.
                 tracing::info!("job {}: failed (logged above)", job.name);
             } else {

@@ -2,7 +2,7 @@
 //! the reasons otherwise) and `GET /api/v1/status` (the `holdfast status --json` array,
 //! backup freshness included, and with `[[replicas]]` each volume's `replicas` and their
 //! alerts, which `/readyz` leaves out). They read the watch timer's last probes
-//! ([`super::watch::Watch::current`]), so a request writes no probe file unless the last
+//! ([`crate::protection::Watch::current`]), so a request writes no probe file unless the last
 //! probe is older than two probe intervals.
 //!
 //! `/readyz` is about the volumes only: a failing or stale backup does not take the app
@@ -18,8 +18,8 @@ use axum::response::{IntoResponse, Response};
 use holdfast_volume::status::VolumeStatus;
 use serde::Serialize;
 
-use super::error::ApiResult;
-use super::server::AppState;
+use crate::http::AppState;
+use crate::http::error::ApiResult;
 
 /// `GET /healthz`: 200 `ok` while the process serves requests.
 pub async fn healthz() -> &'static str {

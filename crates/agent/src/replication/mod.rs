@@ -12,7 +12,7 @@
 //!   lock (the scheduler skips a tick that finds it still running);
 //! - each run opens the source and the replica (with the replica's own password),
 //!   copies what the replica lacks, applies the replica's retention
-//!   ([`crate::replicas::replicate_one`]) and logs ONE INFO line with the outcome, the
+//!   ([`crate::replication::replicas::replicate_one`]) and logs ONE INFO line with the outcome, the
 //!   snapshots and bytes copied, the duration and the lag left;
 //! - at start, and every probe interval, the state is refreshed: the lag is measured
 //!   once at start, and a replica whose last run failed, or that has lacked newer
@@ -20,6 +20,8 @@
 //!   (after-backup: the backups' `backup_max_age`), gets an alert saying "replica". The alerts go to
 //!   `/api/v1/status` (each volume's `alerts` and `replicas`), the status page and the
 //!   `holdfast_replica_*` metrics, never to `/readyz`.
+
+pub mod replicas;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,9 +35,9 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::metrics::Metrics;
-use super::scheduler::{Job, JobFn};
-use super::snapshots::RepoAccess;
+use crate::access::RepoAccess;
+use crate::metrics::Metrics;
+use crate::schedule::{Job, JobFn};
 
 /// What is known of one replica.
 #[derive(Debug, Clone, Default)]
@@ -183,7 +185,7 @@ impl Replication {
 
     /// Measures every replica's lag once (at start), without copying.
     async fn measure_all(&self) {
-        if self.entries.is_empty() || self.repo.url.is_none() || self.repo.password.is_none() {
+        if self.entries.is_empty() || !self.repo.is_configured() || self.repo.password.is_none() {
             return;
         }
         let Ok(source) = self.repo.open().await else {
@@ -191,7 +193,7 @@ impl Replication {
         };
         for e in &self.entries {
             let measured = async {
-                let target = crate::replicas::open_replica(&e.replica).await?;
+                let target = crate::replication::replicas::open_replica(&e.replica).await?;
                 Ok::<_, anyhow::Error>(holdfast_repo::copy::lag(&source, &target).await?)
             }
             .await;
@@ -218,7 +220,7 @@ impl Replication {
         lock(&e.state).last_run = Some(started);
         let result = async {
             let source = self.repo.open().await?;
-            crate::replicas::replicate_one(&source, &e.replica, cancel).await
+            crate::replication::replicas::replicate_one(&source, &e.replica, cancel).await
         }
         .await;
         let took = clock.elapsed().as_secs_f64();
