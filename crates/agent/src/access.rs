@@ -23,6 +23,9 @@ use holdfast_repo::{KeyCache, OpenOptions, Repository};
 use holdfast_store::Store;
 use holdfast_volume::config::Config;
 
+/// Why a repository cannot be opened without a password, and how to give one.
+pub const NO_PASSWORD: &str = "no repository password: set HOLDFAST_PASSWORD, or pass --password-file FILE or --password-command CMD";
+
 /// The repository URL: `flag` (`--repo` / `HOLDFAST_REPOSITORY`), else `[repository]
 /// url` of the config file at `config_path`; `None` when neither is given (then
 /// [`open_store`] falls back to `STORAGE_TYPE`).
@@ -105,10 +108,7 @@ impl PasswordSource {
             PasswordSource::Command(cmd) => crate::password::from_command(cmd),
             PasswordSource::Env(var) => match crate::password::from_env(var) {
                 Some(p) => Ok(p),
-                None if var == "HOLDFAST_PASSWORD" => bail!(
-                    "no repository password: set HOLDFAST_PASSWORD, or pass --password-file \
-                     FILE or --password-command CMD"
-                ),
+                None if var == "HOLDFAST_PASSWORD" => bail!("{NO_PASSWORD}"),
                 None => bail!("environment variable {var} is not set"),
             },
         }
@@ -201,7 +201,7 @@ impl RepoAccess {
     pub async fn open(&self) -> anyhow::Result<Repository> {
         let store = open_store(self.url.as_deref())?;
         let Some(password) = &self.password else {
-            bail!("no repository password: set HOLDFAST_PASSWORD or HOLDFAST_PASSWORD_FILE");
+            bail!("{NO_PASSWORD}");
         };
         let shown = self.shown().unwrap_or_else(|| store.url().to_owned());
         open(

@@ -1,9 +1,12 @@
 //! [`DiskCache`]: a TTL key/value cache over any [`Store`] (seed 000's disk cache).
 //!
-//! Each entry is one object named by the BLAKE3 hash of its key (so any string is a safe
-//! key) under the cache's directory. The object starts with an 8-byte big-endian expiry
-//! time in Unix milliseconds, then the value; writing it is one atomic store write, so a
-//! reader sees the old entry or the new one. An expired entry is deleted when read.
+//! The entry format, the one every cache of holdfast writes (this one, and the agent's
+//! cache API on a volume's `.holdfast/cache`): each entry is one object named by the
+//! BLAKE3 hash of its key ([`entry_name`]: any string is a safe key) under the cache's
+//! directory. The object starts with an 8-byte big-endian expiry time in Unix
+//! milliseconds, then the value ([`encode_entry`], [`live_value`]); writing it is one
+//! atomic write, so a reader sees the old entry or the new one. An expired entry is
+//! deleted when read.
 
 use std::time::Duration;
 
@@ -33,9 +36,9 @@ impl DiskCache {
     }
 
     fn object(&self, key: &str) -> String {
-        let h = blake3::hash(key.as_bytes()).to_hex();
+        let h = entry_name(key);
         if self.dir.is_empty() {
-            h.to_string()
+            h
         } else {
             format!("{}/{h}", self.dir)
         }
@@ -43,12 +46,7 @@ impl DiskCache {
 
     /// Stores `value` under `key` for `ttl`, replacing any previous value.
     pub async fn set(&self, key: &str, value: Bytes, ttl: Duration) -> Result<()> {
-        let expires = Utc::now()
-            .timestamp_millis()
-            .saturating_add(ttl.as_millis().min(i64::MAX as u128) as i64);
-        let mut buf = Vec::with_capacity(HEADER + value.len());
-        buf.extend_from_slice(&expires.to_be_bytes());
-        buf.extend_from_slice(&value);
+        let buf = encode_entry(&value, ttl);
         self.store.write(&self.object(key), Bytes::from(buf)).await
     }
 
@@ -61,9 +59,9 @@ impl DiskCache {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
-        match expiry(&data) {
-            Some(exp) if exp > Utc::now().timestamp_millis() => Ok(Some(data.slice(HEADER..))),
-            _ => {
+        match live_value(&data) {
+            Some(_) => Ok(Some(data.slice(HEADER..))),
+            None => {
                 self.store.delete_file(&obj).await?;
                 Ok(None)
             }
@@ -105,4 +103,29 @@ impl DiskCache {
 fn expiry(data: &[u8]) -> Option<i64> {
     let head: [u8; HEADER] = data.get(..HEADER)?.try_into().ok()?;
     Some(i64::from_be_bytes(head))
+}
+
+/// The name of `key`'s entry: the hex BLAKE3 hash of the key.
+pub fn entry_name(key: &str) -> String {
+    blake3::hash(key.as_bytes()).to_hex().to_string()
+}
+
+/// An entry holding `value` until `ttl` from now.
+pub fn encode_entry(value: &[u8], ttl: Duration) -> Vec<u8> {
+    let expires = Utc::now()
+        .timestamp_millis()
+        .saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+    let mut buf = Vec::with_capacity(HEADER + value.len());
+    buf.extend_from_slice(&expires.to_be_bytes());
+    buf.extend_from_slice(value);
+    buf
+}
+
+/// The value of an entry that has not expired; `None` when it has (or is too short to
+/// be an entry).
+pub fn live_value(entry: &[u8]) -> Option<&[u8]> {
+    match expiry(entry) {
+        Some(exp) if exp > Utc::now().timestamp_millis() => entry.get(HEADER..),
+        _ => None,
+    }
 }

@@ -42,7 +42,7 @@ mod retry;
 mod store;
 mod stream;
 
-pub use cache::DiskCache;
+pub use cache::{DiskCache, encode_entry, entry_name, live_value};
 pub use error::{Error, ErrorKind, Result};
 pub use key::{MAX_KEY_LEN, key_problem};
 pub use location::{Location, STORAGE_TYPES};

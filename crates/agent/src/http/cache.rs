@@ -5,9 +5,11 @@
 //! seconds) and defaults to one hour; an expired key answers 404. Values are at most
 //! [`MAX_VALUE`] bytes.
 //!
-//! On a volume the entries are files named by the SHA-256 of the key, each an 8-byte
-//! big-endian expiry time in Unix milliseconds followed by the value (the layout of
-//! [`DiskCache`]), opened beneath the volume root without following links like every
+//! On a volume the entries are in the one cache format of holdfast
+//! ([`holdfast_store::entry_name`], [`holdfast_store::encode_entry`]: files named by
+//! the BLAKE3 hash of the key, an 8-byte big-endian expiry time in Unix milliseconds
+//! followed by the value, exactly as [`DiskCache`] writes them), opened beneath the
+//! volume root without following links like every
 //! file API access ([`crate::http::paths::beneath`]): a symlinked `.holdfast` or
 //! `.holdfast/cache` is refused, never followed.
 
@@ -19,7 +21,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use holdfast_store::{DiskCache, Store};
+use holdfast_store::{DiskCache, Store, encode_entry, entry_name, live_value};
 use serde::Deserialize;
 
 use crate::http::AppState;
@@ -48,16 +50,9 @@ pub enum Cache {
 /// Bytes of the expiry header of an entry.
 const HEADER: usize = 8;
 
+/// The entry's path in the volume: `.holdfast/cache/<BLAKE3 of the key>`.
 fn entry_key(key: &str) -> String {
-    use sha2::Digest as _;
-    format!(
-        "{STATE_DIR}/cache/{:x}",
-        sha2::Sha256::digest(key.as_bytes())
-    )
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+    format!("{STATE_DIR}/cache/{}", entry_name(key))
 }
 
 impl Cache {
@@ -67,13 +62,11 @@ impl Cache {
             Cache::Memory(c) => return Ok(c.set(key, value, ttl).await?),
             Cache::Volume(vd) => vd,
         };
-        let expires = now_ms().saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
         let entry = entry_key(key);
         vd.with_root(move |root| {
             let (pending, mut file, _) = root.create(&entry)?;
             let io = |e: std::io::Error| ApiError::internal(format!("cache entry: {e}"));
-            file.write_all(&expires.to_be_bytes()).map_err(io)?;
-            file.write_all(&value).map_err(io)?;
+            file.write_all(&encode_entry(&value, ttl)).map_err(io)?;
             pending.commit(file)?;
             Ok(())
         })
@@ -97,13 +90,9 @@ impl Cache {
                 .take(HEADER as u64 + MAX_VALUE as u64)
                 .read_to_end(&mut data)
                 .map_err(|e| ApiError::internal(format!("cache entry: {e}")))?;
-            let expiry = data
-                .get(..HEADER)
-                .and_then(|h| <[u8; HEADER]>::try_from(h).ok())
-                .map(i64::from_be_bytes);
-            match expiry {
-                Some(exp) if exp > now_ms() => Ok(Some(Bytes::from(data).slice(HEADER..))),
-                _ => {
+            match live_value(&data) {
+                Some(_) => Ok(Some(Bytes::from(data).slice(HEADER..))),
+                None => {
                     root.remove(&entry)?;
                     Ok(None)
                 }
@@ -206,5 +195,36 @@ mod tests {
         assert_eq!(parse_ttl("90").ok(), Some(Duration::from_secs(90)));
         assert_eq!(parse_ttl("1h30m").ok(), Some(Duration::from_secs(5400)));
         assert!(parse_ttl("soon").is_err());
+    }
+
+    /// Drift: the cache API on a volume named its entries by SHA-256 while
+    /// [`DiskCache`] named them by BLAKE3, so the two could not read each other's
+    /// entries. Now an entry put through the API is the entry `DiskCache` reads.
+    #[tokio::test]
+    async fn an_entry_put_on_a_volume_is_the_one_diskcache_reads() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config: holdfast_volume::config::Config = format!(
+            "[[volumes]]\nname = \"v\"\npath = \"{}\"\n",
+            dir.path().display()
+        )
+        .parse()
+        .expect("config");
+        let volumes = crate::http::paths::Volumes::new(&config.volumes);
+        let cache = Cache::Volume(volumes.get("v").await.expect("volume"));
+        cache
+            .set("session:42", Bytes::from_static(b"hello"), DEFAULT_TTL)
+            .await
+            .expect("set");
+        let store = Store::open(&format!("file://{}", dir.path().display())).expect("store");
+        let disk = DiskCache::new(store, &format!("{STATE_DIR}/cache"));
+        let got = disk.get("session:42").await.expect("get");
+        assert_eq!(got.as_deref(), Some(&b"hello"[..]));
+        disk.set("other", Bytes::from_static(b"x"), DEFAULT_TTL)
+            .await
+            .expect("set");
+        assert_eq!(
+            cache.get("other").await.expect("get").as_deref(),
+            Some(&b"x"[..])
+        );
     }
 }

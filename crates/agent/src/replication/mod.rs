@@ -13,7 +13,8 @@
 //! - each run opens the source and the replica (with the replica's own password),
 //!   copies what the replica lacks, applies the replica's retention
 //!   ([`crate::replication::replicas::replicate_one`]) and logs ONE INFO line with the outcome, the
-//!   snapshots and bytes copied, the duration and the lag left;
+//!   snapshots and bytes copied, the duration and the lag left ([`lag`]: what the lag
+//!   means, the one definition every report uses);
 //! - at start, and every probe interval, the state is refreshed: the lag is measured
 //!   once at start, and a replica whose last run failed, or that has lacked newer
 //!   snapshots than its newest copy for longer than its interval × 1.5 + 15 min
@@ -21,6 +22,7 @@
 //!   `/api/v1/status` (each volume's `alerts` and `replicas`), the status page and the
 //!   `holdfast_replica_*` metrics, never to `/readyz`.
 
+pub mod lag;
 pub mod replicas;
 
 use std::sync::{Arc, Mutex};
@@ -276,7 +278,7 @@ impl Replication {
             .iter()
             .map(|e| {
                 let s = lock(&e.state).clone();
-                let lag_seconds = s.lag.as_ref().map(|l| newest_missing_age(l, now));
+                let lag_seconds = s.lag.as_ref().map(|l| lag::seconds(l, now));
                 let mut alerts = Vec::new();
                 if let Some(err) = &s.last_error {
                     alerts.push(format!(
@@ -285,8 +287,7 @@ impl Replication {
                     ));
                 }
                 if let (Some(l), Some(max)) = (&s.lag, self.max_age(&e.replica, now))
-                    && l.missing > 0
-                    && behind_for(l, now) > max.as_secs() as i64
+                    && lag::overdue(l, max, now)
                 {
                     alerts.push(format!(
                         "replica {}: behind by {} for longer than {}",
@@ -341,28 +342,6 @@ impl Replication {
     }
 }
 
-/// Seconds since the newest source snapshot the replica lacks (0 when it lacks none).
-fn newest_missing_age(l: &Lag, now: DateTime<Utc>) -> i64 {
-    match l.source_latest {
-        Some(t) if l.missing > 0 => (now - t).num_seconds().max(0),
-        _ => 0,
-    }
-}
-
-/// How long the replica has been behind: seconds since the newest source snapshot it
-/// holds when it lacks newer ones (the source's newest when it holds none); 0 when it
-/// lacks nothing.
-fn behind_for(l: &Lag, now: DateTime<Utc>) -> i64 {
-    if l.missing == 0 {
-        return 0;
-    }
-    match (l.replica_latest, l.source_latest) {
-        (Some(held), Some(_)) => (now - held).num_seconds().max(0),
-        (None, Some(t)) => (now - t).num_seconds().max(0),
-        _ => 0,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,12 +372,18 @@ mod tests {
                 missing: 2,
                 source_latest: Some(now - chrono::Duration::minutes(10)),
                 replica_latest: Some(now - chrono::Duration::minutes(70)),
-                lag_seconds: 3600,
+                source_oldest_missing: Some(now - chrono::Duration::minutes(40)),
+                lag_seconds: 4200,
             });
         }
         let s = &r.statuses(now)[0];
         assert_eq!(s.lag_snapshots, Some(2));
-        assert_eq!(s.lag_seconds, Some(600));
+        // Drift: `copy --replicas` printed source-newest minus replica-newest (60 min
+        // here) while /api/v1/status said now minus the newest missing (10 min). Now
+        // both say how much recent history the replica lacks: 70 min.
+        assert_eq!(s.lag_seconds, Some(4200));
+        let lag = lock(&r.entries[0].state).lag.clone().expect("lag");
+        assert_eq!(s.lag_seconds, Some(lag.seconds_at(now)));
         assert!(s.alerts.is_empty(), "hourly backups: 1h45m allowed");
         let later = now + chrono::Duration::hours(1);
         let s = &r.statuses(later)[0];
@@ -413,6 +398,10 @@ mod tests {
         };
         assert!(
             text.contains("holdfast_replica_lag_snapshots{replica=\"off\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("holdfast_replica_lag_seconds{replica=\"off\"} 7800\n"),
             "{text}"
         );
         assert!(

@@ -1,18 +1,15 @@
-//! `holdfast status`: probes every volume of holdfast.toml (mounted, writable, space,
-//! databases), reads when each was last backed up (the repository's snapshots and the
-//! volume's own record of its last backup, failed or not), and prints a table or
-//! `--json`; exit 3 when any volume has an alert. A backup that failed, is older than
-//! `backup_max_age` or never happened is an alert, and so is a repository that cannot be
-//! read (no repository, no password, unreachable: "backups cannot be checked").
+//! `holdfast status`: the status of every volume of holdfast.toml, assembled by the
+//! agent's one assembler ([`holdfast_agent::protection::status`]: the probe, the last
+//! backup, failed or not, and the alerts), printed as a table or `--json`; exit 3 when
+//! any volume has an alert.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Args;
 use holdfast_volume::config::Config;
-use holdfast_volume::freshness::{self, BackupRecord, Blocker, one_line};
+use holdfast_volume::freshness;
 use holdfast_volume::status::{UsageBasis, VolumeStatus};
 use holdfast_volume::units::format_size;
 
@@ -41,12 +38,8 @@ pub async fn run(g: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, Failure> 
         }
         config.volumes.retain(|v| args.volumes.contains(&v.name));
     }
-    let probe_config = config.clone();
-    let mut statuses =
-        tokio::task::spawn_blocking(move || holdfast_volume::status::probe_all(&probe_config))
-            .await
-            .context("volume probe panicked")?;
-    apply_backups(g, &config, &mut statuses).await;
+    let access = crate::context::access(g)?;
+    let statuses = holdfast_agent::protection::status::status_once(&config, &access).await;
     if g.json {
         println!(
             "{}",
@@ -56,52 +49,6 @@ pub async fn run(g: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, Failure> 
         print!("{}", render(&statuses));
     }
     Ok(exit::problems_if(statuses.iter().any(|s| !s.is_healthy())))
-}
-
-/// Adds what is known of each volume's backups: its record on the volume, the newest
-/// snapshot of the volume in the repository, or why the repository cannot be read.
-async fn apply_backups(g: &GlobalArgs, config: &Config, statuses: &mut [VolumeStatus]) {
-    let now = chrono::Utc::now();
-    let newest = match newest_snapshots(g).await {
-        Ok(n) => Ok(n),
-        Err(e) => Err(Blocker::CannotCheck(one_line(&format!("{e:#}")))),
-    };
-    let max_age = freshness::max_age(config, now);
-    for s in statuses {
-        let mut record = config
-            .volume(&s.name)
-            .map(|v| BackupRecord::load(&v.path))
-            .unwrap_or_default();
-        if let Ok(n) = &newest {
-            record.merge_success(n.get(&s.name).copied());
-        }
-        s.apply_backup(&record, newest.as_ref().err(), max_age, now);
-    }
-}
-
-/// The time of each volume's newest snapshot.
-async fn newest_snapshots(
-    g: &GlobalArgs,
-) -> anyhow::Result<BTreeMap<String, chrono::DateTime<chrono::Utc>>> {
-    // The repository first, so a config without one says so before asking for a password.
-    let store = crate::context::open_store(g)?;
-    let password = crate::context::password(g)?;
-    let url = store.url().to_owned();
-    let opts = holdfast_repo::OpenOptions {
-        password,
-        cache: None,
-    };
-    let repo = holdfast_repo::open(store, &opts)
-        .await
-        .with_context(|| format!("opening repository {url}"))?;
-    let mut out = BTreeMap::new();
-    for (_, snap) in repo.snapshots().await? {
-        if let Some(v) = snap.volume {
-            let t = out.entry(v).or_insert(snap.time);
-            *t = (*t).max(snap.time);
-        }
-    }
-    Ok(out)
 }
 
 /// Loads holdfast.toml and insists on at least one volume.

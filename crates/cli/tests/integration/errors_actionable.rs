@@ -90,8 +90,8 @@ fn no_repository_says_where_to_name_one() {
     assert_eq!(code, 1, "{err}");
     one_line(
         &err,
-        "no repository given: pass --repo URL, set HOLDFAST_REPOSITORY, or set [repository] \
-         url in holdfast.toml",
+        "no repository given: pass --repo URL, set HOLDFAST_REPOSITORY, set [repository] \
+         url in holdfast.toml, or set STORAGE_TYPE",
     );
 }
 

@@ -136,7 +136,7 @@ fn backup_v_says_which_databases_were_copied_consistently() {
 #[test]
 fn http_md_metrics_table_names_every_metric_in_full() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let code = std::fs::read_to_string(root.join("src/serve/metrics.rs")).expect("metrics.rs");
+    let code = std::fs::read_to_string(root.join("../agent/src/metrics.rs")).expect("metrics.rs");
     let doc = std::fs::read_to_string(root.join("../../docs/HTTP.md")).expect("HTTP.md");
     let table: String = doc
         .split("| metric | type |")

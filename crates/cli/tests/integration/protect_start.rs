@@ -93,7 +93,7 @@ fn no_password_warns_at_start() {
     let block = warns(
         setup(&[&repo_table(), VOLUME, SCHEDULE], None),
         prepare,
-        "no repository password: set HOLDFAST_PASSWORD or HOLDFAST_PASSWORD_FILE",
+        "no repository password: set HOLDFAST_PASSWORD, or pass --password-file FILE or --password-command CMD",
     );
     assert_eq!(block.lines().count(), 3, "{block}");
 }
@@ -103,7 +103,7 @@ fn no_repository_warns_at_start() {
     warns(
         setup(&[VOLUME, SCHEDULE], Some(PASSWORD)),
         prepare,
-        "no repository configured: set [repository] url in holdfast.toml or HOLDFAST_REPOSITORY",
+        "no repository configured: set [repository] url in holdfast.toml, HOLDFAST_REPOSITORY or STORAGE_TYPE",
     );
 }
 
@@ -112,7 +112,7 @@ fn an_uninitialised_repository_warns_at_start() {
     warns(
         setup(&[&repo_table(), VOLUME, SCHEDULE], Some(PASSWORD)),
         |d| std::fs::create_dir_all(d.join("vol")).expect("mkdir"),
-        "run `holdfast init` first",
+        "run `holdfast init` to create one there",
     );
 }
 

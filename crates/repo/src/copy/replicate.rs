@@ -33,9 +33,29 @@ pub struct Lag {
     pub source_latest: Option<chrono::DateTime<chrono::Utc>>,
     /// Time of the newest source snapshot the replica does not need.
     pub replica_latest: Option<chrono::DateTime<chrono::Utc>>,
-    /// `source_latest - replica_latest` in seconds (0 when up to date; the source's age
-    /// when the replica holds nothing of it).
+    /// Time of the oldest source snapshot the replica still needs.
+    pub source_oldest_missing: Option<chrono::DateTime<chrono::Utc>>,
+    /// [`Lag::seconds_at`] when the lag was measured.
     pub lag_seconds: i64,
+}
+
+impl Lag {
+    /// The replication lag, the one meaning every report of holdfast gives it (the
+    /// `copy --replicas` line and JSON, `/api/v1/status`, `holdfast_replica_lag_seconds`,
+    /// the replica alert): how much recent history the replica lacks at `now` — the age
+    /// of the newest source snapshot it holds when it lacks a newer one (the age of the
+    /// source's oldest snapshot it lacks when it holds none); 0 when it lacks nothing.
+    /// If the source were lost at `now`, this much of the most recent backups would be
+    /// missing from the replica.
+    pub fn seconds_at(&self, now: chrono::DateTime<chrono::Utc>) -> i64 {
+        if self.missing == 0 {
+            return 0;
+        }
+        match self.replica_latest.or(self.source_oldest_missing) {
+            Some(t) => (now - t).num_seconds().max(0),
+            None => 0,
+        }
+    }
 }
 
 /// What [`replicate`] did.
@@ -87,18 +107,15 @@ pub async fn lag(source: &Repository, replica: &Repository) -> Result<Lag> {
         .filter(|(id, _)| !lacking.contains(id))
         .map(|(_, s)| s.time)
         .max();
-    let lag_seconds = match (source_latest, replica_latest) {
-        _ if need.is_empty() => 0,
-        (Some(a), Some(b)) => (a - b).num_seconds().max(0),
-        (Some(a), None) => (chrono::Utc::now() - a).num_seconds().max(0),
-        _ => 0,
-    };
-    Ok(Lag {
+    let mut lag = Lag {
         missing: need.len(),
         source_latest,
         replica_latest,
-        lag_seconds,
-    })
+        source_oldest_missing: need.iter().map(|(_, s)| s.time).min(),
+        lag_seconds: 0,
+    };
+    lag.lag_seconds = lag.seconds_at(chrono::Utc::now());
+    Ok(lag)
 }
 
 /// Copies every snapshot of `source` that `replica` lacks, then applies the replica's

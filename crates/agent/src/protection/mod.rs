@@ -23,6 +23,8 @@
 //!   older than two intervals (the timer is stuck or late), when it probes once more
 //!   (one request at a time) so that readiness is never judged on old facts.
 
+pub mod status;
+
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -152,15 +154,16 @@ impl Watch {
         (!p.is_empty()).then(|| Blocker::CannotRun(p.join("; ")))
     }
 
-    /// Adds each volume's backup state (from `metrics`) and alerts to `statuses`.
+    /// Adds each volume's backup state (from `metrics`) and alerts to `statuses`
+    /// ([`status::assemble`]).
     pub fn apply(&self, statuses: &mut [VolumeStatus], metrics: &Metrics) {
-        let now = Utc::now();
-        let blocker = self.blocker();
-        let max_age = freshness::max_age(&self.config, now);
-        for s in statuses {
-            let record = metrics.backup_stats(&s.name).record();
-            s.apply_backup(&record, blocker.as_ref(), max_age, now);
-        }
+        status::assemble(
+            &self.config,
+            statuses,
+            |name| metrics.backup_stats(name).record(),
+            self.blocker().as_ref(),
+            Utc::now(),
+        );
     }
 
     /// The last probes of the timer with the current backup state.
@@ -190,9 +193,7 @@ pub fn fixed_problems(config: &Config, repo: &RepoAccess) -> Vec<String> {
                 .to_string(),
         );
     } else if repo.password.is_none() {
-        out.push(
-            "no repository password: set HOLDFAST_PASSWORD or HOLDFAST_PASSWORD_FILE".to_string(),
-        );
+        out.push(crate::access::NO_PASSWORD.to_string());
     }
     if config.schedule.backup.is_none() && config.alerts.backup_max_age.is_none() {
         out.push("no [schedule] backup in holdfast.toml: nothing backs the volumes up".to_string());

@@ -1,0 +1,93 @@
+//! The one assembler of a volume's status ([`VolumeStatus`]): `holdfast status` (table
+//! and `--json`), `/api/v1/status`, `/readyz` and the status page all read what
+//! [`assemble`] builds, so they cannot disagree about a volume.
+//!
+//! A status is: the volume's probe ([`holdfast_volume::status::probe_all`]: mounted,
+//! writable, space, databases, an interrupted restore), then its backups — the
+//! volume's own record of its last backup, failed or not, merged with the newest
+//! snapshot of the volume in the repository — judged against `backup_max_age`, with
+//! whatever stops backups (a [`Blocker`]) added to the alerts, and, under the agent,
+//! the replicas' state and alerts ([`crate::replication::Replication::apply`]).
+//!
+//! The agent keeps the records in its metrics (loaded from each volume at start and
+//! updated by every backup); [`status_once`] is the same assembly for a command that
+//! runs once: the records from the volumes, the newest snapshots read from the
+//! repository.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use holdfast_volume::config::Config;
+use holdfast_volume::freshness::{self, BackupRecord, Blocker, one_line};
+use holdfast_volume::status::VolumeStatus;
+
+use crate::access::RepoAccess;
+
+/// Adds each volume's backup state to its probe: the record `record_of` gives for it,
+/// judged against `backup_max_age` at `now`, and `blocker` (why backups cannot run or
+/// cannot be checked) as an alert.
+pub fn assemble(
+    config: &Config,
+    statuses: &mut [VolumeStatus],
+    record_of: impl Fn(&str) -> BackupRecord,
+    blocker: Option<&Blocker>,
+    now: DateTime<Utc>,
+) {
+    let max_age = freshness::max_age(config, now);
+    for s in statuses {
+        let record = record_of(&s.name);
+        s.apply_backup(&record, blocker, max_age, now);
+    }
+}
+
+/// The status of every volume of `config` as a command that runs once sees it (`holdfast
+/// status`): probed now, each volume's record merged with its newest snapshot in the
+/// repository, or "backups cannot be checked" when the repository cannot be read.
+pub async fn status_once(config: &Config, access: &RepoAccess) -> Vec<VolumeStatus> {
+    let probe_config = config.clone();
+    let mut statuses = match tokio::task::spawn_blocking(move || {
+        holdfast_volume::status::probe_all(&probe_config)
+    })
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("volume probe failed: {e}");
+            Vec::new()
+        }
+    };
+    let newest = newest_snapshots(access)
+        .await
+        .map_err(|e| Blocker::CannotCheck(one_line(&format!("{e:#}"))));
+    let record_of = |name: &str| {
+        let mut record = config
+            .volume(name)
+            .map(|v| BackupRecord::load(&v.path))
+            .unwrap_or_default();
+        if let Ok(n) = &newest {
+            record.merge_success(n.get(name).copied());
+        }
+        record
+    };
+    assemble(
+        config,
+        &mut statuses,
+        record_of,
+        newest.as_ref().err(),
+        Utc::now(),
+    );
+    statuses
+}
+
+/// The time of each volume's newest snapshot.
+async fn newest_snapshots(access: &RepoAccess) -> anyhow::Result<BTreeMap<String, DateTime<Utc>>> {
+    let repo = access.open().await?;
+    let mut out = BTreeMap::new();
+    for (_, snap) in repo.snapshots().await? {
+        if let Some(v) = snap.volume {
+            let t = out.entry(v).or_insert(snap.time);
+            *t = (*t).max(snap.time);
+        }
+    }
+    Ok(out)
+}
