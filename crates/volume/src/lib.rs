@@ -15,6 +15,7 @@
 //! - [`import`]: railway.toml, railway.json, docker-compose.yml → holdfast.toml volumes.
 //! - [`lint`]: deployment files checked for the ways data gets lost.
 //! - [`refill`]: `restore_if_empty`: the whole latest snapshot back into an empty volume.
+//! - [`root`]: how a file PUT stays beneath its volume: fd-rooted access, durable writes.
 //! - [`sqlite`]: SQLite files recognised by their header, WAL or not.
 //! - [`swap`]: the one journaled stage-and-swap that replaces live data, and its recovery.
 //! - [`status`]: per-volume probes: mounted, writable, space, databases, alerts.
@@ -50,6 +51,7 @@ pub mod lint;
 pub mod migrate;
 pub mod mounts;
 pub mod refill;
+pub mod root;
 pub mod sqlite;
 pub mod status;
 pub mod swap;
