@@ -39,17 +39,13 @@ use std::io::Write as _;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use holdfast_store::{ObjectMeta, TEMP_DIR, key_problem};
+use holdfast_store::{ObjectMeta, key_problem};
 use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
 
 pub use error::{RootError, RootErrorKind};
 
-use crate::swap::STATE_DIR;
-
-/// Names of the temporary files of writes start with this; they are never listed, and
-/// [`check_key`] refuses paths that name them.
-pub const TEMP_PREFIX: &str = ".holdfast-part-";
+use crate::layout::{PART_PREFIX, STATE_DIR, STORE_TEMP_DIR};
 
 /// Directory levels a listing descends at most (each level holds one descriptor).
 const MAX_DEPTH: usize = 256;
@@ -109,16 +105,16 @@ pub fn check_key(key: &str) -> Result<(), RootError> {
         });
     }
     let first = key.split('/').next().unwrap_or_default();
-    if first == STATE_DIR || first == TEMP_DIR {
+    if first == STATE_DIR || first == STORE_TEMP_DIR {
         return Err(RootError::Reserved {
             path: key.to_string(),
             name: format!("{first}/"),
         });
     }
-    if key.split('/').any(|s| s.starts_with(TEMP_PREFIX)) {
+    if key.split('/').any(|s| s.starts_with(PART_PREFIX)) {
         return Err(RootError::Reserved {
             path: key.to_string(),
-            name: format!("{TEMP_PREFIX}*"),
+            name: format!("{PART_PREFIX}*"),
         });
     }
     Ok(())
@@ -155,7 +151,7 @@ fn segments(path: &str) -> Result<Vec<&str>, RootError> {
 
 /// A fresh temporary name for a write in progress.
 fn temp_name() -> String {
-    format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple())
+    format!("{PART_PREFIX}{}", uuid::Uuid::new_v4().simple())
 }
 
 impl Root {
@@ -335,7 +331,7 @@ impl Root {
     /// [`Root::list`] without holdfast's own directories at the top (its state
     /// directory and the store's temporary directory).
     pub fn list_files(&self, prefix: &str) -> Result<Vec<ObjectMeta>, RootError> {
-        self.list(prefix, &[STATE_DIR, TEMP_DIR])
+        self.list(prefix, &[STATE_DIR, STORE_TEMP_DIR])
     }
 
     /// Every regular file whose key starts with `prefix`, walked through descriptors
@@ -389,7 +385,7 @@ impl Root {
             let Ok(name) = std::str::from_utf8(entry.file_name().to_bytes()) else {
                 continue;
             };
-            if name == "." || name == ".." || name.starts_with(TEMP_PREFIX) {
+            if name == "." || name == ".." || name.starts_with(PART_PREFIX) {
                 continue;
             }
             if at.is_empty() && skip_top.contains(&name) {
