@@ -79,7 +79,9 @@ pub use repair::{
 pub use repository::{
     IndexedRepository, InitOptions, OpenOptions, Picked, Repository, Restorable, init,
 };
-pub use restore::{Damaged, OnIndex, Overwrite, RestoreOptions, RestoreSummary, restore};
+pub use restore::{
+    Damaged, OnIndex, Overwrite, RESTORE_TEMP_PREFIX, RestoreOptions, RestoreSummary, restore,
+};
 pub use snapshot::{BackupReport, Shrunk, Snapshot, SnapshotSummary};
 pub use tools::{SnapshotFilter, find, stats, tag};
 pub use verify::{Problem, Subset, VerifyOptions, VerifyReport, verify};

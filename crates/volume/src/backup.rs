@@ -39,18 +39,6 @@ use crate::freshness::BackupRecord;
 use crate::guard::{self, Door};
 use crate::hooks::{self, HookError};
 
-/// What holdfast itself keeps on a volume (the serve cache and schedule state, temp
-/// files of atomic writes, staged and set-aside data of an in-place restore): never part
-/// of the volume's snapshot.
-pub const HOLDFAST_OWN: [&str; 5] = [
-    ".holdfast",
-    holdfast_store::TEMP_DIR,
-    ".holdfast-restore-*",
-    ".holdfast-old-*",
-    // A file API write's temp file, left by a crash in the middle of the write.
-    ".holdfast-part-*",
-];
-
 /// What can stop a volume backup; each names the volume or database.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -219,7 +207,7 @@ pub async fn backup_volume(
             });
         }
     }
-    let mut excludes: Vec<String> = HOLDFAST_OWN.iter().map(|s| s.to_string()).collect();
+    let mut excludes: Vec<String> = crate::layout::OWN.iter().map(|s| s.to_string()).collect();
     excludes.extend(volume.exclude.iter().cloned());
     excludes.extend(opts.excludes.iter().cloned());
     let backup_opts = BackupOptions {
@@ -426,7 +414,7 @@ fn save_record(volume: &Volume, record: &BackupRecord) {
         tracing::warn!(
             "volume {}: cannot record the backup outcome in {}: {e}",
             volume.name,
-            crate::freshness::RECORD_FILE
+            crate::layout::BACKUP_RECORD
         );
     }
 }

@@ -28,9 +28,6 @@ use crate::config::{Config, Schedule};
 /// Added to 1.5 × the schedule's interval to make the default `backup_max_age`.
 pub const MAX_AGE_MARGIN: Duration = Duration::from_secs(15 * 60);
 
-/// The record's path under a volume.
-pub const RECORD_FILE: &str = ".holdfast/backup.json";
-
 /// The longest a failure message kept in a record or an alert gets (in characters).
 const MESSAGE_LIMIT: usize = 300;
 
@@ -61,7 +58,7 @@ pub struct BackupRecord {
 impl BackupRecord {
     /// The record kept on the volume at `volume_path` (missing or unreadable: empty).
     pub fn load(volume_path: &Path) -> BackupRecord {
-        let path = volume_path.join(RECORD_FILE);
+        let path = volume_path.join(crate::layout::BACKUP_RECORD);
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
                 tracing::warn!("ignoring {}: {e}", path.display());
@@ -80,7 +77,7 @@ impl BackupRecord {
                 format!("{} is not a directory", volume_path.display()),
             ));
         }
-        let path = volume_path.join(RECORD_FILE);
+        let path = volume_path.join(crate::layout::BACKUP_RECORD);
         let dir = path.parent().map_or_else(PathBuf::new, Path::to_path_buf);
         match std::fs::create_dir(&dir) {
             Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),

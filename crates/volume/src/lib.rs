@@ -13,8 +13,10 @@
 //! - [`migrate`]: copy a volume to new storage with its metadata, verified by hash.
 //! - [`mounts`]: is a path really a mount point (device numbers, `/proc/self/mountinfo`).
 //! - [`import`]: railway.toml, railway.json, docker-compose.yml → holdfast.toml volumes.
+//! - [`layout`]: every name holdfast owns inside a volume, the one list.
 //! - [`lint`]: deployment files checked for the ways data gets lost.
 //! - [`refill`]: `restore_if_empty`: the whole latest snapshot back into an empty volume.
+//! - [`root`]: how a file PUT stays beneath its volume: fd-rooted access, durable writes.
 //! - [`sqlite`]: SQLite files recognised by their header, WAL or not.
 //! - [`swap`]: the one journaled stage-and-swap that replaces live data, and its recovery.
 //! - [`status`]: per-volume probes: mounted, writable, space, databases, alerts.
@@ -46,10 +48,12 @@ pub mod freshness;
 pub mod guard;
 pub mod hooks;
 pub mod import;
+pub mod layout;
 pub mod lint;
 pub mod migrate;
 pub mod mounts;
 pub mod refill;
+pub mod root;
 pub mod sqlite;
 pub mod status;
 pub mod swap;

@@ -5,7 +5,7 @@
 //! volume never "restores" nothing over a new volume. Passing over flagged snapshots is
 //! said ([`passed_over_note`]).
 //!
-//! "Empty" means nothing but holdfast's own entries ([`crate::swap::is_own`]: the
+//! "Empty" means nothing but holdfast's own entries ([`crate::layout::is_own`]: the
 //! `.holdfast` state directory and its temp files) and the file system's `lost+found`.
 //! The snapshot is restored into the stage of a journaled swap ([`crate::swap`]), checked
 //! (a damaged entry stops it there, the volume untouched), its database dumps (which
@@ -19,10 +19,8 @@ use std::time::{Duration, Instant};
 use holdfast_repo::{IndexedRepository, RestoreOptions};
 
 use crate::config::Volume;
+use crate::layout::{LOST_FOUND, is_own};
 use crate::swap::{Selection, Swap, SwapError, SwapOptions};
-
-/// The file system's own directory at the top of an ext4 volume: never user data.
-const LOST_FOUND: &str = "lost+found";
 
 /// What can stop the refill of an empty volume; each names the volume.
 #[derive(Debug, thiserror::Error)]
@@ -156,7 +154,7 @@ pub fn passed_over_note(volume: &str, pick: &holdfast_repo::Restorable) -> Optio
 pub fn is_empty(path: &Path) -> std::io::Result<bool> {
     for entry in std::fs::read_dir(path)? {
         let name = entry?.file_name();
-        if !crate::swap::is_own(&name) && name != LOST_FOUND {
+        if !is_own(&name) && name != LOST_FOUND {
             return Ok(false);
         }
     }

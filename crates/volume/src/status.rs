@@ -30,6 +30,7 @@ use serde::Serialize;
 
 use crate::config::{Config, Volume};
 use crate::freshness::{self, BackupRecord, Blocker};
+use crate::layout::PROBE_PREFIX;
 use crate::mounts::{self, MountEntry};
 use crate::units::format_size;
 
@@ -400,10 +401,6 @@ fn parent_of(file: &Path) -> String {
         .map_or_else(String::new, |p| p.display().to_string())
 }
 
-/// A probe name that two concurrent probes will not share.
-/// The start of a write probe's name in the volume's root.
-const PROBE_PREFIX: &str = ".holdfast-probe-";
-
 /// Eight hex digits of the BLAKE3 of this host's name: which host a probe belongs to.
 fn host_tag() -> String {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
@@ -435,6 +432,7 @@ fn sweep_stale_probes(dir: &Path, host: &str) {
     }
 }
 
+/// A probe name part that two concurrent probes will not share.
 fn uuid_like() -> String {
     let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
     let counter = PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

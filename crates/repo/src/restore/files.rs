@@ -98,7 +98,8 @@ impl Job {
         let dest = place.path().to_path_buf();
         let dir = dest.parent().ok_or("no parent directory")?;
         let tmp = dir.join(format!(
-            ".holdfast-restore-{}",
+            "{}{}",
+            super::RESTORE_TEMP_PREFIX,
             uuid::Uuid::new_v4().simple()
         ));
         let mut offsets = Vec::with_capacity(entry.node.content.len());

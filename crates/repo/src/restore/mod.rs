@@ -41,6 +41,11 @@ use crate::repository::IndexedRepository;
 use crate::snapshot::Snapshot;
 pub use overwrite::{Action, Overwrite, Planned};
 
+/// The start of a file's temporary name while it is being restored, beside its final
+/// place; it is renamed into place when complete. Volumes list it among the names
+/// holdfast owns (`holdfast_volume::layout`), so a backup never takes one in.
+pub const RESTORE_TEMP_PREFIX: &str = ".holdfast-restore-";
+
 /// Options of [`restore`].
 #[derive(Clone, Debug)]
 pub struct RestoreOptions {

@@ -11,6 +11,7 @@ use rustix::fs::{AtFlags, CWD, Timespec, Timestamps};
 use rustix::process::{Gid, Uid};
 
 use super::MigrateError;
+use crate::layout::MIGRATE_PREFIX;
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -41,7 +42,7 @@ fn timestamps(meta: &Metadata) -> Timestamps {
 /// A temporary name next to `dst`, unique within this process.
 fn temp_name(dst: &Path) -> PathBuf {
     let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    dst.with_file_name(format!(".holdfast-migrate-{}-{n}.tmp", std::process::id()))
+    dst.with_file_name(format!("{MIGRATE_PREFIX}{}-{n}.tmp", std::process::id()))
 }
 
 fn not_a(kind: &str, path: &Path) -> MigrateError {

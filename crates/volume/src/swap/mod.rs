@@ -6,7 +6,7 @@
 //! After a crash at any point, and the recovery that every `restore` and `run` does
 //! first ([`recover`]), the volume holds either the old set of entries or the new one,
 //! whole; nothing of the swap is left behind; and holdfast's state directory
-//! ([`STATE_DIR`]) and its other own files ([`crate::backup::HOLDFAST_OWN`]) are never
+//! ([`STATE_DIR`](crate::layout::STATE_DIR)) and its other own files ([`crate::layout::OWN`]) are never
 //! part of a swap, so they are never moved aside or deleted with the old data.
 //!
 //! # Protocol
@@ -50,12 +50,7 @@ pub use recover::{Action, Recovery, recover};
 
 use journal::Name;
 
-/// holdfast's state directory in every volume; never part of a swap.
-pub const STATE_DIR: &str = ".holdfast";
-/// The swap area inside the state directory.
-pub const SWAP_DIR: &str = "swap";
-/// Where old copies are kept when asked, inside the state directory.
-pub const KEPT_DIR: &str = "kept";
+use crate::layout::{KEPT_DIR, SWAP_DIR};
 
 /// What can stop a swap or its recovery; each names the path.
 #[derive(Debug, thiserror::Error)]
@@ -210,9 +205,7 @@ impl Swap {
             target: root.clone(),
             stage: work.join("new"),
             old: work.join("old"),
-            keep: opts
-                .keep_old
-                .then(|| root.join(STATE_DIR).join(KEPT_DIR).join(&id)),
+            keep: opts.keep_old.then(|| root.join(KEPT_DIR).join(&id)),
             phase: Phase::Staging,
             old_entries: Vec::new(),
             new_entries: Vec::new(),
@@ -296,25 +289,12 @@ impl Swap {
     }
 }
 
-/// True for a top-level name holdfast keeps for itself on a volume.
-pub fn is_own(name: &std::ffi::OsStr) -> bool {
-    let Some(name) = name.to_str() else {
-        return false;
-    };
-    crate::backup::HOLDFAST_OWN
-        .iter()
-        .any(|p| match p.strip_suffix('*') {
-            Some(prefix) => name.starts_with(prefix),
-            None => name == *p,
-        })
-}
-
 /// The swaps left on `volume` (their work directories in `.holdfast/swap/`, in name
 /// order): an interrupted restore, or one running right now. Read without the swap lock
 /// and without changing anything, for the commands that only report ([`crate::guard`],
 /// `status`). A volume without a swap area has none.
 pub fn pending(volume: &Path) -> Vec<PathBuf> {
-    let area = volume.join(STATE_DIR).join(SWAP_DIR);
+    let area = volume.join(SWAP_DIR);
     let Ok(entries) = std::fs::read_dir(&area) else {
         return Vec::new();
     };

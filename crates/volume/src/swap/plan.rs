@@ -9,10 +9,8 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
-use super::{Selection, SwapError, fsops, is_own};
-
-/// The directory `mkfs.ext4` makes at the top of a file system: never swapped.
-const LOST_FOUND: &str = "lost+found";
+use super::{Selection, SwapError, fsops};
+use crate::layout::{LOST_FOUND, is_own};
 
 fn refused(path: &Path, reason: impl Into<String>) -> SwapError {
     SwapError::Refused {

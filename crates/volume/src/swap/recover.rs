@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{FlockOperation, Mode, OFlags};
 
 use super::journal::{Journal, Phase};
-use super::{KEPT_DIR, STATE_DIR, SWAP_DIR, SwapError, SwapOptions, apply, fsops};
+use super::{SwapError, SwapOptions, apply, fsops};
+use crate::layout::{KEPT_DIR, SWAP_DIR};
 
 /// What recovery did with one interrupted swap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,13 +73,13 @@ impl fmt::Display for Recovery {
 /// Takes the swap lock of the volume `root` (canonical): the swap area's path and the
 /// locked file. With `create` a missing swap area is made; without, it is refused.
 pub(super) fn lock(root: &Path, create: bool) -> Result<(PathBuf, std::fs::File), SwapError> {
-    let area = root.join(STATE_DIR).join(SWAP_DIR);
-    let rel = Path::new(STATE_DIR).join(SWAP_DIR);
+    let area = root.join(SWAP_DIR);
+    let rel = Path::new(SWAP_DIR);
     let root_fd = fsops::open_dir(root).map_err(|e| SwapError::io(root, e))?;
     let swaps = if create {
-        fsops::mkdir_beneath(root_fd.as_fd(), &rel).map_err(|e| SwapError::io(&area, e))?
+        fsops::mkdir_beneath(root_fd.as_fd(), rel).map_err(|e| SwapError::io(&area, e))?
     } else {
-        match fsops::open_beneath(root_fd.as_fd(), &rel).map_err(|e| SwapError::io(&area, e))? {
+        match fsops::open_beneath(root_fd.as_fd(), rel).map_err(|e| SwapError::io(&area, e))? {
             Some(fd) => fd,
             None => {
                 return Err(SwapError::Refused {
@@ -132,9 +133,9 @@ pub fn recover(volume: &Path, opts: &SwapOptions) -> Result<Vec<Recovery>, SwapE
         Err(e) => return Err(SwapError::io(volume, e)),
     };
     let root_fd = fsops::open_dir(&root).map_err(|e| SwapError::io(&root, e))?;
-    let rel = Path::new(STATE_DIR).join(SWAP_DIR);
-    if fsops::open_beneath(root_fd.as_fd(), &rel)
-        .map_err(|e| SwapError::io(&root.join(&rel), e))?
+    let rel = Path::new(SWAP_DIR);
+    if fsops::open_beneath(root_fd.as_fd(), rel)
+        .map_err(|e| SwapError::io(&root.join(rel), e))?
         .is_none()
     {
         return Ok(Vec::new());
@@ -186,7 +187,7 @@ fn check(j: &Journal, root: &Path, work: &Path) -> Result<(), SwapError> {
     let kept_ok = j
         .keep
         .as_ref()
-        .is_none_or(|k| k.parent() == Some(root.join(STATE_DIR).join(KEPT_DIR).as_path()));
+        .is_none_or(|k| k.parent() == Some(root.join(KEPT_DIR).as_path()));
     if j.target != root || j.stage != work.join("new") || j.old != work.join("old") || !kept_ok {
         return Err(SwapError::Journal {
             path: work.join(super::journal::JOURNAL),
