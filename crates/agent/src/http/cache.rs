@@ -26,7 +26,8 @@ use serde::Deserialize;
 
 use crate::http::AppState;
 use crate::http::error::{ApiError, ApiResult};
-use crate::http::paths::{STATE_DIR, VolumeDir};
+use crate::http::paths::VolumeDir;
+use holdfast_volume::layout::CACHE_DIR;
 
 /// TTL when the request gives none.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
@@ -52,7 +53,7 @@ const HEADER: usize = 8;
 
 /// The entry's path in the volume: `.holdfast/cache/<BLAKE3 of the key>`.
 fn entry_key(key: &str) -> String {
-    format!("{STATE_DIR}/cache/{}", entry_name(key))
+    format!("{CACHE_DIR}/{}", entry_name(key))
 }
 
 impl Cache {
@@ -108,7 +109,7 @@ impl Cache {
             Cache::Volume(vd) => vd,
         };
         let entry = entry_key(key);
-        vd.with_root(move |root| root.remove(&entry).map(|_| ()))
+        vd.with_root(move |root| Ok(root.remove(&entry).map(|_| ())?))
             .await
     }
 }
@@ -216,7 +217,7 @@ mod tests {
             .await
             .expect("set");
         let store = Store::open(&format!("file://{}", dir.path().display())).expect("store");
-        let disk = DiskCache::new(store, &format!("{STATE_DIR}/cache"));
+        let disk = DiskCache::new(store, CACHE_DIR);
         let got = disk.get("session:42").await.expect("get");
         assert_eq!(got.as_deref(), Some(&b"hello"[..]));
         disk.set("other", Bytes::from_static(b"x"), DEFAULT_TTL)

@@ -80,6 +80,24 @@ pub fn body_error(e: &(dyn std::error::Error + 'static)) -> ApiError {
     ApiError::bad_request(format!("request body: {e}"))
 }
 
+impl From<holdfast_volume::root::RootError> for ApiError {
+    /// An access beneath a volume root, mapped by its kind: a refused path 400, a
+    /// symlink or holdfast's own name 403, a file/directory mix-up 409, a full volume
+    /// 507, a volume that cannot be opened 503, anything else 500.
+    fn from(e: holdfast_volume::root::RootError) -> Self {
+        use holdfast_volume::root::RootErrorKind as K;
+        let status = match e.kind() {
+            K::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            K::BadPath => StatusCode::BAD_REQUEST,
+            K::Forbidden => StatusCode::FORBIDDEN,
+            K::Conflict => StatusCode::CONFLICT,
+            K::NoSpace => StatusCode::INSUFFICIENT_STORAGE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.to_string())
+    }
+}
+
 impl From<tokio::task::JoinError> for ApiError {
     fn from(e: tokio::task::JoinError) -> Self {
         ApiError::internal(format!("background task failed: {e}"))

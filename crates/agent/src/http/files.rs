@@ -147,7 +147,7 @@ async fn read(
     let (vd, key) = resolve(state, volume_name, uri, path).await?;
     let k = key.clone();
     let opened = vd
-        .with_root(move |root| root.open_file(&k))
+        .with_root(move |root| Ok(root.open_file(&k)?))
         .await?
         .ok_or_else(|| not_found(&key))?;
     let meta = opened.meta;
@@ -293,7 +293,7 @@ pub async fn delete_file(
     crate::http::paths::guard_write(&state.config, &volume_name).await?;
     let (vd, key) = resolve(&state, &volume_name, &uri, &path).await?;
     let k = key.clone();
-    if vd.with_root(move |root| root.remove(&k)).await? {
+    if vd.with_root(move |root| Ok(root.remove(&k)?)).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found(&key))

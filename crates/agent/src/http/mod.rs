@@ -43,7 +43,7 @@ use self::auth::{ApiToken, require_token};
 use self::error::ApiResult;
 use self::jobs::BackupJobs;
 use self::page::SnapshotCache;
-use self::paths::{STATE_DIR, Volumes};
+use self::paths::Volumes;
 use self::uploads::UploadLimits;
 use crate::access::RepoAccess;
 use crate::backup::BackupSinks;
@@ -306,7 +306,7 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> anyhow::R
         .config
         .volumes
         .first()
-        .map(|v| v.path.join(STATE_DIR).join("schedule.json"));
+        .map(|v| v.path.join(holdfast_volume::layout::SCHEDULE_FILE));
     let state = Arc::new(AppState::new(
         opts.config,
         opts.token.as_deref(),

@@ -9,13 +9,12 @@
 //! 3. holdfast's own directories (`.holdfast`, `.holdfast-tmp`) and the temporary files
 //!    of writes in progress are off limits.
 //!
-//! Then every access goes through [`beneath`]: opened from the volume root's descriptor
-//! one component at a time without following symlinks, so a link inside the volume —
-//! there before the request or swapped in while it runs — is a 403 and never leads
-//! outside; a directory where the file should be, or a file where a directory should
-//! be, is a 409.
-
-pub mod beneath;
+//! Then every access goes through [`holdfast_volume::root`] (how a file PUT stays
+//! beneath its volume): opened from the volume root's descriptor one component at a
+//! time without following symlinks, so a link inside the volume — there before the
+//! request or swapped in while it runs — is a 403 and never leads outside; a directory
+//! where the file should be, or a file where a directory should be, is a 409 (its
+//! errors map to status codes in [`crate::http::error`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -24,7 +23,8 @@ use axum::http::StatusCode;
 use holdfast_store::{ObjectMeta, TEMP_DIR, key_problem};
 
 use crate::http::error::{ApiError, ApiResult};
-pub use beneath::{Root, TEMP_PREFIX};
+pub use holdfast_volume::layout::PART_PREFIX as TEMP_PREFIX;
+pub use holdfast_volume::root::Root;
 
 /// The guard before a write into a volume's data ([`holdfast_volume::guard::enter`] with
 /// [`Door::Write`](holdfast_volume::guard::Door::Write)): 409 while an interrupted
@@ -51,7 +51,7 @@ pub async fn guard_write(config: &holdfast_volume::config::Config, volume: &str)
 }
 
 /// The directory of a volume where holdfast keeps its own state (cache, schedule).
-pub const STATE_DIR: &str = ".holdfast";
+pub use holdfast_volume::layout::STATE_DIR;
 
 /// The configured volumes. A volume whose directory does not exist (not mounted yet,
 /// say) answers 503 and is never created: that would put data in the container's
@@ -119,7 +119,7 @@ pub fn checked_key(raw_path: &str, key: &str) -> ApiResult<String> {
 /// Every regular file under the volume whose key starts with `prefix`, without
 /// following or listing symlinks and without holdfast's own directories; keys use `/`.
 pub fn local_files(root: &Root, prefix: &str) -> ApiResult<Vec<ObjectMeta>> {
-    root.list(prefix, &[STATE_DIR, TEMP_DIR])
+    Ok(root.list(prefix, &[STATE_DIR, TEMP_DIR])?)
 }
 
 /// Refuses encoded separators and NUL in the raw request path.
