@@ -5,11 +5,14 @@
 //! by SIGINT/SIGTERM ([`interrupt`]).
 
 mod cmd;
+mod common;
 mod context;
 mod exit;
+mod filter;
 mod global;
 mod interrupt;
 mod progress;
+mod select;
 
 use holdfast_agent::text;
 
@@ -118,7 +121,7 @@ enum Command {
     #[command(
         after_help = "Examples:\n  holdfast serve\n  HOLDFAST_LISTEN=0.0.0.0:9090 holdfast serve"
     )]
-    Serve(cmd::serve::ServeArgs),
+    Serve(common::ServeArgs),
     /// Guard the volumes, restore what is missing, then run the app with backups and
     /// the HTTP API beside it; exits with the app's code.
     #[command(

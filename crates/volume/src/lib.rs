@@ -54,6 +54,7 @@ pub mod migrate;
 pub mod mounts;
 pub mod refill;
 pub mod root;
+pub mod select;
 pub mod sqlite;
 pub mod status;
 pub mod swap;

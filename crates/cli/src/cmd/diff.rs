@@ -23,8 +23,8 @@ pub struct DiffArgs {
 /// Runs `holdfast diff`.
 pub async fn run(g: &GlobalArgs, args: DiffArgs) -> Result<ExitCode, Failure> {
     let repo = context::open_indexed(g).await?;
-    let (_, a) = super::select::find(g, &repo, &args.a, None).await?;
-    let (_, b) = super::select::find(g, &repo, &args.b, None).await?;
+    let (_, a) = crate::select::find(g, &repo, &args.a, None).await?;
+    let (_, b) = crate::select::find(g, &repo, &args.b, None).await?;
     let changes = holdfast_repo::diff(&repo, &a, &b)
         .await
         .map_err(context::fail)?;

@@ -26,7 +26,7 @@ pub struct ExportArgs {
 /// Runs `holdfast export`.
 pub async fn run(g: &GlobalArgs, args: ExportArgs) -> Result<ExitCode, Failure> {
     let repo = context::open_indexed(g).await?;
-    let (id, snap) = super::select::find(g, &repo, &args.snapshot, None).await?;
+    let (id, snap) = crate::select::find(g, &repo, &args.snapshot, None).await?;
     let s = holdfast_repo::export(
         &repo,
         &snap,

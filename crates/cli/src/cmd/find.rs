@@ -7,9 +7,9 @@ use anyhow::Context;
 use clap::Args;
 use holdfast_repo::tools::FindOptions;
 
-use crate::cmd::filter::FilterArgs;
 use crate::context::{self, outln};
 use crate::exit::Failure;
+use crate::filter::FilterArgs;
 use crate::global::GlobalArgs;
 
 /// Flags of `holdfast find`.

@@ -155,7 +155,7 @@ pub async fn run(g: &GlobalArgs, args: ForgetArgs) -> Result<ExitCode, Failure> 
         volume: args.volume.clone(),
         dry_run: args.dry_run,
         allow_empty: args.allow_empty,
-        lock: super::prune::lock_options(args.retry_lock),
+        lock: crate::common::lock_options(args.retry_lock),
     };
     let report = holdfast_repo::forget(&repo, &opts)
         .await
@@ -163,7 +163,7 @@ pub async fn run(g: &GlobalArgs, args: ForgetArgs) -> Result<ExitCode, Failure> 
     let pruned = if args.prune && !args.dry_run {
         let opts = PruneOptions {
             instant_delete: args.instant_delete,
-            lock: super::prune::lock_options(args.retry_lock),
+            lock: crate::common::lock_options(args.retry_lock),
             ..PruneOptions::default()
         };
         let r = holdfast_repo::prune(&repo, &opts)
@@ -189,7 +189,7 @@ pub async fn run(g: &GlobalArgs, args: ForgetArgs) -> Result<ExitCode, Failure> 
         print_table(g, &opts.policy, &report)?;
     }
     if let Some(p) = &pruned {
-        super::prune::print_report(p)?;
+        crate::common::print_report(p)?;
     }
     Ok(ExitCode::SUCCESS)
 }

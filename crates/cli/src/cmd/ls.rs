@@ -24,7 +24,7 @@ pub struct LsArgs {
 /// Runs `holdfast ls`.
 pub async fn run(g: &GlobalArgs, args: LsArgs) -> Result<ExitCode, Failure> {
     let repo = context::open_indexed(g).await?;
-    let (_, snap) = super::select::find(g, &repo, &args.snapshot, None).await?;
+    let (_, snap) = crate::select::find(g, &repo, &args.snapshot, None).await?;
     let entries = holdfast_repo::ls(&repo, &snap, &LsOptions { path: args.path })
         .await
         .map_err(context::fail)?;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use holdfast_repo::{LockOptions, PruneOptions, PruneReport};
+use holdfast_repo::PruneOptions;
 
 use crate::context::{self, outln};
 use crate::exit::Failure;
@@ -52,7 +52,7 @@ pub async fn run(g: &GlobalArgs, args: PruneArgs) -> Result<ExitCode, Failure> {
         max_unused: args.max_unused,
         dry_run: args.dry_run,
         instant_delete: args.instant_delete,
-        lock: lock_options(args.retry_lock),
+        lock: crate::common::lock_options(args.retry_lock),
         ..PruneOptions::default()
     };
     let report = holdfast_repo::prune(&repo, &opts)
@@ -64,68 +64,7 @@ pub async fn run(g: &GlobalArgs, args: PruneArgs) -> Result<ExitCode, Failure> {
             serde_json::to_string_pretty(&report).context("encoding report")?
         );
     } else {
-        print_report(&report)?;
+        crate::common::print_report(&report)?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Lock options that wait up to `retry` for a conflicting lock to go away.
-pub fn lock_options(retry: Option<holdfast_volume::units::HumanDuration>) -> LockOptions {
-    LockOptions {
-        wait: retry.map(|d| d.get()).unwrap_or_default(),
-        ..LockOptions::default()
-    }
-}
-
-/// Prints a prune report as text.
-pub fn print_report(r: &PruneReport) -> anyhow::Result<()> {
-    let bytes = |n: u64| indicatif::HumanBytes(n).to_string();
-    let would = if r.dry_run { "would be " } else { "" };
-    outln!("snapshots kept:   {}", r.snapshots);
-    outln!(
-        "blobs:            {} used, {} unused",
-        r.blobs_used,
-        r.blobs_unused
-    );
-    outln!(
-        "packs:            {} -> {} ({} deleted, {} repacked into {}, {} unindexed marked, {} unindexed deleted, {} unindexed kept)",
-        r.packs_before,
-        r.packs_after,
-        r.packs_deleted,
-        r.packs_repacked,
-        r.packs_written,
-        r.unindexed_marked,
-        r.unindexed_deleted,
-        r.unindexed_kept
-    );
-    if r.packs_marked + r.marked_waiting + r.packs_rescued > 0 {
-        outln!(
-            "marked packs:     {} {would}newly marked, {} waiting for the grace period, {} rescued ({} marked)",
-            r.packs_marked,
-            r.marked_waiting,
-            r.packs_rescued,
-            bytes(r.marked_bytes)
-        );
-    }
-    if r.temp_files_removed > 0 {
-        outln!(
-            "temp files:       {} {would}removed ({})",
-            r.temp_files_removed,
-            bytes(r.temp_bytes_removed)
-        );
-    }
-    if r.packs_missing > 0 {
-        outln!(
-            "missing packs:    {} (dropped from the index)",
-            r.packs_missing
-        );
-    }
-    outln!(
-        "repository size:  {} -> {} ({} {would}freed)",
-        bytes(r.size_before),
-        bytes(r.size_after),
-        bytes(r.bytes_freed)
-    );
-    outln!("duration:         {:.2} s", r.duration_s);
-    Ok(())
 }

@@ -34,7 +34,7 @@ use holdfast_volume::refill::{self, Refill};
 use holdfast_volume::swap::{Swap, SwapOptions};
 use tokio_util::sync::CancellationToken;
 
-use crate::cmd::backup::volumes::FLUSH_LIMIT;
+use crate::common::FLUSH_LIMIT;
 use crate::context;
 use crate::exit::Failure;
 use crate::global::GlobalArgs;
@@ -50,7 +50,7 @@ const NO_SERVE: &str = "run --no-serve: no scheduler runs beside the app, so no 
 pub struct RunArgs {
     /// The server's flags (`--listen`).
     #[command(flatten)]
-    pub serve: super::serve::ServeArgs,
+    pub serve: crate::common::ServeArgs,
     /// Run only the guard and the app: no scheduler, no HTTP server.
     #[arg(long)]
     pub no_serve: bool,
@@ -73,7 +73,7 @@ fn check_port(listen: std::net::SocketAddr, app_port: Option<&str>) -> Result<()
         return Err(Failure::usage(anyhow!(
             "holdfast would listen on {listen}, the app's $PORT={port}: give holdfast another \
              port with --listen ADDR or HOLDFAST_LISTEN (default {}), or pass --no-serve",
-            super::serve::DEFAULT_LISTEN
+            crate::common::DEFAULT_LISTEN
         )));
     }
     Ok(())

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 
-use crate::cmd::filter::FilterArgs;
 use crate::context::{self, outln};
 use crate::exit::Failure;
+use crate::filter::FilterArgs;
 use crate::global::GlobalArgs;
 
 /// Flags of `holdfast stats`.

@@ -160,9 +160,7 @@ pub async fn run(g: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Failure> 
                 ))
             ),
         });
-        notifier
-            .flush(crate::cmd::backup::volumes::FLUSH_LIMIT)
-            .await;
+        notifier.flush(crate::common::FLUSH_LIMIT).await;
     }
     Ok(exit::problems_if(
         !report.problems.is_empty() || drill_failed,

@@ -119,7 +119,7 @@ pub(crate) fn report(
     for e in &s.errors {
         crate::global::stderr_line(tracing::Level::WARN, &e.to_string());
     }
-    if let Some(note) = crate::cmd::select::shrunk_warning(summary.id, s) {
+    if let Some(note) = crate::select::shrunk_warning(summary.id, s) {
         crate::global::stderr_note(tracing::Level::WARN, &note, "");
     }
     Ok(s.incomplete || s.shrunk.is_some())

@@ -2,11 +2,10 @@
 //! `--volume`), each with its databases, between the `[hooks]` commands, through the
 //! volume crate's [`backup_all`] (the same orchestration as the scheduler and the HTTP
 //! API). Each outcome is recorded on its volume and sent to the `[[notify]]` targets,
-//! which get up to [`FLUSH_LIMIT`] to receive them before the command exits.
+//! which get up to [`crate::common::FLUSH_LIMIT`] to receive them before the command exits.
 
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::anyhow;
 use holdfast_repo::BackupProgress;
@@ -21,9 +20,6 @@ use crate::context;
 use crate::exit::{self, Failure};
 use crate::global::GlobalArgs;
 use holdfast_agent::notify::{Event, Notifier};
-
-/// How long the command waits for queued notifications before it exits.
-pub const FLUSH_LIMIT: Duration = Duration::from_secs(15);
 
 /// Backs up the selected volumes of the config file. A volume the guard refuses
 /// ([`holdfast_volume::guard`]) is not backed up, the others are, and the command exits 3.
@@ -52,7 +48,7 @@ pub async fn run(g: &GlobalArgs, args: &BackupArgs) -> Result<ExitCode, Failure>
     }
     let notifier = Notifier::new(&config.notify);
     let result = backup(g, args, &config, &selected, &notifier).await;
-    notifier.flush(FLUSH_LIMIT).await;
+    notifier.flush(crate::common::FLUSH_LIMIT).await;
     result
 }
 

@@ -187,7 +187,7 @@ pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure>
     // index is loaded before it.
     let repo = IndexedRepository::without_index(context::open_repo(g).await?);
     // `restore --database NAME` targets the volume holding that database: a plain
-    // `latest` means that volume's latest (crate::cmd::select).
+    // `latest` means that volume's latest (crate::select).
     let target_volume = args.database.as_ref().and_then(|name| {
         Config::load_optional(&g.config)
             .ok()
@@ -198,7 +198,7 @@ pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure>
             .map(|v| v.name)
     });
     let (id, snap) =
-        crate::cmd::select::find(g, &repo, &args.snapshot, target_volume.as_deref()).await?;
+        crate::select::find(g, &repo, &args.snapshot, target_volume.as_deref()).await?;
     if (args.in_place || args.database.is_some()) && !args.yes {
         return Err(Failure::usage(anyhow::anyhow!(
             "this replaces live data: add --yes to confirm (stop the app first)"
