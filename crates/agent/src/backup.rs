@@ -109,7 +109,7 @@ pub async fn backup_volumes(
         match &step {
             BackupStep::Started(_) => {}
             BackupStep::Finished(v, Ok(s)) => {
-                metrics.backup_succeeded(&v.name, Utc::now(), s.duration, s.snapshot.added);
+                metrics.backup_succeeded(&v.name, s.snapshot.time, s.duration, s.snapshot.added);
             }
             BackupStep::Finished(v, Err(e)) => {
                 metrics.backup_failed(&v.name, &one_line(&e.to_string()));

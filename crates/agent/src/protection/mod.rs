@@ -154,13 +154,19 @@ impl Watch {
         (!p.is_empty()).then(|| Blocker::CannotRun(p.join("; ")))
     }
 
-    /// Adds each volume's backup state (from `metrics`) and alerts to `statuses`
-    /// ([`status::assemble`]).
+    /// Adds each volume's backup state and alerts to `statuses` ([`status::assemble`]):
+    /// the volume's own record (as `holdfast status` reads it: failures, a shrunk
+    /// snapshot) merged with what this process saw (`metrics`: backups whose record
+    /// could not be written, the survey's newest snapshots).
     pub fn apply(&self, statuses: &mut [VolumeStatus], metrics: &Metrics) {
         status::assemble(
             &self.config,
             statuses,
-            |name| metrics.backup_stats(name).record(),
+            |name| {
+                let mut record = status::volume_record(&self.config, name);
+                record.merge(&metrics.backup_stats(name).record());
+                record
+            },
             self.blocker().as_ref(),
             Utc::now(),
         );

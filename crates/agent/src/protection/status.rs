@@ -60,10 +60,7 @@ pub async fn status_once(config: &Config, access: &RepoAccess) -> Vec<VolumeStat
         .await
         .map_err(|e| Blocker::CannotCheck(one_line(&format!("{e:#}"))));
     let record_of = |name: &str| {
-        let mut record = config
-            .volume(name)
-            .map(|v| BackupRecord::load(&v.path))
-            .unwrap_or_default();
+        let mut record = volume_record(config, name);
         if let Ok(n) = &newest {
             record.merge_success(n.get(name).copied());
         }
@@ -77,6 +74,15 @@ pub async fn status_once(config: &Config, access: &RepoAccess) -> Vec<VolumeStat
         Utc::now(),
     );
     statuses
+}
+
+/// The record volume `name` keeps of its last backups (empty when it has none or the
+/// volume is not configured).
+pub fn volume_record(config: &Config, name: &str) -> BackupRecord {
+    config
+        .volume(name)
+        .map(|v| BackupRecord::load(&v.path))
+        .unwrap_or_default()
 }
 
 /// The time of each volume's newest snapshot.
