@@ -7,7 +7,6 @@
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use chrono::Utc;
 use holdfast_volume::backup::{
     BackupStep, VolumeBackupError, VolumeBackupOptions, VolumeOutcome, backup_all, record_failure,
 };
