@@ -1,9 +1,11 @@
 //! The agent in-process, without the binary: the HTTP router driven with
-//! `tower::ServiceExt::oneshot` (no socket), and the jobs of the scheduler run on
-//! `file://` repositories in temporary directories.
+//! `tower::ServiceExt::oneshot` (no socket), the jobs of the scheduler run on `file://`
+//! repositories in temporary directories, and the notifier against a small receiver on
+//! loopback.
 
 mod integration {
     mod backup_failure;
+    mod notify;
     mod router;
     mod util;
 }

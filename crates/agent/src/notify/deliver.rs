@@ -15,7 +15,7 @@ use super::{Envelope, Pending};
 
 /// Limits of delivery.
 #[derive(Debug, Clone)]
-pub(super) struct Policy {
+pub struct Policy {
     /// Tries per event, the first included.
     pub attempts: u32,
     /// Longest wait for one request (connect, send, answer).

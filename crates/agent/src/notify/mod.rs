@@ -11,8 +11,6 @@
 
 mod deliver;
 mod render;
-#[cfg(test)]
-mod tests;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,7 +20,7 @@ use chrono::{DateTime, Utc};
 use holdfast_volume::config::Notify;
 use tokio::sync::mpsc;
 
-use deliver::Policy;
+pub use deliver::Policy;
 
 /// Something worth telling a person about.
 #[derive(Debug, Clone, PartialEq)]
@@ -222,8 +220,13 @@ impl Notifier {
         Self::with_policy(targets, Policy::default())
     }
 
+    /// Whether any target is configured (without one, every call is a no-op).
+    pub fn is_on(&self) -> bool {
+        self.inner.is_some()
+    }
+
     /// [`Notifier::new`] with explicit retry, timeout and queue limits.
-    fn with_policy(targets: &[Notify], policy: Policy) -> Self {
+    pub fn with_policy(targets: &[Notify], policy: Policy) -> Self {
         if targets.is_empty() {
             return Self::default();
         }
