@@ -51,8 +51,6 @@ pub enum Reason {
     Gap,
     /// The WAL restarted in a way that could have dropped frames not yet read.
     Reset,
-    /// The database shrank outside the WAL (a `VACUUM` in rollback mode).
-    Vacuum,
     /// The database file was replaced (another inode, another page size).
     Replaced,
     /// The database was restored.
@@ -410,12 +408,10 @@ pub async fn read_segment(repo: &Repository, key: &str) -> Result<Segment> {
     let count: usize = h.txns.iter().map(|t| t.pages as usize).sum();
     let mut pages = read_pages(key, records, count, h.page_size)?.into_iter();
     let mut txns = Vec::with_capacity(h.txns.len());
-    let mut want = first;
-    for t in h.txns {
+    for (want, t) in (first..).zip(h.txns) {
         if t.txid != want {
             return Err(Error::corrupt(key, "transactions are not contiguous"));
         }
-        want += 1;
         txns.push(Txn {
             txid: t.txid,
             time: t.time,

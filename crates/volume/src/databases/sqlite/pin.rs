@@ -17,10 +17,15 @@
 //! snapshot of the whole WAL) and lets go of the write lock. The next writer restarts
 //! the WAL; the new generation (checkpoint sequence + 1) follows on from the frames
 //! read. TRUNCATE is run only past a second bound, after the window; RESTART never.
+//!
+//! The connections never checkpoint on close (`SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE`): a
+//! follower letting go of a database the app replaced must not touch the WAL file that
+//! now sits at the same path for the new database.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::databases::DatabaseError;
@@ -36,6 +41,10 @@ fn open(path: &Path) -> Result<Connection, DatabaseError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let c = Connection::open_with_flags(path, flags).map_err(|e| sqlite_err(path, e))?;
     c.busy_timeout(Duration::from_millis(20))
+        .map_err(|e| sqlite_err(path, e))?;
+    // Closing must never checkpoint or delete the WAL: when the app replaced the file,
+    // the WAL at this path is the new database's.
+    c.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)
         .map_err(|e| sqlite_err(path, e))?;
     Ok(c)
 }
