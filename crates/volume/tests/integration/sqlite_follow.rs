@@ -480,3 +480,119 @@ async fn a_base_never_blocks_the_writer() {
             .is_empty()
     );
 }
+
+/// The follower as a process of its own, for the SIGKILL test: it follows
+/// `HOLDFAST_TEST_FOLLOW_DB` into the file:// repository `HOLDFAST_TEST_FOLLOW_REPO`
+/// every 100 ms and touches `HOLDFAST_TEST_FOLLOW_READY` once its base is stored.
+#[tokio::test]
+#[ignore = "run by a_follower_killed_at_any_moment_leaves_a_restorable_prefix"]
+async fn follower_child() {
+    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} is not set"));
+    let (db, root, ready) = (
+        var("HOLDFAST_TEST_FOLLOW_DB"),
+        var("HOLDFAST_TEST_FOLLOW_REPO"),
+        var("HOLDFAST_TEST_FOLLOW_READY"),
+    );
+    let store = holdfast_store::Store::open(&format!("file://{root}")).expect("store");
+    let opts = holdfast_repo::OpenOptions {
+        password: "pw".into(),
+        cache: Some(false),
+    };
+    let repo = holdfast_repo::open(store, &opts).await.expect("open");
+    let mut f = Follower::new(Path::new(&db), opts_for_child(), dest("repository", &repo));
+    loop {
+        f.poll().await.expect("poll");
+        if f.status()[0].needs_base.is_none() && !Path::new(&ready).exists() {
+            std::fs::write(&ready, b"").expect("ready");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn opts_for_child() -> FollowOptions {
+    opts("app.db")
+}
+
+#[tokio::test]
+async fn a_follower_killed_at_any_moment_leaves_a_restorable_prefix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("app.db");
+    drop(app_db(&db));
+    let root = dir.path().join("repo");
+    let repo = repo_at(&root).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(AtomicI64::new(0));
+    let writer = {
+        let (db, stop, acked) = (db.clone(), stop.clone(), acked.clone());
+        std::thread::spawn(move || {
+            let c = app_db(&db);
+            let mut n = 0;
+            while !stop.load(Ordering::SeqCst) {
+                n += 1;
+                insert(&c, n);
+                acked.store(n, Ordering::SeqCst);
+            }
+            n
+        })
+    };
+    let spawn = |ready: &Path| {
+        std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args([
+                "--exact",
+                "integration::sqlite_follow::follower_child",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("HOLDFAST_TEST_FOLLOW_DB", &db)
+            .env("HOLDFAST_TEST_FOLLOW_REPO", &root)
+            .env("HOLDFAST_TEST_FOLLOW_READY", ready)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn the follower")
+    };
+    let wait_for = |cond: &dyn Fn() -> bool| {
+        let started = std::time::Instant::now();
+        while !cond() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "gave up waiting"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    let seed = Utc::now().timestamp_subsec_nanos() as i64;
+    for trial in 0..3 {
+        let ready = dir.path().join(format!("ready-{trial}"));
+        let mut child = spawn(&ready);
+        wait_for(&|| ready.exists());
+        // Kill at a pseudo-random moment: after 100 to 1100 more rows.
+        let target = acked.load(Ordering::SeqCst) + 100 + (seed + trial * 397) % 1000;
+        wait_for(&|| acked.load(Ordering::SeqCst) >= target);
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reap");
+        let at_kill = acked.load(Ordering::SeqCst);
+        let (got, path) = restored(&repo, "app.db", Target::Newest, dir.path()).await;
+        assert!(prefix(&got), "trial {trial}: not a gap-free prefix");
+        assert!(got.len() as i64 <= at_kill);
+        eprintln!(
+            "trial {trial}: killed at row {at_kill}, restored {} rows ({} acknowledged rows lost)",
+            got.len(),
+            at_kill - got.len() as i64
+        );
+        assert!(
+            holdfast_volume::databases::sqlite::integrity_check(&path)
+                .expect("check")
+                .is_empty()
+        );
+    }
+    stop.store(true, Ordering::SeqCst);
+    let last = writer.join().expect("writer");
+    // A follower started again takes a new base: everything the writer committed.
+    let ready = dir.path().join("ready-last");
+    let mut child = spawn(&ready);
+    wait_for(&|| ready.exists());
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    let (got, _) = restored(&repo, "app.db", Target::Newest, dir.path()).await;
+    assert_eq!(got.len() as i64, last);
+}
