@@ -140,3 +140,36 @@ async fn prune_wal_keeps_lineages_whose_age_the_store_does_not_say() -> Result<(
     assert!(left.iter().any(|l| l.id == old) && left.iter().any(|l| l.id == newest));
     Ok(())
 }
+
+#[tokio::test]
+async fn prune_wal_deletes_a_lineage_no_kept_point_needs_and_keeps_the_newest() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+    let store = holdfast_store::Store::open(&format!("file://{}", dir.path().display()))?;
+    let opts = crate::InitOptions {
+        password: "pw".into(),
+        kdf: crate::KdfParams::insecure_fast(),
+    };
+    let repo = crate::init(store, &opts).await?;
+    let old = lineage_with(&repo, &[(1, 1), (2, 2)]).await?;
+    let newest = lineage_with(&repo, &[(1, 1)]).await?;
+    let all = lineages(&repo).await?;
+    assert_eq!(all.len(), 2);
+    let no_window = WalPruneOptions {
+        point_in_time: TimeDelta::zero(),
+        grace: TimeDelta::zero(),
+        dry_run: false,
+    };
+    let report = prune_wal(&repo, &no_window).await?;
+    assert_eq!(report.deleted, 1, "{report:?}");
+    assert_eq!(report.objects, 4, "two segments, one base part, the head");
+    let left = lineages(&repo).await?;
+    assert_eq!(left.len(), 1);
+    // Of two lineages with the same head time, the one with the larger id is newest.
+    let kept = left[0].id;
+    assert!(kept == old.max(newest));
+    // With the default grace (one hour), nothing this young is deleted.
+    lineage_with(&repo, &[(1, 1)]).await?;
+    let report = prune_wal(&repo, &WalPruneOptions::default()).await?;
+    assert_eq!(report.deleted, 0);
+    Ok(())
+}

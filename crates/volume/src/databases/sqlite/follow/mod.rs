@@ -19,13 +19,21 @@
 //! - **The app never waits on the network or the store.** Nothing holdfast does while
 //!   it talks to a store holds a SQLite lock the app needs: segments are sealed from
 //!   memory after the WAL was read; a base is read from the database file under a read
-//!   transaction only (`a_base_never_blocks_the_writer`, `writer_and_follower`).
+//!   transaction only (`a_base_never_blocks_the_writer`: the writer runs with no busy
+//!   timeout at all; `a_writer_and_the_follower_restore_to_a_gap_free_prefix`).
 //! - **No write lock while encoding or uploading a base** (litestream#1332): the base is
 //!   the file's pages read under the pin, made consistent by replaying the current WAL
 //!   generation from frame 1 (docs/FORMAT.md).
 //! - **Checkpoints:** PASSIVE every poll, TRUNCATE only past `truncate_bytes` and with
-//!   no wait, never RESTART; no pin is older than one poll, so the app's checkpoints
-//!   copy everything up to the last poll (`a_checkpoint_storm_keeps_the_chain`).
+//!   no wait, never RESTART. No pin is older than one interval plus `store_timeout`
+//!   (it is renewed at every poll and between base parts), so the app's checkpoints
+//!   copy everything up to the last poll; the WAL restarts through the reset window
+//!   and stays near `checkpoint_bytes` (`a_checkpoint_storm_keeps_the_chain`). An app
+//!   that runs TRUNCATE or RESTART checkpoints itself finds them busy while a pin is
+//!   held (as with Litestream's read lock): with a busy timeout it waits that long.
+//! - **A follower killed at any moment** leaves a restorable gap-free prefix, and a
+//!   new follower takes a new base (`a_follower_killed_at_any_moment_leaves_a_restorable_prefix`,
+//!   a real process and SIGKILL).
 //! - **Local state is bounded:** staged transactions are held in memory, never on the
 //!   volume, up to `local_bound` bytes (default 64 MiB). Past it, every destination
 //!   still lacking the oldest staged transaction is dropped to "needs a base" with a
