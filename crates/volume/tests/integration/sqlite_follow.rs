@@ -263,6 +263,7 @@ async fn vacuum_and_a_replaced_database_restore_what_the_app_sees() {
     f.poll().await.expect("poll");
     let (got, _) = restored(&repo, "app.db", Target::Newest, dir.path()).await;
     assert_eq!(got, (1..=100).collect::<Vec<i64>>());
+    let before_replace = Utc::now();
     // The app replaces the file (a new database renamed over it).
     drop(c);
     let other = dir.path().join("new.db");
@@ -298,6 +299,20 @@ async fn vacuum_and_a_replaced_database_restore_what_the_app_sees() {
     );
     let (got, _) = restored(&repo, "app.db", Target::Newest, dir.path()).await;
     assert_eq!(got, (1..=9).collect::<Vec<i64>>());
+    // A time before the replacement is reached through the lineage before the break.
+    let (got, _) = restored(&repo, "app.db", Target::Time(before_replace), dir.path()).await;
+    assert_eq!(got, (1..=100).collect::<Vec<i64>>());
+    let all = holdfast_repo::wal::lineages(&repo).await.expect("lineages");
+    let newest = all
+        .iter()
+        .filter_map(|l| l.head.as_ref().map(|(_, h)| h))
+        .max_by_key(|h| h.time)
+        .expect("a head");
+    assert_eq!(newest.reason, Reason::Replaced);
+    assert!(
+        newest.previous.is_some(),
+        "the break does not say where the old chain stopped"
+    );
 }
 
 fn remount(t: &Tmpfs, mode: &str) {

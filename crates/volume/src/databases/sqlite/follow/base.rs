@@ -124,6 +124,18 @@ impl Follower {
                 .map_err(|e| repo_err(&path, e))?;
         }
         let acked = during.last().map_or(acked_at_start, |s| s.seq);
+        // A follower that starts (again, after a crash) records where the newest chain
+        // of this database in the repository stopped.
+        if self.dests[i].previous.is_none()
+            && let Ok(Ok(all)) = tokio::time::timeout(timeout, wal::lineages(&repo)).await
+            && let Some(l) = wal::chain::of_database(&all, &self.opts.database).last()
+        {
+            self.dests[i].previous = Some(wal::Previous {
+                lineage: l.id,
+                txid: l.last_txid(),
+                time: l.last_time(),
+            });
+        }
         let d = &mut self.dests[i];
         let head = Head {
             version: 1,
