@@ -476,8 +476,12 @@ async fn a_base_never_blocks_the_writer() {
     o.truncate_bytes = u64::MAX;
     let mut f = Follower::new(&db, o, dest("repository", &repo));
     let before = acked.load(Ordering::SeqCst);
+    let started = std::time::Instant::now();
     let r = f.poll().await.expect("base");
+    let took = started.elapsed();
     let during = acked.load(Ordering::SeqCst) - before;
+    let size = std::fs::metadata(&db).map_or(0, |m| m.len());
+    eprintln!("base of {size} bytes in {took:?}; the writer committed {during} rows meanwhile");
     assert_eq!(r.bases, vec!["repository".to_string()], "{:?}", f.status());
     assert!(
         during > 0,
@@ -486,7 +490,9 @@ async fn a_base_never_blocks_the_writer() {
     stop.store(true, Ordering::SeqCst);
     let last = writer.join().expect("the writer never saw SQLITE_BUSY");
     f.poll().await.expect("poll");
+    let started = std::time::Instant::now();
     let (got, path) = restored(&repo, "app.db", Target::Newest, dir.path()).await;
+    eprintln!("restore of {} rows in {:?}", got.len(), started.elapsed());
     assert_eq!(got.len() as i64, last);
     assert!(prefix(&got));
     assert!(

@@ -536,3 +536,39 @@ async fn compact_own(repo: &Repository, live: &mut Live) {
         Err(e) => tracing::warn!("compacting lineage {}: {e}", live.lineage.short()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// The daemon runs each follower in a task of its own: its poll must be `Send`.
+    #[test]
+    fn a_poll_can_run_in_a_spawned_task() {
+        let store = holdfast_store::Store::open("memory://").expect("store");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let opts = holdfast_repo::InitOptions {
+            password: "pw".into(),
+            kdf: holdfast_repo::KdfParams::insecure_fast(),
+        };
+        let repo = rt
+            .block_on(holdfast_repo::init(store, &opts))
+            .expect("init");
+        let mut f = Follower::new(
+            Path::new("/nonexistent.db"),
+            FollowOptions::new("x.db"),
+            vec![Destination {
+                name: "r".into(),
+                repo,
+            }],
+        );
+        let fut = f.poll();
+        assert_send(&fut);
+        let e = rt.block_on(fut).expect_err("no such database");
+        assert!(e.to_string().contains("nonexistent.db"), "{e}");
+    }
+}
