@@ -6,12 +6,15 @@
 //! and no write lock is taken.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// The longest wait between base attempts on a store that does not answer.
+const MAX_BASE_WAIT: Duration = Duration::from_secs(300);
 
 use chrono::{DateTime, Utc};
 use holdfast_repo::wal::{self, Head, Page};
 
-use super::{Follower, Live, PollReport, Staged, io_err, repo_err, segment};
+use super::{Follower, Live, NO_ANSWER, PollReport, Staged, io_err, repo_err, segment};
 use crate::databases::DatabaseError;
 use crate::databases::sqlite::wal::{Cursor, read_txns};
 
@@ -20,13 +23,29 @@ impl Follower {
     /// as the first segment, the database file's pages in parts (the pin renewed and the
     /// WAL read between parts), what was read meanwhile, then the head.
     pub(super) async fn base(&mut self, i: usize, now: DateTime<Utc>, report: &mut PollReport) {
+        if let Some((until, _)) = self.dests[i].base_wait
+            && Instant::now() < until
+        {
+            return;
+        }
         match self.try_base(i, now, report).await {
             Ok(true) => {
                 report.bases.push(self.dests[i].dest.name.clone());
                 self.dests[i].status.error = None;
+                self.dests[i].base_wait = None;
             }
             Ok(false) => {}
-            Err(e) => self.dests[i].status.error = Some(e.to_string()),
+            Err(e) => {
+                let msg = e.to_string();
+                if msg.contains(NO_ANSWER) {
+                    let wait = self.dests[i]
+                        .base_wait
+                        .map_or(self.opts.store_timeout, |(_, w)| w * 2)
+                        .min(MAX_BASE_WAIT);
+                    self.dests[i].base_wait = Some((Instant::now() + wait, wait));
+                }
+                self.dests[i].status.error = Some(msg);
+            }
         }
     }
 
@@ -176,7 +195,7 @@ async fn put<T>(
     match tokio::time::timeout(timeout, f).await {
         Ok(Ok(t)) => Ok(t),
         Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no answer within {timeout:?}")),
+        Err(_) => Err(format!("{NO_ANSWER} {timeout:?}")),
     }
 }
 

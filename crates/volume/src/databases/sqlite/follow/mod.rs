@@ -41,8 +41,10 @@
 //!   destination gets a new base (`gap`) once its store answers
 //!   (`a_store_away_stays_bounded_reports_the_gap_and_rebases`).
 //! - **Destinations are independent:** each has its own lineage and cursor; one that
-//!   fails or stalls (past `store_timeout`) holds back only itself
-//!   (`a_destination_down_does_not_hold_back_another`).
+//!   fails holds back only itself (`a_destination_down_does_not_hold_back_another`).
+//!   One that stalls delays a poll by at most `store_timeout` (all destinations are
+//!   written at once), and after a base attempt it did not answer, the next attempt
+//!   waits `store_timeout`, doubling up to 5 minutes.
 
 use std::collections::VecDeque;
 use std::os::unix::fs::MetadataExt;
@@ -138,6 +140,9 @@ pub struct PollReport {
     pub segments: usize,
 }
 
+/// How a store that did not answer in time is reported.
+const NO_ANSWER: &str = "no answer within";
+
 struct Staged {
     seq: u64,
     time: DateTime<Utc>,
@@ -158,6 +163,10 @@ struct Dest {
     previous: Option<Previous>,
     acked: u64,
     status: DestinationStatus,
+    /// After a base attempt the store did not answer in time: no new attempt before
+    /// this instant, and the wait that doubles at each such attempt (a stalled store
+    /// must not cost every poll `store_timeout`; a store that refuses costs nothing).
+    base_wait: Option<(std::time::Instant, Duration)>,
 }
 
 /// Follows one SQLite database in WAL mode (see the module doc).
@@ -222,6 +231,7 @@ impl Follower {
                     need: Reason::Start,
                     previous: None,
                     acked: 0,
+                    base_wait: None,
                 })
                 .collect(),
         }
@@ -474,7 +484,7 @@ impl Follower {
                         0
                     }
                     Err(_) => {
-                        d.status.error = Some(format!("no answer within {timeout:?}"));
+                        d.status.error = Some(format!("{NO_ANSWER} {timeout:?}"));
                         0
                     }
                 }
