@@ -118,6 +118,23 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+    /// A SQLite lineage's segments do not cover the transactions a restore needs: it
+    /// refuses rather than return an older database than asked for.
+    #[error(
+        "sqlite database {database}: lineage {lineage} has a gap: transactions \
+         {from}..={to} are missing (no segment starts at {from}); refusing to restore \
+         a database older than asked for"
+    )]
+    ChainGap {
+        /// The database's name (its path in the volume).
+        database: String,
+        /// The lineage id (first 8 hex digits).
+        lineage: String,
+        /// The first missing transaction.
+        from: u64,
+        /// The last missing transaction.
+        to: u64,
+    },
     /// A restore target already holds entries and no overwrite mode was chosen.
     #[error(
         "target {} is not empty ({entries} {}, e.g. {example:?}): choose --overwrite always|if-changed|never (with --dry-run to see what it would change)",

@@ -50,6 +50,7 @@ pub mod snapshot;
 pub mod tools;
 pub mod tree;
 pub mod verify;
+pub mod wal;
 
 #[cfg(test)]
 mod deep_tests;

@@ -2,6 +2,20 @@
 //! keeps writing to, taken in one read transaction (`sqlite3_backup_step(-1)`), so the
 //! copy holds exactly the transactions committed when the copy began; `-wal`/`-shm`
 //! files are not needed beside it. Also `PRAGMA integrity_check` for restore drills.
+//!
+//! Continuous replication between snapshots lives in the submodules: [`wal`] reads
+//! committed transactions from a `-wal` file, [`pin`] holds the follower's connections,
+//! [`follow`] ships segments to one or more repositories ([`Follower`]), and
+//! [`restore`] replays a lineage to a point in time ([`restore_to_time`]).
+
+pub mod follow;
+pub mod pin;
+pub mod restore;
+pub mod wal;
+
+pub use follow::{Destination, DestinationStatus, FollowOptions, Follower, PollReport};
+pub use holdfast_repo::wal::{Reason, Target};
+pub use restore::{PointRestore, plan_restore, restore_to_time};
 
 use std::path::Path;
 use std::time::{Duration, Instant};
