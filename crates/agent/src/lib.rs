@@ -37,6 +37,7 @@ pub mod http;
 pub mod metrics;
 pub mod notify;
 pub mod password;
+pub mod pitr;
 pub mod protection;
 pub mod replication;
 pub mod schedule;

@@ -198,6 +198,12 @@ pub enum Database {
         /// Name used in `restore --database`; defaults to the file name.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<String>,
+        /// Continuous replication of the database's WAL under `run`/`serve`: newly
+        /// committed transactions are shipped at this interval (`1s`), so a restore can
+        /// reach any point in time (docs/FORMAT.md, "SQLite WAL segments"). Absent: the
+        /// database is only as fresh as its last snapshot.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replicate: Option<HumanDuration>,
     },
     /// A Postgres database dumped with `pg_dump`.
     Postgres {
@@ -238,6 +244,22 @@ impl Database {
                 .unwrap_or_default()
                 .to_string(),
             Database::Redis { .. } => "redis".to_string(),
+        }
+    }
+
+    /// The path in the volume of a SQLite database.
+    pub fn sqlite_path(&self) -> Option<&std::path::Path> {
+        match self {
+            Database::Sqlite { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    /// The replication interval of a SQLite database with `replicate` set.
+    pub fn replicate(&self) -> Option<std::time::Duration> {
+        match self {
+            Database::Sqlite { replicate, .. } => replicate.map(|d| d.get()),
+            _ => None,
         }
     }
 

@@ -162,9 +162,20 @@ fn check_volumes(
 
 fn check_database(db: &Database, volume_path: &Path) -> Result<(), String> {
     match db {
-        Database::Sqlite { path, .. } => {
+        Database::Sqlite {
+            path, replicate, ..
+        } => {
             if path.as_os_str().is_empty() {
                 return Err("a sqlite database needs a path".into());
+            }
+            if let Some(every) = replicate
+                && !(std::time::Duration::from_millis(100)..=std::time::Duration::from_secs(3600))
+                    .contains(&every.get())
+            {
+                return Err(format!(
+                    "sqlite database {}: replicate = {every} is out of range (100ms to 1h)",
+                    path.display()
+                ));
             }
             if path.is_absolute() && !path.starts_with(volume_path) {
                 return Err(format!(
