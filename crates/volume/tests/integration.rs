@@ -9,6 +9,7 @@ mod integration {
     mod lint;
     mod migrate;
     mod migrate_store;
+    mod restore_live;
     mod status;
     mod swap;
     mod util;
