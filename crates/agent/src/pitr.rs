@@ -66,7 +66,7 @@ impl DatabaseState {
             return Some(format!(
                 "database {}: point-in-time replication failing since {}: {why}",
                 self.database,
-                crate::text::time(since)
+                since.format("%Y-%m-%d %H:%M:%S UTC")
             ));
         }
         (self.gaps > 0).then(|| {

@@ -1,6 +1,5 @@
 //! Small pieces of user-facing text, so every message says them the same way: counted
-//! nouns ("1 file", "2 files"), lists (`a, b`, never a Rust debug list), and times to
-//! the second.
+//! nouns ("1 file", "2 files") and lists (`a, b`, never a Rust debug list).
 
 use std::fmt::Display;
 
@@ -30,17 +29,6 @@ pub fn list<T: Display>(items: impl IntoIterator<Item = T>) -> String {
         .join(", ")
 }
 
-/// A time to the second, `2026-01-31 12:00:00 UTC` (a timestamp's nanoseconds are
-/// noise to a reader).
-pub fn time(t: &chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-}
-
-/// The damaged entries of a restore, `path (why), …`.
-pub fn damaged(entries: &[holdfast_repo::restore::Damaged]) -> String {
-    list(entries.iter().map(|d| format!("{} ({})", d.path, d.error)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,11 +44,7 @@ mod tests {
     }
 
     #[test]
-    fn lists_and_times_are_plain_text() {
+    fn lists_are_plain_text() {
         assert_eq!(list(["db/app.db", "uploads"]), "db/app.db, uploads");
-        let t = chrono::DateTime::parse_from_rfc3339("2026-01-31T12:00:00.123456789Z")
-            .expect("time")
-            .with_timezone(&chrono::Utc);
-        assert_eq!(time(&t), "2026-01-31 12:00:00 UTC");
     }
 }

@@ -15,7 +15,8 @@
 //! - [`import`]: railway.toml, railway.json, docker-compose.yml → holdfast.toml volumes.
 //! - [`layout`]: every name holdfast owns inside a volume, the one list.
 //! - [`lint`]: deployment files checked for the ways data gets lost.
-//! - [`refill`]: `restore_if_empty`: the whole latest snapshot back into an empty volume.
+//! - [`restore`]: restoring into a live volume (empty, missing files, in place, one
+//!   database): stage → restore → check → commit through the swap.
 //! - [`root`]: how a file PUT stays beneath its volume: fd-rooted access, durable writes.
 //! - [`sqlite`]: SQLite files recognised by their header, WAL or not.
 //! - [`swap`]: the one journaled stage-and-swap that replaces live data, and its recovery.
@@ -52,7 +53,7 @@ pub mod layout;
 pub mod lint;
 pub mod migrate;
 pub mod mounts;
-pub mod refill;
+pub mod restore;
 pub mod root;
 pub mod select;
 pub mod sqlite;

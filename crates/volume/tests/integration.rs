@@ -9,6 +9,7 @@ mod integration {
     mod lint;
     mod migrate;
     mod migrate_store;
+    mod restore_live;
     mod sqlite_follow;
     mod status;
     mod swap;

@@ -27,11 +27,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, anyhow};
 use clap::Args;
-use holdfast_repo::RestoreOptions;
 use holdfast_volume::config::{Config, Volume};
 use holdfast_volume::guard;
-use holdfast_volume::refill::{self, Refill};
-use holdfast_volume::swap::{Swap, SwapOptions};
+use holdfast_volume::restore::empty::{self, Refill};
+use holdfast_volume::restore::missing::{self, Missing, MissingOptions};
+use holdfast_volume::swap::SwapOptions;
 use tokio_util::sync::CancellationToken;
 
 use crate::common::FLUSH_LIMIT;
@@ -202,11 +202,11 @@ pub(crate) fn guard_all(config: &Config, door: guard::Door) -> (Vec<guard::Refus
 }
 
 /// Restores the whole latest snapshot into every empty `restore_if_empty` volume
-/// ([`holdfast_volume::refill`]), one line on stderr per volume.
+/// ([`holdfast_volume::restore::empty`]), one line on stderr per volume.
 async fn restore_empty(g: &GlobalArgs, config: &Config) -> anyhow::Result<()> {
     let mut wanted = Vec::new();
     for v in config.volumes.iter().filter(|v| v.restore_if_empty) {
-        let empty = holdfast_volume::refill::is_empty(&v.path)
+        let empty = empty::is_empty(&v.path)
             .with_context(|| format!("volume {}: listing {}", v.name, v.path.display()))?;
         if empty {
             wanted.push(v);
@@ -227,7 +227,7 @@ async fn restore_empty(g: &GlobalArgs, config: &Config) -> anyhow::Result<()> {
         .await
         .context("loading the repository index")?;
     for volume in wanted {
-        match refill::refill(&repo, volume, SwapOptions::standard(false)).await? {
+        match empty::refill(&repo, volume, SwapOptions::standard(false)).await? {
             Refill::NotEmpty => {}
             Refill::NoSnapshot => crate::global::stderr_note(
                 tracing::Level::WARN,
@@ -260,7 +260,8 @@ async fn restore_empty(g: &GlobalArgs, config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Restores every missing `restore_if_missing` file from its volume's latest snapshot.
+/// Restores every missing `restore_if_missing` file from its volume's latest snapshot
+/// ([`holdfast_volume::restore::missing`]), one line on stderr per volume.
 async fn restore_missing(g: &GlobalArgs, config: &Config) -> anyhow::Result<()> {
     let wanted: Vec<(&Volume, Vec<std::path::PathBuf>)> = config
         .volumes
@@ -271,16 +272,16 @@ async fn restore_missing(g: &GlobalArgs, config: &Config) -> anyhow::Result<()> 
     if wanted.is_empty() {
         return Ok(());
     }
-    let names = |m: &[std::path::PathBuf]| {
-        m.iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     let repo = context::open_repo(g).await.with_context(|| {
         let all: Vec<String> = wanted
             .iter()
-            .map(|(v, m)| format!("{} ({})", v.name, names(m)))
+            .map(|(v, m)| {
+                format!(
+                    "{} ({})",
+                    v.name,
+                    crate::text::list(m.iter().map(|p| p.display()))
+                )
+            })
             .collect();
         format!(
             "missing on the volume and cannot be restored: {}",
@@ -291,96 +292,37 @@ async fn restore_missing(g: &GlobalArgs, config: &Config) -> anyhow::Result<()> 
         .load_index()
         .await
         .context("loading the repository index")?;
-    for (volume, missing) in wanted {
-        // The newest snapshot not flagged shrunk, and a word when newer ones were passed
-        // over (holdfast_volume::refill::passed_over_note).
-        let snapshot = match repo.find_restorable(&volume.name).await {
-            Ok(pick) => {
-                if let Some(note) = refill::passed_over_note(&volume.name, &pick) {
-                    crate::global::stderr_note(tracing::Level::WARN, &note, "");
+    let opts = MissingOptions {
+        swap: SwapOptions::standard(false),
+    };
+    for (volume, _) in wanted {
+        match missing::restore_missing(&repo, volume, &opts).await? {
+            Missing::NoneMissing => {}
+            Missing::NoSnapshot { missing } => crate::global::stderr_note(
+                tracing::Level::WARN,
+                &format!(
+                    "volume {}: {} missing and no snapshot of the volume exists yet: starting fresh",
+                    volume.name,
+                    crate::text::list(missing.iter().map(|p| p.display()))
+                ),
+                "",
+            ),
+            Missing::Restored(r) => {
+                if let Some(note) = &r.note {
+                    crate::global::stderr_note(tracing::Level::WARN, note, "");
                 }
-                pick.snapshot
-            }
-            Err(holdfast_repo::Error::NotFound { .. }) => {
                 crate::global::stderr_note(
-                    tracing::Level::WARN,
+                    tracing::Level::INFO,
                     &format!(
-                        "volume {}: {} missing and no snapshot of the volume exists yet: starting fresh",
+                        "volume {}: restored {} from the snapshot of {}",
                         volume.name,
-                        names(&missing)
+                        crate::text::list(r.files.iter().map(|p| p.display())),
+                        r.time.to_rfc3339()
                     ),
                     "",
                 );
-                continue;
             }
-            Err(e) => {
-                return Err(e).with_context(|| {
-                    format!("finding the latest snapshot of volume {}", volume.name)
-                });
-            }
-        };
-        let what = format!("restore of missing {}", names(&missing));
-        let swap = Swap::begin(&volume.path, &what, SwapOptions::standard(false))
-            .with_context(|| format!("volume {}", volume.name))?;
-        let opts = RestoreOptions {
-            target: swap.stage().to_path_buf(),
-            include: missing
-                .iter()
-                .map(|p| p.to_string_lossy().into_owned())
-                .collect(),
-            ..Default::default()
-        };
-        let restored = holdfast_repo::restore(&repo, &snapshot, &opts).await;
-        let problem = match &restored {
-            Err(e) => Some(format!(
-                "restoring {} into volume {}: {e}",
-                names(&missing),
-                volume.name
-            )),
-            Ok(s) if !s.damaged.is_empty() => Some(format!(
-                "volume {}: restored with damage: {}",
-                volume.name,
-                crate::text::damaged(&s.damaged)
-            )),
-            Ok(_) => {
-                let still: Vec<_> = missing
-                    .iter()
-                    .filter(|p| std::fs::symlink_metadata(swap.stage().join(p)).is_err())
-                    .collect();
-                (!still.is_empty()).then(|| {
-                    format!(
-                        "volume {}: the latest snapshot ({}) holds no {}: restore an earlier \
-                         snapshot with `holdfast restore latest:{}~1 --target DIR --include {}`",
-                        volume.name,
-                        crate::text::time(&snapshot.time),
-                        crate::text::list(still.iter().map(|p| p.display())),
-                        volume.name,
-                        still[0].display()
-                    )
-                })
-            }
-        };
-        if let Some(problem) = problem {
-            swap.abort().context("removing the stage")?;
-            return Err(anyhow!(problem));
         }
-        // The restored files reach the volume durably, through the journaled swap: the app
-        // never finds a restored file that a crash could still take away.
-        let selection = guard::missing_selection(&missing);
-        tokio::task::spawn_blocking(move || swap.commit(selection))
-            .await
-            .map_err(|e| anyhow!("swap: {e}"))?
-            .with_context(|| format!("swapping the restored files into volume {}", volume.name))?;
-        crate::global::stderr_note(
-            tracing::Level::INFO,
-            &format!(
-                "volume {}: restored {} from the snapshot of {}",
-                volume.name,
-                names(&missing),
-                snapshot.time.to_rfc3339()
-            ),
-            "",
-        );
     }
     Ok(())
 }

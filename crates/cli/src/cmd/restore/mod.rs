@@ -2,8 +2,9 @@
 //! exit 3 when some entries were damaged (they are listed, the rest is restored).
 //! `--in-place --yes` restores into the configured volume the snapshot is of
 //! ([`in_place`]); `--database NAME --yes` loads one database back ([`database`]). Both
-//! replace live data through the volume crate's journaled swap, and every restore first
-//! recovers an interrupted one ([`recover_swaps`]; docs/RESTORE.md).
+//! are protocols of the volume crate ([`holdfast_volume::restore`]: stage, restore,
+//! check, swap); those files only map flags, run the guard and print. Every restore
+//! first recovers an interrupted swap ([`recover_swaps`]; docs/RESTORE.md).
 //!
 //! With `--target`, a non-empty DIR is refused (exit 2) unless `--overwrite` names a mode;
 //! `--dry-run` prints what would be written, overwritten and skipped. The decisions are

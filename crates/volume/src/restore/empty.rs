@@ -222,16 +222,9 @@ pub async fn refill(
             first,
         });
     }
-    // Database dumps live in the snapshot only; the volume never held them.
-    let dumps = swap.stage().join(holdfast_repo::DATABASES_DIR);
-    if dumps.exists()
-        && let Err(e) = std::fs::remove_dir_all(&dumps)
-    {
+    if let Err(e) = super::drop_dumps(&swap) {
         swap.abort().map_err(swap_err)?;
-        return Err(swap_err(SwapError::Io {
-            path: dumps,
-            source: e,
-        }));
+        return Err(swap_err(e));
     }
     tokio::task::spawn_blocking(move || swap.commit(Selection::Whole))
         .await

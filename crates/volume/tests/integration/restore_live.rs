@@ -1,0 +1,288 @@
+//! The protocols that restore into a live volume (`holdfast_volume::restore`), in
+//! process against a `memory://` repository: what each replaces, what it leaves alone
+//! (holdfast's own state, the data when a check fails), and the errors that name the
+//! volume, the snapshot or the database.
+
+use std::path::{Path, PathBuf};
+
+use holdfast_repo::{Id, IndexedRepository, InitOptions, KdfParams, Snapshot};
+use holdfast_volume::backup::{VolumeBackupOptions, backup_volume};
+use holdfast_volume::config::Config;
+use holdfast_volume::restore::database::{self, DatabaseOptions, DatabaseRestoreError};
+use holdfast_volume::restore::empty::{self, Refill};
+use holdfast_volume::restore::in_place::{self, InPlaceError, InPlaceOptions};
+use holdfast_volume::restore::missing::{self, Missing, MissingError, MissingOptions};
+use holdfast_volume::swap::SwapOptions;
+
+async fn repo() -> IndexedRepository {
+    let store = holdfast_store::Store::open("memory://").expect("store");
+    let opts = InitOptions {
+        password: "pw".into(),
+        kdf: KdfParams::insecure_fast(),
+    };
+    holdfast_repo::init(store, &opts)
+        .await
+        .expect("init")
+        .load_index()
+        .await
+        .expect("index")
+}
+
+/// A volume `data` at `dir` with `extra` lines in its `[[volumes]]` table.
+fn config(dir: &Path, extra: &str) -> Config {
+    named("data", dir, extra)
+}
+
+/// A volume `name` at `dir` with `extra` lines in its `[[volumes]]` table.
+fn named(name: &str, dir: &Path, extra: &str) -> Config {
+    format!(
+        "[[volumes]]\nname = \"{name}\"\npath = \"{}\"\n{extra}\n",
+        dir.display()
+    )
+    .parse()
+    .expect("config")
+}
+
+async fn backup(repo: &mut IndexedRepository, cfg: &Config) -> (Id, Snapshot) {
+    let s = backup_volume(repo, &cfg.volumes[0], &VolumeBackupOptions::default())
+        .await
+        .expect("backup");
+    let (id, snap) = repo.find_snapshot(&s.id.to_hex()).await.expect("find");
+    (id, snap)
+}
+
+/// Every file below `dir` but holdfast's state, with its content, sorted.
+fn files(dir: &Path) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_entry(|e| e.file_name() != ".holdfast")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let rel = e
+                .path()
+                .strip_prefix(dir)
+                .expect("below")
+                .display()
+                .to_string();
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            (rel, text)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn in_place_replaces_the_data_and_keeps_holdfast_state() {
+    let vol = tempfile::tempdir().expect("volume");
+    std::fs::write(vol.path().join("a.txt"), "one").expect("write");
+    std::fs::create_dir(vol.path().join("sub")).expect("mkdir");
+    std::fs::write(vol.path().join("sub/b.txt"), "two").expect("write");
+    let cfg = config(vol.path(), "");
+    let mut repo = repo().await;
+    let (id, snap) = backup(&mut repo, &cfg).await;
+    std::fs::write(vol.path().join("a.txt"), "changed").expect("write");
+    std::fs::write(vol.path().join("new.txt"), "new").expect("write");
+    std::fs::create_dir_all(vol.path().join(".holdfast/cache")).expect("mkdir");
+    std::fs::write(vol.path().join(".holdfast/cache/x"), "own").expect("write");
+
+    let volume =
+        in_place::volume_of(Some(&cfg), Path::new("holdfast.toml"), id, &snap).expect("configured");
+    let opts = InPlaceOptions {
+        swap: SwapOptions {
+            keep_old: true,
+            hook: None,
+        },
+        ..Default::default()
+    };
+    let done = in_place::restore_in_place(&repo, volume, id, &snap, &opts)
+        .await
+        .expect("restore");
+    assert_eq!(
+        (done.files, done.snapshot.as_str()),
+        (2, id.short().as_str())
+    );
+    assert_eq!(
+        files(vol.path()),
+        pairs(&[("a.txt", "one"), ("sub/b.txt", "two")])
+    );
+    assert_eq!(
+        std::fs::read_to_string(vol.path().join(".holdfast/cache/x")).expect("own"),
+        "own"
+    );
+    let kept = done.kept.expect("kept");
+    assert!(
+        kept.starts_with(vol.path().join(".holdfast/kept")),
+        "{kept:?}"
+    );
+    assert_eq!(
+        files(&kept),
+        pairs(&[
+            ("a.txt", "changed"),
+            ("new.txt", "new"),
+            ("sub/b.txt", "two")
+        ])
+    );
+}
+
+#[tokio::test]
+async fn in_place_refuses_a_snapshot_of_an_unconfigured_volume() {
+    let vol = tempfile::tempdir().expect("volume");
+    std::fs::write(vol.path().join("a.txt"), "one").expect("write");
+    let cfg = config(vol.path(), "");
+    let mut repo = repo().await;
+    let (id, snap) = backup(&mut repo, &cfg).await;
+    let other = named("other", &vol.path().join("elsewhere"), "");
+    let err = in_place::volume_of(Some(&other), Path::new("/etc/holdfast.toml"), id, &snap)
+        .expect_err("not configured");
+    assert!(matches!(err, InPlaceError::NotConfigured { .. }));
+    let text = err.to_string();
+    assert!(
+        text.contains(&id.short())
+            && text.contains("volume data")
+            && text.contains("/etc/holdfast.toml"),
+        "{text}"
+    );
+    let err = in_place::volume_of(None, Path::new("holdfast.toml"), id, &snap).expect_err("none");
+    assert!(matches!(err, InPlaceError::NotConfigured { .. }));
+}
+
+#[tokio::test]
+async fn missing_files_come_back_and_an_absent_one_touches_nothing() {
+    let vol = tempfile::tempdir().expect("volume");
+    std::fs::create_dir(vol.path().join("db")).expect("mkdir");
+    std::fs::write(vol.path().join("db/app.db"), "database").expect("write");
+    std::fs::write(vol.path().join("keep.txt"), "live").expect("write");
+    let cfg = config(vol.path(), "restore_if_missing = [\"db/app.db\"]");
+    let mut repo = repo().await;
+    let opts = MissingOptions::default();
+    let volume = &cfg.volumes[0];
+    assert_eq!(
+        missing::restore_missing(&repo, volume, &opts)
+            .await
+            .expect("none"),
+        Missing::NoneMissing
+    );
+    std::fs::remove_file(vol.path().join("db/app.db")).expect("rm");
+    match missing::restore_missing(&repo, volume, &opts).await {
+        Ok(Missing::NoSnapshot { missing }) => {
+            assert_eq!(missing, [PathBuf::from("db/app.db")]);
+        }
+        other => panic!("{other:?}"),
+    }
+    std::fs::write(vol.path().join("db/app.db"), "database").expect("write");
+    let (_, snap) = backup(&mut repo, &cfg).await;
+    std::fs::remove_file(vol.path().join("db/app.db")).expect("rm");
+    std::fs::write(vol.path().join("keep.txt"), "newer").expect("write");
+    match missing::restore_missing(&repo, volume, &opts).await {
+        Ok(Missing::Restored(r)) => {
+            assert_eq!(r.files, [PathBuf::from("db/app.db")]);
+            assert_eq!(r.time, snap.time);
+            assert_eq!(r.note, None);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        files(vol.path()),
+        pairs(&[("db/app.db", "database"), ("keep.txt", "newer")])
+    );
+
+    // A listed file the latest snapshot does not hold: refused, the volume untouched.
+    let cfg = config(
+        vol.path(),
+        "restore_if_missing = [\"db/app.db\", \"never.txt\"]",
+    );
+    let err = missing::restore_missing(&repo, &cfg.volumes[0], &opts)
+        .await
+        .expect_err("absent");
+    assert!(
+        matches!(&err, MissingError::NotInSnapshot { absent, .. } if absent == &[PathBuf::from("never.txt")]),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("volume data") && text.contains("holds no never.txt"),
+        "{text}"
+    );
+    assert_eq!(
+        files(vol.path()),
+        pairs(&[("db/app.db", "database"), ("keep.txt", "newer")])
+    );
+    assert!(holdfast_volume::swap::pending(vol.path()).is_empty());
+}
+
+#[tokio::test]
+async fn an_empty_volume_is_refilled_and_a_full_one_left_alone() {
+    let vol = tempfile::tempdir().expect("volume");
+    std::fs::write(vol.path().join("a.txt"), "one").expect("write");
+    let cfg = config(vol.path(), "restore_if_empty = true");
+    let mut repo = repo().await;
+    let (id, _) = backup(&mut repo, &cfg).await;
+    let volume = &cfg.volumes[0];
+    let refill = empty::refill(&repo, volume, SwapOptions::default())
+        .await
+        .expect("refill");
+    assert_eq!(refill, Refill::NotEmpty);
+    std::fs::remove_file(vol.path().join("a.txt")).expect("rm");
+    match empty::refill(&repo, volume, SwapOptions::default()).await {
+        Ok(Refill::Restored(r)) => assert_eq!((r.snapshot, r.files), (id.short(), 1)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(files(vol.path()), pairs(&[("a.txt", "one")]));
+}
+
+#[tokio::test]
+async fn a_sqlite_database_is_swapped_in_and_wrong_requests_are_refused() {
+    let vol = tempfile::tempdir().expect("volume");
+    let db = vol.path().join("app.db");
+    let conn = rusqlite::Connection::open(&db).expect("create");
+    conn.execute_batch("CREATE TABLE t(n INTEGER); INSERT INTO t VALUES (1);")
+        .expect("table");
+    drop(conn);
+    let cfg = config(
+        vol.path(),
+        "databases = [{ kind = \"sqlite\", path = \"app.db\" }]",
+    );
+    let mut repo = repo().await;
+    let (_, snap) = backup(&mut repo, &cfg).await;
+    let conn = rusqlite::Connection::open(&db).expect("open");
+    conn.execute("INSERT INTO t VALUES (2)", [])
+        .expect("insert");
+    drop(conn);
+
+    let name = cfg.volumes[0].databases[0].name();
+    let config_path = Path::new("holdfast.toml");
+    let err = database::locate(&cfg, config_path, &snap, "nope").expect_err("unknown");
+    assert!(
+        matches!(err, DatabaseRestoreError::Unknown { .. }) && err.is_input(),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains(&name), "{err}");
+    let mut elsewhere = snap.clone();
+    elsewhere.volume = Some("other".into());
+    let err = database::locate(&cfg, config_path, &elsewhere, &name).expect_err("volume");
+    assert!(
+        matches!(err, DatabaseRestoreError::OtherVolume { .. }),
+        "{err:?}"
+    );
+
+    let (volume, found) = database::locate(&cfg, config_path, &snap, &name).expect("found");
+    let done = database::restore_database(&repo, volume, found, &snap, &DatabaseOptions::default())
+        .await
+        .expect("restore");
+    assert_eq!((done.kind, done.kept), ("sqlite", None));
+    let conn = rusqlite::Connection::open(&db).expect("open restored");
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(n, 1, "the snapshot's copy is in");
+    assert!(holdfast_volume::swap::pending(vol.path()).is_empty());
+}
