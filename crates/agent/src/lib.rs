@@ -33,6 +33,7 @@
 pub mod access;
 pub mod backup;
 pub mod console;
+pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod notify;
@@ -44,4 +45,5 @@ pub mod start;
 pub mod survey;
 pub mod text;
 
+pub use error::{Error, Result};
 pub use http::{ServeOptions, serve};

@@ -47,6 +47,6 @@ pub async fn run(g: &GlobalArgs, args: ServeArgs) -> Result<ExitCode, Failure> {
         token,
         repo,
     };
-    serve(opts, shutdown).await?;
+    serve(opts, shutdown).await.map_err(anyhow::Error::from)?;
     Ok(ExitCode::SUCCESS)
 }
