@@ -18,10 +18,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::{Context as _, bail};
 use holdfast_repo::{KeyCache, OpenOptions, Repository};
 use holdfast_store::Store;
 use holdfast_volume::config::Config;
+
+use crate::error::{Context as _, Error, Result};
 
 /// Why a repository cannot be opened without a password, and how to give one.
 pub const NO_PASSWORD: &str = "no repository password: set HOLDFAST_PASSWORD, or pass --password-file FILE or --password-command CMD";
@@ -29,7 +30,7 @@ pub const NO_PASSWORD: &str = "no repository password: set HOLDFAST_PASSWORD, or
 /// The repository URL: `flag` (`--repo` / `HOLDFAST_REPOSITORY`), else `[repository]
 /// url` of the config file at `config_path`; `None` when neither is given (then
 /// [`open_store`] falls back to `STORAGE_TYPE`).
-pub fn repo_url(flag: Option<&str>, config_path: &Path) -> anyhow::Result<Option<String>> {
+pub fn repo_url(flag: Option<&str>, config_path: &Path) -> Result<Option<String>> {
     if let Some(url) = flag {
         let cwd = std::env::current_dir().context("the current directory")?;
         return Ok(Some(local_path_url(url, &cwd)));
@@ -64,17 +65,14 @@ pub fn local_path_url(raw: &str, base: &Path) -> String {
 
 /// The store at `url`, else the one `STORAGE_TYPE` names; an error that says what to
 /// set when there is neither.
-pub fn open_store(url: Option<&str>) -> anyhow::Result<Store> {
+pub fn open_store(url: Option<&str>) -> Result<Store> {
     if let Some(url) = url {
         return Store::open(url)
             .with_context(|| format!("repository URL {}", holdfast_store::redact_url(url)));
     }
     match Store::from_env().context("STORAGE_TYPE environment")? {
         Some(store) => Ok(store),
-        None => bail!(
-            "no repository given: pass --repo URL, set HOLDFAST_REPOSITORY, set \
-             [repository] url in holdfast.toml, or set STORAGE_TYPE"
-        ),
+        None => Err(Error::NoRepository),
     }
 }
 
@@ -102,14 +100,14 @@ impl PasswordSource {
     }
 
     /// The password.
-    pub fn read(&self) -> anyhow::Result<String> {
+    pub fn read(&self) -> Result<String> {
         match self {
             PasswordSource::File(path) => crate::password::from_file(path),
             PasswordSource::Command(cmd) => crate::password::from_command(cmd),
             PasswordSource::Env(var) => match crate::password::from_env(var) {
                 Some(p) => Ok(p),
-                None if var == "HOLDFAST_PASSWORD" => bail!("{NO_PASSWORD}"),
-                None => bail!("environment variable {var} is not set"),
+                None if var == "HOLDFAST_PASSWORD" => Err(Error::NoPassword),
+                None => Err(Error::PasswordEnvUnset { var: var.clone() }),
             },
         }
     }
@@ -124,7 +122,7 @@ pub async fn open(
     shown: &str,
     source: &str,
     keys: Option<&KeyCache>,
-) -> anyhow::Result<Repository> {
+) -> Result<Repository> {
     let opts = OpenOptions {
         password,
         cache: None,
@@ -135,24 +133,23 @@ pub async fn open(
     };
     match opened {
         Ok(repo) => Ok(repo),
-        Err(holdfast_repo::Error::WrongPassword { .. }) => bail!(
-            "wrong password for repository {shown}: the password from {source} does not open \
-             it (if it is right, the repository's `config` object may be damaged: `holdfast \
-             verify`)"
-        ),
-        Err(holdfast_repo::Error::NotInitialized { .. }) => bail!(
-            "no repository at {shown}: check the URL, or run `holdfast init` to create one there"
-        ),
+        Err(holdfast_repo::Error::WrongPassword { .. }) => Err(Error::WrongPassword {
+            repo: shown.to_owned(),
+            from: source.to_owned(),
+        }),
+        Err(holdfast_repo::Error::NotInitialized { .. }) => Err(Error::NotInitialized {
+            repo: shown.to_owned(),
+        }),
         // An error that names the repository already needs no "opening repository URL"
         // in front of it.
         Err(e) if e.to_string().contains(shown) => Err(e.into()),
-        Err(e) => Err(anyhow::Error::from(e).context(format!("opening repository {shown}"))),
+        Err(e) => Err(Error::from(e).context(format!("opening repository {shown}"))),
     }
 }
 
 /// Opens the repository at `url` (a replica, the other side of `copy`) with the
 /// password from `source` (named in the wrong-password message).
-pub async fn open_url(url: &str, password: String, source: &str) -> anyhow::Result<Repository> {
+pub async fn open_url(url: &str, password: String, source: &str) -> Result<Repository> {
     let store = open_store(Some(url))?;
     let shown = holdfast_store::redact_url(url);
     open(store, password, &shown, source, None).await
@@ -198,10 +195,10 @@ impl RepoAccess {
     }
 
     /// Opens the repository.
-    pub async fn open(&self) -> anyhow::Result<Repository> {
+    pub async fn open(&self) -> Result<Repository> {
         let store = open_store(self.url.as_deref())?;
         let Some(password) = &self.password else {
-            bail!("{NO_PASSWORD}");
+            return Err(Error::NoPassword);
         };
         let shown = self.shown().unwrap_or_else(|| store.url().to_owned());
         open(

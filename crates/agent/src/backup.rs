@@ -6,7 +6,6 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context as _, bail};
 use holdfast_volume::backup::{
     BackupStep, VolumeBackupError, VolumeBackupOptions, VolumeOutcome, backup_all, record_failure,
 };
@@ -14,6 +13,7 @@ use holdfast_volume::config::Config;
 use holdfast_volume::freshness::one_line;
 
 use crate::access::RepoAccess;
+use crate::error::{Context as _, Error, Result};
 use crate::metrics::Metrics;
 use crate::notify::{Event, Notifier};
 use crate::protection::Watch;
@@ -37,47 +37,31 @@ pub struct BackupSinks {
     pub replication: Arc<Replication>,
 }
 
-/// A backup failure whose cause is logged already, one `backup failed volume=…` line per
-/// volume ([`backup_all`], [`record_failure`]): the job that ran the backup keeps the
-/// message for its status but does not log it a second time.
-#[derive(Debug)]
-pub struct Logged(pub String);
-
-impl std::fmt::Display for Logged {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Logged {}
-
-/// True when `e`'s cause was logged already (see [`Logged`]).
-pub fn logged(e: &anyhow::Error) -> bool {
-    e.downcast_ref::<Logged>().is_some()
-}
-
 /// Backs up every volume (or only `only`) through [`backup_all`] (the same orchestration
 /// as `holdfast backup`), counting, recording and announcing each outcome; afterwards
 /// the repository survey is refreshed and, when a snapshot was committed, the
 /// after-backup replicas are signalled (without waiting for them). Every volume is tried; the error lists those
-/// that failed, as [`Logged`] when each failure was logged already.
+/// that failed, as [`Error::Logged`] when each failure was logged already (one
+/// `backup failed volume=…` line per volume, by [`backup_all`] and [`record_failure`]):
+/// the job that ran the backup keeps the message for its status but does not log it a
+/// second time.
 pub async fn backup_volumes(
     access: &RepoAccess,
     config: &Config,
     only: Option<&str>,
     sinks: &BackupSinks,
-) -> anyhow::Result<Vec<BackupReport>> {
+) -> Result<Vec<BackupReport>> {
     let volumes: Vec<_> = config
         .volumes
         .iter()
         .filter(|v| only.is_none_or(|o| o == v.name))
         .collect();
     if volumes.is_empty() {
-        bail!("no volume to back up");
+        return Err(Error::NoVolume);
     }
     let (metrics, notifier) = (&sinks.metrics, &sinks.notifier);
-    let fail_all = |e: &anyhow::Error| {
-        let message = one_line(&format!("{e:#}"));
+    let fail_all = |e: &Error| {
+        let message = one_line(&crate::error::chain(e));
         for v in &volumes {
             record_failure(v, &message);
             metrics.backup_failed(&v.name, &message);
@@ -99,9 +83,11 @@ pub async fn backup_volumes(
         Err(e) => {
             sinks
                 .watch
-                .set_repository_problem(Some(one_line(&format!("{e:#}"))));
+                .set_repository_problem(Some(one_line(&crate::error::chain(&e))));
             fail_all(&e);
-            return Err(Logged(format!("{e:#}")).into());
+            return Err(Error::Logged {
+                message: crate::error::chain(&e),
+            });
         }
     };
     let mut observe = |step: BackupStep<'_>| {
@@ -121,7 +107,10 @@ pub async fn backup_volumes(
     let opts = VolumeBackupOptions::default();
     let results = backup_all(&mut repo, config, &volumes, &opts, &mut observe).await;
     if let Err(e) = survey(&repo, metrics).await {
-        tracing::warn!("reading the repository after the backup: {e:#}");
+        tracing::warn!(
+            "reading the repository after the backup: {}",
+            crate::error::chain(&e)
+        );
     }
     let results = match results {
         Ok(r) => r,
@@ -136,7 +125,9 @@ pub async fn backup_volumes(
                         error: message.clone(),
                     });
                 }
-                return Err(Logged(e.to_string()).into());
+                return Err(Error::Logged {
+                    message: e.to_string(),
+                });
             }
             return Err(e.into());
         }
@@ -157,7 +148,9 @@ pub async fn backup_volumes(
         sinks.replication.after_backup();
     }
     if !failed.is_empty() {
-        return Err(Logged(format!("backup failed: {}", failed.join("; "))).into());
+        return Err(Error::Logged {
+            message: format!("backup failed: {}", failed.join("; ")),
+        });
     }
     Ok(reports)
 }

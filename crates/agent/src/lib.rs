@@ -28,11 +28,14 @@
 //! - how a file PUT stays beneath its volume: [`http::paths`];
 //! - how replication lag is computed: [`replication::lag`];
 //! - the status of a volume, for `holdfast status`, `/api/v1/status`, `/readyz` and the
-//!   page: [`protection`].
+//!   page: [`protection`];
+//! - what can go wrong: [`Error`] (one typed error; the caller's input apart from
+//!   internal failures, the HTTP statuses at the edge in [`http::error`]).
 
 pub mod access;
 pub mod backup;
 pub mod console;
+pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod notify;
@@ -45,4 +48,5 @@ pub mod start;
 pub mod survey;
 pub mod text;
 
+pub use error::{Error, Result};
 pub use http::{ServeOptions, serve};

@@ -6,38 +6,54 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use anyhow::{Context, bail};
+use crate::error::{Error, Result};
 
 /// The first line of `path`; an empty first line is an error.
-pub fn from_file(path: &Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading password file {}", path.display()))?;
+pub fn from_file(path: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::PasswordFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let line = text.lines().next().unwrap_or_default();
     if line.is_empty() {
-        bail!("password file {} is empty", path.display());
+        return Err(Error::PasswordFileEmpty {
+            path: path.to_path_buf(),
+        });
     }
     Ok(line.to_owned())
 }
 
 /// The first line `sh -c CMD` prints on stdout; fails when it exits non-zero or prints
 /// nothing. Its stderr goes to ours.
-pub fn from_command(cmd: &str) -> anyhow::Result<String> {
+pub fn from_command(cmd: &str) -> Result<String> {
     let out = Command::new("sh")
         .arg("-c")
         .arg(cmd)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
-        .context("running the password command")?;
+        .map_err(|e| command_error("running the password command", Some(e.into())))?;
     if !out.status.success() {
-        bail!("the password command failed ({})", out.status);
+        let what = format!("the password command failed ({})", out.status);
+        return Err(command_error(&what, None));
     }
-    let text = String::from_utf8(out.stdout).context("the password command printed non-UTF-8")?;
+    let text = String::from_utf8(out.stdout)
+        .map_err(|e| command_error("the password command printed non-UTF-8", Some(e.into())))?;
     let line = text.lines().next().unwrap_or_default();
     if line.is_empty() {
-        bail!("the password command printed no password");
+        return Err(command_error(
+            "the password command printed no password",
+            None,
+        ));
     }
     Ok(line.to_owned())
+}
+
+fn command_error(what: &str, source: Option<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+    Error::PasswordCommand {
+        what: what.to_owned(),
+        source,
+    }
 }
 
 /// A non-empty environment variable.

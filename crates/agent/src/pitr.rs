@@ -199,7 +199,7 @@ impl Pitr {
 
 /// Opens the destinations: the repository, then each replica that opens.
 async fn destinations(config: &Config, access: &RepoAccess) -> Result<Vec<Destination>, String> {
-    let repo = access.open().await.map_err(|e| format!("{e:#}"))?;
+    let repo = access.open().await.map_err(|e| crate::error::chain(&e))?;
     let mut dests = vec![Destination {
         name: "repository".to_owned(),
         repo,
@@ -211,8 +211,9 @@ async fn destinations(config: &Config, access: &RepoAccess) -> Result<Vec<Destin
                 repo,
             }),
             Err(e) => tracing::warn!(
-                "point-in-time replication: replica {} left out until the next start: {e:#}",
-                r.display_name()
+                "point-in-time replication: replica {} left out until the next start: {}",
+                r.display_name(),
+                crate::error::chain(&e)
             ),
         }
     }

@@ -15,14 +15,14 @@ use crate::metrics::{Metrics, PATH_LABEL};
 pub type SnapshotEntry = holdfast_repo::SnapshotSummary;
 
 /// Every snapshot, oldest first; also refreshes the snapshot metrics.
-pub async fn list(access: &RepoAccess, metrics: &Metrics) -> anyhow::Result<Vec<SnapshotEntry>> {
+pub async fn list(access: &RepoAccess, metrics: &Metrics) -> crate::Result<Vec<SnapshotEntry>> {
     let repo = access.open().await?;
     let entries = entries(&repo).await?;
     record_survey(&repo, &entries, metrics).await;
     Ok(entries)
 }
 
-async fn entries(repo: &Repository) -> anyhow::Result<Vec<SnapshotEntry>> {
+async fn entries(repo: &Repository) -> crate::Result<Vec<SnapshotEntry>> {
     let mut entries: Vec<SnapshotEntry> = repo
         .snapshots()
         .await?
@@ -35,7 +35,7 @@ async fn entries(repo: &Repository) -> anyhow::Result<Vec<SnapshotEntry>> {
 
 /// Reads the snapshot counts, each volume's newest snapshot and the repository size
 /// into the metrics (the start-up survey, the timer and the end of each backup).
-pub async fn survey(repo: &Repository, metrics: &Metrics) -> anyhow::Result<()> {
+pub async fn survey(repo: &Repository, metrics: &Metrics) -> crate::Result<()> {
     let entries = entries(repo).await?;
     record_survey(repo, &entries, metrics).await;
     Ok(())

@@ -13,7 +13,7 @@ use crate::global::GlobalArgs;
 /// The repository URL: `--repo` / `HOLDFAST_REPOSITORY`, else `[repository] url` of the
 /// config file ([`holdfast_agent::access::repo_url`]); `None` when neither is given.
 pub fn repo_url(g: &GlobalArgs) -> anyhow::Result<Option<String>> {
-    access::repo_url(g.repo.as_deref(), &g.config)
+    Ok(access::repo_url(g.repo.as_deref(), &g.config)?)
 }
 
 /// Loads holdfast.toml (`--config`), which must exist: a missing file is one line that
@@ -31,7 +31,7 @@ pub fn load_config(g: &GlobalArgs) -> anyhow::Result<holdfast_volume::config::Co
 
 /// The store of the repository: [`repo_url`], else the `STORAGE_TYPE` environment.
 pub fn open_store(g: &GlobalArgs) -> anyhow::Result<Store> {
-    access::open_store(repo_url(g)?.as_deref())
+    Ok(access::open_store(repo_url(g)?.as_deref())?)
 }
 
 /// Where the global flags say the password comes from: `--password-file`, else
@@ -48,7 +48,7 @@ pub fn password_source(g: &GlobalArgs) -> PasswordSource {
 
 /// The password ([`password_source`]).
 pub fn password(g: &GlobalArgs) -> anyhow::Result<String> {
-    password_source(g).read()
+    Ok(password_source(g).read()?)
 }
 
 /// Where [`password`] took the password from, for a message: `HOLDFAST_PASSWORD`,
@@ -102,7 +102,7 @@ pub async fn open_repo(g: &GlobalArgs) -> anyhow::Result<Repository> {
     let shown = url
         .map(|u| holdfast_store::redact_url(&u))
         .unwrap_or_else(|| store.url().to_owned());
-    access::open(store, password, &shown, &password_shown(g), None).await
+    Ok(access::open(store, password, &shown, &password_shown(g), None).await?)
 }
 
 /// Opens the repository named by the global flags and loads its index.

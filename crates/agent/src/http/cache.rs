@@ -35,7 +35,7 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
 pub const MAX_VALUE: usize = 16 * 1024 * 1024;
 
 /// The in-memory cache used when no volume is configured.
-pub fn in_memory() -> anyhow::Result<DiskCache> {
+pub fn in_memory() -> crate::Result<DiskCache> {
     Ok(DiskCache::new(Store::open("memory://")?, "cache"))
 }
 

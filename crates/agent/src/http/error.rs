@@ -1,5 +1,6 @@
 //! [`ApiError`]: an HTTP status and a message, answered as `{"error": "…"}`; store errors
-//! map to statuses by their kind.
+//! map to statuses by their kind, agent errors by whether they are the caller's input
+//! (400) or an internal failure (500).
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -98,6 +99,25 @@ impl From<holdfast_volume::root::RootError> for ApiError {
     }
 }
 
+impl From<crate::Error> for ApiError {
+    /// An agent error at the HTTP edge: a store error by its kind, the caller's input
+    /// or settings ([`crate::Error::is_input`]) 400, a missing snapshot 404, anything
+    /// else 500 (logged). The message is the whole chain.
+    fn from(e: crate::Error) -> Self {
+        if let crate::Error::Store(e) = e {
+            return e.into();
+        }
+        let message = crate::error::chain(&e);
+        if matches!(e, crate::Error::Repo(holdfast_repo::Error::NotFound { .. })) {
+            ApiError::not_found(message)
+        } else if e.is_input() {
+            ApiError::bad_request(message)
+        } else {
+            ApiError::internal(message)
+        }
+    }
+}
+
 impl From<tokio::task::JoinError> for ApiError {
     fn from(e: tokio::task::JoinError) -> Self {
         ApiError::internal(format!("background task failed: {e}"))
@@ -111,5 +131,30 @@ impl IntoResponse for ApiError {
             Json(serde_json::json!({ "error": self.message })),
         )
             .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The caller's input is 400, a missing snapshot 404, a failure of the machine 500.
+    #[test]
+    fn agent_errors_map_input_apart_from_internal() {
+        let input = ApiError::from(crate::Error::NoPassword.context("opening repository r"));
+        assert_eq!(input.status, StatusCode::BAD_REQUEST);
+        assert!(
+            input
+                .message
+                .starts_with("opening repository r: no repository password")
+        );
+        let missing = ApiError::from(crate::Error::Repo(holdfast_repo::Error::NotFound {
+            what: "snapshot 1234".into(),
+        }));
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
+        let io = std::io::Error::other("disk on fire");
+        let internal = ApiError::from(crate::Error::from(io).context("writing /v/x"));
+        assert_eq!(internal.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(internal.message, "writing /v/x: disk on fire");
     }
 }

@@ -147,13 +147,14 @@ pub async fn post_backup(
                     v.snapshots = Some(reports);
                 }
                 Err(e) => {
-                    if crate::backup::logged(&e) {
+                    let message = crate::error::chain(&e);
+                    if e.is_logged() {
                         tracing::info!("backup job {}: failed (logged above)", v.id);
                     } else {
-                        tracing::error!("backup job {}: {e:#}", v.id);
+                        tracing::error!("backup job {}: {message}", v.id);
                     }
                     v.status = JobStatus::Failed;
-                    v.error = Some(format!("{e:#}"));
+                    v.error = Some(message);
                 }
             }
         });

@@ -24,7 +24,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
@@ -47,6 +46,7 @@ use self::paths::Volumes;
 use self::uploads::UploadLimits;
 use crate::access::RepoAccess;
 use crate::backup::BackupSinks;
+use crate::error::Context as _;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::protection::{self, Watch, WatchContext};
@@ -103,7 +103,7 @@ pub struct AppState {
 
 impl AppState {
     /// The state for a configuration.
-    pub fn new(config: Config, token: Option<&str>, repo: RepoAccess) -> anyhow::Result<Self> {
+    pub fn new(config: Config, token: Option<&str>, repo: RepoAccess) -> crate::Result<Self> {
         let notifier = Notifier::new(&config.notify);
         let config = Arc::new(config);
         let metrics: Arc<Metrics> = Arc::default();
@@ -222,17 +222,26 @@ impl Default for HttpLimits {
 impl HttpLimits {
     /// The defaults, overridden by `HOLDFAST_HTTP_HEADER_TIMEOUT` and
     /// `HOLDFAST_HTTP_BODY_TIMEOUT` (a duration such as `30s`, or plain seconds).
-    pub fn from_env() -> anyhow::Result<Self> {
-        let read = |name: &str, default: Duration| -> anyhow::Result<Duration> {
+    pub fn from_env() -> crate::Result<Self> {
+        let read = |name: &str, default: Duration| -> crate::Result<Duration> {
             let Ok(text) = std::env::var(name) else {
                 return Ok(default);
             };
             let d = match text.trim().parse::<u64>() {
                 Ok(secs) => Duration::from_secs(secs),
-                Err(_) => holdfast_volume::units::parse_duration(&text)
-                    .with_context(|| format!("{name}={text}"))?,
+                Err(_) => holdfast_volume::units::parse_duration(&text).map_err(|source| {
+                    crate::Error::Setting {
+                        name: name.to_owned(),
+                        text: text.clone(),
+                        source,
+                    }
+                })?,
             };
-            anyhow::ensure!(!d.is_zero(), "{name} must be more than zero");
+            if d.is_zero() {
+                return Err(crate::Error::ZeroSetting {
+                    name: name.to_owned(),
+                });
+            }
             Ok(d)
         };
         Ok(HttpLimits {
@@ -293,7 +302,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> ApiResult<Response> {
 const NOTIFY_FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
 /// Runs the server and the scheduler until `shutdown` fires.
-pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> crate::Result<()> {
     let config = opts.config.clone();
     let url = opts.repo.shown();
     tokio::task::spawn_blocking(move || {
@@ -382,7 +391,7 @@ async fn serve_http(
     app: Router,
     limits: HttpLimits,
     shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+) -> crate::Result<()> {
     let mut conns = tokio::task::JoinSet::new();
     loop {
         let accepted = tokio::select! {

@@ -54,7 +54,7 @@ async fn snapshots(state: &AppState) -> Result<Vec<SnapshotEntry>, String> {
     )
     .await
     {
-        Ok(r) => r.map_err(|e| format!("{e:#}")),
+        Ok(r) => r.map_err(|e| crate::error::chain(&e)),
         Err(_) => Err("the repository did not answer within 10 s".into()),
     };
     *cache = Some((Instant::now(), fresh.clone()));

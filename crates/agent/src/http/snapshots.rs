@@ -10,8 +10,8 @@ use super::AppState;
 use super::error::{ApiError, ApiResult};
 use crate::survey::{SnapshotEntry, list};
 
-fn unavailable(e: anyhow::Error) -> ApiError {
-    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{e:#}"))
+fn unavailable(e: crate::Error) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, crate::error::chain(&e))
 }
 
 /// `GET /api/v1/snapshots`.

@@ -29,7 +29,6 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use chrono::Utc;
 use holdfast_volume::config::Config;
 use holdfast_volume::freshness::{self, BackupRecord, Blocker, one_line};
@@ -213,7 +212,10 @@ pub async fn check_repository(repo: &RepoAccess) -> Option<String> {
     if !repo.is_configured() || repo.password.is_none() {
         return None;
     }
-    repo.open().await.err().map(|e| one_line(&format!("{e:#}")))
+    repo.open()
+        .await
+        .err()
+        .map(|e| one_line(&crate::error::chain(&e)))
 }
 
 /// Every reason backups cannot run: [`fixed_problems`] and [`check_repository`].
@@ -258,18 +260,26 @@ pub fn print_warning(problems: &[String]) {
     );
 }
 
-fn interval(name: &str, default: Duration) -> anyhow::Result<Duration> {
+fn interval(name: &str, default: Duration) -> crate::Result<Duration> {
     let Ok(text) = std::env::var(name) else {
         return Ok(default);
     };
     let d =
-        holdfast_volume::units::parse_duration(&text).with_context(|| format!("{name}={text}"))?;
-    anyhow::ensure!(!d.is_zero(), "{name} must be more than zero");
+        holdfast_volume::units::parse_duration(&text).map_err(|source| crate::Error::Setting {
+            name: name.to_owned(),
+            text: text.clone(),
+            source,
+        })?;
+    if d.is_zero() {
+        return Err(crate::Error::ZeroSetting {
+            name: name.to_owned(),
+        });
+    }
     Ok(d)
 }
 
 /// The probe and survey intervals from the environment (checked at start).
-pub fn intervals() -> anyhow::Result<(Duration, Duration)> {
+pub fn intervals() -> crate::Result<(Duration, Duration)> {
     Ok((
         interval(PROBE_INTERVAL_ENV, DEFAULT_PROBE_INTERVAL)?,
         interval(SURVEY_INTERVAL_ENV, DEFAULT_SURVEY_INTERVAL)?,
@@ -300,7 +310,7 @@ async fn survey_now(ctx: &WatchContext) {
     }
     .await;
     ctx.watch
-        .set_repository_problem(result.err().map(|e| one_line(&format!("{e:#}"))));
+        .set_repository_problem(result.err().map(|e| one_line(&crate::error::chain(&e))));
 }
 
 /// Probes every volume once and keeps the result for `/metrics` (the server calls it

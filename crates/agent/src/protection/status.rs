@@ -58,7 +58,7 @@ pub async fn status_once(config: &Config, access: &RepoAccess) -> Vec<VolumeStat
     };
     let newest = newest_snapshots(access)
         .await
-        .map_err(|e| Blocker::CannotCheck(one_line(&format!("{e:#}"))));
+        .map_err(|e| Blocker::CannotCheck(one_line(&crate::error::chain(&e))));
     let record_of = |name: &str| {
         let mut record = volume_record(config, name);
         if let Ok(n) = &newest {
@@ -86,7 +86,7 @@ pub fn volume_record(config: &Config, name: &str) -> BackupRecord {
 }
 
 /// The time of each volume's newest snapshot.
-async fn newest_snapshots(access: &RepoAccess) -> anyhow::Result<BTreeMap<String, DateTime<Utc>>> {
+async fn newest_snapshots(access: &RepoAccess) -> crate::Result<BTreeMap<String, DateTime<Utc>>> {
     let repo = access.open().await?;
     let mut out = BTreeMap::new();
     for (_, snap) in repo.snapshots().await? {

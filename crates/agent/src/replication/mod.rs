@@ -112,7 +112,7 @@ impl Replication {
     }
 
     /// One scheduler job per replica with a cron schedule: `replicate:NAME`.
-    pub fn jobs(self: &Arc<Self>, cancel: &CancellationToken) -> anyhow::Result<Vec<Job>> {
+    pub fn jobs(self: &Arc<Self>, cancel: &CancellationToken) -> crate::Result<Vec<Job>> {
         let mut jobs = Vec::new();
         for (i, e) in self.entries.iter().enumerate() {
             let Some(cron) = e.replica.cron() else {
@@ -196,7 +196,7 @@ impl Replication {
         for e in &self.entries {
             let measured = async {
                 let target = crate::replication::replicas::open_replica(&e.replica).await?;
-                Ok::<_, anyhow::Error>(holdfast_repo::copy::lag(&source, &target).await?)
+                Ok::<_, crate::Error>(holdfast_repo::copy::lag(&source, &target).await?)
             }
             .await;
             match measured {
@@ -207,7 +207,11 @@ impl Replication {
                     }
                 }
                 Err(err) => {
-                    tracing::warn!("replica {}: cannot measure the lag: {err:#}", e.name);
+                    tracing::warn!(
+                        "replica {}: cannot measure the lag: {}",
+                        e.name,
+                        crate::error::chain(&err)
+                    );
                 }
             }
         }
@@ -215,7 +219,7 @@ impl Replication {
 
     /// Replicates to replica `i` now and gives the outcome in one line; `log` logs it
     /// (INFO, or ERROR on failure): a scheduler job's outcome is logged by the scheduler.
-    async fn run(&self, i: usize, cancel: &CancellationToken, log: bool) -> anyhow::Result<String> {
+    async fn run(&self, i: usize, cancel: &CancellationToken, log: bool) -> crate::Result<String> {
         let e = &self.entries[i];
         let started = Utc::now();
         let clock = Instant::now();
@@ -249,7 +253,7 @@ impl Replication {
                 Ok(summary)
             }
             Err(err) => {
-                let message = one_line(&format!("{err:#}"));
+                let message = one_line(&crate::error::chain(&err));
                 if log {
                     tracing::error!("replica {}: failed after {took:.1} s: {message}", e.name);
                 }

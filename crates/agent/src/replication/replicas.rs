@@ -6,7 +6,6 @@
 //! `run`/`serve` call [`replicate_one`] after every backup or on the replica's cron
 //! schedule (`crate::replication`).
 
-use anyhow::Context;
 use holdfast_repo::Repository;
 use holdfast_repo::copy::{CopyOptions, ReplicateOptions, ReplicateReport};
 use holdfast_volume::config::{Config, Replica};
@@ -14,6 +13,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::access::PasswordSource;
+use crate::error::{Context as _, Error, Result};
 
 /// The outcome for one replica.
 #[derive(Debug, Serialize)]
@@ -28,14 +28,15 @@ pub struct ReplicaOutcome {
 }
 
 /// The replica's password: `password_file`, else `password_env`.
-fn replica_password(r: &Replica) -> anyhow::Result<(String, String)> {
+fn replica_password(r: &Replica) -> Result<(String, String)> {
     let source = match (&r.password_file, &r.password_env) {
         (Some(f), _) => PasswordSource::File(f.clone()),
         (None, Some(var)) => PasswordSource::Env(var.clone()),
-        (None, None) => anyhow::bail!(
-            "replica {}: set password_file or password_env",
-            r.display_name()
-        ),
+        (None, None) => {
+            return Err(Error::ReplicaPassword {
+                replica: r.display_name(),
+            });
+        }
     };
     let password = source
         .read()
@@ -44,7 +45,7 @@ fn replica_password(r: &Replica) -> anyhow::Result<(String, String)> {
 }
 
 /// Opens a replica's repository with its own password.
-pub async fn open_replica(replica: &Replica) -> anyhow::Result<Repository> {
+pub async fn open_replica(replica: &Replica) -> Result<Repository> {
     let (password, source) = replica_password(replica)?;
     crate::access::open_url(&replica.url, password, &source)
         .await
@@ -56,7 +57,7 @@ pub async fn replicate_one(
     source: &Repository,
     replica: &Replica,
     cancel: &CancellationToken,
-) -> anyhow::Result<ReplicateReport> {
+) -> Result<ReplicateReport> {
     let target = open_replica(replica).await?;
     let opts = ReplicateOptions {
         copy: CopyOptions {
@@ -88,11 +89,12 @@ pub async fn replicate_all(
                 error: None,
             },
             Err(e) => {
-                tracing::error!("replica {name}: {e:#}");
+                let message = crate::error::chain(&e);
+                tracing::error!("replica {name}: {message}");
                 ReplicaOutcome {
                     name,
                     report: None,
-                    error: Some(format!("{e:#}")),
+                    error: Some(message),
                 }
             }
         };

@@ -8,7 +8,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::bail;
 use chrono::{DateTime, Utc};
 use holdfast_repo::{ForgetOptions, PruneOptions, VerifyOptions};
 use holdfast_volume::cleanup::{CleanupOptions, CleanupReport, cleanup_path};
@@ -17,6 +16,7 @@ use holdfast_volume::guard::{self, Door};
 
 use crate::access::RepoAccess;
 use crate::backup::{BackupSinks, backup_volumes};
+use crate::error::{Error, Result};
 use crate::notify::{Event, Notifier};
 use crate::schedule::{Job, JobFn};
 
@@ -34,7 +34,7 @@ pub struct JobContext {
 }
 
 /// Every job the configuration schedules.
-pub fn build(ctx: &JobContext) -> anyhow::Result<Vec<Job>> {
+pub fn build(ctx: &JobContext) -> Result<Vec<Job>> {
     let schedule = &ctx.config.schedule;
     let mut jobs = Vec::new();
     if let Some(p) = &schedule.backup {
@@ -119,16 +119,12 @@ pub fn build(ctx: &JobContext) -> anyhow::Result<Vec<Job>> {
 /// `[schedule] restore_test`, a restore drill of each volume's latest snapshot; any
 /// problem fails the run. The result (with the drills' measured restore time) is
 /// notified.
-async fn verify(
-    repo: &RepoAccess,
-    drill: Option<&Config>,
-    notifier: &Notifier,
-) -> anyhow::Result<String> {
+async fn verify(repo: &RepoAccess, drill: Option<&Config>, notifier: &Notifier) -> Result<String> {
     let mut outcome = VerifyOutcome::default();
     let result = verify_into(repo, drill, &mut outcome).await;
     let summary = match &result {
         Ok(s) => s.clone(),
-        Err(e) => format!("{e:#}"),
+        Err(e) => crate::error::chain(e),
     };
     notifier.notify(Event::VerifyFinished {
         ok: result.is_ok(),
@@ -154,17 +150,19 @@ async fn verify_into(
     repo: &RepoAccess,
     drill: Option<&Config>,
     outcome: &mut VerifyOutcome,
-) -> anyhow::Result<String> {
+) -> Result<String> {
     let repo = repo.open().await?;
     let report = holdfast_repo::verify(&repo, &VerifyOptions::default()).await?;
     if let Some(first) = report.problems.first() {
         outcome.problems = report.problems.len();
-        bail!(
-            "{}, first: {}: {}",
-            crate::text::count(report.problems.len(), "problem"),
-            first.object,
-            first.error
-        );
+        return Err(Error::Problems {
+            message: format!(
+                "{}, first: {}: {}",
+                crate::text::count(report.problems.len(), "problem"),
+                first.object,
+                first.error
+            ),
+        });
     }
     let mut out = format!(
         "{}, {}, {}: no problems",
@@ -180,11 +178,13 @@ async fn verify_into(
             outcome.restore_time = Some(outcome.restore_time.unwrap_or_default() + took);
             if let Some(first) = d.problems.first() {
                 outcome.problems = d.problems.len();
-                bail!(
-                    "restore test of {}: {}, first: {first}",
-                    id.short(),
-                    crate::text::count(d.problems.len(), "problem")
-                );
+                return Err(Error::Problems {
+                    message: format!(
+                        "restore test of {}: {}, first: {first}",
+                        id.short(),
+                        crate::text::count(d.problems.len(), "problem")
+                    ),
+                });
             }
             out.push_str(&format!("; {}", holdfast_volume::drill::describe(&d)));
         }
@@ -193,7 +193,7 @@ async fn verify_into(
 }
 
 /// `forget` with `[retention]` (skipped when it is empty), then `prune`.
-async fn forget_and_prune(repo: &RepoAccess, retention: &Retention) -> anyhow::Result<String> {
+async fn forget_and_prune(repo: &RepoAccess, retention: &Retention) -> Result<String> {
     let repo = repo.open().await?;
     let mut forgotten = 0;
     if !retention.is_empty() {
@@ -217,7 +217,7 @@ async fn forget_and_prune(repo: &RepoAccess, retention: &Retention) -> anyhow::R
 /// The guard before a `[[cleanup]]` job deletes files inside a configured volume
 /// ([`guard::volume_of`], then [`Door::Write`]): an unmounted volume, or one with an
 /// interrupted restore pending, is left alone and the job fails with the reason.
-async fn guard_cleanup(config: &Arc<Config>, job: &CleanupJob, base: &Path) -> anyhow::Result<()> {
+async fn guard_cleanup(config: &Arc<Config>, job: &CleanupJob, base: &Path) -> Result<()> {
     if job.path.contains("://") {
         return Ok(());
     }
@@ -233,11 +233,7 @@ async fn guard_cleanup(config: &Arc<Config>, job: &CleanupJob, base: &Path) -> a
 /// `holdfast cleanup`): files under `path` last modified before `now - older_than`, only
 /// those matching `filter` when set. A relative `path` is relative to `base` (the config
 /// file's directory); a missing directory is an empty report and is not created.
-pub async fn cleanup(
-    job: &CleanupJob,
-    base: &Path,
-    now: DateTime<Utc>,
-) -> anyhow::Result<CleanupReport> {
+pub async fn cleanup(job: &CleanupJob, base: &Path, now: DateTime<Utc>) -> Result<CleanupReport> {
     let target = if job.path.contains("://") || Path::new(&job.path).is_absolute() {
         job.path.clone()
     } else {
@@ -262,7 +258,7 @@ mod tests {
     use holdfast_volume::units::HumanDuration;
 
     #[tokio::test]
-    async fn cleanup_deletes_only_old_matching_files() -> anyhow::Result<()> {
+    async fn cleanup_deletes_only_old_matching_files() -> Result<()> {
         let base = tempfile::tempdir()?;
         let root = base.path().join("files");
         std::fs::create_dir_all(root.join("sub"))?;
@@ -289,7 +285,7 @@ mod tests {
     /// pending deletes nothing and fails with the reason; the same job on a volume
     /// without one runs.
     #[tokio::test]
-    async fn a_cleanup_job_leaves_a_volume_with_a_pending_swap_alone() -> anyhow::Result<()> {
+    async fn a_cleanup_job_leaves_a_volume_with_a_pending_swap_alone() -> Result<()> {
         let base = tempfile::tempdir()?;
         let vol = base.path().join("vol");
         std::fs::create_dir_all(vol.join("tmp"))?;

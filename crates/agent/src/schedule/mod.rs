@@ -23,7 +23,6 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use croner::Cron;
 use futures::future::BoxFuture;
@@ -61,7 +60,7 @@ impl Clock for SystemClock {
 }
 
 /// What a job does: a fresh future per run, giving a one-line summary.
-pub type JobFn = Arc<dyn Fn() -> BoxFuture<'static, anyhow::Result<String>> + Send + Sync>;
+pub type JobFn = Arc<dyn Fn() -> BoxFuture<'static, crate::Result<String>> + Send + Sync>;
 
 /// One scheduled job.
 #[derive(Clone)]
@@ -94,9 +93,12 @@ impl Job {
         pattern: &str,
         run: JobFn,
         lock: Arc<tokio::sync::Mutex<()>>,
-    ) -> anyhow::Result<Job> {
-        let cron = Cron::from_str(pattern)
-            .with_context(|| format!("job {name}: bad cron expression {pattern:?}"))?;
+    ) -> crate::Result<Job> {
+        let cron = Cron::from_str(pattern).map_err(|source| crate::Error::Cron {
+            job: name.to_owned(),
+            pattern: pattern.to_owned(),
+            source,
+        })?;
         Ok(Job {
             name: name.to_string(),
             pattern: pattern.to_string(),
@@ -345,14 +347,15 @@ pub async fn run_once(
             format!("ok: {msg}")
         }
         Err(e) => {
-            if crate::backup::logged(e) {
+            let message = crate::error::chain(e);
+            if e.is_logged() {
                 // One line per volume said why already.
                 tracing::info!("job {}: failed (logged above)", job.name);
             } else {
-                tracing::error!("job {}: failed: {e:#}", job.name);
+                tracing::error!("job {}: failed: {message}", job.name);
             }
             metrics.job_run(&job.name, "failed");
-            format!("failed: {e:#}")
+            format!("failed: {message}")
         }
     };
     log.record(&job.name, started);
@@ -448,7 +451,7 @@ mod tests {
     }
 
     #[test]
-    fn first_due_catches_up_once() -> anyhow::Result<()> {
+    fn first_due_catches_up_once() -> crate::Result<()> {
         let run: JobFn = Arc::new(|| Box::pin(async { Ok(String::new()) }));
         let hourly = Job::new("j", "0 * * * *", run, Arc::default())?;
         assert_eq!(hourly.first_due(None, t(13, 30, 0)), Some(t(14, 0, 0)));
@@ -494,7 +497,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_run_missed_while_down_runs_once_at_start() -> anyhow::Result<()> {
+    async fn a_run_missed_while_down_runs_once_at_start() -> crate::Result<()> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("schedule.json");
         RunLog::load(Some(path.clone())).record("backup", t(10, 0, 0));

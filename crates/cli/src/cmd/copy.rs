@@ -63,7 +63,7 @@ fn other_password(
 
 /// Opens the other repository at `url`.
 async fn open_other(url: &str, (password, source): (String, String)) -> anyhow::Result<Repository> {
-    holdfast_agent::access::open_url(url, password, &source).await
+    Ok(holdfast_agent::access::open_url(url, password, &source).await?)
 }
 
 /// Runs `holdfast copy`.

@@ -53,7 +53,7 @@ pub struct NewPassword {
 impl NewPassword {
     fn read(&self) -> anyhow::Result<String> {
         match &self.new_password_file {
-            Some(f) => holdfast_agent::password::from_file(f),
+            Some(f) => Ok(holdfast_agent::password::from_file(f)?),
             None => holdfast_agent::password::from_env("HOLDFAST_NEW_PASSWORD").context(
                 "no new password: pass --new-password-file FILE or set HOLDFAST_NEW_PASSWORD",
             ),

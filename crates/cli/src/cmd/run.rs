@@ -174,7 +174,7 @@ pub async fn run(g: &GlobalArgs, args: RunArgs) -> Result<ExitCode, Failure> {
             Ok(Err(e)) => {
                 crate::global::stderr_note(
                     tracing::Level::ERROR,
-                    &format!("server: {}", crate::exit::chain_line(&e)),
+                    &format!("server: {}", crate::exit::chain_line(&e.into())),
                     "",
                 );
             }

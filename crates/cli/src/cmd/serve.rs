@@ -27,6 +27,6 @@ pub async fn run(g: &GlobalArgs, args: crate::common::ServeArgs) -> Result<ExitC
         token,
         repo,
     };
-    serve(opts, shutdown).await?;
+    serve(opts, shutdown).await.map_err(anyhow::Error::from)?;
     Ok(ExitCode::SUCCESS)
 }
