@@ -10,7 +10,7 @@
 //! the BLAKE3 hash of the key, an 8-byte big-endian expiry time in Unix milliseconds
 //! followed by the value, exactly as [`DiskCache`] writes them), opened beneath the
 //! volume root without following links like every
-//! file API access ([`crate::http::paths::beneath`]): a symlinked `.holdfast` or
+//! file API access ([`holdfast_volume::root`]): a symlinked `.holdfast` or
 //! `.holdfast/cache` is refused, never followed.
 
 use std::io::{Read as _, Write as _};

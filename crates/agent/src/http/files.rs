@@ -9,7 +9,7 @@
 //! modification time, and `If-None-Match` (304). Every path goes through
 //! the guard ([`crate::http::paths::guard_write`]: no write while an interrupted restore is
 //! pending on the volume) and [`crate::http::paths`] first, and every file is opened beneath the volume root without
-//! following links ([`crate::http::paths::beneath`]).
+//! following links ([`holdfast_volume::root`]).
 
 use std::sync::Arc;
 

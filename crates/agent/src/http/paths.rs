@@ -98,7 +98,7 @@ pub struct VolumeDir {
 }
 
 impl VolumeDir {
-    /// Runs `f` on a blocking thread with the volume root opened (see [`beneath`]).
+    /// Runs `f` on a blocking thread with the volume root opened (see [`holdfast_volume::root`]).
     pub async fn with_root<T, F>(&self, f: F) -> ApiResult<T>
     where
         T: Send + 'static,

@@ -5,7 +5,7 @@
 //! `[uploads] max_size`; the atomic write is aborted so no partial file stays) and its
 //! SHA-256 computed. The extension is the one of the sniffed type, never the client's.
 //! The file is written beneath the volume root without following links, like every
-//! file API write ([`crate::http::paths::beneath`]): a symlinked `uploads/` is refused.
+//! file API write ([`holdfast_volume::root`]): a symlinked `uploads/` is refused.
 
 use std::sync::Arc;
 

@@ -6,7 +6,7 @@
 //! - at start, [`fixed_problems`] reads what the configuration and environment already
 //!   tell (no repository, no password, no `[schedule] backup`), and [`run`] opens the
 //!   repository once ([`check_repository`]: not initialised, unreachable, wrong
-//!   password) and reads its snapshots into the metrics ([`crate::backup::survey`]);
+//!   password) and reads its snapshots into the metrics ([`crate::survey::survey`]);
 //!   every reason is printed on stderr as ONE warning block ([`warning_block`]), shown
 //!   as the status page's red banner and added to every volume's backup alerts;
 //! - each volume's own `.holdfast/backup.json` is read in, so a failure recorded before
