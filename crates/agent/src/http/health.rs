@@ -91,6 +91,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> ApiResult<Response> {
 pub async fn status(State(state): State<Arc<AppState>>) -> Json<Vec<VolumeStatus>> {
     let mut statuses = state.watch.current(&state.metrics, true).await;
     state.replication.apply(&mut statuses);
+    state.pitr.apply(&mut statuses);
     Json(statuses)
 }
 

@@ -50,6 +50,7 @@ use crate::error::Context as _;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::protection::{self, Watch, WatchContext};
+use crate::pitr::Pitr;
 use crate::replication::Replication;
 use crate::schedule::jobs::JobContext;
 use crate::schedule::{Clock, JobBoard, RunLog, Scheduler, SystemClock};
@@ -99,6 +100,8 @@ pub struct AppState {
     pub notifier: Notifier,
     /// The `[[replicas]]`: their runs, lag and alerts.
     pub replication: Arc<Replication>,
+    /// SQLite databases replicated for point-in-time restores.
+    pub pitr: Arc<Pitr>,
 }
 
 impl AppState {
@@ -114,6 +117,7 @@ impl AppState {
         ));
         Ok(AppState {
             replication,
+            pitr: Arc::new(Pitr::new(&config)),
             watch: Arc::new(Watch::new(
                 config.clone(),
                 &repo,
@@ -290,7 +294,9 @@ async fn body_timeout(State(limit): State<Duration>, req: Request, next: Next) -
 async fn metrics(State(state): State<Arc<AppState>>) -> ApiResult<Response> {
     state.watch.wait_ready(protection::READY_LIMIT).await;
     let statuses = state.watch.statuses(&state.metrics);
-    let mut res = state.metrics.render(&statuses).into_response();
+    let mut text = state.metrics.render(&statuses);
+    text.push_str(&state.pitr.render_metrics());
+    let mut res = text.into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -369,6 +375,10 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> crate::Re
         .replication
         .spawn(watch_ctx.intervals.0, shutdown.clone());
     let watcher = tokio::spawn(protection::run(watch_ctx, shutdown.clone()));
+    let mut following =
+        state
+            .pitr
+            .spawn(state.config.clone(), state.repo.clone(), shutdown.clone());
     let jobs = scheduler.spawn(shutdown.clone());
     let limits = state.limits;
     let served = serve_http(listener, router(state.clone()), limits, shutdown.clone()).await;
@@ -376,6 +386,7 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> crate::Re
     tracing::info!("waiting for running jobs to finish");
     jobs.await.context("scheduler task failed")?;
     replicating.await.context("replication task failed")?;
+    while following.join_next().await.is_some() {}
     watcher.abort();
     // An on-demand backup holds the backup lock until it ends.
     drop(state.backup_lock.lock().await);

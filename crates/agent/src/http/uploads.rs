@@ -31,8 +31,7 @@ pub const DEFAULT_ALLOW: [&str; 4] = ["image/jpeg", "image/png", "image/gif", "a
 pub const FRAMING_ALLOWANCE: u64 = 1024 * 1024;
 /// Bytes read before sniffing the type.
 const SNIFF_LEN: usize = 8 * 1024;
-/// Directory of the volume uploads go to.
-pub const UPLOAD_DIR: &str = "uploads";
+pub use holdfast_volume::layout::UPLOAD_DIR;
 
 /// The effective upload limits.
 #[derive(Debug, Clone)]
