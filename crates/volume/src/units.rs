@@ -108,7 +108,7 @@ fn check_percent(input: &str, value: f64) -> Result<f64, UnitError> {
 /// Parses a duration: `7d`, `12h`, `30m`, `45s`, `2w`, `3mo`, `1y` or a combination such
 /// as `1d12h`. `m` is minutes; months are `mo` (30 days), years `y` (365 days).
 pub fn parse_duration(input: &str) -> Result<Duration, UnitError> {
-    const FORMS: &str = "use a number with s, m, h, d, w, mo or y, e.g. 7d, 12h, 1d12h";
+    const FORMS: &str = "use a number with ms, s, m, h, d, w, mo or y, e.g. 7d, 12h, 1d12h";
     let s = input.trim();
     if s.is_empty() {
         return Err(UnitError::new("duration", input, FORMS));
@@ -127,14 +127,15 @@ pub fn parse_duration(input: &str) -> Result<Duration, UnitError> {
             .find(|c: char| c.is_ascii_digit())
             .unwrap_or(tail.len());
         let (unit, tail) = tail.split_at(units);
-        let seconds: u64 = match unit {
-            "s" => 1,
-            "m" | "min" => 60,
-            "h" => 3600,
-            "d" => 86_400,
-            "w" => 7 * 86_400,
-            "mo" => 30 * 86_400,
-            "y" => 365 * 86_400,
+        let millis: u64 = match unit {
+            "ms" => 1,
+            "s" => 1000,
+            "m" | "min" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "w" => 7 * 86_400_000,
+            "mo" => 30 * 86_400_000,
+            "y" => 365 * 86_400_000,
             "" => {
                 return Err(UnitError::new(
                     "duration",
@@ -154,12 +155,12 @@ pub fn parse_duration(input: &str) -> Result<Duration, UnitError> {
             .parse()
             .map_err(|_| UnitError::new("duration", input, "too large"))?;
         total = n
-            .checked_mul(seconds)
+            .checked_mul(millis)
             .and_then(|v| total.checked_add(v))
             .ok_or_else(|| UnitError::new("duration", input, "too large"))?;
         rest = tail;
     }
-    Ok(Duration::from_secs(total))
+    Ok(Duration::from_millis(total))
 }
 
 /// Formats bytes for people, 1024-based: `0 B`, `512 B`, `1.5 KiB`, `10.0 GiB`.
@@ -183,7 +184,8 @@ pub fn format_size(bytes: u64) -> String {
 /// Formats a duration the way [`parse_duration`] reads it, largest units first: `1d12h`.
 pub fn format_duration(duration: Duration) -> String {
     let mut secs = duration.as_secs();
-    if secs == 0 {
+    let millis = duration.subsec_millis();
+    if secs == 0 && millis == 0 {
         return "0s".to_string();
     }
     let mut out = String::new();
@@ -192,6 +194,9 @@ pub fn format_duration(duration: Duration) -> String {
             out.push_str(&format!("{}{unit}", secs / size));
             secs %= size;
         }
+    }
+    if millis > 0 {
+        out.push_str(&format!("{millis}ms"));
     }
     out
 }

@@ -81,6 +81,15 @@ pub enum DatabaseRestoreError {
         /// The database.
         name: String,
     },
+    /// `--time` for a database that is not a SQLite file.
+    #[error(
+        "database {name}: --time needs a SQLite database with `replicate` set (point-in-time \
+         replication); restore a snapshot without --time"
+    )]
+    NotReplicated {
+        /// The database.
+        name: String,
+    },
     /// The temporary directory for a Postgres dump cannot be made.
     #[error("database {name}: creating a staging directory: {source}")]
     TempDir {
@@ -189,6 +198,7 @@ impl DatabaseRestoreError {
             DatabaseRestoreError::Unknown { .. }
                 | DatabaseRestoreError::OtherVolume { .. }
                 | DatabaseRestoreError::Redis { .. }
+                | DatabaseRestoreError::NotReplicated { .. }
         )
     }
 }

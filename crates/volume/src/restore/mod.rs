@@ -30,6 +30,7 @@ pub mod database;
 pub mod empty;
 pub mod in_place;
 pub mod missing;
+pub mod point;
 
 use holdfast_repo::restore::Damaged;
 

@@ -6,9 +6,11 @@
 
 use std::process::ExitCode;
 
+use holdfast_repo::wal::Target;
 use holdfast_repo::{IndexedRepository, Snapshot};
 use holdfast_volume::config::Database;
 use holdfast_volume::restore::database::{self, DatabaseOptions, DatabaseRestoreError};
+use holdfast_volume::restore::point::{self, PointDest};
 use holdfast_volume::swap::SwapOptions;
 
 use crate::context::outln;
@@ -59,6 +61,119 @@ pub async fn run(
             "restored database {name} ({}) from the snapshot of {}",
             done.kind,
             snap.time.to_rfc3339()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The configured database `name` and its volume, without a snapshot.
+fn configured<'c>(
+    config: &'c holdfast_volume::config::Config,
+    name: &str,
+) -> Option<(&'c holdfast_volume::config::Volume, &'c Database)> {
+    config.volumes.iter().find_map(|v| {
+        v.databases
+            .iter()
+            .find(|d| d.name() == name)
+            .map(|d| (v, d))
+    })
+}
+
+/// Whether `restore --database` restores a point in time, and which: `--time T`, or the
+/// newest point of a replicated database restored from `latest…`.
+pub(super) fn point_wanted(
+    g: &GlobalArgs,
+    args: &super::RestoreArgs,
+) -> Result<Option<Target>, Failure> {
+    let Some(name) = &args.database else {
+        return Ok(None);
+    };
+    if let Some(t) = args.time {
+        return Ok(Some(Target::Time(t)));
+    }
+    let Ok(Some(config)) = holdfast_volume::config::Config::load_optional(&g.config) else {
+        return Ok(None);
+    };
+    let replicated = configured(&config, name).is_some_and(|(_, db)| db.replicate().is_some());
+    Ok((replicated && args.snapshot.starts_with("latest")).then_some(Target::Newest))
+}
+
+/// `restore … --database NAME [--time T] [--target DIR] [--dry-run]` of a replicated
+/// SQLite database: replayed from its WAL segments
+/// ([`holdfast_volume::restore::point`]) into the live volume (needs --yes, after the
+/// guard) or under DIR; prints the point reached.
+pub(super) async fn run_point(
+    g: &GlobalArgs,
+    args: &super::RestoreArgs,
+    target: Target,
+) -> Result<ExitCode, Failure> {
+    let name = args.database.as_deref().unwrap_or_default();
+    let config = crate::context::load_config(g)?;
+    let Some((volume, db)) = configured(&config, name) else {
+        return Err(failure(DatabaseRestoreError::Unknown {
+            name: name.to_owned(),
+            config: g.config.clone(),
+            known: config
+                .volumes
+                .iter()
+                .flat_map(|v| v.databases.iter().map(Database::name))
+                .collect(),
+        }));
+    };
+    let repo = crate::context::open_repo(g).await?;
+    if args.dry_run {
+        let plan = point::plan_point(&repo, db, target)
+            .await
+            .map_err(failure)?;
+        outln!(
+            "would restore database {name} from lineage {} (base of {}): {} whole, up to \
+             transaction {}{}",
+            plan.head.lineage.short(),
+            plan.head.time.format("%Y-%m-%d %H:%M:%S UTC"),
+            crate::text::count(plan.segments.len(), "segment"),
+            plan.txid,
+            plan.until
+                .map(|t| format!(", then the transactions read by {}", t.to_rfc3339()))
+                .unwrap_or_default()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let dest = match &args.target {
+        Some(dir) => PointDest::Dir(dir.clone()),
+        None => {
+            if !args.yes {
+                return Err(Failure::usage(anyhow::anyhow!(
+                    "this replaces live data: add --yes to confirm (stop the app first), or \
+                     pass --target DIR"
+                )));
+            }
+            super::guard_replace(volume)?;
+            PointDest::Live(SwapOptions::standard(args.keep_old))
+        }
+    };
+    let done = point::restore_point(&repo, volume, db, target, dest)
+        .await
+        .map_err(failure)?;
+    if let Some(kept) = &done.kept {
+        crate::global::stderr_note(
+            tracing::Level::INFO,
+            &format!(
+                "the old copy of database {name} (with its -wal/-shm) is kept in {}",
+                kept.display()
+            ),
+            "",
+        );
+    }
+    if !g.quiet {
+        outln!(
+            "restored database {name} to {} (transaction {}; {} and {} read) at {}",
+            done.point
+                .reached
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            done.point.txid,
+            crate::text::count(done.point.segments, "segment"),
+            crate::text::count(done.point.parts, "base part"),
+            done.point.path.display()
         );
     }
     Ok(ExitCode::SUCCESS)

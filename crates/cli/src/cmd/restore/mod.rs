@@ -30,7 +30,7 @@ mod in_place;
 
 /// Flags of `holdfast restore`.
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("where").required(true).args(["target", "in_place", "database"])))]
+#[command(group(clap::ArgGroup::new("where").required(true).multiple(true).args(["target", "in_place", "database"])))]
 pub struct RestoreArgs {
     /// Snapshot: id prefix, `latest`, `latest:VOLUME` or `latest:/PATH`, each with an
     /// optional `~N`. A plain `latest` in a repository holding several volumes or paths
@@ -38,14 +38,20 @@ pub struct RestoreArgs {
     pub snapshot: String,
     /// Directory that receives the snapshot root's contents.
     #[arg(long, value_name = "DIR")]
+    #[arg(conflicts_with = "in_place")]
     pub target: Option<PathBuf>,
     /// Restore into the configured volume the snapshot is of: stage, verify, then swap
     /// through the journal (needs --yes).
     #[arg(long)]
     pub in_place: bool,
     /// Load this configured database back from the snapshot (needs --yes).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", conflicts_with = "in_place")]
     pub database: Option<String>,
+    /// With --database: the SQLite database as of this time (RFC 3339), replayed from its
+    /// point-in-time replication (`replicate` in holdfast.toml). Without it, a
+    /// replicated database restored from `latest…` comes back at its newest point.
+    #[arg(long, value_name = "RFC3339", requires = "database", value_parser = parse_time)]
+    pub time: Option<chrono::DateTime<chrono::Utc>>,
     /// Confirm a restore that replaces live data.
     #[arg(long)]
     pub yes: bool,
@@ -61,9 +67,17 @@ pub struct RestoreArgs {
     #[arg(long, value_enum, value_name = "MODE", requires = "target")]
     pub overwrite: Option<OverwriteArg>,
     /// With --target: print what would be written, overwritten and skipped (the paths
-    /// with -v); write nothing.
-    #[arg(long, requires = "target")]
+    /// with -v); with --database of a replicated database: the base, the segments and the
+    /// point it would reach. Writes nothing.
+    #[arg(long)]
     pub dry_run: bool,
+}
+
+/// Parses `--time`: an RFC 3339 time.
+fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| format!("{s:?} is not an RFC 3339 time (2026-12-07T14:30:00Z): {e}"))
 }
 
 /// `--overwrite` modes.
@@ -159,6 +173,21 @@ pub(super) fn index_warnings() -> holdfast_repo::OnIndex {
 
 /// Runs `holdfast restore`.
 pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure> {
+    if let Some(target) = database::point_wanted(g, &args)? {
+        return database::run_point(g, &args, target).await;
+    }
+    if args.database.is_some() && args.target.is_some() {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "--database with --target restores a replicated SQLite database to a point in \
+             time (--time, or `replicate` in holdfast.toml); a snapshot's database goes back \
+             into its volume (--yes), or restore the snapshot with --target and --include"
+        )));
+    }
+    if args.dry_run && args.target.is_none() {
+        return Err(Failure::usage(anyhow::anyhow!(
+            "--dry-run needs --target DIR (or --database NAME of a replicated database)"
+        )));
+    }
     // A restore elsewhere may run without a usable holdfast.toml; then there is nothing
     // configured to recover.
     let mut overwrite: Option<Overwrite> = args.overwrite.map(Into::into);

@@ -1,0 +1,141 @@
+//! SQLite point-in-time recovery end to end, as a user runs it: `replicate = "200ms"` on
+//! a database, `holdfast serve` beside a writer that commits numbered rows, holdfast
+//! SIGKILLed, the database deleted, then `holdfast restore latest:v --database app.db`
+//! (the newest point) and `--time T --target DIR` (a past point). Each restore is a
+//! gap-free prefix of the rows that passes `integrity_check`; a past point holds no row
+//! committed after it.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use super::serve_backup::{PASSWORD, prepare};
+use super::serve_util::{Server, Setup};
+
+const CONFIG: &str = "[repository]\nurl = \"file://{dir}/repo\"\n\
+    [[volumes]]\nname = \"v\"\npath = \"vol\"\nsqlite_autodetect = false\n\
+    databases = [{ kind = \"sqlite\", path = \"db/app.db\", replicate = \"200ms\" }]\n";
+
+fn holdfast(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Server::command(dir)
+        .args(["--config", "holdfast.toml"])
+        .args(args)
+        .env("HOLDFAST_PASSWORD", PASSWORD)
+        .output()
+        .expect("run holdfast");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The rows of `db`: their numbers, in order; `integrity_check` must pass.
+fn rows(db: &Path) -> Vec<i64> {
+    let conn = rusqlite::Connection::open(db).expect("open restored db");
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity_check");
+    assert_eq!(ok, "ok");
+    let mut stmt = conn.prepare("SELECT n FROM t ORDER BY n").expect("select");
+    stmt.query_map([], |r| r.get(0))
+        .expect("rows")
+        .map(|r| r.expect("row"))
+        .collect()
+}
+
+fn assert_prefix(rows: &[i64]) {
+    for (i, n) in rows.iter().enumerate() {
+        assert_eq!(*n, i as i64 + 1, "a gap-free prefix");
+    }
+}
+
+#[test]
+fn a_killed_serve_loses_at_most_the_last_interval_and_restores_any_point() {
+    let mut setup = Setup::new(CONFIG);
+    setup
+        .env
+        .push(("HOLDFAST_PASSWORD".into(), PASSWORD.into()));
+    let mut s = Server::start(setup, |dir| {
+        prepare(dir);
+        // prepare's stand-in file is not a database: the app's real one replaces it.
+        let _ = std::fs::remove_file(dir.join("vol/db/app.db"));
+        let conn = rusqlite::Connection::open(dir.join("vol/db/app.db")).expect("db");
+        conn.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (n INTEGER PRIMARY KEY);")
+            .expect("schema");
+    });
+    let dir = s.dir().to_path_buf();
+    s.wait_log("point-in-time replication every 200 ms");
+    // The writer: 600 rows, one transaction each, a few milliseconds apart.
+    let conn = rusqlite::Connection::open(dir.join("vol/db/app.db")).expect("db");
+    let mut committed_at = Vec::new();
+    for n in 1..=600i64 {
+        conn.execute("INSERT INTO t VALUES (?1)", [n])
+            .expect("insert");
+        committed_at.push(chrono::Utc::now());
+        std::thread::sleep(Duration::from_millis(3));
+    }
+    let middle = committed_at[299];
+    // Let replication catch up with the writer, as an app that keeps running would;
+    // the deadline only bounds a broken run.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (code, out, err) = holdfast(
+            &dir,
+            &["restore", "latest:v", "--database", "app.db", "--dry-run"],
+        );
+        if code == 0 && out.contains("up to transaction 600") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replication never caught up: {out}{err}\n{}",
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(conn);
+    // SIGKILL: nothing of holdfast gets to finish.
+    Command::new("kill")
+        .args(["-KILL", &s.pid().to_string()])
+        .status()
+        .expect("kill");
+    let _ = s.wait_exit();
+    for f in ["app.db", "app.db-wal", "app.db-shm"] {
+        let _ = std::fs::remove_file(dir.join("vol/db").join(f));
+    }
+
+    let (code, out, err) = holdfast(
+        &dir,
+        &["restore", "latest:v", "--database", "app.db", "--yes"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("restored database app.db to "), "{out}");
+    let newest = rows(&dir.join("vol/db/app.db"));
+    assert_prefix(&newest);
+    assert_eq!(newest.len(), 600, "every acknowledged row: {out}");
+
+    let when = middle.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let (code, out, err) = holdfast(
+        &dir,
+        &[
+            "restore",
+            "latest:v",
+            "--database",
+            "app.db",
+            "--time",
+            &when,
+            "--target",
+            "past",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let past = rows(&dir.join("past/db/app.db"));
+    assert_prefix(&past);
+    let by_then = committed_at.iter().filter(|t| **t <= middle).count();
+    assert!(
+        past.len() <= by_then && !past.is_empty(),
+        "{} rows at {when}, {by_then} committed by then",
+        past.len()
+    );
+}

@@ -1,0 +1,139 @@
+//! `holdfast restore latest:VOLUME --database NAME --time T`: a replicated SQLite
+//! database back as of a point in time, from its WAL segments
+//! ([`crate::databases::sqlite::restore_to_time`]: the newest lineage that reaches the
+//! point, a contiguous chain refused when it has a hole, `integrity_check` before it is
+//! used).
+//!
+//! Into the live volume, through the journaled swap like a snapshot's copy
+//! ([`super::database`]): the database is replayed into the stage, then the live file
+//! moves aside together with its `-wal`, `-shm` and `-journal`, and the replayed file
+//! moves in; the follower of `run`/`serve` sees a replaced file and starts a new
+//! lineage from it (no writes after the restore are lost to an old chain). Or under a
+//! directory (`--target DIR`): at its path in the volume, `DIR/db/app.db`.
+
+use std::path::{Path, PathBuf};
+
+use holdfast_repo::Repository;
+use holdfast_repo::wal::{Plan, Target};
+
+use super::database::DatabaseRestoreError;
+use crate::config::{Database, Volume};
+use crate::databases::sqlite::{self, PointRestore};
+use crate::swap::{Selection, Swap, SwapOptions};
+
+/// Where a point-in-time restore writes.
+#[derive(Debug, Clone)]
+pub enum PointDest {
+    /// The live volume, through a swap with these options.
+    Live(SwapOptions),
+    /// Under this directory, at the database's path in the volume.
+    Dir(PathBuf),
+}
+
+/// What [`restore_point`] did.
+#[derive(Debug, Clone)]
+pub struct PointRestored {
+    /// The database's name.
+    pub name: String,
+    /// The replay: the file, the point reached, segments and base parts read.
+    pub point: PointRestore,
+    /// Where the replaced file is kept, when asked.
+    pub kept: Option<PathBuf>,
+}
+
+/// The key of a replicated database in the repository: its path in the volume.
+pub fn database_key(db: &Database) -> Option<String> {
+    db.sqlite_path().map(|p| p.to_string_lossy().into_owned())
+}
+
+/// The plan of a point-in-time restore, for `--dry-run`.
+pub async fn plan_point(
+    repo: &Repository,
+    db: &Database,
+    target: Target,
+) -> Result<Plan, DatabaseRestoreError> {
+    let name = db.name();
+    let key = database_key(db)
+        .ok_or_else(|| DatabaseRestoreError::NotReplicated { name: name.clone() })?;
+    sqlite::plan_restore(repo, &key, target)
+        .await
+        .map_err(|source| DatabaseRestoreError::Fetch { name, source })
+}
+
+/// Restores database `db` of `volume` as of `target` into `dest` (see the module doc).
+/// The caller has passed the guard of the volume for [`PointDest::Live`].
+pub async fn restore_point(
+    repo: &Repository,
+    volume: &Volume,
+    db: &Database,
+    target: Target,
+    dest: PointDest,
+) -> Result<PointRestored, DatabaseRestoreError> {
+    let name = db.name();
+    let (Some(key), Some(rel)) = (database_key(db), db.sqlite_path().map(Path::to_path_buf)) else {
+        return Err(DatabaseRestoreError::NotReplicated { name });
+    };
+    let replay = |file: PathBuf| {
+        let (name, key) = (name.clone(), key.clone());
+        async move {
+            if let Some(dir) = file.parent() {
+                std::fs::create_dir_all(dir).map_err(|source| DatabaseRestoreError::Open {
+                    name: name.clone(),
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
+            }
+            sqlite::restore_to_time(repo, &key, target, &file)
+                .await
+                .map_err(|source| DatabaseRestoreError::Database { name, source })
+        }
+    };
+    let swap_opts = match dest {
+        PointDest::Dir(dir) => {
+            let point = replay(dir.join(&rel)).await?;
+            return Ok(PointRestored {
+                name,
+                point,
+                kept: None,
+            });
+        }
+        PointDest::Live(opts) => opts,
+    };
+    let what = format!("point-in-time restore of database {name}");
+    let swap = Swap::begin(&volume.path, &what, swap_opts).map_err(|source| {
+        DatabaseRestoreError::Begin {
+            volume: volume.name.clone(),
+            source,
+        }
+    })?;
+    let point = match replay(swap.stage().join(&rel)).await {
+        Ok(p) => p,
+        Err(e) => {
+            return Err(match swap.abort() {
+                Ok(()) => e,
+                Err(source) => DatabaseRestoreError::Abort { name, source },
+            });
+        }
+    };
+    let selection = Selection::Paths {
+        new: vec![rel.clone()],
+        old: crate::sqlite::sidecars(&rel),
+    };
+    let done = tokio::task::spawn_blocking(move || swap.commit(selection))
+        .await
+        .map_err(|e| DatabaseRestoreError::Task {
+            name: name.clone(),
+            what: "swap",
+            reason: e.to_string(),
+        })?
+        .map_err(|source| DatabaseRestoreError::Commit {
+            name: name.clone(),
+            volume: volume.name.clone(),
+            source,
+        })?;
+    Ok(PointRestored {
+        name,
+        point,
+        kept: done.kept,
+    })
+}
