@@ -121,6 +121,17 @@ pub enum Error {
         /// The failure, in one line.
         message: String,
     },
+    /// `run` does not start the app: a volume failed the guard, or backups cannot run
+    /// under `[alerts] require_backups = true` (each reason is said before).
+    #[error("{message}")]
+    StartRefused {
+        /// How many checks failed and what was not started.
+        message: String,
+    },
+    /// A restore into a live volume before the app starts (`restore_if_empty`,
+    /// `restore_if_missing`) failed; the volume is as it was.
+    #[error(transparent)]
+    Restore(Box<dyn std::error::Error + Send + Sync + 'static>),
     /// `verify` or its restore drill found problems.
     #[error("{message}")]
     Problems {

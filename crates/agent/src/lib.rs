@@ -41,6 +41,7 @@ pub mod metrics;
 pub mod notify;
 pub mod password;
 pub mod pitr;
+pub mod prestart;
 pub mod protection;
 pub mod replication;
 pub mod schedule;

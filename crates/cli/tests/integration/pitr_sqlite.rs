@@ -1,7 +1,8 @@
 //! SQLite point-in-time recovery end to end, as a user runs it: `replicate = "200ms"` on
 //! a database, `holdfast serve` beside a writer that commits numbered rows, holdfast
 //! SIGKILLed, the database deleted, then `holdfast restore latest:v --database app.db`
-//! (the newest point) and `--time T --target DIR` (a past point). Each restore is a
+//! (the newest point), `holdfast run` with `restore_if_missing` (the newest point again,
+//! before the app starts) and `--time T --target DIR` (a past point). Each restore is a
 //! gap-free prefix of the rows that passes `integrity_check`; a past point holds no row
 //! committed after it.
 
@@ -14,7 +15,8 @@ use super::serve_util::{Server, Setup};
 
 const CONFIG: &str = "[repository]\nurl = \"file://{dir}/repo\"\n\
     [[volumes]]\nname = \"v\"\npath = \"vol\"\nsqlite_autodetect = false\n\
-    databases = [{ kind = \"sqlite\", path = \"db/app.db\", replicate = \"200ms\" }]\n";
+    databases = [{ kind = \"sqlite\", path = \"db/app.db\", replicate = \"200ms\" }]\n\
+    restore_if_missing = [\"db/app.db\"]\n";
 
 fn holdfast(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Server::command(dir)
@@ -114,6 +116,19 @@ fn a_killed_serve_loses_at_most_the_last_interval_and_restores_any_point() {
     let newest = rows(&dir.join("vol/db/app.db"));
     assert_prefix(&newest);
     assert_eq!(newest.len(), 600, "every acknowledged row: {out}");
+
+    // The app's start command after a redeploy that lost the database: `run` brings it
+    // back at its newest point before the app starts.
+    for f in ["app.db", "app.db-wal", "app.db-shm"] {
+        let _ = std::fs::remove_file(dir.join("vol/db").join(f));
+    }
+    let (code, out, err) = holdfast(&dir, &["run", "--no-serve", "--", "true"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("restored database app.db to its newest point"),
+        "{err}"
+    );
+    assert_eq!(rows(&dir.join("vol/db/app.db")).len(), 600, "{err}");
 
     let when = middle.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let (code, out, err) = holdfast(

@@ -137,3 +137,36 @@ pub async fn restore_point(
         kept: done.kept,
     })
 }
+
+/// The `restore_if_missing` SQLite databases of `volume` that are replicated and gone,
+/// back at their newest point (before the app starts, so it loses at most the last
+/// interval of its writes instead of everything since the last snapshot). A database
+/// whose replication holds nothing yet is left to the snapshot restore
+/// ([`super::missing`]).
+pub async fn restore_missing_points(
+    repo: &Repository,
+    volume: &Volume,
+    swap: &SwapOptions,
+) -> Result<Vec<PointRestored>, DatabaseRestoreError> {
+    let missing = crate::guard::missing_files(volume);
+    let mut done = Vec::new();
+    for db in &volume.databases {
+        let (Some(rel), Some(_)) = (db.sqlite_path(), db.replicate()) else {
+            continue;
+        };
+        if !missing.iter().any(|m| m == rel) {
+            continue;
+        }
+        match plan_point(repo, db, Target::Newest).await {
+            Ok(_) => {}
+            Err(DatabaseRestoreError::Fetch {
+                source: holdfast_repo::Error::NotFound { .. },
+                ..
+            }) => continue,
+            Err(e) => return Err(e),
+        }
+        let dest = PointDest::Live(swap.clone());
+        done.push(restore_point(repo, volume, db, Target::Newest, dest).await?);
+    }
+    Ok(done)
+}
