@@ -28,6 +28,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::access::RepoAccess;
+use crate::notify::{Event, Notifier};
 
 /// What is known of one replicated database.
 #[derive(Debug, Clone, Default)]
@@ -175,23 +176,26 @@ impl Pitr {
         out
     }
 
-    /// Starts one task per database; they stop when `cancel` fires.
+    /// Starts one task per database; they stop when `cancel` fires. An alert goes to
+    /// `notifier` once, when it is raised (`pitr_alert`).
     pub fn spawn(
         &self,
         config: Arc<Config>,
         access: RepoAccess,
+        notifier: Notifier,
         cancel: CancellationToken,
     ) -> JoinSet<()> {
         let mut tasks = JoinSet::new();
         for (path, state) in &self.entries {
-            let (path, state, config, access, cancel) = (
+            let (path, state, config, access, notifier, cancel) = (
                 path.clone(),
                 state.clone(),
                 config.clone(),
                 access.clone(),
+                notifier.clone(),
                 cancel.clone(),
             );
-            tasks.spawn(async move { follow(path, state, config, access, cancel).await });
+            tasks.spawn(async move { follow(path, state, config, access, notifier, cancel).await });
         }
         tasks
     }
@@ -227,8 +231,10 @@ async fn follow(
     state: Arc<Mutex<DatabaseState>>,
     config: Arc<Config>,
     access: RepoAccess,
+    notifier: Notifier,
     cancel: CancellationToken,
 ) {
+    let mut raised = false;
     let (every, database, volume) = {
         let s = lock(&state);
         (s.every, s.database.clone(), s.volume.clone())
@@ -298,7 +304,21 @@ async fn follow(
                         "database {database}: point-in-time replication is current again"
                     );
                 }
+                drop(s);
             }
+        }
+        let alert = lock(&state).alert(Utc::now());
+        match alert {
+            Some(message) if !raised => {
+                raised = true;
+                notifier.notify(Event::PitrAlert {
+                    volume: volume.clone(),
+                    database: database.clone(),
+                    message,
+                });
+            }
+            Some(_) => {}
+            None => raised = false,
         }
     }
 }

@@ -375,10 +375,12 @@ pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> crate::Re
         .replication
         .spawn(watch_ctx.intervals.0, shutdown.clone());
     let watcher = tokio::spawn(protection::run(watch_ctx, shutdown.clone()));
-    let mut following =
-        state
-            .pitr
-            .spawn(state.config.clone(), state.repo.clone(), shutdown.clone());
+    let mut following = state.pitr.spawn(
+        state.config.clone(),
+        state.repo.clone(),
+        state.notifier.clone(),
+        shutdown.clone(),
+    );
     let jobs = scheduler.spawn(shutdown.clone());
     let limits = state.limits;
     let served = serve_http(listener, router(state.clone()), limits, shutdown.clone()).await;

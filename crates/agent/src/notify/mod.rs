@@ -95,6 +95,16 @@ pub enum Event {
         /// The configured (or default) maximum age.
         max_age: Duration,
     },
+    /// The point-in-time replication of a SQLite database is failing, or skipped
+    /// writes ([`crate::pitr`]); raised once, when it starts.
+    PitrAlert {
+        /// The volume.
+        volume: String,
+        /// The database (its path in the volume).
+        database: String,
+        /// What is wrong, one line.
+        message: String,
+    },
 }
 
 impl Event {
@@ -153,6 +163,7 @@ impl Event {
             Event::UsageAlert { .. } => "usage_alert",
             Event::GuardRefused { .. } => "guard_refused",
             Event::BackupStale { .. } => "backup_stale",
+            Event::PitrAlert { .. } => "pitr_alert",
         }
     }
 

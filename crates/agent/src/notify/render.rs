@@ -92,7 +92,8 @@ fn healthchecks_suffix(event: &Event) -> Option<&'static str> {
         | Event::BackupShrunk { .. }
         | Event::VerifyFinished { ok: false, .. }
         | Event::GuardRefused { .. }
-        | Event::BackupStale { .. } => Some("fail"),
+        | Event::BackupStale { .. }
+        | Event::PitrAlert { .. } => Some("fail"),
         Event::VerifyFinished { ok: true, .. } | Event::UsageAlert { .. } => None,
     }
 }
@@ -152,6 +153,11 @@ pub(super) fn webhook_json(event: &Event, time: DateTime<Utc>, host: &str) -> Va
             usage_percent,
         } => json!({ "volume": volume, "usage_percent": usage_percent }),
         Event::GuardRefused { reasons } => json!({ "reasons": reasons }),
+        Event::PitrAlert {
+            volume,
+            database,
+            message,
+        } => json!({ "volume": volume, "database": database, "alert": message }),
         Event::BackupStale {
             volume,
             last_success,
@@ -228,6 +234,7 @@ pub(super) fn message(event: &Event) -> String {
         Event::GuardRefused { reasons } => {
             format!("holdfast refused to start the app: {}", reasons.join("; "))
         }
+        Event::PitrAlert { message, .. } => message.clone(),
         Event::BackupStale {
             volume,
             last_success,
@@ -257,6 +264,9 @@ fn title(event: &Event) -> String {
         Event::UsageAlert { volume, .. } => format!("holdfast: volume {volume} almost full"),
         Event::GuardRefused { .. } => "holdfast: app not started".into(),
         Event::BackupStale { volume, .. } => format!("holdfast: backup of {volume} is stale"),
+        Event::PitrAlert { database, .. } => {
+            format!("holdfast: replication of {database} needs attention")
+        }
     }
 }
 
@@ -280,6 +290,7 @@ fn tag(event: &Event) -> &'static str {
         Event::UsageAlert { .. } | Event::BackupShrunk { .. } => "warning",
         Event::GuardRefused { .. } => "no_entry",
         Event::BackupStale { .. } => "hourglass",
+        Event::PitrAlert { .. } => "warning",
     }
 }
 

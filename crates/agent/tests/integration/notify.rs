@@ -224,6 +224,11 @@ fn every_event_name_is_a_known_filter_name() {
             last_success: None,
             max_age: Duration::from_secs(90_000),
         },
+        Event::PitrAlert {
+            volume: "v".into(),
+            database: "db/app.db".into(),
+            message: "replication failing".into(),
+        },
     ];
     let names: Vec<&str> = events.iter().map(Event::name).collect();
     assert_eq!(names, NOTIFY_EVENTS);

@@ -507,6 +507,7 @@ pub const NOTIFY_EVENTS: &[&str] = &[
     "usage_alert",
     "guard_refused",
     "backup_stale",
+    "pitr_alert",
 ];
 
 /// The `[[replicas]]` schedule that replicates after every backup.
