@@ -79,7 +79,10 @@ pub use repair::{
 pub use repository::{
     IndexedRepository, InitOptions, OpenOptions, Picked, Repository, Restorable, init,
 };
-pub use restore::{Damaged, OnIndex, Overwrite, RestoreOptions, RestoreSummary, restore};
+pub use restore::{
+    Damaged, OnIndex, Overwrite, PackReader, ReadFuture, ReadOptions, RestoreOptions,
+    RestoreSummary, restore,
+};
 pub use snapshot::{BackupReport, Shrunk, Snapshot, SnapshotSummary};
 pub use tools::{SnapshotFilter, find, stats, tag};
 pub use verify::{Problem, Subset, VerifyOptions, VerifyReport, verify};

@@ -16,9 +16,11 @@
 //! open descriptors.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use globset::GlobSet;
 
+use super::files::{Seed, Started};
 use super::fsops::{self, make_dir, would_make_dir};
 use super::{Damaged, Job, Queued, RestoreSummary};
 use crate::browse::Entry;
@@ -27,8 +29,9 @@ use crate::id::Id;
 use crate::restore::overwrite::{self, Action, Planned};
 use crate::tree::{Node, NodeType};
 
-/// Files restored together (each holds an open descriptor while its batch runs).
-pub(super) const BATCH_FILES: usize = 256;
+/// Files restored together (each holds an open descriptor while its batch runs; two
+/// batches run at once).
+pub(super) const BATCH_FILES: usize = 128;
 /// Bytes of file content that close a batch (one larger file is a batch of its own).
 pub(super) const BATCH_BYTES: u64 = 128 << 20;
 
@@ -71,7 +74,9 @@ struct Walk<'a> {
     queue: Vec<Queued>,
     queued_bytes: u64,
     /// The file systems written to, for the flushes.
-    filesystems: fsops::Filesystems,
+    filesystems: Arc<fsops::Filesystems>,
+    /// The batch whose reads run while the next one is gathered and started.
+    inflight: Option<Started>,
     summary: RestoreSummary,
 }
 
@@ -106,7 +111,8 @@ impl Job {
             links: Vec::new(),
             queue: Vec::new(),
             queued_bytes: 0,
-            filesystems: fsops::Filesystems::default(),
+            filesystems: Arc::default(),
+            inflight: None,
             summary,
         };
         if !self.dry_run {
@@ -117,8 +123,12 @@ impl Job {
                 .add(dev, &self.target)
                 .map_err(|e| Error::io(&self.target, e))?;
         }
-        walk.walk(root_tree.nodes)?;
-        walk.flush();
+        let walked = walk.walk(root_tree.nodes);
+        if walked.is_ok() {
+            walk.flush();
+        }
+        walk.settle();
+        walked?;
         walk.finish_links();
         let Walk {
             dirs,
@@ -332,9 +342,11 @@ impl Walk<'_> {
             }
             _ => {}
         }
+        let seed = self.seed(&entry, action);
         self.queue.push(Queued {
             entry,
             replaces: action == Action::Overwrite,
+            seed,
         });
         self.queued_bytes += size;
         if self.queue.len() >= BATCH_FILES || self.queued_bytes >= BATCH_BYTES {
@@ -342,7 +354,20 @@ impl Walk<'_> {
         }
     }
 
-    /// Restores the queued files.
+    /// Where a file's blobs may already be on disk: the file it replaces under
+    /// `if-changed`, or the same path under [`super::RestoreOptions::reuse`].
+    fn seed(&self, entry: &Entry, action: Action) -> Option<Seed> {
+        if action == Action::Overwrite && self.job.mode == Some(overwrite::Overwrite::IfChanged) {
+            return Some(Seed::Dest);
+        }
+        let path = self.job.reuse.as_ref()?.join(&entry.path);
+        std::fs::symlink_metadata(&path)
+            .is_ok_and(|m| m.is_file())
+            .then_some(Seed::Path(path))
+    }
+
+    /// Starts restoring the queued files, then waits for the batch before (two batches
+    /// are in flight: the next one's reads start while this one's tail arrives).
     fn flush(&mut self) {
         if self.queue.is_empty() {
             return;
@@ -352,14 +377,20 @@ impl Walk<'_> {
         if self.job.stopped() {
             return;
         }
-        let written = self.job.pool.install(|| {
-            self.job
-                .restore_files(&queue, self.me_root, &self.filesystems)
-        });
-        for (q, n) in written {
+        let started = self.job.start_batch(queue, &self.filesystems);
+        self.settle();
+        self.inflight = Some(started);
+    }
+
+    /// Waits for the batch in flight and counts what it restored.
+    fn settle(&mut self) {
+        let Some(started) = self.inflight.take() else {
+            return;
+        };
+        for (replaces, n) in self.job.finish_batch(started, self.me_root) {
             self.summary.files += 1;
             self.summary.bytes += n;
-            self.summary.overwritten += u64::from(q.replaces);
+            self.summary.overwritten += u64::from(replaces);
         }
         if !self.job.dry_run {
             self.filesystems.kick();
