@@ -140,21 +140,25 @@ pub(super) struct Started {
     fetch: Option<tokio::task::JoinHandle<Result<(), holdfast_store::Error>>>,
 }
 
+/// A file ready for its blobs, and those still to fetch with their offsets.
+type Prepared = (Pending, Vec<(Id, u64)>);
+
 /// A file restored: whether it replaced something, and its size.
 pub(super) type Done = (bool, u64);
 
 impl Job {
     /// Creates the temp file of `queued` at its final size, copies what its seed holds,
     /// and lists the blobs still to fetch with their offsets.
-    fn prepare(&self, queued: Queued) -> Result<(Pending, Vec<(Id, u64)>), (Queued, String)> {
+    fn prepare(&self, queued: Queued) -> Result<Prepared, (PathBuf, String)> {
         let entry = &queued.entry;
+        let fail = |e: String| (entry.path.clone(), e);
         let place = match self.place(&entry.path) {
             Ok(p) => p,
-            Err(e) => return Err((queued, e)),
+            Err(e) => return Err(fail(e)),
         };
         let dest = place.path().to_path_buf();
         let Some(dir) = dest.parent() else {
-            return Err((queued, "no parent directory".into()));
+            return Err(fail("no parent directory".into()));
         };
         let tmp = dir.join(format!(
             ".holdfast-restore-{}",
@@ -168,7 +172,7 @@ impl Job {
                     offsets.push((*id, size));
                     size += u64::from(loc.raw_length);
                 }
-                Err(e) => return Err((queued, e.to_string())),
+                Err(e) => return Err(fail(e.to_string())),
             }
         }
         let file = match OpenOptions::new()
@@ -179,11 +183,11 @@ impl Job {
             .open(&tmp)
         {
             Ok(f) => f,
-            Err(e) => return Err((queued, format!("{}: {e}", tmp.display()))),
+            Err(e) => return Err(fail(format!("{}: {e}", tmp.display()))),
         };
         if let Err(e) = file.set_len(size) {
             let _ = std::fs::remove_file(&tmp);
-            return Err((queued, io_text(e)));
+            return Err(fail(io_text(e)));
         }
         let seed = match &queued.seed {
             Some(Seed::Dest) => Some(dest.clone()),
@@ -195,7 +199,7 @@ impl Job {
                 Ok(copied) => offsets.retain(|(id, _)| !copied.contains(id)),
                 Err(e) => {
                     let _ = std::fs::remove_file(&tmp);
-                    return Err((queued, format!("{}: {e}", tmp.display())));
+                    return Err(fail(format!("{}: {e}", tmp.display())));
                 }
             }
         }
@@ -282,7 +286,7 @@ impl Job {
                     }
                     pending.push(p);
                 }
-                Err((q, e)) => self.fail(&q.entry.path, e),
+                Err((path, e)) => self.fail(&path, e),
             }
         }
         let batch = Arc::new(Batch {
