@@ -150,7 +150,10 @@ start_proxy() { # upstream-port delay-ms
   proxy_port=$(cat "$work/proxy-port")
 }
 stop_proxy() {
-  [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null && wait "$proxy_pid" 2>/dev/null
+  if [ -n "$proxy_pid" ]; then
+    kill "$proxy_pid" 2>/dev/null || true
+    wait "$proxy_pid" 2>/dev/null || true
+  fi
   proxy_pid=""
 }
 
@@ -238,7 +241,7 @@ for round in $(seq 1 "$rounds"); do
         rm -rf "$work/cache"
         measure "$set" "$step" restic bash -c "restic restore latest --repo 's3:$via/$bucket/$pfx-restic' --target '$work/out-restic-s3-$ms' && sync -f '$work/out-restic-s3-$ms'"
         python3 bench/link_limit.py "$via" "$bucket" "$pfx" "$link_span_mib" >"$work/link-ranges"
-        measure "$set" "$step" link bash -c "xargs -P $link_n -n 2 sh -c 'curl -sf -o /dev/null -r \"\$1\" --aws-sigv4 \"aws:amz:\${AWS_REGION:-garage}:s3\" --user \"\$AWS_ACCESS_KEY_ID:\$AWS_SECRET_ACCESS_KEY\" \"\$0\"' <'$work/link-ranges'"
+        measure "$set" "$step" link bash -c "xargs -P $link_n -n 2 sh -c 'curl -sf -o /dev/null -r \"\$1\" -H \"x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\" --aws-sigv4 \"aws:amz:\${AWS_REGION:-garage}:s3\" --user \"\$AWS_ACCESS_KEY_ID:\$AWS_SECRET_ACCESS_KEY\" \"\$0\"' <'$work/link-ranges'"
         stop_proxy
         if use holdfast; then
           diff -r "$d" "$work/out-hf-s3-$ms" >/dev/null || { echo "bench: holdfast's restore through the $ms ms proxy differs from the data" >&2; exit 1; }
