@@ -13,11 +13,11 @@
 //! them succeeded. A blob that cannot be read or authenticated spoils exactly the files
 //! that need it; a file whose writes did not all happen (the store became unavailable,
 //! the restore was cancelled) is never renamed: its temp file is removed. Batches are
-//! pipelined: the next batch's files are prepared and its ranges fetched while the one
-//! before finishes, within the same window of bytes in flight.
+//! pipelined: the next batches' files are prepared and their ranges fetched while the
+//! oldest one finishes, within the same window of bytes in flight.
 //!
-//! A batch holds at most [`super::plan::BATCH_FILES`] open files, and two batches are
-//! open at once, so a restore of any number of files needs a bounded number of
+//! A batch holds at most [`super::plan::BATCH_FILES`] open files, and at most 8 batches
+//! (and no more than a quarter of the descriptor limit allows) are open at once, so a restore of any number of files needs a bounded number of
 //! descriptors and bounded memory.
 
 use std::collections::HashMap;

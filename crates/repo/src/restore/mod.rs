@@ -4,7 +4,7 @@
 //! were checked by the tree parser (one component, no `..`, `/` or NUL). Directories are
 //! created parents first and each one is checked to be a real directory, never a
 //! symlink, before anything is written in it. Files are restored in bounded batches
-//! ([`files`]), two in flight at once: written to fresh temp names opened with
+//! ([`files`]), several in flight at once: written to fresh temp names opened with
 //! `O_EXCL | O_NOFOLLOW` at their final size, their blobs copied from a local copy where
 //! one holds them and otherwise fetched in planned range requests ([`read`]: coalesced per
 //! pack, many in flight, bounded by a window of bytes, opened on all cores, written out of

@@ -29,8 +29,8 @@ use crate::id::Id;
 use crate::restore::overwrite::{self, Action, Planned};
 use crate::tree::{Node, NodeType};
 
-/// Files restored together (each holds an open descriptor while its batch runs; two
-/// batches run at once).
+/// Files restored together (each holds an open descriptor while its batch runs; up to
+/// [`depth`] batches run at once).
 pub(super) const BATCH_FILES: usize = 128;
 /// Bytes of file content that close a batch (one larger file is a batch of its own).
 pub(super) const BATCH_BYTES: u64 = 128 << 20;
@@ -75,8 +75,10 @@ struct Walk<'a> {
     queued_bytes: u64,
     /// The file systems written to, for the flushes.
     filesystems: Arc<fsops::Filesystems>,
-    /// The batch whose reads run while the next one is gathered and started.
-    inflight: Option<Started>,
+    /// The batches whose reads run while the next one is gathered and started, oldest
+    /// first; at most [`depth`] of them.
+    inflight: std::collections::VecDeque<Started>,
+    depth: usize,
     summary: RestoreSummary,
 }
 
@@ -112,7 +114,8 @@ impl Job {
             queue: Vec::new(),
             queued_bytes: 0,
             filesystems: Arc::default(),
-            inflight: None,
+            inflight: std::collections::VecDeque::new(),
+            depth: depth(),
             summary,
         };
         if !self.dry_run {
@@ -127,7 +130,9 @@ impl Job {
         if walked.is_ok() {
             walk.flush();
         }
-        walk.settle();
+        while !walk.inflight.is_empty() {
+            walk.settle();
+        }
         walked?;
         walk.finish_links();
         let Walk {
@@ -366,8 +371,9 @@ impl Walk<'_> {
             .then_some(Seed::Path(path))
     }
 
-    /// Starts restoring the queued files, then waits for the batch before (two batches
-    /// are in flight: the next one's reads start while this one's tail arrives).
+    /// Starts restoring the queued files, then, when [`depth`] batches are in flight,
+    /// waits for the oldest: a batch of small files is about one round trip to the store,
+    /// so the round trips of several batches overlap.
     fn flush(&mut self) {
         if self.queue.is_empty() {
             return;
@@ -378,13 +384,15 @@ impl Walk<'_> {
             return;
         }
         let started = self.job.start_batch(queue, &self.filesystems);
-        self.settle();
-        self.inflight = Some(started);
+        self.inflight.push_back(started);
+        while self.inflight.len() >= self.depth {
+            self.settle();
+        }
     }
 
-    /// Waits for the batch in flight and counts what it restored.
+    /// Waits for the oldest batch in flight and counts what it restored.
     fn settle(&mut self) {
-        let Some(started) = self.inflight.take() else {
+        let Some(started) = self.inflight.pop_front() else {
             return;
         };
         for (replaces, n) in self.job.finish_batch(started, self.me_root) {
@@ -443,6 +451,15 @@ impl Walk<'_> {
         }
         action
     }
+}
+
+/// Batches in flight: each holds up to [`BATCH_FILES`] open descriptors, so as many as a
+/// quarter of the soft descriptor limit allows, at least 2 and at most 8.
+fn depth() -> usize {
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX);
+    (soft / 4 / BATCH_FILES as u64).clamp(2, 8) as usize
 }
 
 /// The path of directory `i` relative to the target, from the names of its chain.
