@@ -16,13 +16,14 @@ from collections import defaultdict
 
 STEPS = ["first", "unchanged", "changed-1%", "restore", "restore+sync", "first-s3", "restore-s3-cold",
          "forget+prune"]
-TOOLS = ["holdfast", "restic", "borg", "tar+zstd"]
+TOOLS = ["holdfast", "restic", "borg", "tar+zstd", "link"]
 
 
 def main(path, rounds):
     rows = defaultdict(dict)  # (set, step, tool) -> round -> values
     sizes = defaultdict(dict)  # (set, tool) -> round -> bytes
     sets = []
+    steps = list(STEPS)
     with open(path) as f:
         for line in f:
             rnd, dset, step, tool, wall, user, sys_, rss, load = line.rstrip("\n").split("\t")
@@ -33,6 +34,8 @@ def main(path, rounds):
                 continue
             wall, cpu = float(wall), float(user) + float(sys_)
             rows[(dset, step, tool)][rnd] = (wall, cpu, int(rss), float(load))
+            if step.startswith("restore-s3-") and step.endswith("ms") and step not in steps:
+                steps.append(step)
 
     def med(xs):
         return statistics.median(xs) if xs else None
@@ -42,7 +45,7 @@ def main(path, rounds):
     print("| set | step | tool | wall s | CPU s | cores | peak RSS MB | wall / restic | CPU / restic | load |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for dset in sets:
-        for step in STEPS:
+        for step in steps:
             base = rows.get((dset, step, "restic"), {})
             for tool in TOOLS:
                 got = rows.get((dset, step, tool))
@@ -81,6 +84,31 @@ def main(path, rounds):
     if durable:
         print()
         print("holdfast restore / restic restore+sync (wall, median): " + ", ".join(durable))
+    # Object storage through the latency proxy: restic there is `restore && sync`, and
+    # `link` is the same packs read with concurrent curl range requests.
+    latency = [s for s in steps if s not in STEPS]
+    if latency:
+        print()
+        print("| added latency | holdfast s | restic+sync s | holdfast / restic+sync | link s | "
+              "holdfast / link | holdfast CPU s | peak RSS holdfast / restic MB | load |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for dset in sets:
+            for step in latency:
+                hf = rows.get((dset, step, "holdfast"), {})
+                rs = rows.get((dset, step, "restic"), {})
+                ln = rows.get((dset, step, "link"), {})
+                if not hf:
+                    continue
+                ratio = lambda other: med([v[0] / other[r][0] for r, v in hf.items()  # noqa: E731
+                                           if r in other and other[r][0] > 0])
+                fmt = lambda x, p=2: "–" if x is None else f"{x:.{p}f}"  # noqa: E731
+                print(f"| {step[len('restore-s3-'):]} | {fmt(med([v[0] for v in hf.values()]))} | "
+                      f"{fmt(med([v[0] for v in rs.values()]))} | {fmt(ratio(rs))} | "
+                      f"{fmt(med([v[0] for v in ln.values()]))} | {fmt(ratio(ln))} | "
+                      f"{fmt(med([v[1] for v in hf.values()]))} | "
+                      f"{fmt(med([v[2] / 1024 for v in hf.values()]), 0)} / "
+                      f"{fmt(med([v[2] / 1024 for v in rs.values()]), 0)} | "
+                      f"{fmt(med([v[3] for v in hf.values()]), 1)} |")
 
 
 if __name__ == "__main__":

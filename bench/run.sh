@@ -4,7 +4,7 @@
 # step, so a change in machine load hits all of them alike).
 #
 #   bench/run.sh [--size MB] [--quick] [--rounds N] [--sets LIST] [--tools LIST]
-#                [--files N] [--big MB] [--s3] [--prune] [--out FILE]
+#                [--files N] [--big MB] [--s3] [--s3-latency LIST] [--prune] [--out FILE]
 #
 #   --size MB     size of the mixed set (default 500, which writes about 471 MB)
 #   --quick       mixed set of 100 MB, a 256 MiB single file, no small-file set, 1 round
@@ -16,6 +16,11 @@
 #   --s3          also, on the mixed set: first backup to Garage and a restore from it with
 #                 the local cache deleted (holdfast and restic); needs the test servers:
 #                 scripts/test.sh --servers-only bench/run.sh --s3 …
+#   --s3-latency LIST  implies --s3; for each comma-separated delay in ms (say 0,20,60),
+#                 a cold restore from Garage through bench/latency_proxy.py, a loopback
+#                 proxy adding that delay to every request: holdfast, `restic restore &&
+#                 sync`, and the link's own limit (`link`: the same packs read with as
+#                 many concurrent `curl` range requests through the same proxy)
 #   --prune       also, on the mixed set: 30 daily backups (each after a 1 % change), then
 #                 forget keeping 7 dailies and prune (holdfast with --instant-delete, as
 #                 restic and borg delete at once; borg: prune and compact)
@@ -34,6 +39,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 size_mb=500 quick=0 rounds=3 sets="" out="" tools=holdfast,restic,borg,tar+zstd small_count=200000 big_mb= s3="" prune=0
+s3_latency="" link_n=32 link_span_mib=8
 while [ $# -gt 0 ]; do
   case $1 in
     --size) size_mb=$2; shift 2 ;;
@@ -46,7 +52,10 @@ while [ $# -gt 0 ]; do
     --prune) prune=1; shift ;;
     --out) out=$2; shift 2 ;;
     --s3) s3=${HOLDFAST_TEST_S3_URL:?--s3 needs the test servers: scripts/test.sh --servers-only bench/run.sh --s3}; shift ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    --s3-latency)
+      s3=${HOLDFAST_TEST_S3_URL:?--s3-latency needs the test servers: scripts/test.sh --servers-only bench/run.sh --s3-latency 0,20,60}
+      s3_latency=$2; shift 2 ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -61,6 +70,9 @@ fi
 case $big_mb in ''|*[!0-9]*|0) echo "bench: --big needs a positive number of MB" >&2; exit 2 ;; esac
 case $rounds in ''|*[!0-9]*|0) echo "bench: --rounds needs a positive number" >&2; exit 2 ;; esac
 case $size_mb in ''|*[!0-9]*|0) echo "bench: --size needs a positive number of MB" >&2; exit 2 ;; esac
+for ms in ${s3_latency//,/ }; do
+  case $ms in ''|*[!0-9]*) echo "bench: --s3-latency needs delays in ms, like 0,20,60" >&2; exit 2 ;; esac
+done
 case $small_count in ''|*[!0-9]*|0) echo "bench: --files needs a positive number" >&2; exit 2 ;; esac
 for t in ${tools//,/ }; do
   case $t in holdfast|restic|borg|tar+zstd) ;; *) echo "bench: unknown tool $t (holdfast, restic, borg, tar+zstd)" >&2; exit 2 ;; esac
@@ -70,7 +82,7 @@ for set in ${sets//,/ }; do
   case $set in mixed|small|big) ;; *) echo "bench: unknown set $set (mixed, small, big)" >&2; exit 2 ;; esac
 done
 
-for tool in restic borg zstd tar /usr/bin/time python3; do
+for tool in restic borg zstd tar /usr/bin/time python3 curl; do
   command -v "$tool" >/dev/null || {
     echo "bench: $tool is missing (apt-get install restic borgbackup zstd time python3)" >&2
     exit 1
@@ -84,7 +96,8 @@ else
   hf=$PWD/target/release/holdfast
 fi
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+proxy_pid=""
+trap '[ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null; rm -rf "$work"' EXIT
 results=$work/results.tsv
 : >"$results"
 export HOLDFAST_PASSWORD=bench RESTIC_PASSWORD=bench BORG_PASSPHRASE=bench
@@ -103,7 +116,7 @@ gen() { # set dir
 
 measure() { # set step tool cmd...
   local set=$1 step=$2 tool=$3; shift 3
-  use "$tool" || return 0
+  [ "$tool" = link ] || use "$tool" || return 0
   local load
   settle
   load=$(cut -d' ' -f1 /proc/loadavg)
@@ -122,6 +135,27 @@ record_size() { # set tool path
 }
 
 warm() { tar -cf - -C "$1" . | cat >/dev/null; }
+
+# Starts bench/latency_proxy.py in front of port $1 with $2 ms per request; sets
+# proxy_pid and proxy_port.
+start_proxy() { # upstream-port delay-ms
+  rm -f "$work/proxy-port"
+  python3 bench/latency_proxy.py "$1" "$2" "$work/proxy-port" &
+  proxy_pid=$!
+  for _ in $(seq 1 100); do
+    [ -s "$work/proxy-port" ] && break
+    kill -0 "$proxy_pid" 2>/dev/null || { echo "bench: the latency proxy did not start" >&2; exit 1; }
+    sleep 0.1
+  done
+  proxy_port=$(cat "$work/proxy-port")
+}
+stop_proxy() {
+  if [ -n "$proxy_pid" ]; then
+    kill "$proxy_pid" 2>/dev/null || true
+    wait "$proxy_pid" 2>/dev/null || true
+  fi
+  proxy_pid=""
+}
 
 # Writes out what earlier steps left dirty, before each measured command and after each
 # deletion, so no tool pays for another's writing. ext4 does not hand out an inode freed
@@ -194,6 +228,27 @@ for round in $(seq 1 "$rounds"); do
       if use holdfast; then
         diff -r "$d" "$work/out-hf-s3" >/dev/null || { echo "bench: holdfast's restore from Garage differs from the data" >&2; exit 1; }
       fi
+      upstream_port=$(sed -n 's#.*127\.0\.0\.1:\([0-9]*\).*#\1#p' <<<"$endpoint")
+      for ms in ${s3_latency//,/ }; do
+        # A cold restore through the latency proxy: holdfast, restic with a sync of what
+        # it wrote, and the link's own limit for the same packs.
+        start_proxy "$upstream_port" "$ms"
+        via="http://127.0.0.1:$proxy_port"
+        hf_via="${hf_s3/$endpoint/$via}"
+        step="restore-s3-${ms}ms"
+        rm -rf "$work/cache"
+        measure "$set" "$step" holdfast "$hf" restore latest --repo "$hf_via" --target "$work/out-hf-s3-$ms"
+        rm -rf "$work/cache"
+        measure "$set" "$step" restic bash -c "restic restore latest --repo 's3:$via/$bucket/$pfx-restic' --target '$work/out-restic-s3-$ms' && sync -f '$work/out-restic-s3-$ms'"
+        python3 bench/link_limit.py "$via" "$bucket" "$pfx" "$link_span_mib" >"$work/link-ranges"
+        measure "$set" "$step" link bash -c "xargs -P $link_n -n 2 sh -c 'curl -sf -o /dev/null -r \"\$1\" -H \"x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\" --aws-sigv4 \"aws:amz:\${AWS_REGION:-garage}:s3\" --user \"\$AWS_ACCESS_KEY_ID:\$AWS_SECRET_ACCESS_KEY\" \"\$0\"' <'$work/link-ranges'"
+        stop_proxy
+        if use holdfast; then
+          diff -r "$d" "$work/out-hf-s3-$ms" >/dev/null || { echo "bench: holdfast's restore through the $ms ms proxy differs from the data" >&2; exit 1; }
+        fi
+        rm -rf "$work/out-hf-s3-$ms" "$work/out-restic-s3-$ms"
+        settle
+      done
     fi
     if [ "$round" = 1 ] && use holdfast; then
       diff -r "$d" "$work/out-hf" >/dev/null || { echo "bench: holdfast's restore of $set differs from the data" >&2; exit 1; }

@@ -81,7 +81,8 @@ pub use repository::{
     IndexedRepository, InitOptions, OpenOptions, Picked, Repository, Restorable, init,
 };
 pub use restore::{
-    Damaged, OnIndex, Overwrite, RESTORE_TEMP_PREFIX, RestoreOptions, RestoreSummary, restore,
+    Damaged, OnIndex, Overwrite, PackReader, RESTORE_TEMP_PREFIX, ReadFuture, ReadOptions,
+    RestoreOptions, RestoreSummary, restore,
 };
 pub use snapshot::{BackupReport, Shrunk, Snapshot, SnapshotSummary};
 pub use tools::{SnapshotFilter, find, stats, tag};

@@ -8,6 +8,7 @@ mod integration {
     pub mod names;
     pub mod outage;
     pub mod prune_two_phase;
+    pub mod restore_reads;
     pub mod restore_stream;
     pub mod roundtrip;
     pub mod safety;

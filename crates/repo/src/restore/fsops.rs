@@ -113,7 +113,7 @@ pub(super) fn running_as_root() -> bool {
 /// keeps it (it is reported once per descriptor), and [`Filesystems::sync`] returns it.
 #[derive(Default)]
 pub(super) struct Filesystems {
-    dirs: HashMap<u64, (PathBuf, Arc<File>)>,
+    dirs: Mutex<HashMap<u64, (PathBuf, Arc<File>)>>,
     failed: Arc<Mutex<Option<(PathBuf, std::io::Error)>>>,
     running: Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Bytes written since the last flush started.
@@ -128,15 +128,19 @@ type Opened = Vec<(PathBuf, Arc<File>)>;
 impl Filesystems {
     /// Records the file system of `dir` (device `dev`), opening `dir` if it is the first
     /// directory seen there.
-    pub(super) fn add(&mut self, dev: u64, dir: &Path) -> std::io::Result<()> {
-        if let std::collections::hash_map::Entry::Vacant(slot) = self.dirs.entry(dev) {
+    pub(super) fn add(&self, dev: u64, dir: &Path) -> std::io::Result<()> {
+        let mut dirs = self.dirs.lock().map_err(|_| poisoned())?;
+        if let std::collections::hash_map::Entry::Vacant(slot) = dirs.entry(dev) {
             slot.insert((dir.to_path_buf(), Arc::new(File::open(dir)?)));
         }
         Ok(())
     }
 
     fn opened(&self) -> Opened {
-        self.dirs.values().cloned().collect()
+        self.dirs
+            .lock()
+            .map(|d| d.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Counts `n` bytes written by a worker and starts a flush once [`KICK_BYTES`] have
@@ -180,13 +184,17 @@ impl Filesystems {
     /// Waits for a background flush, then flushes every file system once more: `syncfs`
     /// writes out the file data and the directory entries of the renames alike. Fails
     /// with the first error, from the background or from now, naming the directory.
-    pub(super) fn sync(self) -> Result<(), (PathBuf, std::io::Error)> {
+    pub(super) fn sync(&self) -> Result<(), (PathBuf, std::io::Error)> {
         self.wait();
         if let Some(e) = self.failed.lock().ok().and_then(|mut f| f.take()) {
             return Err(e);
         }
         flush(&self.opened())
     }
+}
+
+fn poisoned() -> std::io::Error {
+    std::io::Error::other("the restore's list of file systems is poisoned")
 }
 
 fn flush(dirs: &Opened) -> Result<(), (PathBuf, std::io::Error)> {
@@ -205,7 +213,7 @@ mod tests {
     #[test]
     fn an_error_of_a_background_flush_fails_the_final_one() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut fs = Filesystems::default();
+        let fs = Filesystems::default();
         fs.add(1, dir.path()).expect("add");
         fs.kick();
         fs.wait();
@@ -220,7 +228,7 @@ mod tests {
     #[test]
     fn a_flush_starts_once_enough_is_written_within_a_batch() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut fs = Filesystems::default();
+        let fs = Filesystems::default();
         fs.add(1, dir.path()).expect("add");
         fs.wrote(KICK_BYTES - 1);
         assert!(fs.running.lock().expect("lock").is_none(), "too early");
@@ -236,7 +244,7 @@ mod tests {
     #[test]
     fn one_directory_is_held_per_file_system() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut fs = Filesystems::default();
+        let fs = Filesystems::default();
         fs.add(7, dir.path()).expect("add");
         fs.add(7, Path::new("/nonexistent/holdfast-test"))
             .expect("not opened again");

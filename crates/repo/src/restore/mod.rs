@@ -4,13 +4,16 @@
 //! were checked by the tree parser (one component, no `..`, `/` or NUL). Directories are
 //! created parents first and each one is checked to be a real directory, never a
 //! symlink, before anything is written in it. Files are restored in bounded batches
-//! ([`files`]): written to fresh temp names opened with `O_EXCL | O_NOFOLLOW`, their
-//! blobs fetched pack by pack in range requests, then metadata is set and each temp file
-//! renamed over the final name. Symlinks are made after all files, so no file is ever
-//! written through one; directory modes and times are set last, deepest first; one
-//! `syncfs(2)` per filesystem makes it all durable before the restore reports success
-//! ([`fsops`]). A damaged blob or tree spoils only the files that need it: they are
-//! listed in the summary and the rest is restored.
+//! ([`files`]), several in flight at once: written to fresh temp names opened with
+//! `O_EXCL | O_NOFOLLOW` at their final size, their blobs copied from a local copy where
+//! one holds them and otherwise fetched in planned range requests ([`read`]: coalesced per
+//! pack, many in flight, bounded by a window of bytes, opened on all cores, written out of
+//! order), then metadata is set and each complete temp file renamed over the final name.
+//! Symlinks are made after all files, so no file is ever written through one; directory
+//! modes and times are set last, deepest first; one `syncfs(2)` per filesystem makes it
+//! all durable before the restore reports success ([`fsops`]). A damaged blob or tree
+//! spoils only the files that need it: they are listed in the summary and the rest is
+//! restored. A file is renamed into place only when every one of its writes happened.
 //!
 //! What exists in the target is decided by [`overwrite`]: a non-empty target is refused
 //! unless [`RestoreOptions::overwrite`] names a mode (restic 0.17's `always`, `if-changed`,
@@ -32,6 +35,7 @@ mod files;
 mod fsops;
 pub mod overwrite;
 mod plan;
+mod read;
 
 use crate::browse::Entry;
 use crate::error::{Error, Result};
@@ -40,6 +44,10 @@ use crate::repair::IndexRecovery;
 use crate::repository::IndexedRepository;
 use crate::snapshot::Snapshot;
 pub use overwrite::{Action, Overwrite, Planned};
+pub use read::{
+    CONNECTIONS_ENV, DEFAULT_WINDOW, PackReader, ReadFuture, ReadOptions, WINDOW_ENV,
+    default_connections,
+};
 
 /// The start of a file's temporary name while it is being restored, beside its final
 /// place; it is renamed into place when complete. Volumes list it among the names
@@ -69,6 +77,15 @@ pub struct RestoreOptions {
     /// read from their own trailers) before anything is written: the command line warns
     /// from it, so it need not load the index a second time to know.
     pub on_index: Option<OnIndex>,
+    /// How file contents are read: concurrent requests and the window of bytes in
+    /// flight ([`ReadOptions`]).
+    pub reads: ReadOptions,
+    /// A directory holding an older copy of the data (the live volume an in-place restore
+    /// replaces): a regular file at the same path there is chunked, and the blobs the
+    /// snapshot needs that it holds are copied from it instead of fetched. Nothing there
+    /// is changed. (With [`Overwrite::IfChanged`], a file being replaced in the target is
+    /// used the same way.)
+    pub reuse: Option<PathBuf>,
 }
 
 /// A callback given the [`IndexRecovery`] of a restore's index ([`RestoreOptions::on_index`]).
@@ -92,6 +109,8 @@ impl Default for RestoreOptions {
             dry_run: false,
             progress: None,
             on_index: None,
+            reads: ReadOptions::default(),
+            reuse: None,
         }
     }
 }
@@ -193,10 +212,18 @@ async fn restore_locked(
     {
         p.set_total(snapshot.size);
     }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(restore_threads(repo.store()))
-        .build()
-        .map_err(|e| Error::Internal(format!("restore threads: {e}")))?;
+    let pool = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(restore_threads())
+            .build()
+            .map_err(|e| Error::Internal(format!("restore threads: {e}")))?,
+    );
+    let reader = Arc::new(read::Reader::new(
+        repo,
+        &opts.reads,
+        pool.clone(),
+        cancel.clone(),
+    ));
     let job = Job {
         repo: repo.clone(),
         rt: tokio::runtime::Handle::current(),
@@ -209,6 +236,8 @@ async fn restore_locked(
         progress: opts.progress.clone(),
         counts_total: include.is_some(),
         pool,
+        reader,
+        reuse: opts.reuse.clone(),
         paths: Mutex::new(crate::longpath::LongPaths::new(&target)),
         target,
     };
@@ -218,15 +247,11 @@ async fn restore_locked(
         .map_err(|e| Error::Internal(format!("restore task: {e}")))?
 }
 
-/// Threads that fetch and write blobs: enough to keep the cores busy on a local store,
-/// more on a remote one, where each read mostly waits on the network.
-fn restore_threads(store: &holdfast_store::Store) -> usize {
+/// Threads that open, decode and write blobs and create and rename files: the cores, and
+/// a few more to cover the file system's own waits. Reads wait on the runtime, not here.
+fn restore_threads() -> usize {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    if store.local_root().is_some() {
-        cores.max(4)
-    } else {
-        (cores * 2).max(8)
-    }
+    cores.max(4)
 }
 
 /// A file of the snapshot waiting in a batch.
@@ -234,6 +259,8 @@ struct Queued {
     entry: Entry,
     /// It replaces an entry of the target (fsynced before its rename).
     replaces: bool,
+    /// A local file that may hold some of its blobs.
+    seed: Option<files::Seed>,
 }
 
 struct Job {
@@ -250,7 +277,11 @@ struct Job {
     progress: Option<Arc<Progress>>,
     /// The progress total is counted as files are chosen (with `include`).
     counts_total: bool,
-    pool: rayon::ThreadPool,
+    pool: Arc<rayon::ThreadPool>,
+    /// Fetches file contents for every batch (shared connections and window).
+    reader: Arc<read::Reader>,
+    /// See [`RestoreOptions::reuse`].
+    reuse: Option<PathBuf>,
     /// Paths below the target, made short however deep they go ([`crate::longpath`]).
     paths: Mutex<crate::longpath::LongPaths>,
 }

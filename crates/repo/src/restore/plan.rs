@@ -16,9 +16,11 @@
 //! open descriptors.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use globset::GlobSet;
 
+use super::files::{Seed, Started};
 use super::fsops::{self, make_dir, would_make_dir};
 use super::{Damaged, Job, Queued, RestoreSummary};
 use crate::browse::Entry;
@@ -27,8 +29,9 @@ use crate::id::Id;
 use crate::restore::overwrite::{self, Action, Planned};
 use crate::tree::{Node, NodeType};
 
-/// Files restored together (each holds an open descriptor while its batch runs).
-pub(super) const BATCH_FILES: usize = 256;
+/// Files restored together (each holds an open descriptor while its batch runs; up to
+/// [`depth`] batches run at once).
+pub(super) const BATCH_FILES: usize = 128;
 /// Bytes of file content that close a batch (one larger file is a batch of its own).
 pub(super) const BATCH_BYTES: u64 = 128 << 20;
 
@@ -71,7 +74,11 @@ struct Walk<'a> {
     queue: Vec<Queued>,
     queued_bytes: u64,
     /// The file systems written to, for the flushes.
-    filesystems: fsops::Filesystems,
+    filesystems: Arc<fsops::Filesystems>,
+    /// The batches whose reads run while the next one is gathered and started, oldest
+    /// first; at most [`depth`] of them.
+    inflight: std::collections::VecDeque<Started>,
+    depth: usize,
     summary: RestoreSummary,
 }
 
@@ -106,7 +113,9 @@ impl Job {
             links: Vec::new(),
             queue: Vec::new(),
             queued_bytes: 0,
-            filesystems: fsops::Filesystems::default(),
+            filesystems: Arc::default(),
+            inflight: std::collections::VecDeque::new(),
+            depth: depth(),
             summary,
         };
         if !self.dry_run {
@@ -117,8 +126,14 @@ impl Job {
                 .add(dev, &self.target)
                 .map_err(|e| Error::io(&self.target, e))?;
         }
-        walk.walk(root_tree.nodes)?;
-        walk.flush();
+        let walked = walk.walk(root_tree.nodes);
+        if walked.is_ok() {
+            walk.flush();
+        }
+        while !walk.inflight.is_empty() {
+            walk.settle();
+        }
+        walked?;
         walk.finish_links();
         let Walk {
             dirs,
@@ -332,9 +347,11 @@ impl Walk<'_> {
             }
             _ => {}
         }
+        let seed = self.seed(&entry, action);
         self.queue.push(Queued {
             entry,
             replaces: action == Action::Overwrite,
+            seed,
         });
         self.queued_bytes += size;
         if self.queue.len() >= BATCH_FILES || self.queued_bytes >= BATCH_BYTES {
@@ -342,7 +359,21 @@ impl Walk<'_> {
         }
     }
 
-    /// Restores the queued files.
+    /// Where a file's blobs may already be on disk: the file it replaces under
+    /// `if-changed`, or the same path under [`super::RestoreOptions::reuse`].
+    fn seed(&self, entry: &Entry, action: Action) -> Option<Seed> {
+        if action == Action::Overwrite && self.job.mode == Some(overwrite::Overwrite::IfChanged) {
+            return Some(Seed::Dest);
+        }
+        let path = self.job.reuse.as_ref()?.join(&entry.path);
+        std::fs::symlink_metadata(&path)
+            .is_ok_and(|m| m.is_file())
+            .then_some(Seed::Path(path))
+    }
+
+    /// Starts restoring the queued files, then, when [`depth`] batches are in flight,
+    /// waits for the oldest: a batch of small files is about one round trip to the store,
+    /// so the round trips of several batches overlap.
     fn flush(&mut self) {
         if self.queue.is_empty() {
             return;
@@ -352,14 +383,22 @@ impl Walk<'_> {
         if self.job.stopped() {
             return;
         }
-        let written = self.job.pool.install(|| {
-            self.job
-                .restore_files(&queue, self.me_root, &self.filesystems)
-        });
-        for (q, n) in written {
+        let started = self.job.start_batch(queue, &self.filesystems);
+        self.inflight.push_back(started);
+        while self.inflight.len() >= self.depth {
+            self.settle();
+        }
+    }
+
+    /// Waits for the oldest batch in flight and counts what it restored.
+    fn settle(&mut self) {
+        let Some(started) = self.inflight.pop_front() else {
+            return;
+        };
+        for (replaces, n) in self.job.finish_batch(started, self.me_root) {
             self.summary.files += 1;
             self.summary.bytes += n;
-            self.summary.overwritten += u64::from(q.replaces);
+            self.summary.overwritten += u64::from(replaces);
         }
         if !self.job.dry_run {
             self.filesystems.kick();
@@ -412,6 +451,15 @@ impl Walk<'_> {
         }
         action
     }
+}
+
+/// Batches in flight: each holds up to [`BATCH_FILES`] open descriptors, so as many as a
+/// quarter of the soft descriptor limit allows, at least 2 and at most 8.
+fn depth() -> usize {
+    let soft = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(u64::MAX);
+    (soft / 4 / BATCH_FILES as u64).clamp(2, 8) as usize
 }
 
 /// The path of directory `i` relative to the target, from the names of its chain.
