@@ -23,7 +23,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use holdfast_volume::config::Config;
 use holdfast_volume::databases::sqlite::{Destination, FollowOptions, Follower};
-use holdfast_volume::status::VolumeStatus;
+use holdfast_volume::status::{ReplicatedDatabase, VolumeStatus};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -123,13 +123,19 @@ impl Pitr {
         self.entries.iter().map(|(_, s)| lock(s).clone()).collect()
     }
 
-    /// Adds each replicated database's alert to its volume.
+    /// Adds each replicated database, its newest point, lag and alert to its volume.
     pub fn apply(&self, statuses: &mut [VolumeStatus]) {
         let now = Utc::now();
         for state in self.states() {
-            if let Some(alert) = state.alert(now)
-                && let Some(s) = statuses.iter_mut().find(|s| s.name == state.volume)
-            {
+            let Some(s) = statuses.iter_mut().find(|s| s.name == state.volume) else {
+                continue;
+            };
+            s.databases.push(ReplicatedDatabase {
+                database: state.database.clone(),
+                newest_point: state.shipped.map(holdfast_volume::freshness::rfc3339),
+                lag_seconds: state.lag_seconds(now),
+            });
+            if let Some(alert) = state.alert(now) {
                 s.alerts.push(alert);
             }
         }

@@ -78,6 +78,11 @@ pub struct VolumeStatus {
     /// left out of the JSON when empty).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub replicas: Vec<ReplicaStatus>,
+    /// The SQLite databases with point-in-time replication (`replicate`) and how far
+    /// behind the live database the newest restorable point is (left out of the JSON
+    /// when none is replicated).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub databases: Vec<ReplicatedDatabase>,
     /// More about the probe, left out of the JSON.
     #[serde(skip)]
     pub details: StatusDetails,
@@ -105,6 +110,17 @@ pub struct ReplicaStatus {
     pub copied: u64,
     /// The replica's alerts (each says "replica"); empty when it keeps up.
     pub alerts: Vec<String>,
+}
+
+/// One SQLite database with point-in-time replication, as `status` sees it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ReplicatedDatabase {
+    /// Its path in the volume (its name in `restore --database … --time`).
+    pub database: String,
+    /// The newest point a restore reaches now (RFC 3339 UTC); `None` before the first.
+    pub newest_point: Option<String>,
+    /// Seconds between that point and now: the writes a restore now would miss.
+    pub lag_seconds: Option<i64>,
 }
 
 /// Detail behind a [`VolumeStatus`].
@@ -262,6 +278,7 @@ fn probe_with(volume: &Volume, entries: &[MountEntry]) -> VolumeStatus {
         last_backup_error: None,
         backup_max_age_s: None,
         replicas: Vec::new(),
+        databases: Vec::new(),
         details,
     };
     status.alerts = alerts(volume, &status);

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use holdfast_volume::config::Config;
 use holdfast_volume::freshness::{self, BackupRecord, Blocker, one_line};
-use holdfast_volume::status::VolumeStatus;
+use holdfast_volume::status::{ReplicatedDatabase, VolumeStatus};
 
 use crate::access::RepoAccess;
 
@@ -56,9 +56,14 @@ pub async fn status_once(config: &Config, access: &RepoAccess) -> Vec<VolumeStat
             Vec::new()
         }
     };
-    let newest = newest_snapshots(access)
-        .await
-        .map_err(|e| Blocker::CannotCheck(one_line(&crate::error::chain(&e))));
+    let read = read_repository(access).await;
+    let (newest, points) = match read {
+        Ok((n, p)) => (Ok(n), p),
+        Err(e) => (
+            Err(Blocker::CannotCheck(one_line(&crate::error::chain(&e)))),
+            Vec::new(),
+        ),
+    };
     let record_of = |name: &str| {
         let mut record = volume_record(config, name);
         if let Ok(n) = &newest {
@@ -73,6 +78,27 @@ pub async fn status_once(config: &Config, access: &RepoAccess) -> Vec<VolumeStat
         newest.as_ref().err(),
         Utc::now(),
     );
+    let now = Utc::now();
+    for s in &mut statuses {
+        let Some(volume) = config.volume(&s.name) else {
+            continue;
+        };
+        for db in volume.databases.iter().filter(|d| d.replicate().is_some()) {
+            let Some(key) = db.sqlite_path().map(|p| p.to_string_lossy().into_owned()) else {
+                continue;
+            };
+            let newest = points
+                .iter()
+                .filter(|(v, d, _)| *d == key && v.as_deref().is_none_or(|v| v == volume.name))
+                .map(|(_, _, t)| *t)
+                .max();
+            s.databases.push(ReplicatedDatabase {
+                database: key,
+                newest_point: newest.map(holdfast_volume::freshness::rfc3339),
+                lag_seconds: newest.map(|t| (now - t).num_seconds().max(0)),
+            });
+        }
+    }
     statuses
 }
 
@@ -85,8 +111,15 @@ pub fn volume_record(config: &Config, name: &str) -> BackupRecord {
         .unwrap_or_default()
 }
 
-/// The time of each volume's newest snapshot.
-async fn newest_snapshots(access: &RepoAccess) -> crate::Result<BTreeMap<String, DateTime<Utc>>> {
+/// A replicated database's newest restorable point: its volume (when the head names
+/// one), its key, the time.
+type Point = (Option<String>, String, DateTime<Utc>);
+
+/// The time of each volume's newest snapshot, and each replicated database's newest
+/// restorable point.
+async fn read_repository(
+    access: &RepoAccess,
+) -> crate::Result<(BTreeMap<String, DateTime<Utc>>, Vec<Point>)> {
     let repo = access.open().await?;
     let mut out = BTreeMap::new();
     for (_, snap) in repo.snapshots().await? {
@@ -95,5 +128,14 @@ async fn newest_snapshots(access: &RepoAccess) -> crate::Result<BTreeMap<String,
             *t = (*t).max(snap.time);
         }
     }
-    Ok(out)
+    let points = holdfast_repo::wal::lineages(&repo)
+        .await?
+        .into_iter()
+        .filter_map(|l| {
+            let time = l.last_time()?;
+            let (_, head) = l.head?;
+            Some((head.volume, head.database, time))
+        })
+        .collect();
+    Ok((out, points))
 }

@@ -122,6 +122,24 @@ fn render(statuses: &[VolumeStatus]) -> String {
         .collect();
     let mut out = table(&headers, &rows);
     for s in statuses {
+        for db in &s.databases {
+            let _ = match (&db.newest_point, db.lag_seconds) {
+                (Some(t), Some(lag)) => writeln!(
+                    out,
+                    "{}: database {} restorable to {t} ({} ago)",
+                    s.name,
+                    db.database,
+                    freshness::age(chrono::Duration::seconds(lag))
+                ),
+                _ => writeln!(
+                    out,
+                    "{}: database {} has no replicated point yet",
+                    s.name, db.database
+                ),
+            };
+        }
+    }
+    for s in statuses {
         for alert in &s.alerts {
             let _ = writeln!(out, "alert: {}: {alert}", s.name);
         }

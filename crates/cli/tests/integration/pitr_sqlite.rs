@@ -97,6 +97,12 @@ fn a_killed_serve_loses_at_most_the_last_interval_and_restores_any_point() {
         std::thread::sleep(Duration::from_millis(100));
     }
     drop(conn);
+    // `holdfast status` reads the newest restorable point from the repository.
+    let (_, out, err) = holdfast(&dir, &["--json", "status"]);
+    let status: serde_json::Value = serde_json::from_str(&out).expect("status JSON");
+    let db = &status[0]["databases"][0];
+    assert_eq!(db["database"], "db/app.db", "{out}{err}");
+    assert!(db["newest_point"].is_string(), "{out}");
     // SIGKILL: nothing of holdfast gets to finish.
     Command::new("kill")
         .args(["-KILL", &s.pid().to_string()])

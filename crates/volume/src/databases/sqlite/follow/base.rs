@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 const MAX_BASE_WAIT: Duration = Duration::from_secs(300);
 
 use chrono::{DateTime, Utc};
-use holdfast_repo::wal::{self, Head, Page};
+use holdfast_repo::wal::{self, Head, Page, Reason};
 
 use super::{Follower, Live, NO_ANSWER, PollReport, Staged, io_err, repo_err, segment};
 use crate::databases::DatabaseError;
@@ -87,7 +87,14 @@ impl Follower {
             let txns = read_txns(&self.wal_path, Cursor::start(c.header), c.frames)
                 .map_err(|e| io_err(&self.wal_path, e))?;
             if txns.last().map(|t| t.end) != Some(c) {
-                return Ok(false); // the generation moved under us; next poll
+                // The generation moved under us (the WAL restarted while no pin held it):
+                // the cursor names frames that are gone, so start again from the WAL as
+                // it is now at the next poll; every destination needs a new base.
+                self.pins = None;
+                self.cursor = None;
+                self.identity = None;
+                self.break_all(Reason::Reset, report);
+                return Ok(false);
             }
             let staged: Vec<Staged> = txns
                 .into_iter()
