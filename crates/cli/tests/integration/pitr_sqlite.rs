@@ -52,13 +52,14 @@ fn assert_prefix(rows: &[i64]) {
     }
 }
 
-#[test]
-fn a_killed_serve_loses_at_most_the_last_interval_and_restores_any_point() {
+/// `holdfast serve` on a project whose volume holds an empty WAL-mode database `t(n)`,
+/// once its follower runs; the project directory.
+fn start_serve() -> (Server, std::path::PathBuf) {
     let mut setup = Setup::new(CONFIG);
     setup
         .env
         .push(("HOLDFAST_PASSWORD".into(), PASSWORD.into()));
-    let mut s = Server::start(setup, |dir| {
+    let s = Server::start(setup, |dir| {
         prepare(dir);
         // prepare's stand-in file is not a database: the app's real one replaces it.
         let _ = std::fs::remove_file(dir.join("vol/db/app.db"));
@@ -66,8 +67,14 @@ fn a_killed_serve_loses_at_most_the_last_interval_and_restores_any_point() {
         conn.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (n INTEGER PRIMARY KEY);")
             .expect("schema");
     });
-    let dir = s.dir().to_path_buf();
     s.wait_log("point-in-time replication every 200 ms");
+    let dir = s.dir().to_path_buf();
+    (s, dir)
+}
+
+#[test]
+fn a_killed_serve_loses_at_most_the_last_interval_and_restores_any_point() {
+    let (mut s, dir) = start_serve();
     // The writer: 600 rows, one transaction each, a few milliseconds apart.
     let conn = rusqlite::Connection::open(dir.join("vol/db/app.db")).expect("db");
     let mut committed_at = Vec::new();
@@ -171,19 +178,7 @@ struct Trial {
 }
 
 fn trial(rng: &mut super::proc_util::Rng) -> Trial {
-    let mut setup = Setup::new(CONFIG);
-    setup
-        .env
-        .push(("HOLDFAST_PASSWORD".into(), PASSWORD.into()));
-    let mut s = Server::start(setup, |dir| {
-        prepare(dir);
-        let _ = std::fs::remove_file(dir.join("vol/db/app.db"));
-        let conn = rusqlite::Connection::open(dir.join("vol/db/app.db")).expect("db");
-        conn.execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (n INTEGER PRIMARY KEY);")
-            .expect("schema");
-    });
-    let dir = s.dir().to_path_buf();
-    s.wait_log("point-in-time replication every 200 ms");
+    let (mut s, dir) = start_serve();
     let conn = rusqlite::Connection::open(dir.join("vol/db/app.db")).expect("db");
     // The writer commits about 200 rows a second; holdfast and the writer stop together
     // at a random moment 1 to 3 s in.

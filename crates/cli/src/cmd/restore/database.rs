@@ -17,6 +17,20 @@ use crate::context::outln;
 use crate::exit::Failure;
 use crate::global::GlobalArgs;
 
+/// Says where the replaced copy of database `name` is kept, when `--keep-old` asked.
+fn say_kept(name: &str, kept: Option<&std::path::Path>) {
+    if let Some(kept) = kept {
+        crate::global::stderr_note(
+            tracing::Level::INFO,
+            &format!(
+                "the old copy of database {name} (with its -wal/-shm) is kept in {}",
+                kept.display()
+            ),
+            "",
+        );
+    }
+}
+
 /// A usage error (exit 2) for a wrong request, an error (exit 1) otherwise.
 fn failure(e: DatabaseRestoreError) -> Failure {
     if e.is_input() {
@@ -46,16 +60,7 @@ pub async fn run(
     let done = database::restore_database(repo, volume, db, snap, &opts)
         .await
         .map_err(failure)?;
-    if let Some(kept) = &done.kept {
-        crate::global::stderr_note(
-            tracing::Level::INFO,
-            &format!(
-                "the old copy of database {name} (with its -wal/-shm) is kept in {}",
-                kept.display()
-            ),
-            "",
-        );
-    }
+    say_kept(name, done.kept.as_deref());
     if !g.quiet {
         outln!(
             "restored database {name} ({}) from the snapshot of {}",
@@ -154,16 +159,7 @@ pub(super) async fn run_point(
     let done = point::restore_point(&repo, volume, db, target, dest)
         .await
         .map_err(failure)?;
-    if let Some(kept) = &done.kept {
-        crate::global::stderr_note(
-            tracing::Level::INFO,
-            &format!(
-                "the old copy of database {name} (with its -wal/-shm) is kept in {}",
-                kept.display()
-            ),
-            "",
-        );
-    }
+    say_kept(name, done.kept.as_deref());
     if !g.quiet {
         outln!(
             "restored database {name} to {} (transaction {}; {} and {} read) at {}",
