@@ -10,6 +10,7 @@ mod integration {
     mod migrate;
     mod migrate_store;
     mod restore_live;
+    mod restore_path;
     mod sqlite_follow;
     mod status;
     mod swap;

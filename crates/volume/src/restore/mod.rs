@@ -8,6 +8,7 @@
 //! | [`missing`] | the listed files missing from a volume | `restore_if_missing` (`holdfast run`) |
 //! | [`in_place`] | a whole volume with a chosen snapshot | `holdfast restore ID --in-place --yes` |
 //! | [`database`] | one database (SQLite by swap, Postgres by `pg_restore`) | `holdfast restore ID --database NAME --yes` |
+//! | [`path`] | one file or directory of a volume, kept for an undo ([`kept`]) | `POST /api/v1/restores` |
 //!
 //! Each one:
 //!
@@ -29,7 +30,9 @@
 pub mod database;
 pub mod empty;
 pub mod in_place;
+pub mod kept;
 pub mod missing;
+pub mod path;
 pub mod point;
 
 use holdfast_repo::restore::Damaged;
