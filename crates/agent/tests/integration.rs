@@ -6,6 +6,7 @@
 mod integration {
     mod backup_failure;
     mod notify;
+    mod restores;
     mod router;
     mod util;
 }

@@ -1,6 +1,8 @@
 //! On-demand backups as jobs: `POST /api/v1/backups` starts one and answers `202` with
 //! its id; `GET /api/v1/jobs/{id}` reports it (`?wait=true` holds the answer until the
-//! job ends, at most [`WAIT_LIMIT`]).
+//! job ends, at most [`WAIT_LIMIT`]). Restores of one path and their undos
+//! ([`crate::http::restores`]) are jobs of the same list, with their bytes done / total
+//! read live while they run.
 //!
 //! A job runs on a task of its own that holds the server's backup lock, so no request
 //! lifetime decides a backup's fate: a client that goes away leaves the backup running to
@@ -15,6 +17,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use chrono::{DateTime, Utc};
+use holdfast_repo::Progress;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
@@ -58,26 +61,50 @@ pub struct JobView {
     pub snapshots: Option<Vec<BackupReport>>,
     /// Why it failed.
     pub error: Option<String>,
+    /// A restore's snapshot (short id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+    /// A restore's path, relative to the volume.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// A restore's bytes of file content: done / total (the total grows as files are
+    /// found).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<JobProgress>,
+    /// What a restore or an undo did, once it succeeded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore: Option<crate::http::restores::RestoreView>,
 }
+
+/// Bytes done and the total known so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct JobProgress {
+    /// Bytes done.
+    pub done: u64,
+    /// Bytes to do, as known so far.
+    pub total: u64,
+}
+
+/// One remembered job: its view, and the live counter of a restore.
+type Entry = (String, watch::Sender<JobView>, Option<Arc<Progress>>);
 
 /// The jobs of this server.
 #[derive(Default)]
 pub struct BackupJobs {
-    jobs: Mutex<VecDeque<(String, watch::Sender<JobView>)>>,
+    jobs: Mutex<VecDeque<Entry>>,
 }
 
 impl BackupJobs {
     fn start(&self, volume: Option<String>) -> watch::Sender<JobView> {
-        let view = JobView {
-            id: uuid::Uuid::new_v4().simple().to_string(),
-            kind: "backup",
-            volume,
-            status: JobStatus::Running,
-            started: Utc::now(),
-            finished: None,
-            snapshots: None,
-            error: None,
-        };
+        self.start_job(JobView::new("backup", volume), None)
+    }
+
+    /// Remembers a new running job (forgetting the oldest finished ones beyond [`KEEP`]).
+    pub(crate) fn start_job(
+        &self,
+        view: JobView,
+        progress: Option<Arc<Progress>>,
+    ) -> watch::Sender<JobView> {
         let id = view.id.clone();
         let (tx, _) = watch::channel(view);
         let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
@@ -85,7 +112,7 @@ impl BackupJobs {
         while jobs.len() >= KEEP {
             match jobs
                 .iter()
-                .position(|(_, j)| j.borrow().status != JobStatus::Running)
+                .position(|(_, j, _)| j.borrow().status != JobStatus::Running)
             {
                 Some(i) => {
                     jobs.remove(i);
@@ -93,16 +120,57 @@ impl BackupJobs {
                 None => break,
             }
         }
-        jobs.push_back((id, tx.clone()));
+        jobs.push_back((id, tx.clone(), progress));
         tx
     }
 
-    fn find(&self, id: &str) -> Option<watch::Receiver<JobView>> {
+    fn find(&self, id: &str) -> Option<(watch::Receiver<JobView>, Option<Arc<Progress>>)> {
         let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
         jobs.iter()
-            .find(|(i, _)| i == id)
-            .map(|(_, tx)| tx.subscribe())
+            .find(|(i, _, _)| i == id)
+            .map(|(_, tx, p)| (tx.subscribe(), p.clone()))
     }
+
+    /// Every remembered job, newest first, with a running restore's live progress.
+    pub fn list(&self) -> Vec<JobView> {
+        let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        jobs.iter()
+            .rev()
+            .map(|(_, tx, p)| with_progress(tx.borrow().clone(), p.as_deref()))
+            .collect()
+    }
+}
+
+impl JobView {
+    /// A running job of `kind` that has just started.
+    pub fn new(kind: &'static str, volume: Option<String>) -> JobView {
+        JobView {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            kind,
+            volume,
+            status: JobStatus::Running,
+            started: Utc::now(),
+            finished: None,
+            snapshots: None,
+            error: None,
+            snapshot: None,
+            path: None,
+            progress: None,
+            restore: None,
+        }
+    }
+}
+
+/// The view with the counter's figures while the job runs (its last ones once it ended).
+fn with_progress(mut view: JobView, progress: Option<&Progress>) -> JobView {
+    if let Some(p) = progress {
+        let (done, total) = p.get();
+        view.progress = Some(JobProgress {
+            done,
+            total: total.max(done),
+        });
+    }
+    view
 }
 
 /// Query of `POST /api/v1/backups`.
@@ -180,7 +248,7 @@ pub async fn get_job(
     Path(id): Path<String>,
     Query(q): Query<JobQuery>,
 ) -> ApiResult<Json<JobView>> {
-    let Some(mut rx) = state.backup_jobs.find(&id) else {
+    let Some((mut rx, progress)) = state.backup_jobs.find(&id) else {
         return Err(ApiError::not_found(format!("no job {id:?}")));
     };
     if q.wait {
@@ -189,5 +257,5 @@ pub async fn get_job(
         let _ = tokio::time::timeout(WAIT_LIMIT, ended).await;
     }
     let view = rx.borrow().clone();
-    Ok(Json(view))
+    Ok(Json(with_progress(view, progress.as_deref())))
 }

@@ -17,6 +17,7 @@ pub mod health;
 pub mod jobs;
 pub mod page;
 pub mod paths;
+pub mod restores;
 pub mod snapshots;
 pub mod uploads;
 
@@ -184,6 +185,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/snapshots", get(snapshots::get_snapshots))
         .route("/api/v1/backups", post(jobs::post_backup))
         .route("/api/v1/jobs/{id}", get(jobs::get_job))
+        // Restores of one path into a live volume, and their undo.
+        .route(
+            "/api/v1/restores",
+            post(restores::post_restore).get(restores::list_restores),
+        )
+        .route("/api/v1/restores/{id}/undo", post(restores::post_undo))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/", get(page::page))
