@@ -56,6 +56,7 @@ mod integration {
     mod serve_hostile;
     mod serve_http_limits;
     mod serve_status_page;
+    mod serve_status_screens;
     mod serve_status_token;
     mod serve_stream;
     mod serve_symlink_race;

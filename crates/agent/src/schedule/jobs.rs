@@ -44,11 +44,7 @@ pub fn build(ctx: &JobContext) -> Result<Vec<Job>> {
             Box::pin(async move {
                 let reports = backup_volumes(&c.repo, &c.config, None, &c.sinks).await?;
                 let added: u64 = reports.iter().map(|r| r.added).sum();
-                Ok(format!(
-                    "{}, {} added",
-                    crate::text::count(reports.len(), "snapshot"),
-                    crate::text::count(added, "byte")
-                ))
+                Ok(backup_result(reports.len(), added))
             })
         });
         jobs.push(Job::new("backup", p, run, ctx.backup_lock.clone())?);
@@ -105,7 +101,7 @@ pub fn build(ctx: &JobContext) -> Result<Vec<Job>> {
                 Ok(format!(
                     "deleted {}, {}, {}",
                     crate::text::count(r.deleted, "file"),
-                    crate::text::count(r.bytes, "byte"),
+                    holdfast_volume::units::format_size(r.bytes),
                     crate::text::count(r.errors, "error")
                 ))
             })
@@ -113,6 +109,16 @@ pub fn build(ctx: &JobContext) -> Result<Vec<Job>> {
         jobs.push(Job::new(&name, p, run, Arc::default())?);
     }
     Ok(jobs)
+}
+
+/// The result of a scheduled backup, sizes as the command line prints them
+/// (`2 snapshots, 281.4 KiB added`).
+fn backup_result(snapshots: usize, added: u64) -> String {
+    format!(
+        "{}, {} added",
+        crate::text::count(snapshots, "snapshot"),
+        holdfast_volume::units::format_size(added)
+    )
 }
 
 /// `holdfast verify` without `--read-data`: the structure of the repository, then, with
@@ -255,6 +261,11 @@ pub async fn cleanup(job: &CleanupJob, base: &Path, now: DateTime<Utc>) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_backup_result_says_sizes_as_the_command_line_does() {
+        assert_eq!(backup_result(1, 288_160), "1 snapshot, 281.4 KiB added");
+    }
     use holdfast_volume::units::HumanDuration;
 
     #[tokio::test]

@@ -194,7 +194,7 @@ fn serve_keeps_an_after_backup_replica_within_one_backup() {
             .await
             .expect("body");
         assert!(
-            page.contains("<h2>Replicas</h2>") && page.contains("<td>offsite</td>"),
+            page.contains("<h2>Replicas</h2>") && page.contains(">offsite</td>"),
             "{page}"
         );
         let anonymous = reqwest::get(s.url("/"))

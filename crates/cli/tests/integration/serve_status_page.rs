@@ -71,19 +71,31 @@ pub fn start_chromedriver() -> Driver {
 
 /// A WebDriver session of headless Chromium, 1280×1000.
 pub async fn browser(driver: &Driver) -> fantoccini::Client {
+    browser_sized(driver, 1280, 1000).await
+}
+
+/// A WebDriver session of headless Chromium whose viewport is `width`×`height` CSS
+/// pixels; below 800 px wide it is a phone (mobile emulation, so the page's viewport
+/// meta applies as on a real one).
+pub async fn browser_sized(driver: &Driver, width: u32, height: u32) -> fantoccini::Client {
     let chromium =
         std::env::var("HOLDFAST_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let profile = driver.profile.path().to_string_lossy().into_owned();
-    let caps = serde_json::json!({
-        "goog:chromeOptions": {
-            "binary": chromium,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--window-size=1280,1000", format!("--user-data-dir={profile}"),
-            ],
-        }
+    let mut options = serde_json::json!({
+        "binary": chromium,
+        "args": [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", format!("--window-size={width},{height}"),
+            format!("--user-data-dir={profile}"),
+        ],
     });
+    if width < 800 {
+        options["mobileEmulation"] = serde_json::json!({
+            "deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0, "touch": true},
+        });
+    }
+    let caps = serde_json::json!({ "goog:chromeOptions": options });
     let serde_json::Value::Object(caps) = caps else {
         unreachable!("an object literal")
     };
@@ -145,12 +157,14 @@ fn status_page_in_a_real_browser() {
                 );
                 let text = card.text().await?;
                 if state == "failing" {
-                    assert!(text.contains("FAILING"), "{name}: {text}");
+                    assert!(text.contains("NOT PROTECTED"), "{name}: {text}");
                     let alert = card.find(Locator::Css(".alerts li")).await?;
                     assert_eq!(alert.css_value("color").await?, "rgba(183, 28, 28, 1)");
                 } else {
                     assert!(
-                        text.contains("OK") && text.contains("writable"),
+                        text.contains("PROTECTED")
+                            && !text.contains("NOT PROTECTED")
+                            && text.contains("writable"),
                         "{name}: {text}"
                     );
                 }
@@ -173,7 +187,10 @@ fn status_page_in_a_real_browser() {
                 "{jobs}"
             );
             let summary = client.find(Locator::Css(".summary")).await?.text().await?;
-            assert_eq!(summary, "2 of 4 volumes failing");
+            assert_eq!(
+                summary,
+                "NOT protected: 2 of 4 volumes failing (lost, ephemeral)"
+            );
             let refresh = client
                 .find(Locator::Css("meta[http-equiv=\"refresh\"]"))
                 .await?;
