@@ -5,6 +5,7 @@
 
 mod integration {
     mod backup_failure;
+    mod login;
     mod notify;
     mod restores;
     mod router;

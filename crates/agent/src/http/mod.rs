@@ -194,6 +194,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/", get(page::page))
+        .route(
+            "/login",
+            get(page::login::get_login)
+                .post(page::login::post_login)
+                .layer(DefaultBodyLimit::max(page::login::MAX_FORM)),
+        )
+        .route(
+            "/logout",
+            post(page::login::post_logout).layer(DefaultBodyLimit::max(page::login::MAX_FORM)),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics))

@@ -122,7 +122,22 @@ fn the_status_page_fits_a_phone_and_says_where_and_since_when() {
             let client = browser_sized(&driver, width, height).await;
             let problems = &mut problems;
             let result = async {
-                client.goto(&s.url(&format!("/?token={TOKEN}"))).await?;
+                // Log in through the form, as a user does.
+                client.goto(&s.url("/login")).await?;
+                client
+                    .find(Locator::Css("input#token"))
+                    .await?
+                    .send_keys(TOKEN)
+                    .await?;
+                client
+                    .find(Locator::Css("form button[type=submit]"))
+                    .await?
+                    .click()
+                    .await?;
+                client
+                    .wait()
+                    .for_element(Locator::Css("#session[data-csrf]"))
+                    .await?;
                 shoot(&client, &format!("healthy-{width}")).await?;
                 let l = layout(&client, width).await?;
                 check!(

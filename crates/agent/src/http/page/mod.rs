@@ -16,6 +16,7 @@
 //! `[serve] public_status = true`. Otherwise the repository is not even asked.
 
 mod card;
+pub mod login;
 mod once;
 mod style;
 mod summary;
@@ -31,7 +32,7 @@ use axum::response::{Html, IntoResponse, Response};
 use chrono::Utc;
 
 use crate::http::AppState;
-use crate::http::auth::{STATUS_COOKIE, bearer, cookie};
+use crate::http::auth::{STATUS_COOKIE, bearer, cookie, session_cookie};
 use crate::http::error::ApiResult;
 use crate::survey::{SnapshotEntry, list};
 use once::Once;
@@ -75,9 +76,9 @@ pub struct PageQuery {
 /// Who is looking at the page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Viewer {
-    /// The token was presented (or the page is public): snapshots shown.
+    /// The token was presented: snapshots shown.
     Allowed,
-    /// `?token=` was right: snapshots shown and the cookie set.
+    /// `?token=` was right: snapshots shown and a session cookie set.
     LoggedIn,
     /// No token presented.
     Anonymous,
@@ -85,31 +86,30 @@ enum Viewer {
     Refused,
 }
 
-fn viewer(state: &AppState, headers: &HeaderMap, query: &PageQuery) -> Viewer {
-    if state.config.serve.public_status {
-        return Viewer::Allowed;
-    }
+/// The viewer, and the session (an existing cookie, or the one a `?token=` login
+/// starts) whose CSRF token the page carries.
+fn viewer(state: &AppState, headers: &HeaderMap, query: &PageQuery) -> (Viewer, Option<String>) {
     let Some(token) = &state.token else {
-        return Viewer::Anonymous;
+        return (Viewer::Anonymous, None);
     };
     if let Some(t) = query.token.as_deref().filter(|t| !t.is_empty()) {
         return if token.matches(t) {
-            Viewer::LoggedIn
+            (Viewer::LoggedIn, Some(token.new_session(Utc::now())))
         } else {
-            Viewer::Refused
+            (Viewer::Refused, None)
         };
     }
     if let Some(b) = bearer(headers) {
         return if token.matches(b) {
-            Viewer::Allowed
+            (Viewer::Allowed, None)
         } else {
-            Viewer::Refused
+            (Viewer::Refused, None)
         };
     }
     match cookie(headers, STATUS_COOKIE) {
-        Some(c) if token.matches_cookie(c) => Viewer::Allowed,
-        Some(_) => Viewer::Refused,
-        None => Viewer::Anonymous,
+        Some(c) if token.session_valid(c, Utc::now()) => (Viewer::Allowed, Some(c.to_string())),
+        Some(_) => (Viewer::Refused, None),
+        None => (Viewer::Anonymous, None),
     }
 }
 
@@ -117,17 +117,13 @@ fn login_form(out: &mut String, who: Viewer, token_set: bool) {
     let note = if !token_set {
         "Snapshots are hidden: set HOLDFAST_API_TOKEN (or [serve] public_status = true) to see them here."
     } else if who == Viewer::Refused {
-        "Wrong token: snapshots stay hidden."
+        "Wrong token or an ended session: snapshots stay hidden."
     } else {
-        "Snapshots are shown with the API token."
+        "Snapshots, replicas and restores are shown after logging in with the API token."
     };
     let _ = writeln!(out, "<section class=\"login\"><p>{}</p>", esc(note));
     if token_set {
-        out.push_str(
-            "<form method=\"get\" action=\"/\"><input type=\"password\" name=\"token\" \
-             placeholder=\"API token\" autocomplete=\"current-password\"> \
-             <button type=\"submit\">Show snapshots</button></form>",
-        );
+        out.push_str(login::FORM);
     }
     out.push_str("</section>\n");
 }
@@ -138,10 +134,13 @@ pub async fn page(
     headers: HeaderMap,
     Query(query): Query<PageQuery>,
 ) -> ApiResult<Response> {
-    let who = viewer(&state, &headers, &query);
+    let (who, session) = viewer(&state, &headers, &query);
+    // The token's viewer sees everything; `[serve] public_status` shows the snapshot
+    // list to everyone, never the repository's URL or the replicas.
     let shown = matches!(who, Viewer::Allowed | Viewer::LoggedIn);
+    let listed = shown || state.config.serve.public_status;
     let statuses = state.watch.current(&state.metrics, true).await;
-    let snaps = if shown {
+    let snaps = if listed {
         snapshots(&state).await
     } else {
         Err(String::new())
@@ -153,6 +152,10 @@ pub async fn page(
     let mut once = Once::default();
     let mut out = String::with_capacity(8 * 1024);
     out.push_str(&style::head("holdfast status", true));
+    let csrf = match (&state.token, &session) {
+        (Some(t), Some(s)) => Some(t.csrf(s)),
+        _ => None,
+    };
     let facts = summary::Facts {
         state: &state,
         statuses: &statuses,
@@ -189,7 +192,7 @@ pub async fn page(
         card::volume(&mut out, &cx, s, &mut once);
     }
     match &snaps {
-        Err(e) if shown => {
+        Err(e) if listed => {
             let (text, referred) = once.say(e);
             let class = if referred { "note" } else { "note error" };
             let _ = writeln!(
@@ -198,8 +201,13 @@ pub async fn page(
                 esc(&text)
             );
         }
-        Err(_) => login_form(&mut out, who, state.token.is_some()),
-        Ok(_) => {}
+        _ => {}
+    }
+    if !shown {
+        login_form(&mut out, who, state.token.is_some());
+    }
+    if let Some(csrf) = &csrf {
+        login::logout_form(&mut out, csrf);
     }
     if shown {
         tables::replicas(&mut out, &replicas, &mut once);
@@ -210,14 +218,10 @@ pub async fn page(
     let h = res.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    if let (Viewer::LoggedIn, Some(token)) = (who, &state.token) {
-        let c = format!(
-            "{STATUS_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age=2592000",
-            token.cookie_value()
-        );
-        if let Ok(v) = HeaderValue::from_str(&c) {
-            h.insert(header::SET_COOKIE, v);
-        }
+    if let (Viewer::LoggedIn, Some(s)) = (who, &session)
+        && let Ok(v) = HeaderValue::from_str(&session_cookie(s))
+    {
+        h.insert(header::SET_COOKIE, v);
     }
     Ok(res)
 }
