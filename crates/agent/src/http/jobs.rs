@@ -131,6 +131,12 @@ impl BackupJobs {
             .map(|(_, tx, p)| (tx.subscribe(), p.clone()))
     }
 
+    /// Job `id` as it stands, with a running restore's live progress.
+    pub fn view(&self, id: &str) -> Option<JobView> {
+        self.find(id)
+            .map(|(rx, p)| with_progress(rx.borrow().clone(), p.as_deref()))
+    }
+
     /// Every remembered job, newest first, with a running restore's live progress.
     pub fn list(&self) -> Vec<JobView> {
         let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());

@@ -201,6 +201,17 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .layer(DefaultBodyLimit::max(page::login::MAX_FORM)),
         )
         .route(
+            "/restore",
+            get(page::restore::confirm)
+                .post(page::restore::start)
+                .layer(DefaultBodyLimit::max(page::login::MAX_FORM)),
+        )
+        .route("/jobs/{id}", get(page::restore::job))
+        .route(
+            "/restores/{id}/undo",
+            post(page::restore::undo).layer(DefaultBodyLimit::max(page::login::MAX_FORM)),
+        )
+        .route(
             "/logout",
             post(page::login::post_logout).layer(DefaultBodyLimit::max(page::login::MAX_FORM)),
         )

@@ -139,6 +139,11 @@ pub async fn post_restore(
     State(state): State<Arc<AppState>>,
     Json(req): Json<RestoreRequest>,
 ) -> ApiResult<(StatusCode, HeaderMap, Json<JobView>)> {
+    start_restore(&state, req).await.map(accepted)
+}
+
+/// Checks a restore and starts its job (the API's and the page's); the job's first view.
+pub async fn start_restore(state: &Arc<AppState>, req: RestoreRequest) -> ApiResult<JobView> {
     let repo = state
         .repo
         .open()
@@ -193,7 +198,7 @@ pub async fn post_restore(
             .job_run("restore", if result.is_ok() { "ok" } else { "failed" });
         finish(&job, &volume.path, result);
     });
-    Ok(accepted(view))
+    Ok(view)
 }
 
 /// `POST /api/v1/restores/{id}/undo`: `202` with the job; `404` when no volume keeps
@@ -202,6 +207,11 @@ pub async fn post_undo(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, HeaderMap, Json<JobView>)> {
+    start_undo(&state, id).map(accepted)
+}
+
+/// Checks an undo and starts its job (the API's and the page's); the job's first view.
+pub fn start_undo(state: &Arc<AppState>, id: String) -> ApiResult<JobView> {
     let found = state.config.volumes.iter().find_map(|v| {
         kept::read(&v.path, &id)
             .ok()
@@ -235,7 +245,7 @@ pub async fn post_undo(
             .job_run("undo", if result.is_ok() { "ok" } else { "failed" });
         finish(&job, &volume.path, result);
     });
-    Ok(accepted(view))
+    Ok(view)
 }
 
 /// `GET /api/v1/restores`: every restore kept on every volume, newest first.

@@ -156,3 +156,52 @@ async fn a_session_opens_the_api_and_changes_need_its_csrf_token() {
     assert_eq!(a.status, StatusCode::SEE_OTHER);
     assert!(a.cookie.expect("cleared").contains("Max-Age=0"));
 }
+
+#[tokio::test]
+async fn the_page_restore_forms_need_the_session_and_its_csrf_token() {
+    let p = Project::new(true).await;
+    let a = call(
+        &p,
+        "GET",
+        "/restore?volume=data&snapshot=latest&path=docs",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let a = call(&p, "GET", "/jobs/x", &[], "").await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER);
+    let (cookie, csrf) = log_in(&p).await;
+    let form = "volume=data&snapshot=latest&path=docs";
+    for (uri, body) in [
+        ("/restore", form.to_string()),
+        ("/restore", format!("{form}&csrf=0000")),
+        ("/restores/x/undo", String::new()),
+    ] {
+        let a = call(&p, "POST", uri, &[("cookie", &cookie), FORM], &body).await;
+        assert_eq!(a.status, StatusCode::FORBIDDEN, "{uri} {body}");
+    }
+    let a = call(
+        &p,
+        "POST",
+        "/restore",
+        &[FORM],
+        &format!("{form}&csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(
+        a.status,
+        StatusCode::FORBIDDEN,
+        "a CSRF token without its session"
+    );
+    // With both the form gets through (no snapshot yet: refused with 404).
+    let a = call(
+        &p,
+        "POST",
+        "/restore",
+        &[("cookie", &cookie), FORM],
+        &format!("{form}&csrf={csrf}"),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.body);
+}

@@ -200,6 +200,65 @@ pub enum PathError {
     },
 }
 
+/// What is at a path of the volume now: what a restore of it would replace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveEntry {
+    /// `file`, `folder`, `link` or `other`.
+    pub kind: &'static str,
+    /// Regular files (1 for a file; those below it for a folder).
+    pub files: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Entries below a folder.
+    pub entries: u64,
+    /// When it last changed.
+    pub modified: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// What is at `path` (relative, checked with [`check_path`]) in the volume `root` now,
+/// never following a link; `None` when nothing is there. A folder is walked (at most a
+/// million entries are counted).
+pub fn live_entry(root: &Path, path: &str) -> Option<LiveEntry> {
+    let p = root.join(path);
+    let meta = std::fs::symlink_metadata(&p).ok()?;
+    let modified = meta
+        .modified()
+        .ok()
+        .map(chrono::DateTime::<chrono::Utc>::from);
+    let t = meta.file_type();
+    let mut e = LiveEntry {
+        kind: if t.is_dir() {
+            "folder"
+        } else if t.is_symlink() {
+            "link"
+        } else if t.is_file() {
+            "file"
+        } else {
+            "other"
+        },
+        files: u64::from(t.is_file()),
+        bytes: if t.is_file() { meta.len() } else { 0 },
+        entries: 0,
+        modified,
+    };
+    if t.is_dir() {
+        for d in walkdir::WalkDir::new(&p)
+            .min_depth(1)
+            .follow_links(false)
+            .into_iter()
+            .filter_map(Result::ok)
+            .take(1_000_000)
+        {
+            e.entries += 1;
+            if d.file_type().is_file() {
+                e.files += 1;
+                e.bytes += d.metadata().map(|m| m.len()).unwrap_or(0);
+            }
+        }
+    }
+    Some(e)
+}
+
 /// Checks the path asked for (step 1 of the module doc), without touching anything.
 pub fn check_path(volume: &str, path: &str) -> Result<(), PathError> {
     let refused = |reason: String| PathError::Refused {

@@ -29,6 +29,8 @@ pub struct CardContext<'a> {
     pub now: DateTime<Utc>,
     /// The banner says backups cannot run (the per-volume alert saying so is left out).
     pub banner: bool,
+    /// The session's CSRF token: the viewer is logged in and may restore.
+    pub csrf: Option<&'a str>,
 }
 
 /// The card of volume `s`.
@@ -130,8 +132,46 @@ pub fn volume(out: &mut String, cx: &CardContext<'_>, s: &VolumeStatus, once: &m
     );
     if let Some(all) = cx.snaps {
         snapshots(out, s, all);
+        if cx.csrf.is_some() {
+            restore_form(out, s, all);
+        }
     }
     out.push_str("</section>\n");
+}
+
+/// The form that picks a snapshot and a path of the volume and asks for the
+/// confirmation ([`super::restore`]).
+fn restore_form(out: &mut String, s: &VolumeStatus, all: &[SnapshotEntry]) {
+    let mine: Vec<&SnapshotEntry> = all
+        .iter()
+        .filter(|e| e.volume.as_deref() == Some(s.name.as_str()))
+        .collect();
+    if mine.is_empty() {
+        return;
+    }
+    let name = esc(&s.name);
+    let _ = write!(
+        out,
+        "<details class=\"restore\"><summary>Restore a file or folder</summary>\
+         <form class=\"inline\" method=\"get\" action=\"/restore\">\
+         <input type=\"hidden\" name=\"volume\" value=\"{name}\">\
+         <label for=\"snap-{name}\">Snapshot</label><select id=\"snap-{name}\" name=\"snapshot\">"
+    );
+    for e in mine.iter().rev() {
+        let _ = write!(
+            out,
+            "<option value=\"{}\">{} · {}</option>",
+            esc(&e.id.to_hex()),
+            esc(&e.id.short()),
+            e.time.format("%Y-%m-%d %H:%M UTC")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "</select><label for=\"path-{name}\">Path</label>\
+         <input id=\"path-{name}\" name=\"path\" required placeholder=\"uploads/photo.jpg\">\
+         <button type=\"submit\">Review</button></form></details>"
+    );
 }
 
 /// The volume's snapshots: a timeline (oldest to newest) and the newest as text.

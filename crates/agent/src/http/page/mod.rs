@@ -18,6 +18,7 @@
 mod card;
 pub mod login;
 mod once;
+pub mod restore;
 mod style;
 mod summary;
 mod tables;
@@ -187,6 +188,7 @@ pub async fn page(
         snaps: snaps.as_deref().ok(),
         now,
         banner: !problems.is_empty(),
+        csrf: csrf.as_deref(),
     };
     for s in &statuses {
         card::volume(&mut out, &cx, s, &mut once);
@@ -207,6 +209,7 @@ pub async fn page(
         login_form(&mut out, who, state.token.is_some());
     }
     if let Some(csrf) = &csrf {
+        restores_table(&mut out, &state, csrf);
         login::logout_form(&mut out, csrf);
     }
     if shown {
@@ -224,6 +227,42 @@ pub async fn page(
         h.insert(header::SET_COOKIE, v);
     }
     Ok(res)
+}
+
+/// The restores kept on the volumes, newest first, each with its Undo while it can be.
+fn restores_table(out: &mut String, state: &AppState, csrf: &str) {
+    let kept = crate::http::restores::listed(state);
+    if kept.is_empty() {
+        return;
+    }
+    out.push_str("<section class=\"wide restores\"><h2>Restores</h2><table><tr class=\"head\"><th>path</th><th>volume</th><th>from</th><th>state</th><th></th></tr>\n");
+    for r in kept.iter().take(10) {
+        let from = match (&r.snapshot, &r.undoes) {
+            (Some(s), _) => format!("snapshot <span class=\"id\">{}</span>", esc(s)),
+            (None, Some(u)) => format!("undo of <span class=\"id\">{}</span>", esc(u)),
+            (None, None) => String::new(),
+        };
+        let state_text = format!("{:?}", r.state).to_lowercase();
+        let undo = if r.state == holdfast_volume::restore::kept::State::Done {
+            format!(
+                "<form method=\"post\" action=\"/restores/{}/undo\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+                 <button class=\"secondary\" type=\"submit\">Undo</button></form>",
+                esc(&r.id),
+                esc(csrf)
+            )
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "<tr><td data-label=\"path\"><code>{}</code></td><td data-label=\"volume\">{}</td>\
+             <td data-label=\"from\">{from}</td><td data-label=\"state\">{}</td><td>{undo}</td></tr>",
+            esc(&r.path),
+            esc(&r.volume),
+            esc(&state_text)
+        );
+    }
+    out.push_str("</table></section>\n");
 }
 
 /// `3d 4h`, `2h 5m`, `40s`.

@@ -48,7 +48,7 @@ mod tests {
     #[test]
     fn an_error_shown_once_is_referred_to_afterwards() {
         let mut o = Once::default();
-        let e = "no repository at file:///r: check the URL";
+        let e = "no repository at file:///r: check the URL, or run holdfast init";
         o.record(e);
         let (t, r) = o.say(&format!("last backup failed 1s ago: {e}"));
         assert_eq!(
