@@ -55,6 +55,7 @@ mod integration {
     mod serve_backup;
     mod serve_hostile;
     mod serve_http_limits;
+    mod serve_restore_kill;
     mod serve_restore_page;
     mod serve_status_page;
     mod serve_status_screens;

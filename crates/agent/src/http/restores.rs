@@ -186,6 +186,7 @@ pub async fn start_restore(state: &Arc<AppState>, req: RestoreRequest) -> ApiRes
         let _running = st.backup_lock.clone().lock_owned().await;
         let opts = PathOptions {
             progress: Some(progress),
+            hook: holdfast_volume::swap::failpoint::from_env(),
             ..Default::default()
         };
         let result = match repo.load_index().await {
@@ -237,7 +238,11 @@ pub fn start_undo(state: &Arc<AppState>, id: String) -> ApiResult<JobView> {
         let _running = st.backup_lock.clone().lock_owned().await;
         let v = volume.clone();
         let result = tokio::task::spawn_blocking(move || {
-            undo_path(&v, &id, &PathOptions::default()).map_err(|e| e.to_string())
+            let opts = PathOptions {
+                hook: holdfast_volume::swap::failpoint::from_env(),
+                ..Default::default()
+            };
+            undo_path(&v, &id, &opts).map_err(|e| e.to_string())
         })
         .await
         .unwrap_or_else(|e| Err(format!("the undo task ended abnormally: {e}")));
