@@ -9,6 +9,7 @@
 //! kept directory exists once the swap finished (or a recovery finished it); while the
 //! swap's work directory is still there it is pending; with neither, the swap rolled
 //! back and the manifest is stale (removed by the next restore or undo of the volume).
+//! [`live_entry`] says what a restore would replace, for a confirmation.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -153,6 +154,65 @@ pub fn list(volume: &Path) -> Vec<Kept> {
         .collect();
     out.sort_by(|a, b| b.id.cmp(&a.id));
     out
+}
+
+/// What is at a path of the volume now: what a restore of it would replace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveEntry {
+    /// `file`, `folder`, `link` or `other`.
+    pub kind: &'static str,
+    /// Regular files (1 for a file; those below it for a folder).
+    pub files: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Entries below a folder.
+    pub entries: u64,
+    /// When it last changed.
+    pub modified: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// What is at `path` (relative, checked with [`super::path::check_path`]) in the volume `root` now,
+/// never following a link; `None` when nothing is there. A folder is walked (at most a
+/// million entries are counted).
+pub fn live_entry(root: &Path, path: &str) -> Option<LiveEntry> {
+    let p = root.join(path);
+    let meta = std::fs::symlink_metadata(&p).ok()?;
+    let modified = meta
+        .modified()
+        .ok()
+        .map(chrono::DateTime::<chrono::Utc>::from);
+    let t = meta.file_type();
+    let mut e = LiveEntry {
+        kind: if t.is_dir() {
+            "folder"
+        } else if t.is_symlink() {
+            "link"
+        } else if t.is_file() {
+            "file"
+        } else {
+            "other"
+        },
+        files: u64::from(t.is_file()),
+        bytes: if t.is_file() { meta.len() } else { 0 },
+        entries: 0,
+        modified,
+    };
+    if t.is_dir() {
+        for d in walkdir::WalkDir::new(&p)
+            .min_depth(1)
+            .follow_links(false)
+            .into_iter()
+            .filter_map(Result::ok)
+            .take(1_000_000)
+        {
+            e.entries += 1;
+            if d.file_type().is_file() {
+                e.files += 1;
+                e.bytes += d.metadata().map(|m| m.len()).unwrap_or(0);
+            }
+        }
+    }
+    Some(e)
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ pub mod kept;
 pub mod missing;
 pub mod path;
 pub mod point;
+pub mod undo;
 
 use holdfast_repo::restore::Damaged;
 

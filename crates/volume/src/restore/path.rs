@@ -29,7 +29,7 @@
 //!    (`RENAME_NOREPLACE`), fsyncing the directories; the old copy lands in
 //!    `.holdfast/kept/<id>/`.
 //!
-//! **Undo** ([`undo_path`]) is a swap the other way: the kept entries are hard-linked
+//! **Undo** ([`undo_path`], in [`super::undo`]) is a swap the other way: the kept entries are hard-linked
 //! (not copied) into the stage of a new swap, which moves what the restore brought in
 //! aside (kept in turn, with its own manifest, so an undo can itself be undone) and the
 //! old entries in; then the first restore's kept directory goes and its manifest says
@@ -46,6 +46,8 @@ use rustix::fs::{AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::kept::{self, Kept, KeptError, State};
+pub use super::kept::{LiveEntry, live_entry};
+pub use super::undo::undo_path;
 use crate::config::Volume;
 use crate::guard::{self, Door, Refusal};
 use crate::swap::{Hook, Selection, Swap, SwapError, SwapOptions};
@@ -200,65 +202,6 @@ pub enum PathError {
     },
 }
 
-/// What is at a path of the volume now: what a restore of it would replace.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveEntry {
-    /// `file`, `folder`, `link` or `other`.
-    pub kind: &'static str,
-    /// Regular files (1 for a file; those below it for a folder).
-    pub files: u64,
-    /// Their bytes.
-    pub bytes: u64,
-    /// Entries below a folder.
-    pub entries: u64,
-    /// When it last changed.
-    pub modified: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-/// What is at `path` (relative, checked with [`check_path`]) in the volume `root` now,
-/// never following a link; `None` when nothing is there. A folder is walked (at most a
-/// million entries are counted).
-pub fn live_entry(root: &Path, path: &str) -> Option<LiveEntry> {
-    let p = root.join(path);
-    let meta = std::fs::symlink_metadata(&p).ok()?;
-    let modified = meta
-        .modified()
-        .ok()
-        .map(chrono::DateTime::<chrono::Utc>::from);
-    let t = meta.file_type();
-    let mut e = LiveEntry {
-        kind: if t.is_dir() {
-            "folder"
-        } else if t.is_symlink() {
-            "link"
-        } else if t.is_file() {
-            "file"
-        } else {
-            "other"
-        },
-        files: u64::from(t.is_file()),
-        bytes: if t.is_file() { meta.len() } else { 0 },
-        entries: 0,
-        modified,
-    };
-    if t.is_dir() {
-        for d in walkdir::WalkDir::new(&p)
-            .min_depth(1)
-            .follow_links(false)
-            .into_iter()
-            .filter_map(Result::ok)
-            .take(1_000_000)
-        {
-            e.entries += 1;
-            if d.file_type().is_file() {
-                e.files += 1;
-                e.bytes += d.metadata().map(|m| m.len()).unwrap_or(0);
-            }
-        }
-    }
-    Some(e)
-}
-
 /// Checks the path asked for (step 1 of the module doc), without touching anything.
 pub fn check_path(volume: &str, path: &str) -> Result<(), PathError> {
     let refused = |reason: String| PathError::Refused {
@@ -375,85 +318,9 @@ pub async fn restore_path(
     })
 }
 
-/// Puts back what restore `id` replaced on `volume` (see the module doc). Blocking.
-pub fn undo_path(volume: &Volume, id: &str, opts: &PathOptions) -> Result<PathRestored, PathError> {
-    let name = volume.name.clone();
-    let manifest_err = |source| PathError::Manifest {
-        volume: name.clone(),
-        source,
-    };
-    if kept::read(&volume.path, id)
-        .map_err(manifest_err)?
-        .is_none()
-    {
-        return Err(PathError::NoSuchRestore {
-            volume: name,
-            id: id.to_string(),
-        });
-    }
-    guard::enter(volume, Door::Replace).map_err(PathError::Guard)?;
-    let swap = begin(volume, &format!("undo of restore {id}"), opts)?;
-    let target = swap.target().to_path_buf();
-    let original = match kept::read(&target, id) {
-        Ok(Some(k)) => k,
-        Ok(None) => {
-            let e = PathError::NoSuchRestore {
-                volume: name.clone(),
-                id: id.to_string(),
-            };
-            return Err(abort(swap, &name, e));
-        }
-        Err(source) => return Err(abort(swap, &name, manifest_err(source))),
-    };
-    let st = kept::state(&target, &original);
-    if st != State::Done {
-        let reason = match st {
-            State::Undone => "it was undone already",
-            State::Pending => "it has not finished (the next guard recovers it)",
-            _ => "it never replaced anything",
-        };
-        let e = PathError::NotUndoable {
-            volume: name.clone(),
-            id: id.to_string(),
-            reason: reason.into(),
-        };
-        return Err(abort(swap, &name, e));
-    }
-    let from = kept::kept_dir(&target, id);
-    for rel in &original.went_aside {
-        if let Err(source) = link_tree(&from.join(rel), &swap.stage().join(rel)) {
-            let e = PathError::Stage {
-                volume: name.clone(),
-                path: swap.stage().join(rel),
-                source,
-            };
-            return Err(abort(swap, &name, e));
-        }
-    }
-    let undo = match plan_undo(&name, &swap, &original) {
-        Ok(m) => m,
-        Err(e) => return Err(abort(swap, &name, e)),
-    };
-    let selection = Selection::Paths {
-        new: original.went_aside.iter().map(PathBuf::from).collect(),
-        old: original.came_in.iter().map(PathBuf::from).collect(),
-    };
-    swap.commit(selection).map_err(|source| PathError::Commit {
-        volume: name.clone(),
-        path: original.path.clone(),
-        source,
-    })?;
-    settle(&target).map_err(manifest_err)?;
-    Ok(PathRestored {
-        kept: undo,
-        files: 0,
-        bytes: 0,
-    })
-}
-
 /// Begins the swap (keeping the old copy) and settles the bookkeeping of earlier
 /// restores under its lock.
-fn begin(volume: &Volume, what: &str, opts: &PathOptions) -> Result<Swap, PathError> {
+pub(super) fn begin(volume: &Volume, what: &str, opts: &PathOptions) -> Result<Swap, PathError> {
     let sopts = SwapOptions {
         keep_old: true,
         hook: opts.hook.clone(),
@@ -474,7 +341,7 @@ fn begin(volume: &Volume, what: &str, opts: &PathOptions) -> Result<Swap, PathEr
 
 /// Finishes what a crash may have left: a void manifest goes; a restore whose undo is
 /// done is marked undone and its kept directory removed.
-fn settle(target: &Path) -> Result<(), KeptError> {
+pub(super) fn settle(target: &Path) -> Result<(), KeptError> {
     for listed in kept::list(target) {
         // Read again: finishing an undo earlier in this loop changes its restore's.
         let Some(k) = kept::read(target, &listed.id)? else {
@@ -507,7 +374,7 @@ fn settle(target: &Path) -> Result<(), KeptError> {
 
 /// Stops the swap after `e` (nothing live was touched); an error removing the stage
 /// wins, as it is what the user must fix.
-fn abort(swap: Swap, volume: &str, e: PathError) -> PathError {
+pub(super) fn abort(swap: Swap, volume: &str, e: PathError) -> PathError {
     match swap.abort() {
         Ok(()) => e,
         Err(source) => PathError::Abort {
@@ -550,37 +417,6 @@ fn plan(
     Ok(k)
 }
 
-/// The manifest of an undo of `original`.
-fn plan_undo(volume: &str, swap: &Swap, original: &Kept) -> Result<Kept, PathError> {
-    let mut came_in = Vec::new();
-    for rel in &original.went_aside {
-        came_in.push(live(volume, swap.target(), rel)?.0);
-    }
-    let mut went_aside = Vec::new();
-    for rel in &original.came_in {
-        if live(volume, swap.target(), rel)?.1 {
-            went_aside.push(rel.clone());
-        }
-    }
-    let k = Kept {
-        version: 1,
-        id: swap.id().to_string(),
-        volume: volume.to_string(),
-        snapshot: None,
-        path: original.path.clone(),
-        came_in,
-        went_aside,
-        undoes: Some(original.id.clone()),
-        undone_by: None,
-        started: chrono::Utc::now().to_rfc3339(),
-    };
-    kept::write(swap.target(), &k).map_err(|source| PathError::Manifest {
-        volume: volume.to_string(),
-        source,
-    })?;
-    Ok(k)
-}
-
 const DIR_FLAGS: OFlags = OFlags::RDONLY
     .union(OFlags::DIRECTORY)
     .union(OFlags::NOFOLLOW)
@@ -589,7 +425,7 @@ const DIR_FLAGS: OFlags = OFlags::RDONLY
 /// Reads `path` on the live volume one component at a time without following a link:
 /// the entry that would come in (the path, or its topmost missing ancestor) and whether
 /// the path exists. A link or a file on the way is refused.
-fn live(volume: &str, root: &Path, path: &str) -> Result<(String, bool), PathError> {
+pub(super) fn live(volume: &str, root: &Path, path: &str) -> Result<(String, bool), PathError> {
     let refused = |reason: String| PathError::Refused {
         volume: volume.to_string(),
         path: path.to_string(),
@@ -619,51 +455,4 @@ fn live(volume: &str, root: &Path, path: &str) -> Result<(String, bool), PathErr
         Err(Errno::NOENT) => Ok((path.to_string(), false)),
         Err(e) => Err(io(e)),
     }
-}
-
-/// Hard-links the tree `src` into `dst` (made, with its parents): directories are made
-/// with their mode, owner and times, everything else is linked (a symlink as itself).
-fn link_tree(src: &Path, dst: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    if let Some(parent) = dst.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let mut dirs = Vec::new();
-    for entry in walkdir::WalkDir::new(src).follow_links(false) {
-        let entry = entry.map_err(std::io::Error::other)?;
-        let rel = entry
-            .path()
-            .strip_prefix(src)
-            .map_err(std::io::Error::other)?;
-        let to = if rel.as_os_str().is_empty() {
-            dst.to_path_buf()
-        } else {
-            dst.join(rel)
-        };
-        if entry.file_type().is_dir() {
-            std::fs::create_dir(&to)?;
-            dirs.push((to, entry.metadata().map_err(std::io::Error::other)?));
-        } else {
-            std::fs::hard_link(entry.path(), &to)?;
-        }
-    }
-    for (dir, meta) in dirs.iter().rev() {
-        let f = std::fs::File::open(dir)?;
-        if rustix::process::geteuid().is_root() {
-            let uid = rustix::process::Uid::from_raw(meta.uid());
-            let gid = rustix::process::Gid::from_raw(meta.gid());
-            rustix::fs::fchown(&f, Some(uid), Some(gid))?;
-        }
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
-        let mtime = rustix::fs::Timespec {
-            tv_sec: meta.mtime(),
-            tv_nsec: meta.mtime_nsec() as _,
-        };
-        let times = rustix::fs::Timestamps {
-            last_access: mtime,
-            last_modification: mtime,
-        };
-        rustix::fs::futimens(&f, &times)?;
-    }
-    Ok(())
 }
