@@ -375,3 +375,95 @@ async fn in_place_fetches_only_what_the_live_data_lacks() {
     let fetched = counting.read.load(std::sync::atomic::Ordering::SeqCst);
     assert!(fetched * 10 < 8 << 20, "fetched {fetched} bytes of 8 MiB");
 }
+
+/// Rows `1..=n` of `t` in the WAL-mode database at `db`, from `from`.
+fn write_rows(db: &Path, from: i64, to: i64) {
+    let c = rusqlite::Connection::open(db).expect("open");
+    c.pragma_update(None, "journal_mode", "WAL").expect("wal");
+    c.execute_batch("CREATE TABLE IF NOT EXISTS t(n INTEGER PRIMARY KEY)")
+        .expect("table");
+    for n in from..=to {
+        c.execute("INSERT INTO t(n) VALUES (?1)", [n])
+            .expect("insert");
+    }
+}
+
+fn count_rows(db: &Path) -> i64 {
+    let c = rusqlite::Connection::open(db).expect("open");
+    c.query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .expect("count")
+}
+
+/// Empties the volume (the app's data gone, holdfast's own state kept).
+fn wipe(dir: &Path) {
+    for e in std::fs::read_dir(dir).expect("list").filter_map(Result::ok) {
+        if e.file_name() != ".holdfast" {
+            let p = e.path();
+            if p.is_dir() {
+                std::fs::remove_dir_all(&p).expect("rm dir");
+            } else {
+                std::fs::remove_file(&p).expect("rm");
+            }
+        }
+    }
+}
+
+/// `restore_if_empty` with a replicated database: the refilled volume's database goes
+/// on from the snapshot's copy to its newest replicated point (200 rows where the
+/// snapshot held 100); when replication stopped before the snapshot, the snapshot's copy
+/// stays (300 rows, never back to 200).
+#[tokio::test]
+async fn a_refilled_volume_takes_its_databases_to_their_newest_point_never_back() {
+    use holdfast_volume::databases::sqlite::{Destination, FollowOptions, Follower};
+    use holdfast_volume::restore::point;
+    let vol = tempfile::tempdir().expect("volume");
+    let db = vol.path().join("app.db");
+    let cfg = config(
+        vol.path(),
+        "databases = [{ kind = \"sqlite\", path = \"app.db\", replicate = \"1s\" }]",
+    );
+    let mut repo = repo().await;
+    write_rows(&db, 1, 100);
+    let dest = vec![Destination {
+        name: "repository".into(),
+        repo: (*repo).clone(),
+    }];
+    let mut follower = Follower::new(&db, FollowOptions::new("app.db"), dest);
+    follower.poll().await.expect("base");
+    backup(&mut repo, &cfg).await;
+    write_rows(&db, 101, 200);
+    follower.poll().await.expect("ship");
+    drop(follower);
+
+    let volume = &cfg.volumes[0];
+    let swap = SwapOptions::default();
+    wipe(vol.path());
+    let Refill::Restored(r) = empty::refill(&repo, volume, swap.clone())
+        .await
+        .expect("refill")
+    else {
+        panic!("the snapshot is restored");
+    };
+    assert_eq!(count_rows(&db), 100, "the snapshot's copy");
+    let points = point::restore_points_after(&repo, volume, &swap, r.time)
+        .await
+        .expect("points");
+    assert_eq!(points.len(), 1);
+    assert_eq!(count_rows(&db), 200, "the newest point");
+
+    // Replication stops; the app writes on and a later snapshot holds more than it.
+    write_rows(&db, 201, 300);
+    backup(&mut repo, &cfg).await;
+    wipe(vol.path());
+    let Refill::Restored(r) = empty::refill(&repo, volume, swap.clone())
+        .await
+        .expect("refill")
+    else {
+        panic!("the snapshot is restored");
+    };
+    let points = point::restore_points_after(&repo, volume, &swap, r.time)
+        .await
+        .expect("points");
+    assert!(points.is_empty(), "an older point is not taken");
+    assert_eq!(count_rows(&db), 300);
+}
