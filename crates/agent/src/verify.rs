@@ -1,14 +1,15 @@
 //! One verify run, for `holdfast verify` and the scheduled `verify` job alike: the
 //! repository's structure (and, when asked, its data) through [`holdfast_repo::verify`],
 //! then, with a restore test, a drill of each volume's latest snapshot
-//! ([`holdfast_volume::drill`]). Every drill runs even after one failed, so the report
+//! ([`holdfast_volume::drill`]) and of each replicated SQLite database's newest point.
+//! Every drill runs even after one failed, so the report
 //! lists all the damage; [`VerifyRun::event`] is the one notification both send.
 
 use std::time::Duration;
 
 use holdfast_repo::{Repository, VerifyOptions, VerifyReport};
 use holdfast_volume::config::Config;
-use holdfast_volume::drill::{self, DrillReport};
+use holdfast_volume::drill::{self, DrillReport, PointDrill};
 
 use crate::error::{Error, Result};
 use crate::notify::Event;
@@ -31,12 +32,16 @@ pub struct VerifyRun {
     pub report: VerifyReport,
     /// One report per drill, in the order they ran.
     pub drills: Vec<DrillReport>,
+    /// One report per replicated SQLite database restored at its newest point.
+    pub points: Vec<PointDrill>,
 }
 
 impl VerifyRun {
     /// Problems found by the check and the drills together.
     pub fn problems(&self) -> usize {
-        self.report.problems.len() + self.drills.iter().map(|d| d.problems.len()).sum::<usize>()
+        self.report.problems.len()
+            + self.drills.iter().map(|d| d.problems.len()).sum::<usize>()
+            + self.points.iter().map(|d| d.problems.len()).sum::<usize>()
     }
 
     /// The drills' measured restore time, summed; `None` when no drill ran.
@@ -69,6 +74,12 @@ impl VerifyRun {
                     let short = d.snapshot.get(..8).unwrap_or(&d.snapshot);
                     Some(format!("restore test of {short}: {p}"))
                 })
+            })
+            .or_else(|| {
+                self.points.iter().find_map(|d| {
+                    let p = d.problems.first()?;
+                    Some(format!("point restore test of {}: {p}", d.database))
+                })
             });
         match first {
             None => out.push_str("no problems"),
@@ -80,6 +91,10 @@ impl VerifyRun {
         for d in &self.drills {
             out.push_str("; ");
             out.push_str(&drill::describe(d));
+        }
+        for d in &self.points {
+            out.push_str("; ");
+            out.push_str(&drill::describe_point(d));
         }
         out
     }
@@ -107,8 +122,9 @@ impl VerifyRun {
     }
 }
 
-/// Checks the repository, then runs the drills `opts` asks for; `on_drill` sees each
-/// drill as it finishes (the command prints them as they come). An error is a check that
+/// Checks the repository, then runs the drills `opts` asks for (with a config, each
+/// replicated SQLite database is also restored at its newest point); `on_drill` sees each
+/// snapshot drill as it finishes (the command prints them as they come). An error is a check that
 /// could not run at all; damage found is in the returned [`VerifyRun`].
 pub async fn verify_and_drill(
     repo: &Repository,
@@ -116,14 +132,21 @@ pub async fn verify_and_drill(
     mut on_drill: impl FnMut(&DrillReport),
 ) -> Result<VerifyRun> {
     let report = holdfast_repo::verify(repo, &opts.verify).await?;
-    let mut drills = Vec::new();
+    let (mut drills, mut points) = (Vec::new(), Vec::new());
     if let Some(config) = opts.drill {
-        let repo = repo.load_index().await?;
-        for (id, snap) in drill::targets(&repo, config).await? {
-            let d = drill::restore_test(&repo, id, &snap, None).await?;
+        let indexed = repo.load_index().await?;
+        for (id, snap) in drill::targets(&indexed, config).await? {
+            let d = drill::restore_test(&indexed, id, &snap, None).await?;
             on_drill(&d);
             drills.push(d);
         }
+        if let Some(config) = config {
+            points = drill::point_tests(repo, config, None).await;
+        }
     }
-    Ok(VerifyRun { report, drills })
+    Ok(VerifyRun {
+        report,
+        drills,
+        points,
+    })
 }

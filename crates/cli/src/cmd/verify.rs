@@ -85,7 +85,7 @@ pub async fn run(g: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Failure> 
     let run = verify_and_drill(&repo, opts, print_drill).await;
     drop(bar);
     let run = run.context("verifying the repository")?;
-    if args.restore_test && run.drills.is_empty() {
+    if args.restore_test && run.drills.is_empty() && run.points.is_empty() {
         return Err(anyhow::anyhow!("no snapshot to restore-test").into());
     }
     let report = &run.report;
@@ -95,6 +95,8 @@ pub async fn run(g: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Failure> 
         if let (true, Some(m)) = (args.restore_test, doc.as_object_mut()) {
             let tests = serde_json::to_value(&run.drills).context("encoding restore tests")?;
             m.insert("restore_tests".into(), tests);
+            let points = serde_json::to_value(&run.points).context("encoding point tests")?;
+            m.insert("point_tests".into(), points);
         }
         outln!(
             "{}",
@@ -127,6 +129,13 @@ pub async fn run(g: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Failure> 
                 crate::text::count(report.blobs, "blob"),
             );
         }
+    }
+    for d in run
+        .points
+        .iter()
+        .filter(|d| !g.json && (!g.quiet || !d.problems.is_empty()))
+    {
+        outln!("{}", holdfast_volume::drill::describe_point(d));
     }
     if let Some(config) = &config {
         let notifier = holdfast_agent::notify::Notifier::new(&config.notify);
