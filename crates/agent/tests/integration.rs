@@ -5,6 +5,7 @@
 
 mod integration {
     mod backup_failure;
+    mod browse;
     mod notify;
     mod router;
     mod util;

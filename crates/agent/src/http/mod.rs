@@ -9,7 +9,9 @@
 //! body (a bad chunk size, say) is the client's error: 400.
 
 pub mod auth;
+pub mod browse;
 pub mod cache;
+pub mod download;
 pub mod error;
 pub mod files;
 pub mod health;
@@ -85,6 +87,8 @@ pub struct AppState {
     pub replication: Arc<Replication>,
     /// SQLite databases replicated for point-in-time restores.
     pub pitr: Arc<Pitr>,
+    /// The snapshot browser's opened repository and tree cache.
+    pub browse: browse::BrowseState,
 }
 
 impl AppState {
@@ -119,6 +123,7 @@ impl AppState {
             snapshot_cache: SnapshotCache::default(),
             backup_jobs: BackupJobs::default(),
             limits: HttpLimits::from_env()?,
+            browse: browse::BrowseState::default(),
         })
     }
 }
@@ -167,6 +172,29 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/snapshots", get(snapshots::get_snapshots))
         .route("/api/v1/backups", post(jobs::post_backup))
         .route("/api/v1/jobs/{id}", get(jobs::get_job))
+        // The snapshot browser (read side): browse.rs and download.rs.
+        .route("/api/v1/snapshots/{id}/tree", get(browse::get_tree))
+        .route("/api/v1/snapshots/{id}/tree/", get(browse::get_tree))
+        .route("/api/v1/snapshots/{id}/tree/{*path}", get(browse::get_tree))
+        .route(
+            "/api/v1/snapshots/{id}/files/{*path}",
+            get(download::get_file),
+        )
+        .route("/api/v1/snapshots/{id}/archive", get(download::get_archive))
+        .route(
+            "/api/v1/snapshots/{id}/archive/",
+            get(download::get_archive),
+        )
+        .route(
+            "/api/v1/snapshots/{id}/archive/{*path}",
+            get(download::get_archive),
+        )
+        .route(
+            "/api/v1/versions/{volume}/{*path}",
+            get(browse::get_versions),
+        )
+        .route("/api/v1/diff/{a}/{b}", get(browse::get_diff))
+        .route("/api/v1/find", get(browse::get_find))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/", get(page::page))
