@@ -89,6 +89,40 @@ pub enum PasswordSource {
 }
 
 impl PasswordSource {
+    /// The source a front end's password options name: `--password-file` (or
+    /// `HOLDFAST_PASSWORD_FILE`), else `--password-command` (or
+    /// `HOLDFAST_PASSWORD_COMMAND`), else `HOLDFAST_PASSWORD`.
+    pub fn from_flags(file: Option<&Path>, command: Option<&str>) -> Self {
+        match (file, command) {
+            (Some(path), _) => PasswordSource::File(path.to_path_buf()),
+            (None, Some(cmd)) => PasswordSource::Command(cmd.to_owned()),
+            (None, None) => PasswordSource::Env("HOLDFAST_PASSWORD".to_owned()),
+        }
+    }
+
+    /// Where a source from [`PasswordSource::from_flags`] came from, for a message:
+    /// `HOLDFAST_PASSWORD`, `--password-file FILE`, `HOLDFAST_PASSWORD_FILE (FILE)`,
+    /// `--password-command` or `HOLDFAST_PASSWORD_COMMAND` (never the password, nor the
+    /// command: it may embed a token).
+    pub fn shown_as_flag(&self) -> String {
+        let from_env = |var: &str, value: &std::ffi::OsStr| {
+            std::env::var_os(var).is_some_and(|v| v.as_os_str() == value)
+        };
+        match self {
+            PasswordSource::File(path) if from_env("HOLDFAST_PASSWORD_FILE", path.as_os_str()) => {
+                format!("HOLDFAST_PASSWORD_FILE ({})", path.display())
+            }
+            PasswordSource::File(path) => format!("--password-file {}", path.display()),
+            PasswordSource::Command(cmd)
+                if from_env("HOLDFAST_PASSWORD_COMMAND", std::ffi::OsStr::new(cmd)) =>
+            {
+                "HOLDFAST_PASSWORD_COMMAND".to_owned()
+            }
+            PasswordSource::Command(_) => "--password-command".to_owned(),
+            PasswordSource::Env(var) => var.clone(),
+        }
+    }
+
     /// Where the password comes from, for a message: the file, the variable, or
     /// "the password command" (never the command: it may embed a token).
     pub fn describe(&self) -> String {

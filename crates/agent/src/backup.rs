@@ -9,7 +9,7 @@ use std::sync::Arc;
 use holdfast_volume::backup::{
     BackupStep, VolumeBackupError, VolumeBackupOptions, VolumeOutcome, backup_all, record_failure,
 };
-use holdfast_volume::config::Config;
+use holdfast_volume::config::{Config, Volume};
 use holdfast_volume::freshness::one_line;
 
 use crate::access::RepoAccess;
@@ -37,6 +37,50 @@ pub struct BackupSinks {
     pub replication: Arc<Replication>,
 }
 
+/// Who hears about each outcome of a backup of configured volumes, for `holdfast
+/// backup` (the notifier) and the agent (the metrics too) alike. Recording the failure
+/// on the volume itself stays with the caller: the agent logs it, the command's error
+/// line already says it.
+pub struct BackupObserver<'a> {
+    /// The `[[notify]]` targets.
+    pub notifier: &'a Notifier,
+    /// The agent's counters; `None` for the command.
+    pub metrics: Option<&'a Metrics>,
+}
+
+impl BackupObserver<'_> {
+    /// One step of [`backup_all`]: a finished volume is counted and announced.
+    pub fn step(&self, step: &BackupStep<'_>) {
+        match (step, self.metrics) {
+            (BackupStep::Finished(v, Ok(s)), Some(m)) => {
+                m.backup_succeeded(&v.name, s.snapshot.time, s.duration, s.snapshot.added);
+            }
+            (BackupStep::Finished(v, Err(e)), Some(m)) => {
+                m.backup_failed(&v.name, &one_line(&e.to_string()));
+            }
+            _ => {}
+        }
+        for event in Event::of_step(step) {
+            self.notifier.notify(event);
+        }
+    }
+
+    /// Every volume failed before its backup started (the repository could not be
+    /// opened, or a `before_backup` hook failed): each is counted and announced with
+    /// `message`.
+    pub fn all_failed(&self, volumes: &[&Volume], message: &str) {
+        for v in volumes {
+            if let Some(m) = self.metrics {
+                m.backup_failed(&v.name, message);
+            }
+            self.notifier.notify(Event::BackupFailed {
+                volume: v.name.clone(),
+                error: message.to_owned(),
+            });
+        }
+    }
+}
+
 /// Backs up every volume (or only `only`) through [`backup_all`] (the same orchestration
 /// as `holdfast backup`), counting, recording and announcing each outcome; afterwards
 /// the repository survey is refreshed and, when a snapshot was committed, the
@@ -60,16 +104,16 @@ pub async fn backup_volumes(
         return Err(Error::NoVolume);
     }
     let (metrics, notifier) = (&sinks.metrics, &sinks.notifier);
+    let observer = BackupObserver {
+        notifier,
+        metrics: Some(metrics),
+    };
     let fail_all = |e: &Error| {
         let message = one_line(&crate::error::chain(e));
         for v in &volumes {
             record_failure(v, &message);
-            metrics.backup_failed(&v.name, &message);
-            notifier.notify(Event::BackupFailed {
-                volume: v.name.clone(),
-                error: message.clone(),
-            });
         }
+        observer.all_failed(&volumes, &message);
     };
     let opened = match access.open().await {
         Ok(r) => r.load_index().await.context("loading the index"),
@@ -90,20 +134,7 @@ pub async fn backup_volumes(
             });
         }
     };
-    let mut observe = |step: BackupStep<'_>| {
-        match &step {
-            BackupStep::Started(_) => {}
-            BackupStep::Finished(v, Ok(s)) => {
-                metrics.backup_succeeded(&v.name, s.snapshot.time, s.duration, s.snapshot.added);
-            }
-            BackupStep::Finished(v, Err(e)) => {
-                metrics.backup_failed(&v.name, &one_line(&e.to_string()));
-            }
-        }
-        for event in Event::of_step(&step) {
-            notifier.notify(event);
-        }
-    };
+    let mut observe = |step: BackupStep<'_>| observer.step(&step);
     let opts = VolumeBackupOptions::default();
     let results = backup_all(&mut repo, config, &volumes, &opts, &mut observe).await;
     if let Err(e) = survey(&repo, metrics).await {
@@ -117,14 +148,7 @@ pub async fn backup_volumes(
         Err(e) => {
             if matches!(e, VolumeBackupError::BeforeHook(_)) {
                 // backup_all recorded the failures on the volumes already.
-                let message = one_line(&e.to_string());
-                for v in &volumes {
-                    metrics.backup_failed(&v.name, &message);
-                    notifier.notify(Event::BackupFailed {
-                        volume: v.name.clone(),
-                        error: message.clone(),
-                    });
-                }
+                observer.all_failed(&volumes, &one_line(&e.to_string()));
                 return Err(Error::Logged {
                     message: e.to_string(),
                 });

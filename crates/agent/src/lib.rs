@@ -1,11 +1,12 @@
 //! holdfast-agent: the long-running protection runtime behind `holdfast serve` and the
 //! server `holdfast run` starts beside the app. No command-line parsing and no stdout
-//! here; the binary translates flags into [`ServeOptions`] and installs how the agent
+//! here; the binary translates flags into [`AgentOptions`] and installs how the agent
 //! speaks ([`console`]).
 //!
 //! # Life cycle
 //!
-//! [`serve`] runs until its cancellation token fires:
+//! [`Agent::run`] runs until its cancellation token fires ([`Agent::prestart`] first, under
+//! `holdfast run`):
 //!
 //! 1. **Guard and start lines** ([`start`]): every volume passes the guard of the backup
 //!    door (an interrupted restore is finished first), and one line per volume says
@@ -33,6 +34,7 @@
 //!   internal failures, the HTTP statuses at the edge in [`http::error`]).
 
 pub mod access;
+pub mod agent;
 pub mod backup;
 pub mod console;
 pub mod error;
@@ -48,6 +50,7 @@ pub mod schedule;
 pub mod start;
 pub mod survey;
 pub mod text;
+pub mod verify;
 
+pub use agent::{Agent, AgentOptions};
 pub use error::{Error, Result};
-pub use http::{ServeOptions, serve};

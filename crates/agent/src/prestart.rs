@@ -7,8 +7,10 @@
 //!    says which. A refusal is one ERROR line per volume, a `guard_refused` notification,
 //!    and [`Error::StartRefused`].
 //! 2. **`restore_if_empty`**: a volume that holds nothing but holdfast's own state gets
-//!    its whole latest snapshot back ([`holdfast_volume::restore::empty`]); with no
-//!    snapshot yet, a notice and a fresh start.
+//!    its whole latest snapshot back ([`holdfast_volume::restore::empty`]), and each
+//!    replicated SQLite database in it goes on to its newest point when that is later
+//!    than the snapshot ([`holdfast_volume::restore::point::restore_points_after`]);
+//!    with no snapshot yet, a notice and a fresh start.
 //! 3. **`restore_if_missing`**: a replicated SQLite database that is gone comes back at its
 //!    newest point ([`holdfast_volume::restore::point::restore_missing_points`]); any
 //!    other listed file from the volume's latest snapshot
@@ -173,10 +175,36 @@ async fn restore_empty(config: &Config, access: &RepoAccess) -> Result<()> {
                 if let Some(note) = &r.note {
                     crate::console::note(tracing::Level::WARN, note, "");
                 }
+                // The snapshot's copy of a replicated database is older than its newest
+                // point: the database goes on to that point.
+                let swap = SwapOptions::standard(false);
+                let points = point::restore_points_after(&repo, volume, &swap, r.time)
+                    .await
+                    .map_err(|e| Error::Restore(Box::new(e)))?;
+                say_points(volume, &points);
             }
         }
     }
     Ok(())
+}
+
+/// One line per database brought to its newest point.
+fn say_points(volume: &Volume, points: &[point::PointRestored]) {
+    for p in points {
+        crate::console::note(
+            tracing::Level::INFO,
+            &format!(
+                "volume {}: restored database {} to its newest point, {} (transaction {})",
+                volume.name,
+                p.name,
+                p.point
+                    .reached
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                p.point.txid
+            ),
+            "",
+        );
+    }
 }
 
 /// Restores what `restore_if_missing` lists and is gone, one line per volume.
@@ -217,21 +245,7 @@ async fn restore_missing(config: &Config, access: &RepoAccess) -> Result<()> {
         let points = point::restore_missing_points(&repo, volume, &opts.swap)
             .await
             .map_err(|e| Error::Restore(Box::new(e)))?;
-        for p in points {
-            crate::console::note(
-                tracing::Level::INFO,
-                &format!(
-                    "volume {}: restored database {} to its newest point, {} (transaction {})",
-                    volume.name,
-                    p.name,
-                    p.point
-                        .reached
-                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                    p.point.txid
-                ),
-                "",
-            );
-        }
+        say_points(volume, &points);
     }
     for (volume, _) in wanted {
         let restored = missing::restore_missing(&repo, volume, &opts)

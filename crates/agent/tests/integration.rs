@@ -6,6 +6,7 @@
 mod integration {
     mod backup_failure;
     mod login;
+    mod browse;
     mod notify;
     mod restores;
     mod router;

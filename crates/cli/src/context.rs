@@ -34,16 +34,10 @@ pub fn open_store(g: &GlobalArgs) -> anyhow::Result<Store> {
     Ok(access::open_store(repo_url(g)?.as_deref())?)
 }
 
-/// Where the global flags say the password comes from: `--password-file`, else
-/// `--password-command`, else `HOLDFAST_PASSWORD`.
+/// Where the global flags say the password comes from
+/// ([`PasswordSource::from_flags`]).
 pub fn password_source(g: &GlobalArgs) -> PasswordSource {
-    if let Some(path) = &g.password_file {
-        return PasswordSource::File(path.clone());
-    }
-    if let Some(cmd) = &g.password_command {
-        return PasswordSource::Command(cmd.clone());
-    }
-    PasswordSource::Env("HOLDFAST_PASSWORD".to_owned())
+    PasswordSource::from_flags(g.password_file.as_deref(), g.password_command.as_deref())
 }
 
 /// The password ([`password_source`]).
@@ -51,29 +45,9 @@ pub fn password(g: &GlobalArgs) -> anyhow::Result<String> {
     Ok(password_source(g).read()?)
 }
 
-/// Where [`password`] took the password from, for a message: `HOLDFAST_PASSWORD`,
-/// `--password-file FILE`, `HOLDFAST_PASSWORD_FILE (FILE)`, `--password-command` or
-/// `HOLDFAST_PASSWORD_COMMAND` (never the password, nor the command: it may embed a
-/// token).
+/// Where [`password`] took the password from, for a message.
 pub fn password_shown(g: &GlobalArgs) -> String {
-    let from_env = |var: &str, value: &std::ffi::OsStr| {
-        std::env::var_os(var).is_some_and(|v| v.as_os_str() == value)
-    };
-    if let Some(path) = &g.password_file {
-        return if from_env("HOLDFAST_PASSWORD_FILE", path.as_os_str()) {
-            format!("HOLDFAST_PASSWORD_FILE ({})", path.display())
-        } else {
-            format!("--password-file {}", path.display())
-        };
-    }
-    if let Some(cmd) = &g.password_command {
-        return if from_env("HOLDFAST_PASSWORD_COMMAND", std::ffi::OsStr::new(cmd)) {
-            "HOLDFAST_PASSWORD_COMMAND".to_owned()
-        } else {
-            "--password-command".to_owned()
-        };
-    }
-    "HOLDFAST_PASSWORD".to_owned()
+    password_source(g).shown_as_flag()
 }
 
 /// The repository and password the global flags name, for the agent: either may be

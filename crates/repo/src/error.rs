@@ -86,6 +86,19 @@ pub enum Error {
         /// The selectors that name one group (`latest:app-data`, `latest:/srv/x`).
         choices: Vec<String>,
     },
+    /// A snapshot id prefix that more than one snapshot starts with.
+    #[error(
+        "snapshot id prefix {prefix} is ambiguous: {} snapshots start with it ({}); give more \
+         digits",
+        candidates.len(),
+        candidates.join(", ")
+    )]
+    AmbiguousPrefix {
+        /// The prefix as given.
+        prefix: String,
+        /// The full ids (64 hex digits) of the snapshots that start with it, sorted.
+        candidates: Vec<String>,
+    },
     /// The operation's lock was lost (removed by another client as stale, or not refreshed
     /// in time, e.g. while the process was paused): it stopped without committing.
     #[error("lost lock {lock} on repository {repo}: {reason}; nothing was committed")]
@@ -172,7 +185,10 @@ impl Error {
     pub fn is_input(&self) -> bool {
         matches!(
             self,
-            Error::Invalid(_) | Error::TargetNotEmpty { .. } | Error::AmbiguousLatest { .. }
+            Error::Invalid(_)
+                | Error::TargetNotEmpty { .. }
+                | Error::AmbiguousLatest { .. }
+                | Error::AmbiguousPrefix { .. }
         )
     }
 

@@ -61,7 +61,12 @@ pub use backup::{
     BackupOptions, BackupProgress, BackupSummary, DATABASES_DIR, ExtraFile, ExtraSource,
     FileChanges, Overrides, backup,
 };
-pub use browse::{Change, DiffEntry, Entry, LsOptions, diff, ls};
+pub use browse::{
+    ArchiveFormat, ArchiveOptions, Change, DiffChange, DiffEntry, DiffOptions, DiffPage, DirEntry,
+    DirOptions, DirPage, Entry, FileRead, FileReadOptions, FindPage, FindPageOptions, LsOptions,
+    TreeCache, Versions, VersionsOptions, archive, content_id, diff, diff_page, find_page,
+    list_dir, ls, open_file, versions,
+};
 pub use copy::{CopiedSnapshot, CopyOptions, CopyReport, copy};
 pub use crypto::KdfParams;
 pub use error::{Error, Result};

@@ -2,7 +2,9 @@
 //! into a temporary directory, check every entry against the snapshot (type, size,
 //! symlink target), run `PRAGMA integrity_check` on every SQLite database and
 //! `pg_restore --list` on every Postgres dump, measure how long it took — the recovery
-//! time actually achieved — and clean up.
+//! time actually achieved — and clean up. A replicated SQLite database is also restored
+//! at its newest point ([`point_tests`]), checked, and measured against the live
+//! database: how far behind it a restore would be now.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -181,4 +183,120 @@ pub fn describe(d: &DrillReport) -> String {
             format!("{} PROBLEMS", d.problems.len())
         }
     )
+}
+
+/// The outcome of a point drill: a replicated SQLite database restored at its newest
+/// point into a temporary directory.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PointDrill {
+    /// The volume holding the database.
+    pub volume: String,
+    /// The database's name.
+    pub database: String,
+    /// The point reached: the time of the last transaction replayed.
+    pub reached: Option<chrono::DateTime<chrono::Utc>>,
+    /// Seconds between that point and the live database's last write (the newer of its
+    /// file's and its WAL's modification times); `None` without a live database.
+    pub behind_s: Option<f64>,
+    /// Segments replayed.
+    pub segments: usize,
+    /// Seconds from start to a checked database.
+    pub duration_s: f64,
+    /// What went wrong; empty when the drill passed.
+    pub problems: Vec<String>,
+}
+
+/// Restores each replicated SQLite database of `config` at its newest point into a fresh
+/// temporary directory (under `scratch`, or the system temp dir), where it passes
+/// `integrity_check` before it counts ([`crate::restore::point`]), and says how far
+/// behind the live database that point is. A database with no restorable point is a
+/// problem: it is configured to be replicated and nothing of it can be restored.
+pub async fn point_tests(
+    repo: &holdfast_repo::Repository,
+    config: &crate::config::Config,
+    scratch: Option<&std::path::Path>,
+) -> Vec<PointDrill> {
+    use crate::restore::point::{PointDest, restore_point};
+    let mut out = Vec::new();
+    for volume in &config.volumes {
+        for db in volume.databases.iter().filter(|d| d.replicate().is_some()) {
+            let Some(rel) = db.sqlite_path() else {
+                continue;
+            };
+            let started = Instant::now();
+            let mut drill = PointDrill {
+                volume: volume.name.clone(),
+                database: db.name(),
+                reached: None,
+                behind_s: None,
+                segments: 0,
+                duration_s: 0.0,
+                problems: Vec::new(),
+            };
+            let dir = tempfile::Builder::new()
+                .prefix("holdfast-drill-")
+                .tempdir_in(scratch.map_or_else(std::env::temp_dir, PathBuf::from));
+            let target = holdfast_repo::wal::Target::Newest;
+            let restored = match &dir {
+                Ok(dir) => {
+                    let dest = PointDest::Dir(dir.path().to_path_buf());
+                    restore_point(repo, volume, db, target, dest)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+                Err(e) => Err(format!("temporary directory: {e}")),
+            };
+            match restored {
+                Ok(r) => {
+                    drill.reached = Some(r.point.reached);
+                    drill.segments = r.point.segments;
+                    drill.behind_s = last_write(&volume.path.join(rel))
+                        .map(|t| (t - r.point.reached).num_milliseconds().max(0) as f64 / 1000.0);
+                }
+                Err(e) => drill.problems.push(e),
+            }
+            drill.duration_s = started.elapsed().as_secs_f64();
+            out.push(drill);
+        }
+    }
+    out
+}
+
+/// When the live database at `path` was last written: the newer of its own and its
+/// WAL's modification times.
+fn last_write(path: &std::path::Path) -> Option<chrono::DateTime<chrono::Utc>> {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    [path.to_path_buf(), PathBuf::from(wal)]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+        .max()
+        .map(chrono::DateTime::<chrono::Utc>::from)
+}
+
+/// A one-line account of a point drill.
+pub fn describe_point(d: &PointDrill) -> String {
+    match (&d.reached, d.problems.first()) {
+        (_, Some(p)) => format!(
+            "point restore test of database {} ({}): FAILED: {p}",
+            d.database, d.volume
+        ),
+        (Some(t), None) => format!(
+            "point restore test of database {} ({}): newest point {} ({}), {} segments, \
+             checked in {:.1}s: ok",
+            d.database,
+            d.volume,
+            t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            d.behind_s.map_or_else(
+                || "no live database".to_owned(),
+                |s| format!("{s:.1}s behind the live database")
+            ),
+            d.segments,
+            d.duration_s
+        ),
+        (None, None) => format!(
+            "point restore test of database {} ({}): nothing restored",
+            d.database, d.volume
+        ),
+    }
 }

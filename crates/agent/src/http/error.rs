@@ -1,6 +1,7 @@
 //! [`ApiError`]: an HTTP status and a message, answered as `{"error": "…"}`; store errors
 //! map to statuses by their kind, agent errors by whether they are the caller's input
-//! (400) or an internal failure (500).
+//! (400) or an internal failure (500), repository errors by their kind (an ambiguous
+//! snapshot selector 409 with `candidates`).
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -14,6 +15,10 @@ pub struct ApiError {
     pub status: StatusCode,
     /// The message in the JSON body.
     pub message: String,
+    /// What the caller may choose from instead (an ambiguous snapshot id prefix's full
+    /// ids, the `latest:…` selectors of an ambiguous `latest`): `candidates` in the
+    /// JSON body when set.
+    pub candidates: Option<Vec<String>>,
 }
 
 /// Result of a handler.
@@ -25,6 +30,7 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            candidates: None,
         }
     }
 
@@ -118,6 +124,30 @@ impl From<crate::Error> for ApiError {
     }
 }
 
+impl From<holdfast_repo::Error> for ApiError {
+    /// A repository error at the HTTP edge: an ambiguous snapshot selector 409 with its
+    /// candidates, a missing snapshot or path 404, the caller's input 400, a store that
+    /// does not answer 503, anything else (a damaged object, say) 500, logged.
+    fn from(e: holdfast_repo::Error) -> Self {
+        use holdfast_repo::Error as E;
+        let message = e.to_string();
+        match e {
+            E::AmbiguousPrefix { candidates, .. }
+            | E::AmbiguousLatest {
+                choices: candidates,
+                ..
+            } => ApiError {
+                candidates: Some(candidates),
+                ..ApiError::new(StatusCode::CONFLICT, message)
+            },
+            E::NotFound { .. } => ApiError::not_found(message),
+            E::Invalid(_) | E::UnsafePath { .. } => ApiError::bad_request(message),
+            e if e.is_unavailable() => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message),
+            _ => ApiError::internal(message),
+        }
+    }
+}
+
 impl From<tokio::task::JoinError> for ApiError {
     fn from(e: tokio::task::JoinError) -> Self {
         ApiError::internal(format!("background task failed: {e}"))
@@ -126,11 +156,11 @@ impl From<tokio::task::JoinError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(serde_json::json!({ "error": self.message })),
-        )
-            .into_response()
+        let body = match self.candidates {
+            Some(c) => serde_json::json!({ "error": self.message, "candidates": c }),
+            None => serde_json::json!({ "error": self.message }),
+        };
+        (self.status, Json(body)).into_response()
     }
 }
 

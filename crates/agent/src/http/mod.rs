@@ -1,7 +1,6 @@
-//! The shared state, the router and the life cycle: bind, print `listening on
-//! http://ADDR` on stderr (so a caller that asked for port 0 learns the port), serve
-//! until the shutdown token fires, then stop the scheduler, letting a running job
-//! finish.
+//! The shared state, the router and the connection loop the agent serves it with
+//! ([`crate::Agent::run`] binds, prints `listening on http://ADDR` so a caller that asked
+//! for port 0 learns the port, and stops it when the shutdown token fires).
 //!
 //! Connections are HTTP/1.1, served by hyper with a timer so that no client can hold
 //! one forever ([`HttpLimits`]): the request head must arrive within the header
@@ -10,7 +9,9 @@
 //! body (a bad chunk size, say) is the client's error: 400.
 
 pub mod auth;
+pub mod browse;
 pub mod cache;
+pub mod download;
 pub mod error;
 pub mod files;
 pub mod health;
@@ -21,7 +22,6 @@ pub mod restores;
 pub mod snapshots;
 pub mod uploads;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,27 +47,12 @@ use self::paths::Volumes;
 use self::uploads::UploadLimits;
 use crate::access::RepoAccess;
 use crate::backup::BackupSinks;
-use crate::error::Context as _;
 use crate::metrics::Metrics;
 use crate::notify::Notifier;
 use crate::pitr::Pitr;
-use crate::protection::{self, Watch, WatchContext};
+use crate::protection::{self, Watch};
 use crate::replication::Replication;
-use crate::schedule::jobs::JobContext;
-use crate::schedule::{Clock, JobBoard, RunLog, Scheduler, SystemClock};
-
-/// How to run the server.
-#[derive(Debug)]
-pub struct ServeOptions {
-    /// holdfast.toml, loaded.
-    pub config: Config,
-    /// Address to listen on (port 0 picks a free one).
-    pub listen: SocketAddr,
-    /// The API token (`HOLDFAST_API_TOKEN`); `None` turns the API off.
-    pub token: Option<String>,
-    /// The repository for backups and snapshot listings.
-    pub repo: RepoAccess,
-}
+use crate::schedule::JobBoard;
 
 /// Everything the handlers share.
 pub struct AppState {
@@ -103,6 +88,8 @@ pub struct AppState {
     pub replication: Arc<Replication>,
     /// SQLite databases replicated for point-in-time restores.
     pub pitr: Arc<Pitr>,
+    /// The snapshot browser's opened repository and tree cache.
+    pub browse: browse::BrowseState,
 }
 
 impl AppState {
@@ -137,6 +124,7 @@ impl AppState {
             snapshot_cache: SnapshotCache::default(),
             backup_jobs: BackupJobs::default(),
             limits: HttpLimits::from_env()?,
+            browse: browse::BrowseState::default(),
         })
     }
 }
@@ -191,6 +179,29 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(restores::post_restore).get(restores::list_restores),
         )
         .route("/api/v1/restores/{id}/undo", post(restores::post_undo))
+        // The snapshot browser (read side): browse.rs and download.rs.
+        .route("/api/v1/snapshots/{id}/tree", get(browse::get_tree))
+        .route("/api/v1/snapshots/{id}/tree/", get(browse::get_tree))
+        .route("/api/v1/snapshots/{id}/tree/{*path}", get(browse::get_tree))
+        .route(
+            "/api/v1/snapshots/{id}/files/{*path}",
+            get(download::get_file),
+        )
+        .route("/api/v1/snapshots/{id}/archive", get(download::get_archive))
+        .route(
+            "/api/v1/snapshots/{id}/archive/",
+            get(download::get_archive),
+        )
+        .route(
+            "/api/v1/snapshots/{id}/archive/{*path}",
+            get(download::get_archive),
+        )
+        .route(
+            "/api/v1/versions/{volume}/{*path}",
+            get(browse::get_versions),
+        )
+        .route("/api/v1/diff/{a}/{b}", get(browse::get_diff))
+        .route("/api/v1/find", get(browse::get_find))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/", get(page::page))
@@ -332,102 +343,9 @@ async fn metrics(State(state): State<Arc<AppState>>) -> ApiResult<Response> {
     Ok(res)
 }
 
-/// How long a stopping server waits for queued notifications.
-const NOTIFY_FLUSH_LIMIT: Duration = Duration::from_secs(5);
-
-/// Runs the server and the scheduler until `shutdown` fires.
-pub async fn serve(opts: ServeOptions, shutdown: CancellationToken) -> crate::Result<()> {
-    let config = opts.config.clone();
-    let url = opts.repo.shown();
-    tokio::task::spawn_blocking(move || {
-        crate::start::guard(&config);
-        crate::start::print(&config, url.as_deref());
-    })
-    .await
-    .context("the start-up guard panicked")?;
-    let log_path = opts
-        .config
-        .volumes
-        .first()
-        .map(|v| v.path.join(holdfast_volume::layout::SCHEDULE_FILE));
-    let state = Arc::new(AppState::new(
-        opts.config,
-        opts.token.as_deref(),
-        opts.repo,
-    )?);
-    let ctx = JobContext {
-        config: state.config.clone(),
-        repo: state.repo.clone(),
-        sinks: state.backup_sinks(),
-        backup_lock: state.backup_lock.clone(),
-    };
-    let watch_ctx = WatchContext {
-        watch: state.watch.clone(),
-        metrics: state.metrics.clone(),
-        repo: state.repo.clone(),
-        notifier: state.notifier.clone(),
-        intervals: protection::intervals()?,
-    };
-    let mut scheduled = crate::schedule::jobs::build(&ctx)?;
-    scheduled.extend(state.replication.jobs(&shutdown)?);
-    let scheduler = Scheduler {
-        jobs: scheduled,
-        clock: Arc::new(SystemClock) as Arc<dyn Clock>,
-        log: Arc::new(RunLog::load(log_path)),
-        metrics: state.metrics.clone(),
-        board: state.board.clone(),
-    };
-    protection::probe_now(&watch_ctx).await;
-    let listener = tokio::net::TcpListener::bind(opts.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot listen on {} (pass --listen ADDR or set HOLDFAST_LISTEN; port 0 picks a free one)",
-                opts.listen
-            )
-        })?;
-    let addr = listener.local_addr().context("reading the bound address")?;
-    let url = format!("http://{addr}");
-    let mut fields = serde_json::Map::new();
-    fields.insert("address".into(), url.clone().into());
-    crate::console::event(
-        tracing::Level::INFO,
-        &format!("listening on {url}"),
-        &format!("listening on {url}"),
-        fields,
-    );
-    if state.token.is_none() {
-        tracing::warn!("HOLDFAST_API_TOKEN is not set: the /api/v1 routes are off");
-    }
-    let replicating = state
-        .replication
-        .spawn(watch_ctx.intervals.0, shutdown.clone());
-    let watcher = tokio::spawn(protection::run(watch_ctx, shutdown.clone()));
-    let mut following = state.pitr.spawn(
-        state.config.clone(),
-        state.repo.clone(),
-        state.notifier.clone(),
-        shutdown.clone(),
-    );
-    let jobs = scheduler.spawn(shutdown.clone());
-    let limits = state.limits;
-    let served = serve_http(listener, router(state.clone()), limits, shutdown.clone()).await;
-    shutdown.cancel();
-    tracing::info!("waiting for running jobs to finish");
-    jobs.await.context("scheduler task failed")?;
-    replicating.await.context("replication task failed")?;
-    while following.join_next().await.is_some() {}
-    watcher.abort();
-    // An on-demand backup holds the backup lock until it ends.
-    drop(state.backup_lock.lock().await);
-    // What the last jobs had to say reaches the [[notify]] targets before the exit.
-    state.notifier.flush(NOTIFY_FLUSH_LIMIT).await;
-    served
-}
-
 /// Accepts connections until `shutdown` fires, then lets every open connection finish
 /// its request (see [`HttpLimits`] for the timeouts).
-async fn serve_http(
+pub(crate) async fn serve_http(
     listener: tokio::net::TcpListener,
     app: Router,
     limits: HttpLimits,

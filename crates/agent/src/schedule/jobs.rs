@@ -9,16 +9,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use holdfast_repo::{ForgetOptions, PruneOptions, VerifyOptions};
+use holdfast_repo::{ForgetOptions, PruneOptions};
 use holdfast_volume::cleanup::{CleanupOptions, CleanupReport, cleanup_path};
 use holdfast_volume::config::{CleanupJob, Config, Retention};
 use holdfast_volume::guard::{self, Door};
 
 use crate::access::RepoAccess;
 use crate::backup::{BackupSinks, backup_volumes};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::notify::{Event, Notifier};
 use crate::schedule::{Job, JobFn};
+use crate::verify::{VerifyRunOptions, verify_and_drill};
 
 /// What the jobs need.
 #[derive(Clone)]
@@ -121,81 +122,34 @@ fn backup_result(snapshots: usize, added: u64) -> String {
     )
 }
 
-/// `holdfast verify` without `--read-data`: the structure of the repository, then, with
-/// `[schedule] restore_test`, a restore drill of each volume's latest snapshot; any
-/// problem fails the run. The result (with the drills' measured restore time) is
-/// notified.
+/// `holdfast verify` without `--read-data` ([`crate::verify`]): the structure of the
+/// repository, then, with `[schedule] restore_test`, a restore drill of each volume's
+/// latest snapshot; any problem fails the run. The result (with the drills' measured
+/// restore time) is notified.
 async fn verify(repo: &RepoAccess, drill: Option<&Config>, notifier: &Notifier) -> Result<String> {
-    let mut outcome = VerifyOutcome::default();
-    let result = verify_into(repo, drill, &mut outcome).await;
-    let summary = match &result {
-        Ok(s) => s.clone(),
-        Err(e) => crate::error::chain(e),
+    let opts = VerifyRunOptions {
+        drill: drill.map(Some),
+        ..VerifyRunOptions::default()
     };
-    notifier.notify(Event::VerifyFinished {
-        ok: result.is_ok(),
-        problems: if result.is_ok() {
-            0
-        } else {
-            outcome.problems.max(1)
-        },
-        restore_time: outcome.restore_time,
-        summary: holdfast_volume::freshness::one_line(&summary),
-    });
-    result
-}
-
-/// What a verify run found, for its notification.
-#[derive(Default)]
-struct VerifyOutcome {
-    problems: usize,
-    restore_time: Option<std::time::Duration>,
-}
-
-async fn verify_into(
-    repo: &RepoAccess,
-    drill: Option<&Config>,
-    outcome: &mut VerifyOutcome,
-) -> Result<String> {
-    let repo = repo.open().await?;
-    let report = holdfast_repo::verify(&repo, &VerifyOptions::default()).await?;
-    if let Some(first) = report.problems.first() {
-        outcome.problems = report.problems.len();
-        return Err(Error::Problems {
-            message: format!(
-                "{}, first: {}: {}",
-                crate::text::count(report.problems.len(), "problem"),
-                first.object,
-                first.error
-            ),
-        });
-    }
-    let mut out = format!(
-        "{}, {}, {}: no problems",
-        crate::text::count(report.snapshots, "snapshot"),
-        crate::text::count(report.packs, "pack"),
-        crate::text::count(report.blobs, "blob")
-    );
-    if let Some(config) = drill {
-        let repo = repo.load_index().await?;
-        for (id, snap) in holdfast_volume::drill::targets(&repo, Some(config)).await? {
-            let d = holdfast_volume::drill::restore_test(&repo, id, &snap, None).await?;
-            let took = std::time::Duration::from_secs_f64(d.duration_s.max(0.0));
-            outcome.restore_time = Some(outcome.restore_time.unwrap_or_default() + took);
-            if let Some(first) = d.problems.first() {
-                outcome.problems = d.problems.len();
-                return Err(Error::Problems {
-                    message: format!(
-                        "restore test of {}: {}, first: {first}",
-                        id.short(),
-                        crate::text::count(d.problems.len(), "problem")
-                    ),
-                });
-            }
-            out.push_str(&format!("; {}", holdfast_volume::drill::describe(&d)));
+    let run = match repo.open().await {
+        Ok(repo) => verify_and_drill(&repo, opts, |_| {}).await,
+        Err(e) => Err(e),
+    };
+    match run {
+        Ok(run) => {
+            notifier.notify(run.event());
+            run.into_result()
+        }
+        Err(e) => {
+            notifier.notify(Event::VerifyFinished {
+                ok: false,
+                problems: 1,
+                restore_time: None,
+                summary: holdfast_volume::freshness::one_line(&crate::error::chain(&e)),
+            });
+            Err(e)
         }
     }
-    Ok(out)
 }
 
 /// `forget` with `[retention]` (skipped when it is empty), then `prune`.

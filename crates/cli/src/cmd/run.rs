@@ -15,13 +15,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, anyhow};
 use clap::Args;
-use holdfast_agent::notify::Notifier;
-use holdfast_agent::prestart::{NO_SCHEDULER, PrestartOptions, prestart};
+use holdfast_agent::prestart::{NO_SCHEDULER, PrestartOptions};
 use holdfast_agent::protection as watch;
-use holdfast_agent::{ServeOptions, serve};
+use holdfast_agent::{Agent, AgentOptions};
 use tokio_util::sync::CancellationToken;
 
-use crate::common::FLUSH_LIMIT;
 use crate::exit::Failure;
 use crate::global::GlobalArgs;
 
@@ -66,16 +64,20 @@ pub async fn run(g: &GlobalArgs, args: RunArgs) -> Result<ExitCode, Failure> {
     }
     let config = crate::context::load_config(g)?;
     let repo = crate::context::access(g)?;
-    let notifier = Notifier::new(&config.notify);
+    let token = std::env::var("HOLDFAST_API_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    let agent = Agent::new(AgentOptions {
+        config: config.clone(),
+        listen: args.serve.listen,
+        token,
+        repo: repo.clone(),
+    });
     let opts = PrestartOptions {
         app: args.command[0].clone(),
         scheduler: !args.no_serve,
     };
-    let ready = prestart(&config, &repo, &notifier, &opts).await;
-    if ready.is_err() {
-        notifier.flush(FLUSH_LIMIT).await;
-    }
-    ready.map_err(anyhow::Error::from)?;
+    agent.prestart(&opts).await.map_err(anyhow::Error::from)?;
     if args.no_serve {
         // Otherwise the server prints them as it starts.
         holdfast_agent::start::print(&config, repo.shown().as_deref());
@@ -83,29 +85,14 @@ pub async fn run(g: &GlobalArgs, args: RunArgs) -> Result<ExitCode, Failure> {
     // The survey of the repository runs beside the app; when the app exits first it is
     // stopped, and says nothing: a survey cut short is not an outage.
     let survey = (args.no_serve && !config.alerts.require_backups).then(|| {
-        let (config, repo) = (config.clone(), repo.clone());
         tokio::spawn(async move {
             let mut problems = watch::check(&config, &repo).await;
             problems.push(NO_SCHEDULER.to_string());
             watch::print_warning(&problems);
         })
     });
-
     let shutdown = CancellationToken::new();
-    let server = if args.no_serve {
-        None
-    } else {
-        let token = std::env::var("HOLDFAST_API_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty());
-        let opts = ServeOptions {
-            config: config.clone(),
-            listen: args.serve.listen,
-            token,
-            repo,
-        };
-        Some(tokio::spawn(serve(opts, shutdown.clone())))
-    };
+    let server = (!args.no_serve).then(|| tokio::spawn(agent.run(shutdown.clone())));
     let code = run_child(&args.command).await;
     if let Some(survey) = survey {
         survey.abort();

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::exit::Failure;
 use crate::global::GlobalArgs;
-use holdfast_agent::{ServeOptions, serve};
+use holdfast_agent::{Agent, AgentOptions};
 
 /// Runs `holdfast serve`.
 pub async fn run(g: &GlobalArgs, args: crate::common::ServeArgs) -> Result<ExitCode, Failure> {
@@ -21,12 +21,12 @@ pub async fn run(g: &GlobalArgs, args: crate::common::ServeArgs) -> Result<ExitC
     // The first SIGTERM or SIGINT shuts down; a second one exits at once (a running
     // backup is then abandoned: no snapshot, only data a later backup adopts).
     crate::interrupt::Interrupt::cancelling(shutdown.clone());
-    let opts = ServeOptions {
+    let agent = Agent::new(AgentOptions {
         config,
         listen: args.listen,
         token,
         repo,
-    };
-    serve(opts, shutdown).await.map_err(anyhow::Error::from)?;
+    });
+    agent.run(shutdown).await.map_err(anyhow::Error::from)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -5,10 +5,12 @@
 //! into a temporary directory and checks it ([`holdfast_volume::drill`]). The result,
 //! with the drill's measured restore time, goes to the `[[notify]]` targets.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
+use holdfast_agent::verify::{VerifyRunOptions, verify_and_drill};
 use holdfast_repo::VerifyOptions;
 
 use crate::context::{self, outln};
@@ -46,51 +48,6 @@ pub async fn run(g: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Failure> 
     let bar = reads
         .then(|| crate::progress::show(g, progress.clone(), crate::progress::Unit::Items("packs")))
         .flatten();
-    let report = holdfast_repo::verify(
-        &repo,
-        &VerifyOptions {
-            read_data: args.read_data,
-            read_data_subset: subset,
-            cancel,
-            progress: Some(progress),
-        },
-    )
-    .await;
-    drop(bar);
-    let report = report.context("verifying the repository")?;
-    if !g.json {
-        for p in &report.problems {
-            outln!("DAMAGED {}: {}", p.object, p.error);
-            for s in &p.snapshots {
-                outln!("  snapshot {s}");
-            }
-            for path in &p.paths {
-                outln!("  path {path}");
-            }
-        }
-        if !g.quiet {
-            outln!(
-                "{}, {}, {}{}: {}",
-                crate::text::count(report.snapshots, "snapshot"),
-                crate::text::count(report.packs, "pack"),
-                crate::text::count(report.blobs, "blob"),
-                if args.read_data {
-                    format!(", {} read", crate::text::count(report.packs_read, "pack"))
-                } else {
-                    String::new()
-                },
-                if report.problems.is_empty() {
-                    "no problems".to_owned()
-                } else {
-                    crate::text::count(report.problems.len(), "problem")
-                }
-            );
-        }
-    }
-    let mut drill_failed = false;
-    let mut drill_problems = 0;
-    let mut restore_time: Option<std::time::Duration> = None;
-    let mut drills = Vec::new();
     // The drill needs the volumes; the notification only the [[notify]] targets, so
     // without --restore-test an unreadable config only means no notification.
     let config = match holdfast_volume::config::Config::load_optional(&g.config) {
@@ -102,67 +59,88 @@ pub async fn run(g: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Failure> 
         }
         Err(_) => None,
     };
-    if args.restore_test {
-        let repo = repo.load_index().await.context("loading the index")?;
-        let targets = holdfast_volume::drill::targets(&repo, config.as_ref())
-            .await
-            .context("listing snapshots")?;
-        if targets.is_empty() {
-            return Err(anyhow::anyhow!("no snapshot to restore-test").into());
+    let opts = VerifyRunOptions {
+        verify: VerifyOptions {
+            read_data: args.read_data,
+            read_data_subset: subset,
+            cancel,
+            progress: Some(progress),
+        },
+        drill: args.restore_test.then_some(config.as_ref()),
+    };
+    // Each drill is printed as it finishes; a broken stdout shows in the lines after.
+    let print_drill = |d: &holdfast_volume::drill::DrillReport| {
+        if g.json {
+            return;
         }
-        for (id, snap) in targets {
-            let d = holdfast_volume::drill::restore_test(&repo, id, &snap, None)
-                .await
-                .with_context(|| format!("restore test of snapshot {}", id.short()))?;
-            drill_failed |= !d.problems.is_empty();
-            drill_problems += d.problems.len();
-            let took = std::time::Duration::from_secs_f64(d.duration_s.max(0.0));
-            restore_time = Some(restore_time.unwrap_or_default() + took);
-            if !g.json {
-                for p in &d.problems {
-                    outln!("RESTORE TEST {}: {p}", id.short());
-                }
-                if !g.quiet {
-                    outln!("{}", holdfast_volume::drill::describe(&d));
-                }
-            }
-            drills.push(d);
+        let short = d.snapshot.get(..8).unwrap_or(&d.snapshot);
+        let mut out = std::io::stdout().lock();
+        for p in &d.problems {
+            let _ = writeln!(out, "RESTORE TEST {short}: {p}");
         }
+        if !g.quiet {
+            let _ = writeln!(out, "{}", holdfast_volume::drill::describe(d));
+        }
+    };
+    let run = verify_and_drill(&repo, opts, print_drill).await;
+    drop(bar);
+    let run = run.context("verifying the repository")?;
+    if args.restore_test && run.drills.is_empty() && run.points.is_empty() {
+        return Err(anyhow::anyhow!("no snapshot to restore-test").into());
     }
+    let report = &run.report;
     if g.json {
         // One document: the verify report, with the restore tests when they ran.
-        let mut doc = serde_json::to_value(&report).context("encoding report")?;
+        let mut doc = serde_json::to_value(report).context("encoding report")?;
         if let (true, Some(m)) = (args.restore_test, doc.as_object_mut()) {
-            let tests = serde_json::to_value(&drills).context("encoding restore tests")?;
+            let tests = serde_json::to_value(&run.drills).context("encoding restore tests")?;
             m.insert("restore_tests".into(), tests);
+            let points = serde_json::to_value(&run.points).context("encoding point tests")?;
+            m.insert("point_tests".into(), points);
         }
         outln!(
             "{}",
             serde_json::to_string_pretty(&doc).context("encoding report")?
         );
-    }
-    let problems = report.problems.len() + drill_problems;
-    if let Some(config) = &config {
-        let notifier = holdfast_agent::notify::Notifier::new(&config.notify);
-        notifier.notify(holdfast_agent::notify::Event::VerifyFinished {
-            ok: problems == 0,
-            problems,
-            restore_time,
-            summary: format!(
-                "{}, {}, {}: {}{}",
+    } else {
+        for p in &report.problems {
+            outln!("DAMAGED {}: {}", p.object, p.error);
+            for s in &p.snapshots {
+                outln!("  snapshot {s}");
+            }
+            for path in &p.paths {
+                outln!("  path {path}");
+            }
+        }
+        if !g.quiet {
+            let read = if reads {
+                format!(", {} read", crate::text::count(report.packs_read, "pack"))
+            } else {
+                String::new()
+            };
+            let found = match report.problems.len() {
+                0 => "no problems".to_owned(),
+                n => crate::text::count(n, "problem"),
+            };
+            outln!(
+                "{}, {}, {}{read}: {found}",
                 crate::text::count(report.snapshots, "snapshot"),
                 crate::text::count(report.packs, "pack"),
                 crate::text::count(report.blobs, "blob"),
-                crate::text::count(problems, "problem"),
-                restore_time.map_or_else(String::new, |t| format!(
-                    "; restore test took {:.1}s",
-                    t.as_secs_f64()
-                ))
-            ),
-        });
+            );
+        }
+    }
+    for d in run
+        .points
+        .iter()
+        .filter(|d| !g.json && (!g.quiet || !d.problems.is_empty()))
+    {
+        outln!("{}", holdfast_volume::drill::describe_point(d));
+    }
+    if let Some(config) = &config {
+        let notifier = holdfast_agent::notify::Notifier::new(&config.notify);
+        notifier.notify(run.event());
         notifier.flush(crate::common::FLUSH_LIMIT).await;
     }
-    Ok(exit::problems_if(
-        !report.problems.is_empty() || drill_failed,
-    ))
+    Ok(exit::problems_if(run.problems() > 0))
 }

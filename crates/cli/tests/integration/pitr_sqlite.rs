@@ -110,6 +110,17 @@ fn a_killed_serve_loses_at_most_the_last_interval_and_restores_any_point() {
     let db = &status[0]["databases"][0];
     assert_eq!(db["database"], "db/app.db", "{out}{err}");
     assert!(db["newest_point"].is_string(), "{out}");
+    // The restore drill restores the newest point and says how far behind it is.
+    let (code, out, err) = holdfast(&dir, &["--json", "verify", "--restore-test"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let verify: serde_json::Value = serde_json::from_str(&out).expect("verify JSON");
+    let point = &verify["point_tests"][0];
+    assert_eq!(point["database"], "app.db", "{out}");
+    assert_eq!(point["problems"], serde_json::json!([]), "{out}");
+    assert!(
+        point["reached"].is_string() && point["behind_s"].is_number(),
+        "{out}"
+    );
     // SIGKILL: nothing of holdfast gets to finish.
     Command::new("kill")
         .args(["-KILL", &s.pid().to_string()])

@@ -2,6 +2,9 @@
 //! `:/PATH`, the root of snapshots made without a volume) and an optional `~N` (the N-th
 //! before the newest of that group).
 //!
+//! An id prefix that several snapshots start with is refused with
+//! [`Error::AmbiguousPrefix`], which carries every candidate's full id.
+//!
 //! Invariant: `latest` without a group never picks among several groups in silence. When
 //! the snapshots belong to more than one volume or path, it is refused with
 //! [`Error::AmbiguousLatest`], which lists the selectors that would be unambiguous
@@ -137,15 +140,20 @@ pub fn newest_intact<'a>(list: &'a [(Id, Snapshot)], of: &Snapshot) -> Option<&'
 pub fn select<'a>(list: &'a [(Id, Snapshot)], spec: &str) -> Result<&'a (Id, Snapshot)> {
     let (group, back) = match Selector::parse(spec)? {
         Selector::Prefix(prefix) => {
-            let mut found = list
+            let found: Vec<&'a (Id, Snapshot)> = list
                 .iter()
-                .filter(|(id, _)| id.to_hex().starts_with(&prefix));
-            return match (found.next(), found.next()) {
-                (Some(s), None) => Ok(s),
-                (None, _) => Err(Error::not_found(format!("snapshot {prefix}"))),
-                (Some(_), Some(_)) => Err(Error::Invalid(format!(
-                    "snapshot id prefix {prefix} is ambiguous"
-                ))),
+                .filter(|(id, _)| id.to_hex().starts_with(&prefix))
+                .collect();
+            return match found.as_slice() {
+                [one] => Ok(*one),
+                [] => Err(Error::not_found(format!("snapshot {prefix}"))),
+                many => {
+                    let mut candidates: Vec<String> =
+                        many.iter().map(|(id, _)| id.to_hex()).collect();
+                    candidates.sort();
+                    candidates.dedup();
+                    Err(Error::AmbiguousPrefix { prefix, candidates })
+                }
             };
         }
         Selector::Latest { group, back } => (group, back),
@@ -283,5 +291,42 @@ mod tests {
             newest_intact(&list, &flagged).map(|(id, _)| *id),
             Some(Id::hash(b"2"))
         );
+    }
+
+    #[test]
+    fn an_ambiguous_id_prefix_carries_every_candidate() {
+        let list: Vec<(Id, Snapshot)> = (0..40u8)
+            .map(|i| (Id::hash(&[i]), snap(i64::from(i), Some("a"))))
+            .collect();
+        // 40 ids over 16 first digits: the most common one is shared.
+        let first: Vec<String> = list
+            .iter()
+            .map(|(id, _)| id.to_hex()[..1].to_owned())
+            .collect();
+        let Some(digit) = first
+            .iter()
+            .max_by_key(|d| first.iter().filter(|x| x == d).count())
+            .map(String::as_str)
+        else {
+            panic!("no ids");
+        };
+        let want: Vec<String> = {
+            let mut w: Vec<String> = list
+                .iter()
+                .map(|(id, _)| id.to_hex())
+                .filter(|h| h.starts_with(digit))
+                .collect();
+            w.sort();
+            w
+        };
+        assert!(want.len() > 1);
+        match select(&list, digit) {
+            Err(Error::AmbiguousPrefix { prefix, candidates }) => {
+                assert_eq!(prefix, digit);
+                assert_eq!(candidates, want);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(select(&list, &want[0]).is_ok());
     }
 }

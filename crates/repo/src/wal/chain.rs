@@ -176,6 +176,18 @@ pub struct Plan {
     pub txid: u64,
 }
 
+impl Plan {
+    /// The time of the last transaction the plan replays: the partial segment's target,
+    /// else the last whole segment's time, else the base's.
+    pub fn reaches(&self) -> DateTime<Utc> {
+        match (&self.partial, self.until, self.segments.last()) {
+            (Some(p), Some(until), _) => until.min(p.time),
+            (_, _, Some(last)) => last.time,
+            _ => self.head.time,
+        }
+    }
+}
+
 /// Plans a restore of `database` to `target` over `all` lineages: the newest complete
 /// lineage whose consistent point is at or before the target, its segments from 1 to
 /// the target. Fails with [`Error::ChainGap`] when they do not cover it, and with

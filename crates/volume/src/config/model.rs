@@ -228,6 +228,13 @@ pub enum Database {
 }
 
 impl Database {
+    /// Whether `--database NAME` means this database: its [`Database::name`], or, for
+    /// SQLite, its path in the volume as written in holdfast.toml (`db/app.db`).
+    pub fn answers_to(&self, name: &str) -> bool {
+        self.name() == name
+            || matches!(self, Database::Sqlite { path, .. } if path.as_os_str() == name)
+    }
+
     /// The name used to pick this database in `restore --database`.
     pub fn name(&self) -> String {
         match self {

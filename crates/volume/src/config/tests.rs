@@ -206,3 +206,17 @@ fn load_optional_missing_is_none() {
     assert_eq!(c.volumes[0].path, dir.path().join("data"));
     assert_eq!(c.source.as_deref(), Some(missing.as_path()));
 }
+
+/// `restore --database NAME`: a SQLite database answers to its file name and to its path
+/// in the volume, as the issue's `--database db/app.db` writes it; never to another path.
+#[test]
+fn a_sqlite_database_answers_to_its_name_and_its_path_in_the_volume() {
+    let config: Config = "[[volumes]]\nname = \"v\"\npath = \"/v\"\n\
+                          databases = [{ kind = \"sqlite\", path = \"db/app.db\" }]\n"
+        .parse()
+        .expect("config");
+    let db = &config.volumes[0].databases[0];
+    assert!(db.answers_to("app.db"));
+    assert!(db.answers_to("db/app.db"));
+    assert!(!db.answers_to("other/app.db"));
+}

@@ -214,7 +214,7 @@ pub fn locate<'c>(
     let found = config.volumes.iter().find_map(|v| {
         v.databases
             .iter()
-            .find(|d| d.name() == name)
+            .find(|d| d.answers_to(name))
             .map(|d| (v, d))
     });
     let Some((volume, db)) = found else {

@@ -8,13 +8,17 @@
 //! data untouched), its database dumps dropped, and the volume's top-level entries are
 //! swapped for the staged ones. A crash at any point leaves the old or the new entries
 //! whole once the next `restore` or `run` has recovered; `.holdfast` itself is never
-//! swapped.
+//! swapped. A file the snapshot shares with the live data at the same path is read from
+//! the live copy, blob by blob, each blob checked against its id, instead of fetched
+//! ([`RestoreOptions::reuse`]): the live data is only read.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use holdfast_repo::restore::Damaged;
-use holdfast_repo::{Id, IndexedRepository, OnIndex, Progress, RestoreOptions, Snapshot};
+use holdfast_repo::{
+    Id, IndexedRepository, OnIndex, Progress, ReadOptions, RestoreOptions, Snapshot,
+};
 
 use crate::config::{Config, Volume};
 use crate::swap::{Selection, Swap, SwapError, SwapOptions};
@@ -29,6 +33,8 @@ pub struct InPlaceOptions {
     pub progress: Option<Arc<Progress>>,
     /// Told what loading the index found ([`RestoreOptions::on_index`]).
     pub on_index: Option<OnIndex>,
+    /// How file contents are read from the store ([`RestoreOptions::reads`]).
+    pub reads: ReadOptions,
 }
 
 /// What [`restore_in_place`] did.
@@ -180,6 +186,9 @@ pub async fn restore_in_place(
         include: Vec::new(),
         progress: opts.progress.clone(),
         on_index: opts.on_index.clone(),
+        reads: opts.reads.clone(),
+        // What the snapshot shares with the live data is copied from it, not fetched.
+        reuse: Some(volume.path.clone()),
         ..Default::default()
     };
     let summary = match holdfast_repo::restore(repo, snap, &ropts).await {

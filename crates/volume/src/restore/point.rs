@@ -149,21 +149,51 @@ pub async fn restore_missing_points(
     swap: &SwapOptions,
 ) -> Result<Vec<PointRestored>, DatabaseRestoreError> {
     let missing = crate::guard::missing_files(volume);
+    restore_newest_points(repo, volume, swap, |rel, _| {
+        missing.iter().any(|m| m == rel)
+    })
+    .await
+}
+
+/// After a whole snapshot of `volume` taken at `snapshot_time` was restored
+/// (`restore_if_empty`), each replicated SQLite database whose newest point is later than
+/// the snapshot's copy goes on to that point, so the refilled volume loses at most the
+/// last interval of its writes, not everything since the snapshot. A database whose
+/// replication stopped before the snapshot keeps the snapshot's copy (never an older
+/// database).
+pub async fn restore_points_after(
+    repo: &Repository,
+    volume: &Volume,
+    swap: &SwapOptions,
+    snapshot_time: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<PointRestored>, DatabaseRestoreError> {
+    restore_newest_points(repo, volume, swap, |_, plan| plan.reaches() > snapshot_time).await
+}
+
+/// Each replicated SQLite database of `volume` that `wanted` (its path, its newest plan)
+/// picks, restored to its newest point into the live volume; one without a lineage is
+/// skipped.
+async fn restore_newest_points(
+    repo: &Repository,
+    volume: &Volume,
+    swap: &SwapOptions,
+    wanted: impl Fn(&Path, &Plan) -> bool,
+) -> Result<Vec<PointRestored>, DatabaseRestoreError> {
     let mut done = Vec::new();
     for db in &volume.databases {
         let (Some(rel), Some(_)) = (db.sqlite_path(), db.replicate()) else {
             continue;
         };
-        if !missing.iter().any(|m| m == rel) {
-            continue;
-        }
-        match plan_point(repo, db, Target::Newest).await {
-            Ok(_) => {}
+        let plan = match plan_point(repo, db, Target::Newest).await {
+            Ok(plan) => plan,
             Err(DatabaseRestoreError::Fetch {
                 source: holdfast_repo::Error::NotFound { .. },
                 ..
             }) => continue,
             Err(e) => return Err(e),
+        };
+        if !wanted(rel, &plan) {
+            continue;
         }
         let dest = PointDest::Live(swap.clone());
         done.push(restore_point(repo, volume, db, Target::Newest, dest).await?);

@@ -19,7 +19,8 @@ use super::BackupArgs;
 use crate::context;
 use crate::exit::{self, Failure};
 use crate::global::GlobalArgs;
-use holdfast_agent::notify::{Event, Notifier};
+use holdfast_agent::backup::BackupObserver;
+use holdfast_agent::notify::Notifier;
 
 /// Backs up the selected volumes of the config file. A volume the guard refuses
 /// ([`holdfast_volume::guard`]) is not backed up, the others are, and the command exits 3.
@@ -59,6 +60,10 @@ async fn backup(
     selected: &[&Volume],
     notifier: &Notifier,
 ) -> Result<ExitCode, Failure> {
+    let observer = BackupObserver {
+        notifier,
+        metrics: None,
+    };
     // The backup loads the index under its lock; none is loaded before it.
     let mut repo = match context::open_repo(g).await {
         Ok(r) => holdfast_repo::IndexedRepository::without_index(r),
@@ -67,11 +72,8 @@ async fn backup(
             // The command's error line says it; the volumes only record it.
             for v in selected {
                 save_failure(v, &message);
-                notifier.notify(Event::BackupFailed {
-                    volume: v.name.clone(),
-                    error: message.clone(),
-                });
             }
+            observer.all_failed(selected, &message);
             return Err(e.into());
         }
     };
@@ -89,11 +91,7 @@ async fn backup(
     };
     let roots = selected.iter().map(|v| v.path.clone()).collect();
     let bar = crate::progress::show_backup(g, progress, roots);
-    let mut observe = |step: BackupStep<'_>| {
-        for event in Event::of_step(&step) {
-            notifier.notify(event);
-        }
-    };
+    let mut observe = |step: BackupStep<'_>| observer.step(&step);
     let result = backup_all(&mut repo, config, selected, &opts, &mut observe).await;
     drop(bar);
     if let Some(signal) = interrupt.received() {
@@ -102,13 +100,8 @@ async fn backup(
     let outcomes = match result {
         Ok(o) => o,
         Err(e) => {
-            if matches!(e, holdfast_volume::backup::VolumeBackupError::BeforeHook(_)) {
-                for v in selected {
-                    notifier.notify(Event::BackupFailed {
-                        volume: v.name.clone(),
-                        error: one_line(&e.to_string()),
-                    });
-                }
+            if matches!(e, VolumeBackupError::BeforeHook(_)) {
+                observer.all_failed(selected, &one_line(&e.to_string()));
             }
             return Err(anyhow::Error::from(e).into());
         }

@@ -79,7 +79,7 @@ fn configured<'c>(
     config.volumes.iter().find_map(|v| {
         v.databases
             .iter()
-            .find(|d| d.name() == name)
+            .find(|d| d.answers_to(name))
             .map(|d| (v, d))
     })
 }

@@ -40,6 +40,7 @@ pub async fn run(
         swap: SwapOptions::standard(keep_old),
         progress: Some(progress.clone()),
         on_index: Some(super::index_warnings()),
+        ..Default::default()
     };
     let bar = crate::progress::show(g, progress, crate::progress::Unit::Bytes);
     let restored = in_place::restore_in_place(repo, volume, id, snap, &opts).await;

@@ -224,7 +224,7 @@ pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure>
             .flatten()?
             .volumes
             .into_iter()
-            .find(|v| v.databases.iter().any(|d| d.name() == *name))
+            .find(|v| v.databases.iter().any(|d| d.answers_to(name)))
             .map(|v| v.name)
     });
     let (id, snap) =

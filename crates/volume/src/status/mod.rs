@@ -18,6 +18,8 @@
 //!   leaves them empty. [`VolumeStatus::volume_alerts`] are the alerts of the volume
 //!   itself (what `/readyz` looks at by default).
 
+pub mod text;
+
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
