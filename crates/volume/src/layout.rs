@@ -14,6 +14,7 @@
 //! | `.holdfast/swap/` | state dir | journaled swaps in progress, their `lock` ([`crate::swap`]) | [`SWAP_DIR`] |
 //! | `.holdfast/swap/<id>/` | swap dir | one swap: `journal.json`, stage `new/`, `old/`, `scratch/` | [`crate::swap::journal::JOURNAL`] |
 //! | `.holdfast/kept/<id>/` | state dir | data a restore replaced, kept on request (`--keep-old`) | [`KEPT_DIR`] |
+//! | `.holdfast/pg/<name>/` | state dir | the spool of a Postgres database's WAL (`archive = true`) | [`PG_SPOOL_DIR`] |
 //! | `.holdfast-tmp/` | volume root | temporary files of writes through the store crate's local backend (a volume opened as a store) | [`STORE_TEMP_DIR`] ¹ |
 //! | `.holdfast-part-*` | any directory | a file API or cache write in progress ([`crate::root`]) | [`PART_PREFIX`] |
 //! | `.holdfast-restore-*` | any directory | a file being restored, before its rename; a staged Postgres dump's directory | [`RESTORE_PREFIX`] ¹ |
@@ -52,6 +53,9 @@ pub const CACHE_DIR: &str = ".holdfast/cache";
 pub const SWAP_DIR: &str = ".holdfast/swap";
 /// Where replaced data is kept when asked, one directory per swap.
 pub const KEPT_DIR: &str = ".holdfast/kept";
+/// The default spools of Postgres WAL waiting for the uploader, one directory per
+/// database ([`crate::databases::postgres::archive`]).
+pub const PG_SPOOL_DIR: &str = ".holdfast/pg";
 /// The temporary directory of the store crate's local backend (`holdfast_store::TEMP_DIR`).
 pub const STORE_TEMP_DIR: &str = holdfast_store::TEMP_DIR;
 /// The start of a write-in-progress file's name ([`crate::root`]), in any directory.

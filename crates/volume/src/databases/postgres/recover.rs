@@ -1,0 +1,1 @@
+//! Restore to a time (written below).
