@@ -41,7 +41,7 @@ pub fn cluster(name: &str, url: &str) -> Result<PgSource, DatabaseError> {
             "--dbname",
             &conn.dbname,
             "-c",
-            "select system_identifier, (select setting from pg_settings where name = \
+            "select (select system_identifier from pg_control_system()), (select setting from pg_settings where name = \
              'wal_segment_size'), (select timeline_id from pg_control_checkpoint())",
         ],
         name,

@@ -517,8 +517,13 @@ fn replay(
             log: tail(&log),
         });
     }
+    let psql_bin = if bin.join("psql").is_file() {
+        bin.join("psql")
+    } else {
+        PathBuf::from("psql")
+    };
     let psql = |sql: &str| -> Result<String, RecoverError> {
-        let out = pg_command(&bin.join("psql"))
+        let out = pg_command(&psql_bin)
             .arg("-h")
             .arg(work)
             .args([
