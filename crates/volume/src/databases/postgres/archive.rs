@@ -9,9 +9,9 @@
 //!   is archived is on disk (a crash before the rename leaves only a temp file, which
 //!   Postgres archives again because it was never acknowledged);
 //! - **Postgres never blocks**: the spool is bounded in bytes; a file that would pass the
-//!   bound is acknowledged and dropped, and the drop is recorded at once in the spool's
-//!   `gaps` file (appended, fsynced), which the uploader turns into a gap record in the
-//!   repository and a request for a new base backup.
+//!   bound is acknowledged and dropped, and the drop is recorded at once as a file
+//!   `gap-<name>` in the spool (written new, fsynced, renamed), which the uploader turns
+//!   into a gap record in the repository and a request for a new base backup.
 //!
 //! A spooled file is named `<system_identifier>_<segment_size>_<Postgres name>`, so the
 //! uploader needs nothing but the spool to put it in its lineage.
@@ -27,8 +27,8 @@ use serde::{Deserialize, Serialize};
 /// Default bound of a spool: 1 GiB.
 pub const DEFAULT_SPOOL_BYTES: u64 = 1 << 30;
 
-/// Name of the file recording drops, in the spool directory.
-pub const GAPS_FILE: &str = "gaps";
+/// Prefix of the files recording drops, in the spool directory.
+pub const GAP_PREFIX: &str = "gap-";
 
 /// What can go wrong archiving or fetching a WAL file; each names the file.
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +112,7 @@ fn segment_size_of(data_dir: &Path) -> u32 {
         .unwrap_or(16 << 20)
 }
 
-/// One line of the spool's `gaps` file: a file acknowledged and dropped.
+/// A file acknowledged and dropped (the content of a `gap-` file).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DroppedFile {
     /// The cluster (decimal).
@@ -254,14 +254,17 @@ impl Spool {
                 timeline,
                 segment_size,
             };
-            self.record_drop(&DroppedFile {
-                system_identifier: sysid.to_string(),
-                timeline,
-                segment_size,
-                segno: src.segno_of(&name),
-                name,
-                time: Utc::now(),
-            })?;
+            self.record_drop(
+                &spooled_name,
+                &DroppedFile {
+                    system_identifier: sysid.to_string(),
+                    timeline,
+                    segment_size,
+                    segno: src.segno_of(&name),
+                    name,
+                    time: Utc::now(),
+                },
+            )?;
             return Ok(Archived::Dropped { spool_bytes: used });
         }
         let tmp = self.dir.join(format!("tmp-{}", random_suffix()));
@@ -285,17 +288,25 @@ impl Spool {
         })
     }
 
-    fn record_drop(&self, d: &DroppedFile) -> Result<(), WalArchiveError> {
-        let path = self.dir.join(GAPS_FILE);
-        let mut line = serde_json::to_vec(d).unwrap_or_default();
-        line.push(b'\n');
-        let mut f = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(io(&path))?;
-        f.write_all(&line).map_err(io(&path))?;
-        f.sync_all().map_err(io(&path))
+    /// Records a drop as its own file `gap-<spooled name>` (written new, fsynced,
+    /// renamed): no appends to race with the uploader, and the uploader, whatever user
+    /// it runs as, only ever deletes it.
+    fn record_drop(&self, spooled_name: &str, d: &DroppedFile) -> Result<(), WalArchiveError> {
+        let path = self.dir.join(format!("{GAP_PREFIX}{spooled_name}"));
+        let tmp = self.dir.join(format!("tmp-{}", random_suffix()));
+        let body = serde_json::to_vec(d).unwrap_or_default();
+        let write = || -> std::io::Result<()> {
+            let mut f = File::create(&tmp)?;
+            f.write_all(&body)?;
+            f.sync_all()?;
+            drop(f);
+            fs::rename(&tmp, &path)?;
+            File::open(&self.dir)?.sync_all()
+        };
+        write().map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            WalArchiveError::Io { path, source: e }
+        })
     }
 
     /// Bytes of the files waiting in the spool (temp files included: they hold space).
@@ -312,7 +323,7 @@ impl Spool {
         };
         Ok(rd
             .flatten()
-            .filter(|e| e.file_name() != GAPS_FILE)
+            .filter(|e| !e.file_name().to_string_lossy().starts_with(GAP_PREFIX))
             .filter_map(|e| e.metadata().ok())
             .filter(|m| m.is_file())
             .map(|m| m.len())
@@ -365,32 +376,46 @@ impl Spool {
         Ok(out)
     }
 
-    /// The drops recorded and not yet sent to the repository.
-    pub fn drops(&self) -> Result<Vec<DroppedFile>, WalArchiveError> {
-        let path = self.dir.join(GAPS_FILE);
-        let text = match fs::read_to_string(&path) {
-            Ok(t) => t,
+    /// The drops recorded and not yet sent to the repository, with their files.
+    pub fn drops(&self) -> Result<Vec<(PathBuf, DroppedFile)>, WalArchiveError> {
+        let rd = match fs::read_dir(&self.dir) {
+            Ok(rd) => rd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(WalArchiveError::Io { path, source: e }),
+            Err(e) => {
+                return Err(WalArchiveError::Io {
+                    path: self.dir.clone(),
+                    source: e,
+                });
+            }
         };
-        Ok(text
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect())
+        let mut out = Vec::new();
+        for e in rd.flatten() {
+            if !e.file_name().to_string_lossy().starts_with(GAP_PREFIX) {
+                continue;
+            }
+            let path = e.path();
+            let text = fs::read(&path).map_err(io(&path))?;
+            if let Ok(d) = serde_json::from_slice(&text) {
+                out.push((path, d));
+            }
+        }
+        Ok(out)
     }
 
-    /// Forgets the first `n` recorded drops (they are in the repository now); drops
-    /// recorded meanwhile stay.
-    pub fn clear_drops(&self, n: usize) -> Result<(), WalArchiveError> {
-        let path = self.dir.join(GAPS_FILE);
-        let text = fs::read_to_string(&path).map_err(io(&path))?;
-        let rest: String = text.lines().skip(n).map(|l| format!("{l}\n")).collect();
-        let tmp = self.dir.join(format!("tmp-{}", random_suffix()));
-        fs::write(&tmp, rest).map_err(io(&tmp))?;
-        File::open(&tmp)
-            .and_then(|f| f.sync_all())
-            .map_err(io(&tmp))?;
-        fs::rename(&tmp, &path).map_err(io(&path))?;
+    /// Forgets recorded drops (they are in the repository now).
+    pub fn clear_drops(&self, files: &[PathBuf]) -> Result<(), WalArchiveError> {
+        for f in files {
+            match fs::remove_file(f) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(WalArchiveError::Io {
+                        path: f.clone(),
+                        source: e,
+                    });
+                }
+            }
+        }
         File::open(&self.dir)
             .and_then(|f| f.sync_all())
             .map_err(io(&self.dir))

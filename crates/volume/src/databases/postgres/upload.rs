@@ -6,7 +6,7 @@
 //!   durably): a crash in between sends it again, which stores an equivalent copy.
 //! - A lineage's head is written before its first file ([`ensure_head`]).
 //! - Drops the spool recorded become gap records in the repository before anything
-//!   else, and only then leave the spool's `gaps` file; a pass that recorded one tells
+//!   else, and only then are their `gap-` files deleted from the spool; a pass that recorded one tells
 //!   its caller, which asks for a new base backup.
 //! - A failed file stays in the spool; the pass goes on with the others and reports the
 //!   first error.
@@ -94,8 +94,9 @@ pub async fn upload_pass(
     parallel: usize,
 ) -> Result<UploadReport, WalArchiveError> {
     let mut report = UploadReport::default();
-    let drops = spool.drops()?;
-    if !drops.is_empty() {
+    let recorded = spool.drops()?;
+    if !recorded.is_empty() {
+        let (files, drops): (Vec<_>, Vec<_>) = recorded.into_iter().unzip();
         for (src, first, last, time, reason) in gap_runs(&drops) {
             ensure_head(repo, &src, owner)
                 .await
@@ -112,7 +113,7 @@ pub async fn upload_pass(
                 .map_err(repo_err("recording a gap in the Postgres WAL"))?;
             report.gaps.push(gap);
         }
-        spool.clear_drops(drops.len())?;
+        spool.clear_drops(&files)?;
     }
     let waiting = spool.waiting()?;
     let mut sources: Vec<PgSource> = waiting.iter().map(|s| s.source).collect();
