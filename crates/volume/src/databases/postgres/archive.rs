@@ -16,7 +16,7 @@
 //! A spooled file is named `<system_identifier>_<segment_size>_<Postgres name>`, so the
 //! uploader needs nothing but the spool to put it in its lineage.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -457,3 +457,7 @@ fn random_suffix() -> String {
         .unwrap_or_default();
     format!("{}-{nanos:x}", std::process::id())
 }
+
+#[cfg(test)]
+#[path = "archive_tests.rs"]
+mod tests;
