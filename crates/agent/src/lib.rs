@@ -42,6 +42,7 @@ pub mod http;
 pub mod metrics;
 pub mod notify;
 pub mod password;
+pub mod pg_archive;
 pub mod pitr;
 pub mod prestart;
 pub mod protection;

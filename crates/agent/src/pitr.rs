@@ -1,4 +1,5 @@
-//! SQLite point-in-time replication under `run` and `serve`: every database with
+//! SQLite point-in-time replication under `run` and `serve` (and, through
+//! [`crate::pg_archive`], the archiving of Postgres WAL): every database with
 //! `replicate = "1s"` is followed by its own task, which ships the newly committed
 //! transactions of its WAL at that interval to the repository and to each `[[replicas]]`
 //! ([`holdfast_volume::databases::sqlite::Follower`]; the format and its guarantees in
@@ -86,6 +87,8 @@ impl DatabaseState {
 #[derive(Debug, Default)]
 pub struct Pitr {
     entries: Vec<(PathBuf, Arc<Mutex<DatabaseState>>)>,
+    /// The Postgres databases archived beside them ([`crate::pg_archive`]).
+    pg: crate::pg_archive::PgArchivers,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -110,12 +113,20 @@ impl Pitr {
                 entries.push((v.resolve(rel), Arc::new(Mutex::new(state))));
             }
         }
-        Pitr { entries }
+        Pitr {
+            entries,
+            pg: crate::pg_archive::PgArchivers::new(config),
+        }
     }
 
-    /// Whether any database is replicated.
+    /// Whether any database is replicated or archived.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.is_empty() && self.pg.is_empty()
+    }
+
+    /// The archived Postgres databases.
+    pub fn postgres(&self) -> &crate::pg_archive::PgArchivers {
+        &self.pg
     }
 
     /// Every database's state.
@@ -134,6 +145,24 @@ impl Pitr {
                 database: state.database.clone(),
                 newest_point: state.shipped.map(holdfast_volume::freshness::rfc3339),
                 lag_seconds: state.lag_seconds(now),
+                ..ReplicatedDatabase::default()
+            });
+            if let Some(alert) = state.alert(now) {
+                s.alerts.push(alert);
+            }
+        }
+        for state in self.pg.states() {
+            let Some(s) = statuses.iter_mut().find(|s| s.name == state.volume) else {
+                continue;
+            };
+            s.databases.push(ReplicatedDatabase {
+                database: state.database.clone(),
+                newest_point: state.newest.map(holdfast_volume::freshness::rfc3339),
+                lag_seconds: state.lag_seconds(now),
+                kind: Some("postgres".into()),
+                spool_bytes: Some(state.spool_bytes),
+                window_from: state.window_from.map(holdfast_volume::freshness::rfc3339),
+                gaps: Some(state.gaps),
             });
             if let Some(alert) = state.alert(now) {
                 s.alerts.push(alert);
@@ -143,8 +172,9 @@ impl Pitr {
 
     /// The `holdfast_sqlite_*` metrics, in the Prometheus text format.
     pub fn render_metrics(&self) -> String {
+        let pg = self.pg.render_metrics();
         if self.entries.is_empty() {
-            return String::new();
+            return pg;
         }
         let now = Utc::now();
         let states = self.states();
@@ -179,6 +209,7 @@ impl Pitr {
             "Bytes of transactions staged in memory, waiting for a destination.",
             &|s| Some(s.staged as f64),
         );
+        out.push_str(&pg);
         out
     }
 
@@ -203,6 +234,8 @@ impl Pitr {
             );
             tasks.spawn(async move { follow(path, state, config, access, notifier, cancel).await });
         }
+        let mut pg = self.pg.spawn(config, access, notifier, cancel);
+        tasks.spawn(async move { while pg.join_next().await.is_some() {} });
         tasks
     }
 }

@@ -128,6 +128,11 @@ enum Command {
         after_help = "Examples:\n  holdfast run -- node server.js\n  holdfast run --listen 0.0.0.0:9090 -- ./app"
     )]
     Run(cmd::run::RunArgs),
+    /// Postgres WAL archiving: archive_command and restore_command.
+    #[command(
+        after_help = "Examples:\n  archive_command = 'holdfast pg archive %p'\n  restore_command = 'holdfast pg fetch %f %p'\n  holdfast pg archive --daemon"
+    )]
+    Pg(cmd::pg::PgArgs),
     /// Copy snapshots to or from a second repository (or to every [[replicas]]).
     #[command(
         after_help = "Examples:\n  holdfast copy --to s3://offsite/app --to-password-file offsite.pw\n  holdfast copy --replicas"
@@ -180,7 +185,8 @@ fn main() -> ExitCode {
             };
         }
     };
-    let long_running = matches!(cli.command, Command::Run(_) | Command::Serve(_));
+    let long_running = matches!(cli.command, Command::Run(_) | Command::Serve(_))
+        || matches!(&cli.command, Command::Pg(cmd::pg::PgArgs { command: cmd::pg::PgCommand::Archive(a) }) if a.daemon);
     global::init_logging(&cli.global, long_running);
     holdfast_agent::console::install(Box::new(global::stderr_event));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -219,6 +225,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Serve(args) => cmd::serve::run(&g, args).await,
         Command::Run(args) => cmd::run::run(&g, args).await,
         Command::Copy(args) => cmd::copy::run(&g, args).await,
+        Command::Pg(args) => cmd::pg::run(&g, args).await,
         Command::Key(args) => cmd::key::run(&g, args).await,
         Command::Tag(args) => cmd::tag::run(&g, args).await,
         Command::Find(args) => cmd::find::run(&g, args).await,

@@ -25,6 +25,7 @@ mod integration {
     mod logs_collectors;
     mod notify_backup;
     mod packaging_deb;
+    mod pitr_postgres;
     mod pitr_sqlite;
     mod proc_util;
     mod protect_metrics;

@@ -155,6 +155,7 @@ pub async fn backup_volume(
             source: e,
         })?;
     let mut overrides = Overrides::default();
+    let mut bases: Vec<(String, holdfast_repo::wal::pg::PgSource, Arc<PgBaseSource>)> = Vec::new();
     for (i, rel) in sqlite_databases(volume).into_iter().enumerate() {
         let live = volume.resolve(&rel);
         if !live.exists() {
@@ -193,6 +194,28 @@ pub async fn backup_volume(
                 name: format!("{db_name}.json"),
                 source: Arc::new(BytesSource(json)),
             });
+            if db.pg_archive() {
+                let (n, u) = (db_name.clone(), url.clone());
+                let cluster = blocking(move || postgres::base::cluster(&n, &u))
+                    .await
+                    .map_err(db_err)?;
+                let source = Arc::new(PgBaseSource {
+                    name: db_name.clone(),
+                    url: url.clone(),
+                    running: Mutex::new(None),
+                    end: Mutex::new(None),
+                });
+                overrides.extra.push(ExtraFile {
+                    name: postgres::base::base_file_name(&db_name),
+                    source: source.clone(),
+                });
+                bases.push((db_name.clone(), cluster, source));
+                tracing::debug!(
+                    "volume {name}: database {db_name}: base backup (pg_basebackup, streamed \
+                     into the snapshot)"
+                );
+                continue;
+            }
             tracing::debug!(
                 "volume {name}: database {db_name} copied consistently (pg_dump -Fc, \
                  streamed into the snapshot)"
@@ -223,10 +246,32 @@ pub async fn backup_volume(
     };
     let result = holdfast_repo::backup(repo, &backup_opts).await;
     drop(staging);
-    result.map_err(|source| VolumeBackupError::Repo {
-        volume: name,
+    let summary = result.map_err(|source| VolumeBackupError::Repo {
+        volume: name.clone(),
         source,
-    })
+    })?;
+    for (db_name, cluster, source) in bases {
+        let end = source.end.lock().ok().and_then(|mut e| e.take());
+        let Some(end) = end else { continue };
+        let owner = holdfast_repo::wal::pg::PgOwner {
+            volume: Some(name.clone()),
+            database: db_name.clone(),
+            hostname: holdfast_repo::snapshot::hostname(),
+        };
+        postgres::base::write_mark(repo, &cluster, &end, summary.id, &owner)
+            .await
+            .map_err(|source| VolumeBackupError::Repo {
+                volume: name.clone(),
+                source,
+            })?;
+        tracing::info!(
+            "volume {name}: database {db_name}: base backup in snapshot {} (WAL from {:X}/{:X})",
+            summary.id.short(),
+            end.start_lsn >> 32,
+            end.start_lsn & 0xffff_ffff
+        );
+    }
+    Ok(summary)
 }
 
 /// Runs `before_backup` hooks, then `work`, then `after_backup` hooks — the latter even
@@ -476,11 +521,53 @@ impl ExtraSource for PgDumpSource {
     }
 }
 
+/// `pg_basebackup` as a stream: started on open; on finish its start and stop points
+/// are kept for the base mark written after the snapshot commits.
+#[derive(Debug)]
+struct PgBaseSource {
+    name: String,
+    url: String,
+    running: Mutex<Option<postgres::base::BaseBackup>>,
+    end: Mutex<Option<postgres::base::BaseEnd>>,
+}
+
+impl ExtraSource for PgBaseSource {
+    fn open(&self) -> std::io::Result<Box<dyn Read + Send>> {
+        let mut b = postgres::base::start(&self.name, &self.url).map_err(std::io::Error::other)?;
+        let out = b
+            .take_stdout()
+            .ok_or_else(|| std::io::Error::other("pg_basebackup has no stdout"))?;
+        *self
+            .running
+            .lock()
+            .map_err(|_| std::io::Error::other("pg_basebackup state poisoned"))? = Some(b);
+        Ok(Box::new(out))
+    }
+
+    fn finish(&self) -> std::io::Result<()> {
+        let b = self
+            .running
+            .lock()
+            .map_err(|_| std::io::Error::other("pg_basebackup state poisoned"))?
+            .take()
+            .ok_or_else(|| std::io::Error::other("pg_basebackup was never started"))?;
+        let end = b.finish().map_err(std::io::Error::other)?;
+        *self
+            .end
+            .lock()
+            .map_err(|_| std::io::Error::other("pg_basebackup state poisoned"))? = Some(end);
+        Ok(())
+    }
+}
+
 /// Where a volume's database lives in its snapshot: SQLite files at their own path,
 /// Postgres dumps under `.holdfast-databases/`.
 pub fn snapshot_path(db: &Database) -> PathBuf {
     match db {
         Database::Sqlite { path, .. } => path.clone(),
+        Database::Postgres { archive: true, .. } => {
+            Path::new(holdfast_repo::DATABASES_DIR).join(postgres::base::base_file_name(&db.name()))
+        }
         Database::Postgres { .. } => {
             Path::new(holdfast_repo::DATABASES_DIR).join(format!("{}.pgdump", db.name()))
         }

@@ -15,6 +15,7 @@
 //! | `.holdfast/swap/<id>/` | swap dir | one swap: `journal.json`, stage `new/`, `old/`, `scratch/` | [`crate::swap::journal::JOURNAL`] |
 //! | `.holdfast/kept/<id>/` | state dir | data a restore replaced, kept on request (`--keep-old`), or always by a restore of one path ([`crate::restore::path`]) | [`KEPT_DIR`] |
 //! | `.holdfast/kept/<id>.json` | state dir | what a restore of one path brought in and moved aside, for its undo ([`crate::restore::kept`]) | [`kept_manifest`] |
+//! | `.holdfast/pg/<name>/` | state dir | the spool of a Postgres database's WAL (`archive = true`) | [`PG_SPOOL_DIR`] |
 //! | `.holdfast-tmp/` | volume root | temporary files of writes through the store crate's local backend (a volume opened as a store) | [`STORE_TEMP_DIR`] ¹ |
 //! | `.holdfast-part-*` | any directory | a file API or cache write in progress ([`crate::root`]) | [`PART_PREFIX`] |
 //! | `.holdfast-restore-*` | any directory | a file being restored, before its rename; a staged Postgres dump's directory | [`RESTORE_PREFIX`] ¹ |
@@ -57,6 +58,9 @@ pub const KEPT_DIR: &str = ".holdfast/kept";
 pub fn kept_manifest(id: &str) -> String {
     format!("{KEPT_DIR}/{id}.json")
 }
+/// The default spools of Postgres WAL waiting for the uploader, one directory per
+/// database ([`crate::databases::postgres::archive`]).
+pub const PG_SPOOL_DIR: &str = ".holdfast/pg";
 /// The temporary directory of the store crate's local backend (`holdfast_store::TEMP_DIR`).
 pub const STORE_TEMP_DIR: &str = holdfast_store::TEMP_DIR;
 /// The start of a write-in-progress file's name ([`crate::root`]), in any directory.

@@ -96,6 +96,7 @@ pub async fn status_once(config: &Config, access: &RepoAccess) -> Vec<VolumeStat
                 database: key,
                 newest_point: newest.map(holdfast_volume::freshness::rfc3339),
                 lag_seconds: newest.map(|t| (now - t).num_seconds().max(0)),
+                ..ReplicatedDatabase::default()
             });
         }
     }

@@ -14,6 +14,7 @@ pub mod key;
 pub mod lint;
 pub mod ls;
 pub mod migrate;
+pub mod pg;
 pub mod prune;
 pub mod repair;
 pub mod restore;

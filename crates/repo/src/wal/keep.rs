@@ -55,6 +55,8 @@ pub struct WalPruneReport {
     pub deleted: usize,
     /// Objects deleted.
     pub objects: usize,
+    /// Objects of Postgres lineages deleted (or that would be, in a dry run).
+    pub pg_objects: usize,
 }
 
 /// The lineages prune deletes, given the kept snapshots as (volume, time) and the store's
@@ -70,6 +72,8 @@ pub fn doomed(
     let mut out = Vec::new();
     for l in all {
         match &l.head {
+            // A Postgres lineage: its own rule (`super::pg::pg_doomed`).
+            Some((_, h)) if h.postgres.is_some() => {}
             Some((_, h)) => groups
                 .entry((h.volume.clone(), h.database.clone()))
                 .or_default()
@@ -108,19 +112,27 @@ pub async fn prune_wal(repo: &Repository, opts: &WalPruneOptions) -> Result<WalP
     let lock = Lock::acquire(repo, true).await?;
     let result = async {
         let snaps = repo.snapshots().await?;
+        let kept_ids: Vec<Id> = snaps.iter().map(|(id, _)| *id).collect();
         let kept: Vec<(Option<String>, DateTime<Utc>)> =
             snaps.into_iter().map(|(_, s)| (s.volume, s.time)).collect();
         let all = lineages(repo).await?;
         let gone = doomed(&all, &kept, lock.store_now(), opts);
+        let pg_all = super::pg::pg_lineages(repo).await?;
+        let pg_gone = super::pg::pg_doomed(&pg_all, &kept_ids, lock.store_now(), opts.grace);
         let mut report = WalPruneReport {
             kept: all.len() - gone.len(),
             deleted: gone.len(),
             objects: 0,
+            pg_objects: pg_gone.len(),
         };
         if opts.dry_run {
             return Ok(report);
         }
         lock.check().await?;
+        for key in &pg_gone {
+            lock.ensure_live("prune of wal/")?;
+            repo.store().delete_file(key).await?;
+        }
         for l in all.iter().filter(|l| gone.contains(&l.id)) {
             for key in l.keys_for_delete() {
                 lock.ensure_live("prune of wal/")?;
@@ -164,6 +176,7 @@ mod tests {
                         consistent: 1,
                         reason: Reason::Start,
                         previous: None,
+                        postgres: None,
                     },
                 )
             }),

@@ -1,5 +1,6 @@
 //! SQLite WAL segments (docs/FORMAT.md, "SQLite WAL segments"): the objects under
-//! `wal/` that replicate a SQLite database between snapshots.
+//! `wal/` that replicate a SQLite database between snapshots. Postgres WAL goes through
+//! the same segment kind ([`pg`], "Postgres WAL segments").
 //!
 //! A **lineage** is one base (the database's pages, in parts) and a contiguous run of
 //! **segments**, each holding the pages of transactions `first..=last` (txids count from
@@ -21,6 +22,7 @@
 pub mod chain;
 pub mod compact;
 pub mod keep;
+pub mod pg;
 
 use bytes::Bytes;
 use chrono::{DateTime, TimeZone, Utc};
@@ -95,6 +97,10 @@ pub struct Head {
     pub reason: Reason,
     /// Where the lineage before it stopped.
     pub previous: Option<Previous>,
+    /// The cluster and timeline of a Postgres lineage ("Postgres WAL segments"); `None`
+    /// for a SQLite lineage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<pg::PgSource>,
 }
 
 /// One page image.

@@ -53,6 +53,7 @@ async fn lineage_with(repo: &Repository, ranges: &[(u64, u64)]) -> Result<Id> {
         consistent: 1,
         reason: Reason::Start,
         previous: None,
+        postgres: None,
     };
     write_head(repo, &head).await?;
     Ok(id)

@@ -205,13 +205,27 @@ pub enum Database {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         replicate: Option<HumanDuration>,
     },
-    /// A Postgres database dumped with `pg_dump`.
+    /// A Postgres database dumped with `pg_dump`, or with `archive = true` backed up
+    /// for point-in-time recovery: base backups (`pg_basebackup`) in the snapshots and
+    /// its WAL archived through the spool (docs/FORMAT.md, "Postgres WAL segments").
     Postgres {
         /// Name used in `restore --database`; defaults to the database in the URL.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         name: Option<String>,
         /// `postgres://user:password@host:port/database`.
         url: String,
+        /// Point-in-time recovery: the server's `archive_command` is
+        /// `holdfast pg archive %p`, `run`/`serve` upload the spool, and backups take a
+        /// base backup instead of a dump.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        archive: bool,
+        /// The spool directory; default `<volume>/.holdfast-pg/<name>`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        spool: Option<PathBuf>,
+        /// The spool's bound (default 1 GiB): past it, WAL is dropped and the gap
+        /// recorded, never Postgres blocked.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        spool_bytes: Option<ByteSize>,
     },
     /// A Redis server: its dump file on the volume, or a server to ask for a snapshot.
     Redis {
@@ -268,6 +282,11 @@ impl Database {
             Database::Sqlite { replicate, .. } => replicate.map(|d| d.get()),
             _ => None,
         }
+    }
+
+    /// Whether this is a Postgres database archived for point-in-time recovery.
+    pub fn pg_archive(&self) -> bool {
+        matches!(self, Database::Postgres { archive: true, .. })
     }
 
     /// `sqlite`, `postgres` or `redis`.

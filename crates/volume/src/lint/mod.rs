@@ -3,7 +3,7 @@
 //! would lose data: conflicting Railway configs, replicas sharing a volume, bad sizes, two
 //! volumes on one path, database paths outside every volume, configured databases that do
 //! not exist, unused Compose volumes, key directories others can read, SQLite databases
-//! not in WAL mode. [`lint_with_inputs`] also says which files it read and which
+//! not in WAL mode, archived Postgres servers without `archive_command = 'holdfast pg archive %p'`. [`lint_with_inputs`] also says which files it read and which
 //! environment variables it consulted.
 //!
 //! Every finding has a severity, the file it is about (relative to the directory), a
@@ -12,6 +12,7 @@
 
 mod env;
 mod files;
+mod postgres;
 mod project;
 mod rules;
 
@@ -134,6 +135,7 @@ pub fn lint_with_inputs(
     let mut findings = Vec::new();
     rules::check(&project, &mut findings);
     files::check(&project, &mut findings);
+    postgres::check(&project, &mut findings);
     let inputs = Inputs {
         files: project.files(),
         environment: project.environment(),

@@ -123,6 +123,20 @@ pub struct ReplicatedDatabase {
     pub newest_point: Option<String>,
     /// Seconds between that point and now: the writes a restore now would miss.
     pub lag_seconds: Option<i64>,
+    /// `postgres` for a Postgres database archived for point-in-time recovery; absent
+    /// for SQLite.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Postgres: bytes of WAL waiting in the spool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spool_bytes: Option<u64>,
+    /// Postgres: the start of the recoverable window (the oldest base backup's
+    /// consistency time, RFC 3339 UTC); the window ends at `newest_point`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_from: Option<String>,
+    /// Postgres: gaps recorded since the start (WAL dropped unarchived).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gaps: Option<u64>,
 }
 
 /// Detail behind a [`VolumeStatus`].

@@ -97,9 +97,15 @@ pub(super) fn point_wanted(
         return Ok(Some(Target::Time(t)));
     }
     let Ok(Some(config)) = holdfast_volume::config::Config::load_optional(&g.config) else {
-        return Ok(None);
+        // No config (an empty machine): an archived Postgres database is found in the
+        // repository alone.
+        return Ok(args
+            .snapshot
+            .starts_with("latest")
+            .then_some(Target::Newest));
     };
-    let replicated = configured(&config, name).is_some_and(|(_, db)| db.replicate().is_some());
+    let replicated = configured(&config, name)
+        .is_some_and(|(_, db)| db.replicate().is_some() || db.pg_archive());
     Ok((replicated && args.snapshot.starts_with("latest")).then_some(Target::Newest))
 }
 
@@ -113,6 +119,13 @@ pub(super) async fn run_point(
     target: Target,
 ) -> Result<ExitCode, Failure> {
     let name = args.database.as_deref().unwrap_or_default();
+    let loaded = holdfast_volume::config::Config::load_optional(&g.config)
+        .ok()
+        .flatten();
+    let found = loaded.as_ref().and_then(|c| configured(c, name));
+    if found.is_none_or(|(_, db)| db.pg_archive()) {
+        return crate::cmd::pg::restore_point(g, args, target, found.map(|(_, db)| db)).await;
+    }
     let config = crate::context::load_config(g)?;
     let Some((volume, db)) = configured(&config, name) else {
         return Err(failure(DatabaseRestoreError::Unknown {

@@ -176,6 +176,7 @@ impl Follower {
             consistent: txid,
             reason: d.need,
             previous: d.previous.clone(),
+            postgres: None,
         };
         put(timeout, wal::write_head(&repo, &head))
             .await

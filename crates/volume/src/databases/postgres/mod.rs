@@ -7,6 +7,16 @@
 //! user of the machine): [`Conninfo::from_url`] takes it out of the URL (user info, or a
 //! `password=` parameter) and the tools get it as `PGPASSWORD` in an environment built
 //! by [`crate::child_env`], which holds none of holdfast's own secrets.
+//!
+//! Point-in-time recovery (docs/FORMAT.md, "Postgres WAL segments") lives in the
+//! submodules: [`archive`] (the spool behind `archive_command`), [`upload`] (the
+//! uploader and `restore_command`), [`base`] (base backups into snapshots) and
+//! [`recover`] (restore to a time).
+
+pub mod archive;
+pub mod base;
+pub mod recover;
+pub mod upload;
 
 use std::io::Read;
 use std::process::{Child, ChildStdout, Command, Stdio};
