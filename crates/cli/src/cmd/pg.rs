@@ -181,7 +181,7 @@ pub async fn restore_point(
     let repo = crate::context::open_repo(g).await?;
     let plan = recover::plan(&repo, name, time)
         .await
-        .map_err(|e| anyhow::Error::from(e))?;
+        .map_err(anyhow::Error::from)?;
     let say_plan = format!(
         "database {name}: base backup of {} (snapshot {}, WAL from {}), {} WAL files{}{}",
         plan.base
@@ -227,7 +227,7 @@ pub async fn restore_point(
     };
     let done = recover::recover(&repo, &plan, &opts)
         .await
-        .map_err(|e| anyhow::Error::from(e))?;
+        .map_err(anyhow::Error::from)?;
     let reached = done
         .reached
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));

@@ -19,7 +19,8 @@ use super::serve_util::{Server, TOKEN, backup_now};
 /// Records a failed check and goes on, so that every width's screenshot is taken.
 macro_rules! check {
     ($p:expr, $cond:expr, $($fmt:tt)+) => {
-        if !$cond {
+        let ok: bool = $cond;
+        if !ok {
             $p.push(format!($($fmt)+));
         }
     };

@@ -135,14 +135,14 @@ fn prune_keeps_from_the_oldest_kept_base_on() {
     let grace = TimeDelta::hours(1);
     // Bases at 2 (forgotten), 5 and 9 (kept): segments 0..5 go, 5.. stay.
     let l = listed(&[(1, 2), (2, 5), (3, 9)], 0..12);
-    let gone = pg_doomed(&[l.clone()], &[Id([2; 32]), Id([3; 32])], now, grace);
+    let gone = pg_doomed(std::slice::from_ref(&l), &[Id([2; 32]), Id([3; 32])], now, grace);
     let want: Vec<String> = (0..5)
         .map(|n| format!("s-{n}"))
         .chain(["k-2".to_string()])
         .collect();
     assert_eq!(gone, want);
     // No kept base: nothing goes (a first base may still be under way).
-    assert!(pg_doomed(&[l.clone()], &[], now, grace).is_empty());
+    assert!(pg_doomed(std::slice::from_ref(&l), &[], now, grace).is_empty());
     // Young objects never go.
     assert!(pg_doomed(&[l], &[Id([3; 32])], DateTime::UNIX_EPOCH, grace).is_empty());
 }
