@@ -135,7 +135,12 @@ fn prune_keeps_from_the_oldest_kept_base_on() {
     let grace = TimeDelta::hours(1);
     // Bases at 2 (forgotten), 5 and 9 (kept): segments 0..5 go, 5.. stay.
     let l = listed(&[(1, 2), (2, 5), (3, 9)], 0..12);
-    let gone = pg_doomed(std::slice::from_ref(&l), &[Id([2; 32]), Id([3; 32])], now, grace);
+    let gone = pg_doomed(
+        std::slice::from_ref(&l),
+        &[Id([2; 32]), Id([3; 32])],
+        now,
+        grace,
+    );
     let want: Vec<String> = (0..5)
         .map(|n| format!("s-{n}"))
         .chain(["k-2".to_string()])
