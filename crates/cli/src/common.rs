@@ -70,6 +70,15 @@ pub fn print_report(r: &PruneReport) -> anyhow::Result<()> {
             bytes(r.marked_bytes)
         );
     }
+    if r.wal.kept + r.wal.deleted + r.wal.pg_objects > 0 {
+        outln!(
+            "replicated wal:   {} lineages {would}deleted ({} objects, {} Postgres segments), {} kept",
+            r.wal.deleted,
+            r.wal.objects,
+            r.wal.pg_objects,
+            r.wal.kept
+        );
+    }
     if r.temp_files_removed > 0 {
         outln!(
             "temp files:       {} {would}removed ({})",

@@ -1,4 +1,4 @@
-//! Failpoints: the named steps of backup and prune where a test stops an operation, makes
+//! Failpoints: the named steps of backup, prune, restore and WAL shipping where a test stops an operation, makes
 //! it fail, or holds it while another client runs.
 //!
 //! Every operation that writes to a repository calls [`Failpoints::hit`] at each step
@@ -47,11 +47,23 @@ pub enum Step {
     PruneAfterDelete,
     /// Restore: the lock is held and every tree is read; no file content is fetched yet.
     RestoreAfterTrees,
+    /// WAL follower: a base part is stored; the head is not written yet.
+    WalBaseAfterPart,
+    /// WAL follower: every base part and segment is stored; the head is next.
+    WalBaseBeforeHead,
+    /// WAL follower: the head is stored; the follower has not recorded the lineage yet.
+    WalAfterHead,
+    /// WAL follower: a segment is stored; the follower has not advanced its cursor yet.
+    WalAfterSegment,
+    /// WAL follower: a compacted segment is stored; the level-0 ones are not forgotten.
+    WalAfterCompact,
+    /// Prune of `wal/`: one object of a doomed lineage is deleted.
+    WalPruneAfterDelete,
 }
 
 impl Step {
     /// Every step, in no particular order.
-    pub const ALL: [Step; 10] = [
+    pub const ALL: [Step; 16] = [
         Step::BackupLocked,
         Step::BackupAfterUpload,
         Step::BackupAfterIndex,
@@ -62,6 +74,12 @@ impl Step {
         Step::PruneAfterIndex,
         Step::PruneAfterDelete,
         Step::RestoreAfterTrees,
+        Step::WalBaseAfterPart,
+        Step::WalBaseBeforeHead,
+        Step::WalAfterHead,
+        Step::WalAfterSegment,
+        Step::WalAfterCompact,
+        Step::WalPruneAfterDelete,
     ];
 
     /// The step's name in `HOLDFAST_FAILPOINTS`, e.g. `backup-after-index`.
@@ -77,6 +95,12 @@ impl Step {
             Step::PruneAfterIndex => "prune-after-index",
             Step::PruneAfterDelete => "prune-after-delete",
             Step::RestoreAfterTrees => "restore-after-trees",
+            Step::WalBaseAfterPart => "wal-base-after-part",
+            Step::WalBaseBeforeHead => "wal-base-before-head",
+            Step::WalAfterHead => "wal-after-head",
+            Step::WalAfterSegment => "wal-after-segment",
+            Step::WalAfterCompact => "wal-after-compact",
+            Step::WalPruneAfterDelete => "wal-prune-after-delete",
         }
     }
 }

@@ -64,6 +64,7 @@ use crate::index::{IndexPack, MarkedPack};
 use crate::lock::{Lock, LockOptions};
 use crate::pack::{TARGET_SIZE, pack_key};
 use crate::repository::Repository;
+use crate::wal::{WalPruneOptions, WalPruneReport};
 use io::{delete_all, list_sizes, read_index_files, repack, write_index};
 use plan::{Fate, PackPlan};
 
@@ -92,6 +93,9 @@ pub struct PruneOptions {
     /// A pack marked for deletion is deleted by a prune that runs at least this long
     /// after the mark (default 24 hours).
     pub mark_grace: chrono::TimeDelta,
+    /// Every point of a replicated database this far back stays restorable: `wal/`
+    /// lineages reaching into it are kept (default 24 hours).
+    pub point_in_time: chrono::TimeDelta,
     /// Delete unused packs at once instead of marking them (only safe when no other
     /// client uses the repository meanwhile); marked packs go too, whatever their age.
     pub instant_delete: bool,
@@ -112,6 +116,7 @@ impl Default for PruneOptions {
             dry_run: false,
             unindexed_grace: chrono::TimeDelta::hours(1),
             mark_grace: chrono::TimeDelta::hours(24),
+            point_in_time: chrono::TimeDelta::hours(24),
             instant_delete: false,
             stop_after: None,
             lock: LockOptions::default(),
@@ -175,6 +180,8 @@ pub struct PruneReport {
     pub duration_s: f64,
     /// Set when the prune stopped early on request.
     pub stopped_after: Option<PrunePhase>,
+    /// What was deleted of `wal/` (replicated databases' lineages no kept point needs).
+    pub wal: WalPruneReport,
 }
 
 /// Removes unreferenced data (see the module doc for how and in which order).
@@ -361,7 +368,9 @@ async fn run(repo: &Repository, opts: &PruneOptions, lock: &Lock) -> Result<Prun
             .flat_map(|p| p.used.iter().map(|b| u64::from(b.length)))
             .sum();
         let new_packs = usize::try_from(moved.div_ceil(TARGET_SIZE as u64)).unwrap_or(0);
-        return Ok(finish(report, moved, new_packs, true));
+        let mut report = finish(report, moved, new_packs, true);
+        report.wal = prune_wal_objects(repo, opts, lock).await?;
+        return Ok(report);
     }
     opts.failpoints.hit(Step::PruneAfterMark).await?;
 
@@ -422,8 +431,26 @@ async fn run(repo: &Repository, opts: &PruneOptions, lock: &Lock) -> Result<Prun
         opts.failpoints.hit(Step::PruneAfterDelete).await?;
     }
     let mut report = finish(report, added, written, true);
+    report.wal = prune_wal_objects(repo, opts, lock).await?;
     remove_temp_files(repo, opts, &mut report).await;
     Ok(report)
+}
+
+/// The `wal/` lineages no kept point needs, deleted under this prune's lock
+/// ([`crate::wal::keep`]): the point-in-time window is `opts.point_in_time`, the grace
+/// the unindexed packs' grace.
+async fn prune_wal_objects(
+    repo: &Repository,
+    opts: &PruneOptions,
+    lock: &Lock,
+) -> Result<WalPruneReport> {
+    let wal = WalPruneOptions {
+        point_in_time: opts.point_in_time,
+        grace: opts.unindexed_grace,
+        dry_run: opts.dry_run,
+        failpoints: opts.failpoints.clone(),
+    };
+    crate::wal::keep::prune_wal_locked(repo, &wal, lock).await
 }
 
 /// Removes a file store's temp files older than the unindexed grace period (left by

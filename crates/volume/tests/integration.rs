@@ -11,6 +11,7 @@ mod integration {
     mod migrate_store;
     mod restore_live;
     mod restore_path;
+    mod sqlite_crash;
     mod sqlite_follow;
     mod status;
     mod swap;

@@ -165,12 +165,13 @@ async fn forget_and_prune(repo: &RepoAccess, retention: &Retention) -> Result<St
     }
     let p = holdfast_repo::prune(&repo, &PruneOptions::default()).await?;
     Ok(format!(
-        "forgot {}; packs {} -> {} ({} deleted, {} repacked)",
+        "forgot {}; packs {} -> {} ({} deleted, {} repacked); replicated wal: {} deleted",
         crate::text::count(forgotten, "snapshot"),
         p.packs_before,
         p.packs_after,
         p.packs_deleted,
-        p.packs_repacked
+        p.packs_repacked,
+        crate::text::count(p.wal.deleted, "lineage"),
     ))
 }
 

@@ -204,7 +204,9 @@ pub fn plan(all: &[Lineage], database: &str, target: Target) -> Result<Plan> {
         let (txid, until) = match target {
             Target::Newest => (l.last_txid(), None),
             Target::Time(t) => {
-                if head.time > t {
+                // Object names carry times to the millisecond: so does the comparison,
+                // or a lineage's own last time (as listed) would fall before its head.
+                if head.time.timestamp_millis() > t.timestamp_millis() {
                     continue;
                 }
                 let reach = l

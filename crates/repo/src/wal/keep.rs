@@ -20,6 +20,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::chain::{Lineage, lineages};
 use crate::error::Result;
+use crate::failpoint::{Failpoints, Step};
 use crate::id::Id;
 use crate::lock::Lock;
 use crate::repository::Repository;
@@ -34,6 +35,8 @@ pub struct WalPruneOptions {
     pub grace: TimeDelta,
     /// Report what would be deleted, delete nothing.
     pub dry_run: bool,
+    /// Failpoints ([`Step::WalPruneAfterDelete`] after each object deleted).
+    pub failpoints: Failpoints,
 }
 
 impl Default for WalPruneOptions {
@@ -42,12 +45,13 @@ impl Default for WalPruneOptions {
             point_in_time: TimeDelta::hours(24),
             grace: TimeDelta::hours(1),
             dry_run: false,
+            failpoints: Failpoints::from_env(),
         }
     }
 }
 
 /// What [`prune_wal`] did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct WalPruneReport {
     /// Lineages kept.
     pub kept: usize,
@@ -110,40 +114,47 @@ pub fn doomed(
 /// store time. Run after `forget` (its snapshots are the kept ones) and with `prune`.
 pub async fn prune_wal(repo: &Repository, opts: &WalPruneOptions) -> Result<WalPruneReport> {
     let lock = Lock::acquire(repo, true).await?;
-    let result = async {
-        let snaps = repo.snapshots().await?;
-        let kept_ids: Vec<Id> = snaps.iter().map(|(id, _)| *id).collect();
-        let kept: Vec<(Option<String>, DateTime<Utc>)> =
-            snaps.into_iter().map(|(_, s)| (s.volume, s.time)).collect();
-        let all = lineages(repo).await?;
-        let gone = doomed(&all, &kept, lock.store_now(), opts);
-        let pg_all = super::pg::pg_lineages(repo).await?;
-        let pg_gone = super::pg::pg_doomed(&pg_all, &kept_ids, lock.store_now(), opts.grace);
-        let mut report = WalPruneReport {
-            kept: all.len() - gone.len(),
-            deleted: gone.len(),
-            objects: 0,
-            pg_objects: pg_gone.len(),
-        };
-        if opts.dry_run {
-            return Ok(report);
-        }
-        lock.check().await?;
-        for key in &pg_gone {
-            lock.ensure_live("prune of wal/")?;
-            repo.store().delete_file(key).await?;
-        }
-        for l in all.iter().filter(|l| gone.contains(&l.id)) {
-            for key in l.keys_for_delete() {
-                lock.ensure_live("prune of wal/")?;
-                repo.store().delete_file(&key).await?;
-                report.objects += 1;
-            }
-        }
-        Ok(report)
-    }
-    .await;
+    let result = prune_wal_locked(repo, opts, &lock).await;
     lock.release_after(result).await
+}
+
+/// [`prune_wal`] under a lock the caller holds (prune's own).
+pub(crate) async fn prune_wal_locked(
+    repo: &Repository,
+    opts: &WalPruneOptions,
+    lock: &Lock,
+) -> Result<WalPruneReport> {
+    let snaps = repo.snapshots().await?;
+    let kept_ids: Vec<Id> = snaps.iter().map(|(id, _)| *id).collect();
+    let kept: Vec<(Option<String>, DateTime<Utc>)> =
+        snaps.into_iter().map(|(_, s)| (s.volume, s.time)).collect();
+    let all = lineages(repo).await?;
+    let gone = doomed(&all, &kept, lock.store_now(), opts);
+    let pg_all = super::pg::pg_lineages(repo).await?;
+    let pg_gone = super::pg::pg_doomed(&pg_all, &kept_ids, lock.store_now(), opts.grace);
+    let mut report = WalPruneReport {
+        kept: all.len() - gone.len(),
+        deleted: gone.len(),
+        objects: 0,
+        pg_objects: pg_gone.len(),
+    };
+    if opts.dry_run {
+        return Ok(report);
+    }
+    lock.check().await?;
+    for key in &pg_gone {
+        lock.ensure_live("prune of wal/")?;
+        repo.store().delete_file(key).await?;
+    }
+    for l in all.iter().filter(|l| gone.contains(&l.id)) {
+        for key in l.keys_for_delete() {
+            lock.ensure_live("prune of wal/")?;
+            repo.store().delete_file(&key).await?;
+            report.objects += 1;
+            opts.failpoints.hit(Step::WalPruneAfterDelete).await?;
+        }
+    }
+    Ok(report)
 }
 
 #[cfg(test)]
@@ -197,6 +208,7 @@ mod tests {
             point_in_time: TimeDelta::minutes(60),
             grace: TimeDelta::minutes(10),
             dry_run: false,
+            failpoints: Failpoints::default(),
         }
     }
 

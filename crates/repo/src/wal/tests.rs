@@ -131,7 +131,7 @@ async fn prune_wal_keeps_lineages_whose_age_the_store_does_not_say() -> Result<(
     let opts = WalPruneOptions {
         point_in_time: TimeDelta::zero(),
         grace: TimeDelta::zero(),
-        dry_run: false,
+        ..WalPruneOptions::default()
     };
     let report = prune_wal(&repo, &opts).await?;
     let left = lineages(&repo).await?;
@@ -158,7 +158,7 @@ async fn prune_wal_deletes_a_lineage_no_kept_point_needs_and_keeps_the_newest() 
     let no_window = WalPruneOptions {
         point_in_time: TimeDelta::zero(),
         grace: TimeDelta::zero(),
-        dry_run: false,
+        ..WalPruneOptions::default()
     };
     let report = prune_wal(&repo, &no_window).await?;
     assert_eq!(report.deleted, 1, "{report:?}");
@@ -178,5 +178,32 @@ async fn prune_wal_deletes_a_lineage_no_kept_point_needs_and_keeps_the_newest() 
     lineage_with(&repo, &[(1, 1)]).await?;
     let report = prune_wal(&repo, &WalPruneOptions::default()).await?;
     assert_eq!(report.deleted, 0);
+    Ok(())
+}
+
+/// Found from outside: `prune` (the command, and the scheduled forget-and-prune job)
+/// never called the `wal/` prune, so a replicated database's segments piled up in the
+/// repository for ever. Prune now deletes the lineages no kept point needs, under its
+/// own lock, and says so in its report.
+#[tokio::test]
+async fn prune_deletes_the_wal_lineages_no_kept_point_needs() -> Result<()> {
+    let dir = tempfile::tempdir().map_err(|e| Error::io("tempdir", e))?;
+    let store = holdfast_store::Store::open(&format!("file://{}", dir.path().display()))?;
+    let opts = crate::InitOptions {
+        password: "pw".into(),
+        kdf: crate::KdfParams::insecure_fast(),
+    };
+    let repo = crate::init(store, &opts).await?;
+    lineage_with(&repo, &[(1, 1), (2, 2)]).await?;
+    lineage_with(&repo, &[(1, 1)]).await?;
+    let prune = crate::PruneOptions {
+        point_in_time: TimeDelta::zero(),
+        unindexed_grace: TimeDelta::zero(),
+        ..crate::PruneOptions::default()
+    };
+    let report = crate::prune(&repo, &prune).await?;
+    assert_eq!(report.wal.deleted, 1, "{:?}", report.wal);
+    assert_eq!(report.wal.kept, 1, "{:?}", report.wal);
+    assert_eq!(lineages(&repo).await?.len(), 1);
     Ok(())
 }

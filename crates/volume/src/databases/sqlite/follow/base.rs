@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 const MAX_BASE_WAIT: Duration = Duration::from_secs(300);
 
 use chrono::{DateTime, Utc};
+use holdfast_repo::Step;
 use holdfast_repo::wal::{self, Head, Page, Reason};
 
 use super::{Follower, Live, NO_ANSWER, PollReport, Staged, io_err, repo_err, segment};
@@ -127,6 +128,11 @@ impl Follower {
             )
             .await
             .map_err(|e| repo_err(&path, e))?;
+            self.opts
+                .failpoints
+                .hit(Step::WalBaseAfterPart)
+                .await
+                .map_err(|e| repo_err(&path, e))?;
             parts.push(id);
             next += n;
             if let Some(p) = self.pins.as_mut() {
@@ -178,7 +184,16 @@ impl Follower {
             previous: d.previous.clone(),
             postgres: None,
         };
+        let failpoints = self.opts.failpoints.clone();
+        failpoints
+            .hit(Step::WalBaseBeforeHead)
+            .await
+            .map_err(|e| repo_err(&path, e))?;
         put(timeout, wal::write_head(&repo, &head))
+            .await
+            .map_err(|e| repo_err(&path, e))?;
+        failpoints
+            .hit(Step::WalAfterHead)
             .await
             .map_err(|e| repo_err(&path, e))?;
         d.live = Some(Live {

@@ -33,7 +33,11 @@
 //!   held (as with Litestream's read lock): with a busy timeout it waits that long.
 //! - **A follower killed at any moment** leaves a restorable gap-free prefix, and a
 //!   new follower takes a new base (`a_follower_killed_at_any_moment_leaves_a_restorable_prefix`,
-//!   a real process and SIGKILL).
+//!   a real process and SIGKILL), and so does one killed at each write of its own
+//!   (the `wal-*` failpoints: a base part stored without its head, the head next, the
+//!   head stored but not recorded, a segment stored but the cursor not advanced, a
+//!   compacted segment stored; `every_wal_failpoint_killed_leaves_restorable_points`
+//!   in `tests/integration/sqlite_crash.rs`, which also kills a prune of `wal/`).
 //! - **Local state is bounded:** staged transactions are held in memory, never on the
 //!   volume, up to `local_bound` bytes (default 64 MiB). Past it, every destination
 //!   still lacking the oldest staged transaction is dropped to "needs a base" with a
@@ -53,7 +57,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use holdfast_repo::wal::{self, Page, Previous, Reason, Segment, SegmentRef, Txn};
-use holdfast_repo::{Id, Repository};
+use holdfast_repo::{Failpoints, Id, Repository, Step};
 
 mod base;
 
@@ -78,6 +82,9 @@ pub struct FollowOptions {
     pub part_bytes: u64,
     /// How long one destination may take per poll before it counts as down.
     pub store_timeout: Duration,
+    /// Failpoints at each write of the follower (`wal-*` steps; from
+    /// `HOLDFAST_FAILPOINTS` in debug builds).
+    pub failpoints: Failpoints,
 }
 
 impl FollowOptions {
@@ -91,6 +98,7 @@ impl FollowOptions {
             truncate_bytes: 64 << 20,
             part_bytes: 4 << 20,
             store_timeout: Duration::from_secs(10),
+            failpoints: Failpoints::from_env(),
         }
     }
 }
@@ -446,6 +454,7 @@ impl Follower {
         let timeout = self.opts.store_timeout;
         let page_size = self.cursor.map_or(4096, |c| c.header.page_size);
         let queue = &self.queue;
+        let failpoints = &self.opts.failpoints;
         let futs = self
             .dests
             .iter_mut()
@@ -457,7 +466,12 @@ impl Follower {
                 }
                 let live = d.live.as_mut().expect("filtered live");
                 let seg = segment(live.lineage, live.next_txid, page_size, &pending);
-                let r = tokio::time::timeout(timeout, wal::write_segment(&d.dest.repo, &seg)).await;
+                let r = tokio::time::timeout(timeout, async {
+                    let stored = wal::write_segment(&d.dest.repo, &seg).await?;
+                    failpoints.hit(Step::WalAfterSegment).await?;
+                    Ok::<_, holdfast_repo::Error>(stored)
+                })
+                .await;
                 match r {
                     Ok(Ok((key, size))) => {
                         live.written.push(SegmentRef {
@@ -475,7 +489,7 @@ impl Follower {
                         d.status.bytes += size;
                         d.status.error = None;
                         if live.level0_since_compact >= wal::compact::FAN_IN {
-                            compact_own(&d.dest.repo, live).await;
+                            compact_own(&d.dest.repo, live, failpoints).await;
                         }
                         1
                     }
@@ -522,7 +536,7 @@ fn segment(lineage: Id, first: u64, page_size: u32, staged: &[&Staged]) -> Segme
 
 /// Compacts the segments this follower wrote to its lineage, then forgets the level-0
 /// ones the new level covers (a failure is only logged: compaction is an optimisation).
-async fn compact_own(repo: &Repository, live: &mut Live) {
+async fn compact_own(repo: &Repository, live: &mut Live, failpoints: &Failpoints) {
     live.level0_since_compact = 0;
     let lineage = wal::Lineage {
         id: live.lineage,
@@ -531,7 +545,11 @@ async fn compact_own(repo: &Repository, live: &mut Live) {
         segments: live.written.clone(),
         newest_write: None,
     };
-    match wal::compact(repo, &lineage).await {
+    let compacted = match wal::compact(repo, &lineage).await {
+        Ok(r) => failpoints.hit(Step::WalAfterCompact).await.map(|()| r),
+        Err(e) => Err(e),
+    };
+    match compacted {
         Ok(r) => {
             live.written.extend(r.segments);
             let top = live
