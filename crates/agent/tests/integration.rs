@@ -5,8 +5,8 @@
 
 mod integration {
     mod backup_failure;
-    mod login;
     mod browse;
+    mod login;
     mod notify;
     mod restores;
     mod router;
