@@ -6,6 +6,7 @@
 mod integration {
     mod backup_failure;
     mod browse;
+    mod browse_page;
     mod login;
     mod notify;
     mod restores;
