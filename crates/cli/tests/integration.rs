@@ -54,6 +54,7 @@ mod integration {
     mod secrets_grep;
     mod serve_api;
     mod serve_backup;
+    mod serve_browse_page;
     mod serve_hostile;
     mod serve_http_limits;
     mod serve_restore_kill;
