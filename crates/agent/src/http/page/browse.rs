@@ -253,7 +253,7 @@ async fn tree_page(state: &AppState, spec: &str, raw: Option<&str>) -> ApiResult
         esc(&crate::text::count(page.total, "entry"))
     );
     out.push_str(
-        "<table id=\"entries\"><tr class=\"head\"><th>name</th><th>size</th><th>modified</th></tr>\n",
+        "<table id=\"entries\" class=\"compact\"><tr class=\"head\"><th>name</th><th>size</th><th>modified</th></tr>\n",
     );
     for e in &page.entries {
         let child = if path.is_empty() {
@@ -390,9 +390,14 @@ async fn file_page(state: &AppState, spec: &str, raw: Option<&str>) -> ApiResult
                     ver.kind
                 )
             };
+            let mark = if this {
+                " <strong>(this snapshot's)</strong>"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 out,
-                "<tr class=\"version{}\"><td data-label=\"newest in\">{} {}</td>\
+                "<tr class=\"version{}\"><td data-label=\"newest in\">{} {}{mark}</td>\
                  <td data-label=\"size\">{}</td><td data-label=\"modified\">{}</td>\
                  <td data-label=\"in snapshots\">{held}</td><td>{links}</td></tr>",
                 if this { " this" } else { "" },

@@ -173,7 +173,7 @@ async fn compare_page(state: &AppState, raw: Option<&str>) -> ApiResult<Response
         let size = |s: Option<u64>| match (s, c.kind) {
             (Some(n), NodeType::File) => format_size(n),
             (Some(_), _) => "—".to_string(),
-            (None, _) => String::new(),
+            (None, _) => "—".to_string(),
         };
         let shown = if dir {
             format!("{}/", c.path)
