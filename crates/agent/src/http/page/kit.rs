@@ -136,8 +136,8 @@ pub fn entry_href(id: &Id, path: &str, dir: bool) -> String {
     }
 }
 
-/// The session's CSRF token when the request is logged in (see
-/// [`super::restore`]).
+/// True when the request carries a valid session cookie (the login of
+/// [`super::login`]; a bearer token is not one).
 pub fn logged_in(state: &AppState, headers: &HeaderMap) -> bool {
     super::restore::logged_in(state, headers).is_some()
 }
