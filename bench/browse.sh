@@ -42,7 +42,7 @@ os.makedirs(big, exist_ok=True)
 chunk = 16 << 20
 for i in range(max(1, size_mb // 64)):
     with open(os.path.join(big, f"part{i:03d}.bin"), "wb") as f:
-        for _ in range(64 << 20 // chunk):
+        for _ in range((64 << 20) // chunk):
             f.write(os.urandom(chunk))
 PY
 
