@@ -55,6 +55,7 @@ mod integration {
     mod serve_api;
     mod serve_backup;
     mod serve_browse;
+    mod serve_browse_page;
     mod serve_hostile;
     mod serve_http_limits;
     mod serve_restore_kill;

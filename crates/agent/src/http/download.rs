@@ -103,16 +103,27 @@ pub async fn get_file(
 ) -> ApiResult<Response> {
     let spec = id_param(&params);
     let path = snapshot_path(uri.path(), params)?;
-    let repo = indexed(&state).await?;
-    let (id, snap) = snapshot(&state, &repo, &spec).await?;
+    file_response(&state, &spec, &path, &headers).await
+}
+
+/// The answer of the files route for snapshot `spec` and a checked `path` (the page's
+/// download link answers through it too).
+pub async fn file_response(
+    state: &AppState,
+    spec: &str,
+    path: &str,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let repo = indexed(state).await?;
+    let (id, snap) = snapshot(state, &repo, spec).await?;
     let trees = &state.browse.trees;
-    let parts = split_path(&path)?;
+    let parts = split_path(path)?;
     if parts.is_empty() {
         return Err(ApiError::bad_request("the snapshot root is not a file"));
     }
     let node = lookup(&repo, trees, snap.tree, &parts).await?;
     let tag = format!("\"{}\"", holdfast_repo::content_id(&node).to_hex());
-    if if_none_match(&headers, &tag) {
+    if if_none_match(headers, &tag) {
         let mut res = StatusCode::NOT_MODIFIED.into_response();
         res.headers_mut().insert(header::ETAG, header_value(&tag));
         return Ok(res);
@@ -136,7 +147,7 @@ pub async fn get_file(
         }
     };
     let opts = FileReadOptions {
-        path: path.clone(),
+        path: path.to_owned(),
         offset,
         length: Some(length),
     };
@@ -203,11 +214,22 @@ pub async fn get_archive(
 ) -> ApiResult<Response> {
     let spec = id_param(&params);
     let path = snapshot_path(uri.path(), params)?;
-    let format: ArchiveFormat = q.format.as_deref().unwrap_or("tar.zst").parse()?;
-    let repo = indexed(&state).await?;
-    let (id, snap) = snapshot(&state, &repo, &spec).await?;
+    archive_response(&state, &spec, &path, q.format.as_deref()).await
+}
+
+/// The answer of the archive route for snapshot `spec`, a checked `path` and a format
+/// (`tar.zst` when `None`); the page's archive link answers through it too.
+pub async fn archive_response(
+    state: &AppState,
+    spec: &str,
+    path: &str,
+    format: Option<&str>,
+) -> ApiResult<Response> {
+    let format: ArchiveFormat = format.unwrap_or("tar.zst").parse()?;
+    let repo = indexed(state).await?;
+    let (id, snap) = snapshot(state, &repo, spec).await?;
     let opts = ArchiveOptions {
-        path: path.clone(),
+        path: path.to_owned(),
         format,
         ..Default::default()
     };

@@ -218,6 +218,14 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .layer(DefaultBodyLimit::max(page::login::MAX_FORM)),
         )
         .route("/jobs/{id}", get(page::restore::job))
+        // The snapshot view (page/browse.rs, page/compare.rs).
+        .route("/browse", get(page::browse::volumes))
+        .route("/browse/{id}", get(page::browse::tree))
+        .route("/browse/{id}/file", get(page::browse::file))
+        .route("/browse/{id}/download", get(page::browse::download))
+        .route("/browse/{id}/archive", get(page::browse::archive))
+        .route("/compare", get(page::compare::compare))
+        .route("/search", get(page::compare::search))
         .route(
             "/restores/{id}/undo",
             post(page::restore::undo).layer(DefaultBodyLimit::max(page::login::MAX_FORM)),

@@ -133,6 +133,12 @@ pub fn volume(out: &mut String, cx: &CardContext<'_>, s: &VolumeStatus, once: &m
     if let Some(all) = cx.snaps {
         snapshots(out, s, all);
         if cx.csrf.is_some() {
+            let _ = writeln!(
+                out,
+                "<p class=\"browse\"><a href=\"/browse?volume={}\">Browse the snapshots of {}</a></p>",
+                super::kit::enc(&s.name),
+                esc(&s.name)
+            );
             restore_form(out, s, all);
         }
     }

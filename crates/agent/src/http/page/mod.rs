@@ -15,7 +15,10 @@
 //! `?token=` (the page's login form, which then sets a cookie) or that cookie — or when
 //! `[serve] public_status = true`. Otherwise the repository is not even asked.
 
+pub mod browse;
 mod card;
+pub mod compare;
+mod kit;
 pub mod login;
 mod once;
 pub mod restore;

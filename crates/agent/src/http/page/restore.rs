@@ -45,7 +45,7 @@ pub struct RestoreQuery {
 }
 
 /// The session's CSRF token, when the viewer is logged in.
-fn logged_in(state: &AppState, headers: &HeaderMap) -> Option<String> {
+pub(super) fn logged_in(state: &AppState, headers: &HeaderMap) -> Option<String> {
     state
         .token
         .as_ref()

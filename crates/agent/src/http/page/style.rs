@@ -48,6 +48,17 @@ code,.id{font-family:ui-monospace,monospace;font-size:.85rem}
 table{border-collapse:collapse;width:100%;font-size:.9rem}
 th,td{text-align:left;padding:.35rem .6rem;border-bottom:1px solid #eceef2;vertical-align:top}
 .note{grid-column:1/-1;color:#5b6475}
+.crumbs{font-size:.9rem;margin:0 0 .4rem}.crumbs [aria-current]{font-weight:600}
+.picks{list-style:none;padding:0;margin:.2rem 0;display:flex;flex-wrap:wrap;gap:.3rem 1.4rem}
+.picks [aria-current]{font-weight:600}
+.timeline-list{list-style:none;margin:.4rem 0;padding:0 0 0 .9rem;border-left:3px solid #3f51b5}
+.timeline-list li{display:flex;flex-wrap:wrap;gap:0 .8rem;padding:.25rem 0;border-bottom:1px solid #eceef2}
+.actions,.pager{margin:.5rem 0}.pager a{font-weight:600}
+form.pick{margin:.9rem 0 0;padding-top:.6rem;border-top:1px solid #eceef2}
+form.pick h3{margin:0;font-size:1rem;flex-basis:100%}
+td.num{white-space:nowrap}tr.this{background:#eef0fb}
+h2+form.pick{border-top:0;margin-top:.3rem;padding-top:0}h2+form.pick h3{display:none}
+td.added{color:#2e7d32}td.removed{color:#d32f2f}td.changed{color:#b26a00}
 section.login{grid-column:1/-1}
 form.inline{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center}
 input,button,select{font:inherit;padding:.35rem .6rem;border:1px solid #b8bfcc;border-radius:6px;max-width:100%}
@@ -65,6 +76,9 @@ tr.head{display:none}
 tr{border-bottom:1px solid #eceef2;padding:.4rem 0}
 td{border:0;padding:.05rem 0}
 td[data-label]::before{content:attr(data-label) ": ";color:#5b6475}
+table.compact td{display:inline-block;width:auto;margin-right:.8rem;color:#5b6475;font-size:.85rem}
+table.compact td:first-child{display:block;color:inherit;font-size:inherit}
+table.compact td[data-label]::before{content:none}
 }
 </style>
 </head>
