@@ -6,10 +6,7 @@
 mod integration {
     mod backup_failure;
     mod browse;
-<<<<<<< HEAD
-=======
     mod browse_page;
->>>>>>> page
     mod login;
     mod notify;
     mod restores;
