@@ -30,7 +30,7 @@ pub(super) async fn run(
     let repo = crate::context::open_repo(g).await?;
     let plan = recover::plan(&repo, name, time)
         .await
-        .map_err(|e| anyhow::Error::from(e))?;
+        .map_err(anyhow::Error::from)?;
     let say_plan = plan_text::describe(&plan, name, time);
     if args.dry_run {
         outln!("would restore {say_plan}");
@@ -52,7 +52,7 @@ pub(super) async fn run(
     };
     let done = recover::recover(&repo, &plan, &opts)
         .await
-        .map_err(|e| anyhow::Error::from(e))?;
+        .map_err(anyhow::Error::from)?;
     if g.json {
         outln!("{}", plan_text::recovered_json(name, &plan, &done));
     } else if !g.quiet {
