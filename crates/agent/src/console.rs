@@ -45,3 +45,27 @@ pub fn note(level: tracing::Level, message: &str, prefix: &str) {
         serde_json::Map::new(),
     );
 }
+
+/// One event as the JSON object a log collector reads (`--log-format json`):
+/// `timestamp` (UTC, microseconds), `level` (`ERROR`, `WARN`…), `target` (`holdfast`),
+/// `message`, then the `fields` that do not take one of those names.
+pub fn json_line(
+    level: tracing::Level,
+    message: &str,
+    fields: serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Value {
+    let mut line = serde_json::Map::new();
+    line.insert(
+        "timestamp".into(),
+        chrono::Utc::now()
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            .into(),
+    );
+    line.insert("level".into(), level.as_str().into());
+    line.insert("target".into(), "holdfast".into());
+    line.insert("message".into(), message.into());
+    for (k, v) in fields {
+        line.entry(k).or_insert(v);
+    }
+    serde_json::Value::Object(line)
+}

@@ -8,6 +8,22 @@ use std::process::{Command, Stdio};
 
 use crate::error::{Error, Result};
 
+/// A new repository's password shorter than this (in characters) gets a warning.
+pub const MIN_LENGTH: usize = 12;
+
+/// The warning for a new repository's password shorter than [`MIN_LENGTH`], else
+/// `None`.
+pub fn weak_warning(password: &str) -> Option<String> {
+    let length = password.chars().count();
+    (length < MIN_LENGTH).then(|| {
+        format!(
+            "the password has {}: use {MIN_LENGTH} or more (e.g. `openssl rand -base64 24`), \
+             it is all that keeps a copy of the repository unreadable",
+            crate::text::count(length, "character")
+        )
+    })
+}
+
 /// The first line of `path`; an empty first line is an error.
 pub fn from_file(path: &Path) -> Result<String> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::PasswordFile {

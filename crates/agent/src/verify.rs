@@ -37,6 +37,17 @@ pub struct VerifyRun {
 }
 
 impl VerifyRun {
+    /// The `--json` document of `holdfast verify`: the verify report, with the restore
+    /// tests and the point tests when `restore_test` ran them.
+    pub fn to_json(&self, restore_test: bool) -> serde_json::Result<serde_json::Value> {
+        let mut doc = serde_json::to_value(&self.report)?;
+        if let (true, Some(m)) = (restore_test, doc.as_object_mut()) {
+            m.insert("restore_tests".into(), serde_json::to_value(&self.drills)?);
+            m.insert("point_tests".into(), serde_json::to_value(&self.points)?);
+        }
+        Ok(doc)
+    }
+
     /// Problems found by the check and the drills together.
     pub fn problems(&self) -> usize {
         self.report.problems.len()

@@ -107,3 +107,13 @@ macro_rules! outln {
     }};
 }
 pub(crate) use outln;
+
+/// `print!` of text that ends its own lines (a renderer's output), returning the write
+/// error like [`outln!`].
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($t)*).map_err(anyhow::Error::from)?
+    }};
+}
+pub(crate) use out;

@@ -157,8 +157,8 @@ pub fn log_format() -> LogFormat {
 }
 
 /// Writes `text` (one or more lines, written as given) in text mode, or with
-/// `--log-format json` ONE JSON object: `timestamp`, `level`, `target`, `message` and
-/// `fields` (such as a list of reasons), so a block of lines stays one event.
+/// `--log-format json` ONE JSON object ([`holdfast_agent::console::json_line`]), so a
+/// block of lines stays one event.
 pub fn stderr_event(
     level: tracing::Level,
     text: &str,
@@ -166,20 +166,10 @@ pub fn stderr_event(
     fields: serde_json::Map<String, serde_json::Value>,
 ) {
     if log_format() == LogFormat::Json {
-        let mut line = serde_json::Map::new();
-        line.insert(
-            "timestamp".into(),
-            chrono::Utc::now()
-                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-                .into(),
+        eprintln!(
+            "{}",
+            holdfast_agent::console::json_line(level, message, fields)
         );
-        line.insert("level".into(), level.as_str().into());
-        line.insert("target".into(), "holdfast".into());
-        line.insert("message".into(), message.into());
-        for (k, v) in fields {
-            line.entry(k).or_insert(v);
-        }
-        eprintln!("{}", serde_json::Value::Object(line));
     } else if text.ends_with('\n') {
         eprint!("{text}");
     } else {

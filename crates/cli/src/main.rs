@@ -14,8 +14,6 @@ mod interrupt;
 mod progress;
 mod select;
 
-use holdfast_agent::text;
-
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

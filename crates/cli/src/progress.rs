@@ -3,10 +3,9 @@
 //! and logs are text (never with `--json`, `-q` or JSON logs); it polls the operation's
 //! atomic counters every 200 ms, so the operation itself never waits on drawing.
 //!
-//! Backup counts bytes against a total that a scan of the roots (file sizes only, done
-//! beside the backup on a blocking thread) finds out; the scan checks a stop flag at
-//! every directory entry, and the bar sets it when it is dropped, so a scan of a big
-//! tree ends with the backup instead of walking on. The other operations know their
+//! Backup counts bytes against a total that a scan of the roots
+//! ([`holdfast_repo::progress::scan_sizes`], on a blocking thread) finds out; the bar
+//! sets the scan's stop flag when it is dropped, so the scan ends with the backup. The other operations know their
 //! total up front.
 
 use std::io::IsTerminal;
@@ -107,7 +106,7 @@ pub fn show_backup(
     let (scan, stopped) = (total.clone(), stop.clone());
     tokio::task::spawn_blocking(move || {
         for root in roots {
-            scan_sizes(&root, &scan, &stopped);
+            holdfast_repo::progress::scan_sizes(&root, &scan, &stopped);
         }
     });
     let bar = ProgressBar::new(0).with_style(style(Unit::Bytes));
@@ -121,78 +120,15 @@ pub fn show_backup(
             let (_, found) = total.get();
             b.set_length(found.max(done));
             b.set_position(done);
-            b.set_message(crate::text::count(files, "file"));
+            b.set_message(holdfast_repo::text::count(files, "file"));
         }
     });
     Some(Bar { task, bar, stop })
 }
 
-/// Adds the sizes of the regular files under `root` to `total` (symlinks not followed,
-/// unreadable directories skipped: the total is an estimate for the ETA only). Returns
-/// as soon as it finds `stop` set, before the next directory entry.
-fn scan_sizes(root: &std::path::Path, total: &Progress, stop: &AtomicBool) {
-    let mut dirs = vec![root.to_path_buf()];
-    while let Some(dir) = dirs.pop() {
-        if stop.load(Ordering::Relaxed) {
-            return;
-        }
-        let Ok(meta) = std::fs::symlink_metadata(&dir) else {
-            continue;
-        };
-        if meta.is_file() {
-            total.add_total(meta.len());
-            continue;
-        }
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
-            match entry.file_type() {
-                Ok(t) if t.is_dir() => dirs.push(entry.path()),
-                Ok(t) if t.is_file() => {
-                    if let Ok(m) = entry.metadata() {
-                        total.add_total(m.len());
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_scan_counts_file_bytes_only() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("a"), [0u8; 100]).expect("write");
-        std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
-        std::fs::write(dir.path().join("sub/b"), [0u8; 20]).expect("write");
-        std::os::unix::fs::symlink("/", dir.path().join("link")).expect("symlink");
-        let total = Progress::default();
-        scan_sizes(dir.path(), &total, &AtomicBool::new(false));
-        assert_eq!(total.get(), (0, 120));
-    }
-
-    /// Finding: the size scan behind a backup's bar ran on after the backup ended (over
-    /// a big tree, for as long as the walk took). A stopped scan visits nothing more.
-    #[test]
-    fn progress_scan_thread_is_stopped_by_its_flag() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        for i in 0..50 {
-            let sub = dir.path().join(format!("d{i}"));
-            std::fs::create_dir(&sub).expect("mkdir");
-            std::fs::write(sub.join("f"), [0u8; 10]).expect("write");
-        }
-        let total = Progress::default();
-        scan_sizes(dir.path(), &total, &AtomicBool::new(true));
-        assert_eq!(total.get(), (0, 0), "a scan stopped first visits nothing");
-    }
 
     /// Dropping a backup's bar (the backup ended) sets the flag its scan checks.
     #[tokio::test]

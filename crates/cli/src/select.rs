@@ -31,23 +31,3 @@ pub async fn find(
     }
     Ok((found.id, found.snapshot))
 }
-
-/// The warning `backup` prints for a snapshot it committed flagged shrunk.
-pub fn shrunk_warning(id: Id, s: &Snapshot) -> Option<String> {
-    let shrunk = s.shrunk.as_ref()?;
-    Some(format!(
-        "WARNING: snapshot {} of {} is flagged shrunk: {} files, {} where snapshot {} had {} \
-         files, {}. Is the volume mounted? The snapshot is kept; automatic restores take \
-         snapshot {} instead and `forget` keeps that one. If the files are really gone, \
-         accept it with `holdfast tag {} --remove shrunk`",
-        id.short(),
-        s.group(),
-        shrunk.files_after,
-        indicatif::HumanBytes(shrunk.size_after),
-        shrunk.reference.short(),
-        shrunk.files_before,
-        indicatif::HumanBytes(shrunk.size_before),
-        shrunk.reference.short(),
-        id.short()
-    ))
-}

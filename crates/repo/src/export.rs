@@ -28,6 +28,19 @@ pub struct ExportSummary {
     pub bytes: u64,
 }
 
+impl ExportSummary {
+    /// `exported snapshot ID to FILE: N entries, SIZE`.
+    pub fn describe(&self, id: Id, output: &Path) -> String {
+        format!(
+            "exported snapshot {} to {}: {} entries, {}",
+            id.short(),
+            output.display(),
+            self.entries,
+            crate::text::bytes(self.bytes)
+        )
+    }
+}
+
 enum Output {
     Plain(std::io::BufWriter<std::fs::File>),
     Zstd(zstd::Encoder<'static, std::io::BufWriter<std::fs::File>>),

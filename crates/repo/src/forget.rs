@@ -25,6 +25,7 @@ use crate::retention::{RetentionPolicy, apply_policy};
 use crate::snapshot::{Snapshot, snapshot_key};
 
 mod named;
+pub mod text;
 
 /// The reason a snapshot is kept when newer snapshots of its group are flagged shrunk.
 pub const KEPT_INTACT: &str = "newest snapshot not flagged shrunk (newer ones are)";

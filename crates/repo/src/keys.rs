@@ -148,6 +148,8 @@ pub async fn change_password(
     Ok((key_id(&old).to_owned(), new))
 }
 
+pub mod text;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,6 +20,10 @@
 //! #     Ok(tokio::runtime::Runtime::new()?.block_on(demo())?)
 //! # }
 //! ```
+//!
+//! Each operation's report has a text form beside the operation (`forget::text`,
+//! `prune::text`, `restore::text`, `verify::text`, …), built on [`text`]; its JSON form
+//! is the report's own serialisation. Front ends print what these return.
 
 pub mod backup;
 pub mod browse;
@@ -47,6 +51,7 @@ pub mod repository;
 pub mod restore;
 pub mod retention;
 pub mod snapshot;
+pub mod text;
 pub mod tools;
 pub mod tree;
 pub mod verify;

@@ -545,5 +545,6 @@ pub async fn unlock(repo: &Repository, opts: &UnlockOptions) -> Result<UnlockRep
 mod keep;
 #[cfg(test)]
 mod tests;
+pub mod text;
 
 use keep::{Held, keep, refresh};

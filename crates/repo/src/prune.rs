@@ -50,6 +50,7 @@
 
 pub(crate) mod io;
 mod plan;
+pub mod text;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;

@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::id::Id;
 
 mod select;
+pub mod text;
 
 pub use select::{Group, Selector, choices, newest_intact, select};
 

@@ -254,6 +254,7 @@ async fn check(repo: &Repository, opts: &VerifyOptions) -> Result<VerifyReport> 
 }
 
 mod subset;
+pub mod text;
 mod trees;
 
 pub use subset::Subset;

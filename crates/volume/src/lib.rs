@@ -22,6 +22,10 @@
 //! - [`swap`]: the one journaled stage-and-swap that replaces live data, and its recovery.
 //! - [`status`]: per-volume probes: mounted, writable, space, databases, alerts.
 //!
+//! Reports that people read have their text form beside them (`status::text`,
+//! `lint::text`, `cleanup::text`, `migrate::text`, `databases::postgres::plan_text`);
+//! the front ends only print it.
+//!
 //! ```
 //! use holdfast_volume::config::Config;
 //!

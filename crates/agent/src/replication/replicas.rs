@@ -27,6 +27,27 @@ pub struct ReplicaOutcome {
     pub error: Option<String>,
 }
 
+impl ReplicaOutcome {
+    /// The outcome in one line, as `holdfast copy --replicas` prints it: copied, skipped
+    /// and forgotten snapshots and the lag left, or why it failed; `None` when it
+    /// neither ran nor failed.
+    pub fn line(&self) -> Option<String> {
+        match (&self.report, &self.error) {
+            (Some(r), _) => Some(format!(
+                "replica {}: {} copied, {} skipped, {} forgotten; lag {} ({} s)",
+                self.name,
+                r.copy.copied.len(),
+                r.copy.skipped.len(),
+                r.forget.as_ref().map_or(0, |f| f.deleted),
+                crate::text::count(r.lag.missing, "snapshot"),
+                r.lag.lag_seconds
+            )),
+            (None, Some(e)) => Some(format!("replica {}: FAILED: {e}", self.name)),
+            (None, None) => None,
+        }
+    }
+}
+
 /// The replica's password: `password_file`, else `password_env`.
 fn replica_password(r: &Replica) -> Result<(String, String)> {
     let source = match (&r.password_file, &r.password_env) {

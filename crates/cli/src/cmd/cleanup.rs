@@ -10,7 +10,7 @@ use anyhow::{Context, anyhow};
 use clap::Args;
 use holdfast_volume::cleanup::{CleanupError, CleanupOptions, cleanup_path};
 use holdfast_volume::guard::{self, Door};
-use holdfast_volume::units::{format_size, parse_duration};
+use holdfast_volume::units::parse_duration;
 
 use crate::exit::Failure;
 use crate::global::GlobalArgs;
@@ -58,32 +58,21 @@ pub async fn run(g: &GlobalArgs, args: CleanupArgs) -> Result<ExitCode, Failure>
     for problem in &report.problems {
         crate::global::stderr_line(tracing::Level::WARN, &problem.to_string());
     }
-    let verb = if args.dry_run {
-        "would delete"
-    } else {
-        "deleted"
-    };
     if g.json {
         println!(
             "{}",
             serde_json::to_string(&report).context("encoding report")?
         );
     } else if !g.quiet {
-        for f in report.files.iter().filter(|f| f.error.is_none()) {
-            println!("{verb} {} ({})", f.path.display(), format_size(f.size));
-        }
-        println!(
-            "{verb} {}, {} ({}); {}",
-            crate::text::count(report.deleted, "file"),
-            format_size(report.bytes),
-            crate::text::count(report.bytes, "byte"),
-            crate::text::count(report.errors, "error")
+        print!(
+            "{}",
+            holdfast_volume::cleanup::text::render(&report, args.dry_run)
         );
     }
     if report.errors > 0 {
         return Err(anyhow!(
             "{} could not be inspected or deleted",
-            crate::text::count(report.errors, "file")
+            holdfast_repo::text::count(report.errors, "file")
         )
         .into());
     }

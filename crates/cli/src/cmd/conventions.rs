@@ -79,61 +79,8 @@ pub fn man<C: CommandFactory>(args: &ManArgs) -> Result<ExitCode, Failure> {
 }
 
 /// The sections holdfast.1 adds to clap's: the environment it reads, its exit codes, and
-/// where the page of each command is.
-const SECTIONS: &str = r#".SH ENVIRONMENT
-.TP
-\fBHOLDFAST_REPOSITORY\fR
-The repository URL (as \fB\-\-repo\fR): file:///…, s3://bucket/prefix, azblob://container/prefix.
-.TP
-\fBHOLDFAST_PASSWORD\fR, \fBHOLDFAST_PASSWORD_FILE\fR, \fBHOLDFAST_PASSWORD_COMMAND\fR
-The repository password, a file whose first line is it, or a command that prints it.
-.TP
-\fBHOLDFAST_CONFIG\fR
-The config file (default holdfast.toml).
-.TP
-\fBHOLDFAST_NEW_PASSWORD\fR
-The new password of \fBkey add\fR and \fBkey passwd\fR.
-.TP
-\fBHOLDFAST_LISTEN\fR, \fBHOLDFAST_API_TOKEN\fR
-The HTTP address of \fBserve\fR and \fBrun\fR, and the token of its API.
-.TP
-\fBHOLDFAST_CACHE_DIR\fR
-Where the repository cache lives.
-.TP
-\fBHOLDFAST_STORE_RETRY_FOR\fR, \fBHOLDFAST_STORE_TIMEOUT\fR
-How long an unavailable store is retried, and the timeout of one request.
-.TP
-\fBHOLDFAST_LOG_FORMAT\fR, \fBRUST_LOG\fR, \fBNO_COLOR\fR
-Log lines as text or json, the log filter, and no colour.
-.TP
-\fBAWS_ACCESS_KEY_ID\fR, \fBAWS_SECRET_ACCESS_KEY\fR, \fBAWS_SESSION_TOKEN\fR, \fBAWS_REGION\fR, \fBAWS_ENDPOINT_URL\fR
-Credentials and endpoint of an s3:// repository.
-.TP
-\fBAZURE_STORAGE_ACCOUNT\fR, \fBAZURE_STORAGE_KEY\fR, \fBAZURE_STORAGE_SAS_TOKEN\fR, \fBAZURE_STORAGE_CONNECTION_STRING\fR
-Credentials of an azblob:// repository.
-.TP
-\fBSTORAGE_TYPE\fR
-Without a repository URL: the store from the platform's environment (docs/CONFIG.md).
-.SH "EXIT STATUS"
-.TP
-0
-Success.
-.TP
-1
-An error (the last line on standard error says which).
-.TP
-2
-Bad usage: an unknown flag, a bad argument or an invalid config file.
-.TP
-3
-A check found problems: \fBstatus\fR, \fBverify\fR, \fBlint\fR, or an incomplete backup.
-.TP
-130, 143
-Stopped by SIGINT or SIGTERM; a stopped \fBbackup\fR committed nothing.
-.SH "SEE ALSO"
-Each command has its own page (holdfast\-backup(1), …): \fBholdfast man \-\-dir DIR\fR writes them.
-\fBholdfast COMMAND \-\-help\fR shows the same text with examples.
-"#;
+/// where the page of each command is (`man/sections.roff`, roff as written).
+const SECTIONS: &str = include_str!("../../man/sections.roff");
 
 /// `page` with [`SECTIONS`] before its VERSION section (or at its end).
 fn with_sections(page: &[u8]) -> Vec<u8> {

@@ -13,7 +13,7 @@ use holdfast_repo::{CopyOptions, CopyReport, Repository};
 use holdfast_volume::config::Config;
 use tokio_util::sync::CancellationToken;
 
-use crate::context::{self, outln};
+use crate::context::{self, out, outln};
 use crate::exit::{self, Failure};
 use crate::global::GlobalArgs;
 
@@ -114,7 +114,7 @@ pub async fn run(g: &GlobalArgs, args: CopyArgs) -> Result<ExitCode, Failure> {
 }
 
 /// Prints a copy report (JSON with --json).
-pub(crate) fn print_report(g: &GlobalArgs, r: &CopyReport) -> anyhow::Result<()> {
+fn print_report(g: &GlobalArgs, r: &CopyReport) -> anyhow::Result<()> {
     if g.json {
         outln!("{}", serde_json::to_string_pretty(r)?);
         return Ok(());
@@ -122,45 +122,8 @@ pub(crate) fn print_report(g: &GlobalArgs, r: &CopyReport) -> anyhow::Result<()>
     if g.quiet {
         return Ok(());
     }
-    let verb = if r.dry_run { "would copy" } else { "copied" };
-    for c in &r.copied {
-        outln!(
-            "{verb} snapshot {} ({} {}){}",
-            c.source.short(),
-            c.time.format("%Y-%m-%d %H:%M:%S"),
-            c.volume.as_deref().unwrap_or(&c.root),
-            c.target
-                .map(|t| format!(" as {}", t.short()))
-                .unwrap_or_default()
-        );
-    }
-    for s in &r.skipped {
-        outln!(
-            "skipped snapshot {}: already copied{}",
-            s.source.short(),
-            s.target
-                .map(|t| format!(" as {}", t.short()))
-                .unwrap_or_default()
-        );
-    }
-    let mb = r.bytes_read as f64 / 1e6;
-    outln!(
-        "{} copied, {} skipped; {} packs uploaded ({}), {} reused; read {:.1} MB in {:.1} s ({:.1} MB/s)",
-        r.copied.len(),
-        r.skipped.len(),
-        r.stats.packs_uploaded,
-        indicatif::HumanBytes(r.stats.bytes_uploaded),
-        r.stats.packs_reused,
-        mb,
-        r.duration_s,
-        mb / r.duration_s.max(1e-3)
-    );
+    out!("{}", holdfast_repo::copy::text::render(r));
     Ok(())
-}
-
-/// Exit code of a replication run: problems when a replica failed.
-pub(crate) fn replication_code(failed: bool) -> ExitCode {
-    exit::problems_if(failed)
 }
 
 /// `holdfast copy --replicas`: every replica of holdfast.toml; exit 3 when one failed.
@@ -185,21 +148,9 @@ async fn run_replicas(g: &GlobalArgs, cancel: &CancellationToken) -> Result<Exit
             serde_json::to_string_pretty(&outcomes).map_err(anyhow::Error::from)?
         );
     } else {
-        for o in &outcomes {
-            match (&o.report, &o.error) {
-                (Some(r), _) => outln!(
-                    "replica {}: {} copied, {} skipped, {} forgotten; lag {} ({} s)",
-                    o.name,
-                    r.copy.copied.len(),
-                    r.copy.skipped.len(),
-                    r.forget.as_ref().map_or(0, |f| f.deleted),
-                    crate::text::count(r.lag.missing, "snapshot"),
-                    r.lag.lag_seconds
-                ),
-                (None, Some(e)) => outln!("replica {}: FAILED: {e}", o.name),
-                (None, None) => {}
-            }
+        for line in outcomes.iter().filter_map(|o| o.line()) {
+            outln!("{line}");
         }
     }
-    Ok(replication_code(failed))
+    Ok(exit::problems_if(failed))
 }

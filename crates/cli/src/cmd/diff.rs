@@ -5,9 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use holdfast_repo::Change;
 
-use crate::context::{self, outln};
+use crate::context::{self, out, outln};
 use crate::exit::Failure;
 use crate::global::GlobalArgs;
 
@@ -35,14 +34,6 @@ pub async fn run(g: &GlobalArgs, args: DiffArgs) -> Result<ExitCode, Failure> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    for c in &changes {
-        let mark = match c.change {
-            Change::Added => '+',
-            Change::Removed => '-',
-            Change::Modified => 'M',
-            Change::Metadata => 'U',
-        };
-        outln!("{mark} {}", c.path);
-    }
+    out!("{}", holdfast_repo::browse::text::diff(&changes));
     Ok(ExitCode::SUCCESS)
 }

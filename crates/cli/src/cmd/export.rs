@@ -48,13 +48,7 @@ pub async fn run(g: &GlobalArgs, args: ExportArgs) -> Result<ExitCode, Failure> 
             serde_json::json!({"snapshot": id.to_hex(), "output": args.output, "entries": s.entries, "bytes": s.bytes})
         );
     } else if !g.quiet {
-        outln!(
-            "exported snapshot {} to {}: {} entries, {}",
-            id.short(),
-            args.output.display(),
-            s.entries,
-            indicatif::HumanBytes(s.bytes)
-        );
+        outln!("{}", s.describe(id, &args.output));
     }
     Ok(ExitCode::SUCCESS)
 }

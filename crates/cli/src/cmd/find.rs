@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use holdfast_repo::tools::FindOptions;
 
-use crate::context::{self, outln};
+use crate::context::{self, out, outln};
 use crate::exit::Failure;
 use crate::filter::FilterArgs;
 use crate::global::GlobalArgs;
@@ -39,27 +39,7 @@ pub async fn run(g: &GlobalArgs, args: FindArgs) -> Result<ExitCode, Failure> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let mut last = None;
-    for f in &found {
-        if last != Some(f.snapshot) {
-            outln!(
-                "snapshot {} ({}{}):",
-                f.snapshot.short(),
-                f.time.format("%Y-%m-%d %H:%M:%S"),
-                f.volume
-                    .as_deref()
-                    .map(|v| format!(", {v}"))
-                    .unwrap_or_default()
-            );
-            last = Some(f.snapshot);
-        }
-        outln!(
-            "  {:>10}  {}  {}",
-            indicatif::HumanBytes(f.size).to_string(),
-            f.mtime.format("%Y-%m-%d %H:%M:%S"),
-            f.path
-        );
-    }
+    out!("{}", holdfast_repo::tools::text::found(&found));
     if found.is_empty() && !g.quiet {
         eprintln!("holdfast: no match");
     }

@@ -9,10 +9,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
+use holdfast_repo::forget::text;
 use holdfast_repo::retention::{CalendarDuration, RetentionPolicy};
-use holdfast_repo::{ForgetOptions, ForgetReport, PruneOptions};
+use holdfast_repo::{ForgetOptions, PruneOptions};
 
-use crate::context::{self, outln};
+use crate::context::{self, out, outln};
 use crate::exit::Failure;
 use crate::global::GlobalArgs;
 
@@ -184,86 +185,12 @@ pub async fn run(g: &GlobalArgs, args: ForgetArgs) -> Result<ExitCode, Failure> 
         return Ok(ExitCode::SUCCESS);
     }
     if named {
-        print_named(&report)?;
+        out!("{}", text::named(&report));
     } else {
-        print_table(g, &opts.policy, &report)?;
+        out!("{}", text::table(&opts.policy, &report, g.quiet));
     }
     if let Some(p) = &pruned {
-        crate::common::print_report(p)?;
+        out!("{}", holdfast_repo::prune::text::render(p));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The text report of `forget SNAPSHOT…`: one line per snapshot.
-fn print_named(report: &ForgetReport) -> anyhow::Result<()> {
-    let verb = if report.dry_run {
-        "would remove"
-    } else {
-        "removed"
-    };
-    for group in &report.groups {
-        for r in &group.remove {
-            outln!(
-                "{verb} snapshot {} of {} ({})",
-                r.id.short(),
-                group.group,
-                r.time.format("%Y-%m-%d %H:%M:%S")
-            );
-        }
-    }
-    Ok(())
-}
-
-fn print_table(
-    g: &GlobalArgs,
-    policy: &RetentionPolicy,
-    report: &ForgetReport,
-) -> anyhow::Result<()> {
-    if !g.quiet {
-        outln!("policy: {policy}");
-    }
-    for group in &report.groups {
-        let what = match &group.volume {
-            Some(v) => format!("volume {v}"),
-            None => format!("root {}", group.root),
-        };
-        outln!(
-            "\n{what}: keep {}, remove {}",
-            group.keep.len(),
-            group.remove.len()
-        );
-        outln!("{:<10} {:<20} {:<7} REASONS", "ID", "TIME", "ACTION");
-        let mut rows: Vec<(chrono::DateTime<chrono::Utc>, String, &str, String)> = group
-            .keep
-            .iter()
-            .map(|k| (k.time, k.id.short(), "keep", k.reasons.join(", ")))
-            .chain(
-                group
-                    .remove
-                    .iter()
-                    .map(|r| (r.time, r.id.short(), "remove", String::new())),
-            )
-            .collect();
-        rows.sort_by_key(|r| std::cmp::Reverse(r.0));
-        for (time, id, action, reasons) in rows {
-            let line = format!(
-                "{id:<10} {:<20} {action:<7} {reasons}",
-                time.format("%Y-%m-%d %H:%M:%S")
-            );
-            outln!("{}", line.trim_end());
-        }
-    }
-    let removed: usize = report.groups.iter().map(|g| g.remove.len()).sum();
-    if report.dry_run {
-        outln!(
-            "\ndry run: would remove {}",
-            crate::text::count(removed, "snapshot")
-        );
-    } else {
-        outln!(
-            "\nremoved {}",
-            crate::text::count(report.deleted, "snapshot")
-        );
-    }
-    Ok(())
 }

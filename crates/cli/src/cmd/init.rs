@@ -10,9 +10,6 @@ use crate::context::{self, outln};
 use crate::exit::Failure;
 use crate::global::GlobalArgs;
 
-/// Shorter passwords get a warning.
-const MIN_PASSWORD: usize = 12;
-
 /// Flags of `holdfast init`.
 #[derive(Debug, Args)]
 pub struct InitArgs {}
@@ -20,16 +17,8 @@ pub struct InitArgs {}
 /// Runs `holdfast init`.
 pub async fn run(g: &GlobalArgs, _args: InitArgs) -> Result<ExitCode, Failure> {
     let password = context::password(g)?;
-    let length = password.chars().count();
-    if length < MIN_PASSWORD {
-        crate::global::stderr_line(
-            tracing::Level::WARN,
-            &format!(
-                "the password has {}: use {MIN_PASSWORD} or more (e.g. `openssl rand -base64 \
-                 24`), it is all that keeps a copy of the repository unreadable",
-                crate::text::count(length, "character")
-            ),
-        );
+    if let Some(warning) = holdfast_agent::password::weak_warning(&password) {
+        crate::global::stderr_line(tracing::Level::WARN, &warning);
     }
     let store = context::open_store(g)?;
     let url = store.url().to_owned();

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use holdfast_repo::KdfParams;
 
-use crate::context::{self, outln};
+use crate::context::{self, out, outln};
 use crate::exit::Failure;
 use crate::global::GlobalArgs;
 
@@ -85,21 +85,7 @@ pub async fn run(g: &GlobalArgs, args: KeyArgs) -> Result<ExitCode, Failure> {
                 );
                 return Ok(ExitCode::SUCCESS);
             }
-            outln!("{:<2}{:<10} {:<20} {}", "", "ID", "CREATED", "HOST");
-            for k in keys {
-                outln!(
-                    "{:<2}{:<10} {:<20} {}{}",
-                    if k.current { "*" } else { "" },
-                    &k.id[..k.id.len().min(8)],
-                    k.created
-                        .map(|c| c.format("%Y-%m-%d %H:%M:%S").to_string())
-                        .unwrap_or_else(|| "-".into()),
-                    k.hostname.as_deref().unwrap_or("-"),
-                    k.damaged
-                        .map(|d| format!("  (damaged: {d})"))
-                        .unwrap_or_default()
-                );
-            }
+            out!("{}", holdfast_repo::keys::text::list(&keys));
         }
         KeyAction::Add(p) => {
             let pw = p.read()?;

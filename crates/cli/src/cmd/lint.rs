@@ -2,13 +2,13 @@
 //! and `.env` in DIR for the ways data gets lost; exit 3 when any finding is an error.
 //! stderr names the files it read and the environment it consulted.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use holdfast_volume::lint::{Finding, Inputs, Severity, has_errors, lint_with_inputs};
+use holdfast_volume::lint::text::{describe, render};
+use holdfast_volume::lint::{has_errors, lint_with_inputs};
 
 use crate::exit::{self, Failure};
 use crate::global::GlobalArgs;
@@ -44,40 +44,4 @@ pub async fn run(g: &GlobalArgs, args: LintArgs) -> Result<ExitCode, Failure> {
         }
     }
     Ok(exit::problems_if(has_errors(&findings)))
-}
-
-/// The files and the environment `lint` read, one line each.
-fn describe(inputs: &Inputs) -> String {
-    let files = if inputs.files.is_empty() {
-        "none of holdfast.toml, railway.toml, railway.json, compose.yaml, .env".to_string()
-    } else {
-        inputs.files.join(", ")
-    };
-    let env = if inputs.environment.is_empty() {
-        "none".to_string()
-    } else {
-        inputs.environment.join(", ")
-    };
-    format!("checked: {files}\nenvironment: {env}\n")
-}
-
-fn render(findings: &[Finding]) -> String {
-    if findings.is_empty() {
-        return "no problems found\n".to_string();
-    }
-    let mut out = String::new();
-    for f in findings {
-        let _ = writeln!(out, "{}: {}: {}", f.severity, f.file, f.message);
-        let _ = writeln!(out, "  hint: {}", f.hint);
-    }
-    let errors = findings
-        .iter()
-        .filter(|f| f.severity == Severity::Error)
-        .count();
-    let _ = writeln!(
-        out,
-        "{errors} error(s), {} warning(s)",
-        findings.len() - errors
-    );
-    out
 }

@@ -5,9 +5,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use holdfast_repo::LsOptions;
-use holdfast_repo::tree::NodeType;
+use holdfast_repo::browse::text;
 
-use crate::context::{self, outln};
+use crate::context::{self, out, outln};
 use crate::exit::Failure;
 use crate::global::GlobalArgs;
 
@@ -29,36 +29,13 @@ pub async fn run(g: &GlobalArgs, args: LsArgs) -> Result<ExitCode, Failure> {
         .await
         .map_err(context::fail)?;
     if g.json {
-        let out: Vec<_> = entries
-            .iter()
-            .map(|e| {
-                let n = &e.node;
-                serde_json::json!({
-                    "path": e.path.to_string_lossy(), "type": n.kind, "size": n.size,
-                    "mode": n.mode & 0o7777, "uid": n.uid, "gid": n.gid, "mtime_ns": n.mtime_ns,
-                    "target": n.target,
-                })
-            })
-            .collect();
+        let out = text::ls_json(&entries);
         outln!(
             "{}",
             serde_json::to_string_pretty(&out).context("encoding entries")?
         );
         return Ok(ExitCode::SUCCESS);
     }
-    for e in &entries {
-        let n = &e.node;
-        let (t, suffix) = match n.kind {
-            NodeType::Dir => ('d', "/".to_owned()),
-            NodeType::File => ('-', String::new()),
-            NodeType::Symlink => ('l', format!(" -> {}", n.target.as_deref().unwrap_or(""))),
-        };
-        outln!(
-            "{t}{:04o} {:>12}  {}{suffix}",
-            n.mode & 0o7777,
-            n.size,
-            e.path.display()
-        );
-    }
+    out!("{}", text::ls(&entries));
     Ok(ExitCode::SUCCESS)
 }

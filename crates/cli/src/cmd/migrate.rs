@@ -8,8 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use holdfast_store::Store;
-use holdfast_volume::migrate::{MANIFEST_KEY, MigrateOptions, migrate, migrate_to_store};
-use holdfast_volume::units::format_size;
+use holdfast_volume::migrate::{MigrateOptions, migrate, migrate_to_store, text};
 
 use crate::exit::Failure;
 use crate::global::GlobalArgs;
@@ -57,33 +56,8 @@ pub async fn run(g: &GlobalArgs, args: MigrateArgs) -> Result<ExitCode, Failure>
             serde_json::to_string(&report).context("encoding report")?
         );
     } else if !g.quiet {
-        println!(
-            "{}, {} in {} → {}: {} copied ({}), {} already there; {}, {}{}",
-            crate::text::count(report.files, "file"),
-            format_size(report.bytes),
-            args.src.display(),
-            args.dst.display(),
-            report.copied,
-            format_size(report.copied_bytes),
-            report.skipped,
-            crate::text::count(report.symlinks, "symlink"),
-            crate::text::count(report.dirs, "directory"),
-            if report.special > 0 {
-                format!(
-                    "; {} skipped",
-                    crate::text::count(report.special, "socket/FIFO/device node")
-                )
-            } else {
-                String::new()
-            }
-        );
-        if dst_text.contains("://") {
-            println!("modes, owners, times and symlinks are recorded in {MANIFEST_KEY}");
-        }
-        println!(
-            "verified: every file's BLAKE3 hash matches on both sides ({:.1}s)",
-            report.seconds
-        );
+        let to_store = dst_text.contains("://");
+        print!("{}", text::render(&report, &args.src, &args.dst, to_store));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,17 +1,18 @@
 //! `holdfast pg archive %p` and `holdfast pg fetch %f %p`: Postgres' `archive_command`
 //! and `restore_command` (the protocols in
 //! [`holdfast_volume::databases::postgres`]); `holdfast pg archive --daemon` runs the
-//! uploader ([`holdfast_agent::pg_archive`]) without `run`/`serve`.
+//! uploader ([`holdfast_agent::pg_archive`]) without `run`/`serve`. A restore of an
+//! archived database to a point in time is `restore --database` (`cmd/restore/postgres.rs`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use holdfast_volume::config::Config;
-use holdfast_volume::databases::postgres::archive::{Archived, DEFAULT_SPOOL_BYTES, Spool};
-use holdfast_volume::databases::postgres::recover;
+use holdfast_volume::databases::postgres::archive::{DEFAULT_SPOOL_BYTES, Spool};
+use holdfast_volume::databases::postgres::configured::{self, SpoolChoiceError};
 use holdfast_volume::databases::postgres::upload::fetch;
 use tokio_util::sync::CancellationToken;
 
@@ -84,24 +85,10 @@ fn spool_of(g: &GlobalArgs, a: &SpoolArgs) -> anyhow::Result<Spool> {
         ));
     }
     let config = crate::context::load_config(g)?;
-    let mut found = config.volumes.iter().flat_map(|v| {
-        v.databases
-            .iter()
-            .filter(|d| a.database.as_ref().is_none_or(|n| *n == d.name()))
-            .filter_map(move |d| Spool::of(v, d))
-    });
-    match (found.next(), found.next()) {
-        (Some(s), None) => Ok(s),
-        (None, _) => bail!(
-            "no Postgres database with archive = true{} in {}: pass --spool DIR",
-            a.database
-                .as_ref()
-                .map(|n| format!(" named {n}"))
-                .unwrap_or_default(),
-            g.config.display()
-        ),
-        (Some(_), Some(_)) => bail!("several archived Postgres databases: pass --database NAME"),
-    }
+    configured::spool(&config, a.database.as_deref()).map_err(|e| match e {
+        SpoolChoiceError::Several => anyhow::anyhow!("{e}: pass --database NAME"),
+        e => anyhow::anyhow!("{e} in {}: pass --spool DIR", g.config.display()),
+    })
 }
 
 /// Runs `holdfast pg`.
@@ -116,15 +103,8 @@ pub async fn run(g: &GlobalArgs, args: PgArgs) -> Result<ExitCode, Failure> {
                 .await
                 .context("archiving")?
                 .map_err(anyhow::Error::from)?;
-            if let Archived::Dropped { spool_bytes } = done {
-                crate::global::stderr_line(
-                    tracing::Level::WARN,
-                    &format!(
-                        "the spool is full ({spool_bytes} bytes): the WAL file was dropped and \
-                         the gap recorded; the uploader records it in the repository and takes \
-                         a new base backup"
-                    ),
-                );
+            if let Some(warning) = done.warning() {
+                crate::global::stderr_line(tracing::Level::WARN, &warning);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -160,98 +140,5 @@ async fn daemon(g: &GlobalArgs) -> Result<ExitCode, Failure> {
     let notifier = holdfast_agent::notify::Notifier::new(&config.notify);
     let mut tasks = archivers.spawn(config, access, notifier, shutdown);
     while tasks.join_next().await.is_some() {}
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `holdfast restore latest:VOLUME --database NAME [--time T] [--target DIR]
-/// [--dry-run]` of an archived Postgres database (or of any database the repository
-/// holds Postgres WAL for, on a machine without holdfast.toml): plans with
-/// [`recover::plan`], replays with [`recover::recover`], prints the point reached.
-pub async fn restore_point(
-    g: &GlobalArgs,
-    args: &crate::cmd::restore::RestoreArgs,
-    target: holdfast_repo::wal::Target,
-    db: Option<&holdfast_volume::config::Database>,
-) -> Result<ExitCode, Failure> {
-    let name = args.database.as_deref().unwrap_or_default();
-    let time = match target {
-        holdfast_repo::wal::Target::Time(t) => Some(t),
-        _ => None,
-    };
-    let repo = crate::context::open_repo(g).await?;
-    let plan = recover::plan(&repo, name, time)
-        .await
-        .map_err(anyhow::Error::from)?;
-    let say_plan = format!(
-        "database {name}: base backup of {} (snapshot {}, WAL from {}), {} WAL files{}{}",
-        plan.base
-            .time
-            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        plan.base.snapshot.short(),
-        plan.source.segment_name(plan.base.start),
-        plan.files.len(),
-        time.map(|t| format!(", replayed to {}", t.to_rfc3339()))
-            .unwrap_or_else(|| ", replayed to the newest point".into()),
-        plan.stops_before
-            .as_ref()
-            .map(|s| format!(" (stops before the gap at {s})"))
-            .unwrap_or_default()
-    );
-    if args.dry_run {
-        crate::context::outln!("would restore {say_plan}");
-        return Ok(ExitCode::SUCCESS);
-    }
-    let Some(dir) = &args.target else {
-        return Err(Failure::usage(anyhow::anyhow!(
-            "a Postgres database is restored to a point in time under --target DIR (an empty \
-             directory): stop the server, then move the directory in place of its data \
-             directory"
-        )));
-    };
-    let user = db.and_then(|d| match d {
-        holdfast_volume::config::Database::Postgres { url, .. } => {
-            let c = holdfast_volume::databases::postgres::Conninfo::from_url(url);
-            c.dbname
-                .split_once("://")
-                .and_then(|(_, r)| r.split_once('@'))
-                .map(|(u, _)| u.to_string())
-        }
-        _ => None,
-    });
-    let opts = recover::RecoverOptions {
-        dir: dir.clone(),
-        check: std::env::var("HOLDFAST_PG_CHECK").unwrap_or_else(|_| "select 1".into()),
-        parallel: 8,
-        user,
-        bin: std::env::var_os("HOLDFAST_PG_BIN").map(PathBuf::from),
-    };
-    let done = recover::recover(&repo, &plan, &opts)
-        .await
-        .map_err(anyhow::Error::from)?;
-    let reached = done
-        .reached
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
-    if g.json {
-        crate::context::outln!(
-            "{}",
-            serde_json::json!({
-                "database": name,
-                "reached": reached,
-                "base": plan.base.time,
-                "snapshot": plan.base.snapshot.to_hex(),
-                "wal_fetched": done.fetched,
-                "wal_replayed": done.replayed,
-                "dir": done.dir,
-            })
-        );
-    } else if !g.quiet {
-        crate::context::outln!(
-            "restored database {name} to {} ({} WAL files replayed; {}) at {}",
-            reached.as_deref().unwrap_or("the base backup's end"),
-            done.replayed,
-            say_plan,
-            done.dir.display()
-        );
-    }
     Ok(ExitCode::SUCCESS)
 }

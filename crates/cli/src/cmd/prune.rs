@@ -64,7 +64,7 @@ pub async fn run(g: &GlobalArgs, args: PruneArgs) -> Result<ExitCode, Failure> {
             serde_json::to_string_pretty(&report).context("encoding report")?
         );
     } else {
-        crate::common::print_report(&report)?;
+        context::out!("{}", holdfast_repo::prune::text::render(&report));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -7,11 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use holdfast_repo::{
-    RepairIndexOptions, RepairIndexReport, RepairSnapshotsOptions, RepairSnapshotsReport,
-};
+use holdfast_repo::{RepairIndexOptions, RepairSnapshotsOptions};
 
-use crate::context::{self, outln};
+use crate::context::{self, out, outln};
 use crate::exit::{self, Failure};
 use crate::global::GlobalArgs;
 
@@ -83,50 +81,9 @@ async fn snapshots(g: &GlobalArgs, args: RepairSnapshotsArgs) -> Result<ExitCode
             serde_json::to_string_pretty(&report).context("encoding report")?
         );
     } else {
-        print_snapshots(&report)?;
+        out!("{}", holdfast_repo::repair::text::snapshots(&report));
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn print_snapshots(r: &RepairSnapshotsReport) -> anyhow::Result<()> {
-    for s in &r.repaired {
-        let short = s.original.get(..8).unwrap_or(&s.original);
-        let to = match (&s.repaired, r.dry_run) {
-            (Some(new), _) => format!("repaired as {}", new.get(..8).unwrap_or(new)),
-            (None, true) => "would be repaired".to_owned(),
-            (None, false) => "nothing left to keep".to_owned(),
-        };
-        let gone = if s.forgotten {
-            ", original forgotten"
-        } else {
-            ""
-        };
-        outln!(
-            "snapshot {short} {to}{gone}: {} left out",
-            crate::text::count(s.dropped_count, "path")
-        );
-        for p in &s.dropped {
-            outln!("  {p}");
-        }
-    }
-    let verb = if r.repaired.is_empty() {
-        "every snapshot has all its data: nothing to do".to_owned()
-    } else if r.dry_run {
-        format!(
-            "{} would be repaired (run with --yes)",
-            crate::text::count(r.repaired.len(), "snapshot")
-        )
-    } else {
-        format!(
-            "{} repaired",
-            crate::text::count(r.repaired.len(), "snapshot")
-        )
-    };
-    outln!(
-        "{} checked; {verb}",
-        crate::text::count(r.snapshots, "snapshot")
-    );
-    Ok(())
 }
 
 async fn index(g: &GlobalArgs, args: RepairIndexArgs) -> Result<ExitCode, Failure> {
@@ -147,39 +104,7 @@ async fn index(g: &GlobalArgs, args: RepairIndexArgs) -> Result<ExitCode, Failur
             serde_json::to_string_pretty(&report).context("encoding report")?
         );
     } else {
-        print(&report)?;
+        out!("{}", holdfast_repo::repair::text::index(&report));
     }
     Ok(exit::problems_if(!report.packs_damaged.is_empty()))
-}
-
-fn print(r: &RepairIndexReport) -> anyhow::Result<()> {
-    for u in &r.index_damaged {
-        outln!("damaged index file {}: {}", u.object, u.error);
-    }
-    for u in &r.packs_damaged {
-        outln!("damaged pack {} (not indexed): {}", u.object, u.error);
-    }
-    outln!(
-        "{} packs in the store; {} read from their trailers, {} recovered; {} index files, \
-         {} damaged; {} entries for missing packs",
-        r.packs,
-        r.packs_read,
-        r.packs_recovered,
-        r.index_files,
-        r.index_damaged.len(),
-        r.entries_missing
-    );
-    let verb = match (r.rewritten, r.dry_run) {
-        (false, _) => "the index is sound: nothing to do".to_owned(),
-        (true, true) => format!(
-            "would write a new index of {} packs and {} blobs (run with --yes)",
-            r.packs_indexed, r.blobs
-        ),
-        (true, false) => format!(
-            "wrote a new index of {} packs and {} blobs in {:.1}s",
-            r.packs_indexed, r.blobs, r.duration_s
-        ),
-    };
-    outln!("{verb}");
-    Ok(())
 }

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 
-use crate::context::{self, outln};
+use crate::context::{self, out, outln};
 use crate::exit::{self, Failure};
 use crate::filter::FilterArgs;
 use crate::global::GlobalArgs;
@@ -46,47 +46,6 @@ pub async fn run(g: &GlobalArgs, args: SnapshotsArgs) -> Result<ExitCode, Failur
         );
         return Ok(exit::problems_if(!unreadable.is_empty()));
     }
-    outln!(
-        "{:<10} {:<20} {:<12} {:>8} {:>10} {:>10}  {}",
-        "ID",
-        "TIME",
-        "VOLUME",
-        "FILES",
-        "SIZE",
-        "ADDED",
-        "ROOT / TAGS"
-    );
-    for (id, s) in &list {
-        outln!(
-            "{:<10} {:<20} {:<12} {:>8} {:>10} {:>10}  {}{}{}{}{}",
-            id.short(),
-            s.time.format("%Y-%m-%d %H:%M:%S"),
-            s.volume.as_deref().unwrap_or("-"),
-            s.files,
-            indicatif::HumanBytes(s.size).to_string(),
-            indicatif::HumanBytes(s.added).to_string(),
-            s.root,
-            if s.tags.is_empty() {
-                String::new()
-            } else {
-                format!(" [{}]", s.tags.join(","))
-            },
-            if s.incomplete { " (incomplete)" } else { "" },
-            s.original
-                .map(|o| format!(" (original {})", o.short()))
-                .unwrap_or_default(),
-            s.shrunk
-                .as_ref()
-                .map(|f| format!(
-                    " (SHRUNK: {} files, {} where {} had {} files, {})",
-                    f.files_after,
-                    indicatif::HumanBytes(f.size_after),
-                    f.reference.short(),
-                    f.files_before,
-                    indicatif::HumanBytes(f.size_before)
-                ))
-                .unwrap_or_default(),
-        );
-    }
+    out!("{}", holdfast_repo::snapshot::text::table(&list));
     Ok(exit::problems_if(!unreadable.is_empty()))
 }

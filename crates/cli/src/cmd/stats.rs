@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 
-use crate::context::{self, outln};
+use crate::context::{self, out, outln};
 use crate::exit::Failure;
 use crate::filter::FilterArgs;
 use crate::global::GlobalArgs;
@@ -32,27 +32,6 @@ pub async fn run(g: &GlobalArgs, args: StatsArgs) -> Result<ExitCode, Failure> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    outln!(
-        "{:<24} {:>9} {:>11} {:>13} {:>11} {:>11}",
-        "GROUP",
-        "SNAPSHOTS",
-        "RAW",
-        "DEDUPLICATED",
-        "STORED",
-        "COMPRESSION"
-    );
-    let h = |b: u64| indicatif::HumanBytes(b).to_string();
-    for s in stats.groups.iter().chain(std::iter::once(&stats.total)) {
-        outln!(
-            "{:<24} {:>9} {:>11} {:>13} {:>11} {:>10.2}x",
-            s.group,
-            s.snapshots,
-            h(s.raw),
-            h(s.deduplicated),
-            h(s.stored),
-            s.compression_ratio
-        );
-    }
-    outln!("packs: {} ({})", stats.packs, h(stats.packs_bytes));
+    out!("{}", holdfast_repo::tools::text::stats(&stats));
     Ok(ExitCode::SUCCESS)
 }

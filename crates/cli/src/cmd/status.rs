@@ -49,7 +49,7 @@ pub async fn run(g: &GlobalArgs, args: StatusArgs) -> Result<ExitCode, Failure> 
 }
 
 /// Loads holdfast.toml and insists on at least one volume.
-pub(crate) fn load_config(g: &GlobalArgs) -> anyhow::Result<Config> {
+fn load_config(g: &GlobalArgs) -> anyhow::Result<Config> {
     let config = crate::context::load_config(g)?;
     if config.volumes.is_empty() {
         bail!("{} declares no [[volumes]]", g.config.display());

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 use holdfast_repo::tools::TagOptions;
 
-use crate::context::{self, outln};
+use crate::context::{self, out, outln};
 use crate::exit::Failure;
 use crate::global::GlobalArgs;
 
@@ -56,22 +56,7 @@ pub async fn run(g: &GlobalArgs, args: TagArgs) -> Result<ExitCode, Failure> {
             serde_json::to_string_pretty(&report).map_err(anyhow::Error::from)?
         );
     } else if !g.quiet {
-        for c in &report.changed {
-            outln!(
-                "snapshot {} is now {} [{}]{}",
-                c.old.short(),
-                c.new.short(),
-                c.tags.join(","),
-                if c.cleared_shrunk {
-                    " (shrunk flag cleared: the deletion is accepted)"
-                } else {
-                    ""
-                }
-            );
-        }
-        for u in &report.unchanged {
-            outln!("snapshot {}: tags unchanged", u.short());
-        }
+        out!("{}", holdfast_repo::tools::text::tag(&report));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -12,8 +12,9 @@ use anyhow::Context;
 use clap::Args;
 use holdfast_agent::verify::{VerifyRunOptions, verify_and_drill};
 use holdfast_repo::VerifyOptions;
+use holdfast_repo::verify::text;
 
-use crate::context::{self, outln};
+use crate::context::{self, out, outln};
 use crate::exit::{self, Failure};
 use crate::global::GlobalArgs;
 
@@ -90,44 +91,15 @@ pub async fn run(g: &GlobalArgs, args: VerifyArgs) -> Result<ExitCode, Failure> 
     }
     let report = &run.report;
     if g.json {
-        // One document: the verify report, with the restore tests when they ran.
-        let mut doc = serde_json::to_value(report).context("encoding report")?;
-        if let (true, Some(m)) = (args.restore_test, doc.as_object_mut()) {
-            let tests = serde_json::to_value(&run.drills).context("encoding restore tests")?;
-            m.insert("restore_tests".into(), tests);
-            let points = serde_json::to_value(&run.points).context("encoding point tests")?;
-            m.insert("point_tests".into(), points);
-        }
+        let doc = run.to_json(args.restore_test).context("encoding report")?;
         outln!(
             "{}",
             serde_json::to_string_pretty(&doc).context("encoding report")?
         );
     } else {
-        for p in &report.problems {
-            outln!("DAMAGED {}: {}", p.object, p.error);
-            for s in &p.snapshots {
-                outln!("  snapshot {s}");
-            }
-            for path in &p.paths {
-                outln!("  path {path}");
-            }
-        }
+        out!("{}", text::problems(report));
         if !g.quiet {
-            let read = if reads {
-                format!(", {} read", crate::text::count(report.packs_read, "pack"))
-            } else {
-                String::new()
-            };
-            let found = match report.problems.len() {
-                0 => "no problems".to_owned(),
-                n => crate::text::count(n, "problem"),
-            };
-            outln!(
-                "{}, {}, {}{read}: {found}",
-                crate::text::count(report.snapshots, "snapshot"),
-                crate::text::count(report.packs, "pack"),
-                crate::text::count(report.blobs, "blob"),
-            );
+            outln!("{}", text::counts(report, reads));
         }
     }
     for d in run

@@ -22,6 +22,7 @@ mod adopt;
 mod pipeline;
 mod readers;
 mod sources;
+pub mod text;
 mod walk;
 
 pub use sources::{DATABASES_DIR, ExtraFile, ExtraSource, Overrides};

@@ -33,6 +33,7 @@ mod diff;
 mod dir;
 mod find;
 mod read;
+pub mod text;
 mod versions;
 
 #[cfg(test)]

@@ -21,6 +21,7 @@
 
 mod replicate;
 mod sink;
+pub mod text;
 
 pub use replicate::{Lag, ReplicateOptions, ReplicateReport, lag, missing, replicate};
 pub use sink::{REUSE_WITHIN, SinkStats};

@@ -8,6 +8,7 @@
 
 pub mod index;
 pub mod snapshots;
+pub mod text;
 
 pub use index::{
     IndexRecovery, RepairIndexOptions, RepairIndexReport, Unusable, index_for_reading, repair_index,

@@ -36,6 +36,7 @@ mod fsops;
 pub mod overwrite;
 mod plan;
 mod read;
+pub mod text;
 
 use crate::browse::Entry;
 use crate::error::{Error, Result};

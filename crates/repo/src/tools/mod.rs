@@ -6,6 +6,7 @@
 mod find;
 mod stats;
 mod tag;
+pub mod text;
 
 pub use find::{FindOptions, Found, find};
 pub use stats::{Stats, StatsGroup, stats};

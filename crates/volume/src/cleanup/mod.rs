@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 mod store;
+pub mod text;
 
 use globset::{GlobBuilder, GlobMatcher};
 use serde::Serialize;

@@ -15,6 +15,7 @@ mod files;
 mod postgres;
 mod project;
 mod rules;
+pub mod text;
 
 use std::path::{Path, PathBuf};
 

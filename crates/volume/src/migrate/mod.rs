@@ -22,6 +22,7 @@
 
 mod copy;
 mod store;
+pub mod text;
 mod verify;
 
 use std::path::{Path, PathBuf};

@@ -13,11 +13,13 @@
 
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
 use holdfast_repo::Repository;
+use holdfast_repo::text::count;
 use holdfast_repo::wal::{Plan, Target};
 
 use super::database::DatabaseRestoreError;
-use crate::config::{Database, Volume};
+use crate::config::{Config, Database, Volume};
 use crate::databases::sqlite::{self, PointRestore};
 use crate::swap::{Selection, Swap, SwapOptions};
 
@@ -39,6 +41,36 @@ pub struct PointRestored {
     pub point: PointRestore,
     /// Where the replaced file is kept, when asked.
     pub kept: Option<PathBuf>,
+}
+
+/// The configured database that answers to `name`, and its volume.
+pub fn configured<'c>(config: &'c Config, name: &str) -> Option<(&'c Volume, &'c Database)> {
+    config.volumes.iter().find_map(|v| {
+        v.databases
+            .iter()
+            .find(|d| d.answers_to(name))
+            .map(|d| (v, d))
+    })
+}
+
+/// Whether `restore SNAPSHOT --database NAME` restores a point in time, and which: the
+/// `time` asked for; else, restored from `latest…`, the newest point of a database that
+/// is replicated (SQLite) or archived (Postgres). Without a config (`None`, an empty
+/// machine) any database restored from `latest…` is looked for in the repository alone.
+pub fn wanted(
+    config: Option<&Config>,
+    name: &str,
+    snapshot: &str,
+    time: Option<DateTime<Utc>>,
+) -> Option<Target> {
+    if let Some(t) = time {
+        return Some(Target::Time(t));
+    }
+    let latest = snapshot.starts_with("latest");
+    let replicated = config.is_none_or(|c| {
+        configured(c, name).is_some_and(|(_, db)| db.replicate().is_some() || db.pg_archive())
+    });
+    (replicated && latest).then_some(Target::Newest)
 }
 
 /// The key of a replicated database in the repository: its path in the volume.
@@ -199,4 +231,37 @@ async fn restore_newest_points(
         done.push(restore_point(repo, volume, db, Target::Newest, dest).await?);
     }
     Ok(done)
+}
+
+/// The plan of a `--dry-run` in one line: the lineage and its base, the whole segments
+/// and the transaction reached.
+pub fn describe_plan(plan: &Plan, name: &str) -> String {
+    format!(
+        "would restore database {name} from lineage {} (base of {}): {} whole, up to \
+         transaction {}{}",
+        plan.head.lineage.short(),
+        plan.head.time.format("%Y-%m-%d %H:%M:%S UTC"),
+        count(plan.segments.len(), "segment"),
+        plan.txid,
+        plan.until
+            .map(|t| format!(", then the transactions read by {}", t.to_rfc3339()))
+            .unwrap_or_default()
+    )
+}
+
+impl PointRestored {
+    /// What was restored, in one line: the point and transaction reached, what was
+    /// read, and where the file is; `name` as the user asked for the database.
+    pub fn describe(&self, name: &str) -> String {
+        format!(
+            "restored database {name} to {} (transaction {}; {} and {} read) at {}",
+            self.point
+                .reached
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            self.point.txid,
+            count(self.point.segments, "segment"),
+            count(self.point.parts, "base part"),
+            self.point.path.display()
+        )
+    }
 }

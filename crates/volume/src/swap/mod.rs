@@ -46,7 +46,7 @@ mod recover;
 
 pub use failpoint::{Hook, Step};
 pub use journal::{Journal, Phase};
-pub use recover::{Action, Recovery, recover};
+pub use recover::{Action, Recovery, VolumeRecoverError, recover, recover_volumes};
 
 use journal::Name;
 

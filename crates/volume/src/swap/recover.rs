@@ -124,6 +124,33 @@ pub(super) fn pending(area: &Path) -> Result<Option<PathBuf>, SwapError> {
     Ok(works(area)?.into_iter().next())
 }
 
+/// A volume whose interrupted swap could not be finished or rolled back.
+#[derive(Debug, thiserror::Error)]
+#[error("volume {volume}: finishing an interrupted restore (nothing else was changed)")]
+pub struct VolumeRecoverError {
+    /// The volume's name.
+    pub volume: String,
+    /// Why.
+    #[source]
+    pub source: SwapError,
+}
+
+/// [`recover`] on every volume of `config`, before anything reads or replaces their
+/// data: what was done, one line per recovery (`volume NAME: …`). The first volume that
+/// fails stops it.
+pub fn recover_volumes(config: &crate::config::Config) -> Result<Vec<String>, VolumeRecoverError> {
+    let mut lines = Vec::new();
+    for v in &config.volumes {
+        let done =
+            recover(&v.path, &SwapOptions::default()).map_err(|source| VolumeRecoverError {
+                volume: v.name.clone(),
+                source,
+            })?;
+        lines.extend(done.into_iter().map(|r| format!("volume {}: {r}", v.name)));
+    }
+    Ok(lines)
+}
+
 /// Finishes or rolls back every interrupted swap on `volume`, and removes what they
 /// left. Nothing to do (no swap area, or a volume that does not exist) is `Ok(vec![])`.
 pub fn recover(volume: &Path, opts: &SwapOptions) -> Result<Vec<Recovery>, SwapError> {

@@ -15,7 +15,8 @@ use holdfast_volume::backup::{
 use holdfast_volume::config::{Config, Volume};
 use holdfast_volume::freshness::one_line;
 
-use super::BackupArgs;
+use super::args::BackupArgs;
+use super::report::{print_reports, report};
 use crate::context;
 use crate::exit::{self, Failure};
 use crate::global::GlobalArgs;
@@ -112,14 +113,14 @@ async fn backup(
     let mut reports = Vec::new();
     for VolumeOutcome { result, .. } in &outcomes {
         match result {
-            Ok(summary) => incomplete |= super::report(g, summary, &mut reports)?,
+            Ok(summary) => incomplete |= report(g, summary, &mut reports)?,
             Err(e) => {
                 refused |= matches!(e, VolumeBackupError::Refused(_));
                 failed.push(e.to_string());
             }
         }
     }
-    super::print_reports(g, &reports)?;
+    print_reports(g, &reports)?;
     if !failed.is_empty() {
         // The guard found the problem on the volume: exit 3, like a check that found one.
         let error = anyhow!("backup failed: {}", failed.join("; "));

@@ -51,11 +51,11 @@ pub async fn run(
     let config = crate::context::load_config(g)?;
     let (volume, db) = database::locate(&config, &g.config, snap, name).map_err(failure)?;
     if matches!(db, Database::Sqlite { .. }) {
-        super::guard_replace(volume)?;
+        super::guard::guard_replace(volume)?;
     }
     let opts = DatabaseOptions {
         swap: SwapOptions::standard(keep_old),
-        on_index: Some(super::index_warnings()),
+        on_index: Some(super::guard::index_warnings()),
     };
     let done = database::restore_database(repo, volume, db, snap, &opts)
         .await
@@ -71,42 +71,26 @@ pub async fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The configured database `name` and its volume, without a snapshot.
-fn configured<'c>(
-    config: &'c holdfast_volume::config::Config,
-    name: &str,
-) -> Option<(&'c holdfast_volume::config::Volume, &'c Database)> {
-    config.volumes.iter().find_map(|v| {
-        v.databases
-            .iter()
-            .find(|d| d.answers_to(name))
-            .map(|d| (v, d))
-    })
-}
-
 /// Whether `restore --database` restores a point in time, and which: `--time T`, or the
 /// newest point of a replicated database restored from `latest…`.
 pub(super) fn point_wanted(
     g: &GlobalArgs,
-    args: &super::RestoreArgs,
+    args: &super::args::RestoreArgs,
 ) -> Result<Option<Target>, Failure> {
     let Some(name) = &args.database else {
         return Ok(None);
     };
-    if let Some(t) = args.time {
-        return Ok(Some(Target::Time(t)));
-    }
-    let Ok(Some(config)) = holdfast_volume::config::Config::load_optional(&g.config) else {
-        // No config (an empty machine): an archived Postgres database is found in the
-        // repository alone.
-        return Ok(args
-            .snapshot
-            .starts_with("latest")
-            .then_some(Target::Newest));
-    };
-    let replicated = configured(&config, name)
-        .is_some_and(|(_, db)| db.replicate().is_some() || db.pg_archive());
-    Ok((replicated && args.snapshot.starts_with("latest")).then_some(Target::Newest))
+    // Without a usable config (an empty machine), an archived Postgres database is found
+    // in the repository alone.
+    let config = holdfast_volume::config::Config::load_optional(&g.config)
+        .ok()
+        .flatten();
+    Ok(point::wanted(
+        config.as_ref(),
+        name,
+        &args.snapshot,
+        args.time,
+    ))
 }
 
 /// `restore … --database NAME [--time T] [--target DIR] [--dry-run]` of a replicated
@@ -115,19 +99,19 @@ pub(super) fn point_wanted(
 /// guard) or under DIR; prints the point reached.
 pub(super) async fn run_point(
     g: &GlobalArgs,
-    args: &super::RestoreArgs,
+    args: &super::args::RestoreArgs,
     target: Target,
 ) -> Result<ExitCode, Failure> {
     let name = args.database.as_deref().unwrap_or_default();
     let loaded = holdfast_volume::config::Config::load_optional(&g.config)
         .ok()
         .flatten();
-    let found = loaded.as_ref().and_then(|c| configured(c, name));
+    let found = loaded.as_ref().and_then(|c| point::configured(c, name));
     if found.is_none_or(|(_, db)| db.pg_archive()) {
-        return crate::cmd::pg::restore_point(g, args, target, found.map(|(_, db)| db)).await;
+        return super::postgres::run(g, args, target, found.map(|(_, db)| db)).await;
     }
     let config = crate::context::load_config(g)?;
-    let Some((volume, db)) = configured(&config, name) else {
+    let Some((volume, db)) = point::configured(&config, name) else {
         return Err(failure(DatabaseRestoreError::Unknown {
             name: name.to_owned(),
             config: g.config.clone(),
@@ -143,17 +127,7 @@ pub(super) async fn run_point(
         let plan = point::plan_point(&repo, db, target)
             .await
             .map_err(failure)?;
-        outln!(
-            "would restore database {name} from lineage {} (base of {}): {} whole, up to \
-             transaction {}{}",
-            plan.head.lineage.short(),
-            plan.head.time.format("%Y-%m-%d %H:%M:%S UTC"),
-            crate::text::count(plan.segments.len(), "segment"),
-            plan.txid,
-            plan.until
-                .map(|t| format!(", then the transactions read by {}", t.to_rfc3339()))
-                .unwrap_or_default()
-        );
+        outln!("{}", point::describe_plan(&plan, name));
         return Ok(ExitCode::SUCCESS);
     }
     let dest = match &args.target {
@@ -165,7 +139,7 @@ pub(super) async fn run_point(
                      pass --target DIR"
                 )));
             }
-            super::guard_replace(volume)?;
+            super::guard::guard_replace(volume)?;
             PointDest::Live(SwapOptions::standard(args.keep_old))
         }
     };
@@ -174,16 +148,7 @@ pub(super) async fn run_point(
         .map_err(failure)?;
     say_kept(name, done.kept.as_deref());
     if !g.quiet {
-        outln!(
-            "restored database {name} to {} (transaction {}; {} and {} read) at {}",
-            done.point
-                .reached
-                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            done.point.txid,
-            crate::text::count(done.point.segments, "segment"),
-            crate::text::count(done.point.parts, "base part"),
-            done.point.path.display()
-        );
+        outln!("{}", done.describe(name));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -34,12 +34,12 @@ pub async fn run(
         .with_context(|| format!("loading {}", g.config.display()))?;
     let volume =
         in_place::volume_of(config.as_ref(), &g.config, id, snap).map_err(Failure::usage)?;
-    super::guard_replace(volume)?;
+    super::guard::guard_replace(volume)?;
     let progress = std::sync::Arc::new(holdfast_repo::Progress::default());
     let opts = InPlaceOptions {
         swap: SwapOptions::standard(keep_old),
         progress: Some(progress.clone()),
-        on_index: Some(super::index_warnings()),
+        on_index: Some(super::guard::index_warnings()),
         ..Default::default()
     };
     let bar = crate::progress::show(g, progress, crate::progress::Unit::Bytes);

@@ -4,172 +4,30 @@
 //! ([`in_place`]); `--database NAME --yes` loads one database back ([`database`]). Both
 //! are protocols of the volume crate ([`holdfast_volume::restore`]: stage, restore,
 //! check, swap); those files only map flags, run the guard and print. Every restore
-//! first recovers an interrupted swap ([`recover_swaps`]; docs/RESTORE.md).
+//! first recovers an interrupted swap ([`swap::recover_volumes`]; docs/RESTORE.md).
 //!
 //! With `--target`, a non-empty DIR is refused (exit 2) unless `--overwrite` names a mode;
 //! `--dry-run` prints what would be written, overwritten and skipped. The decisions are
 //! the repository crate's (`holdfast_repo::restore::overwrite`); this file maps flags.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use clap::Args;
-use holdfast_repo::restore::{Overwrite, RestoreSummary};
-use holdfast_repo::{Id, IndexedRepository, RestoreOptions};
-use holdfast_volume::config::{Config, Volume};
-use holdfast_volume::guard::{self, Door};
-use holdfast_volume::swap::{self, SwapOptions};
+use holdfast_repo::restore::{Overwrite, text};
+use holdfast_repo::{IndexedRepository, RestoreOptions};
+use holdfast_volume::config::Config;
+use holdfast_volume::swap;
 
-use crate::context::{self, outln};
+use crate::context::{self, out, outln};
 use crate::exit::{self, Failure};
 use crate::global::GlobalArgs;
 
+mod args;
 mod database;
+mod guard;
 mod in_place;
+mod postgres;
 
-/// Flags of `holdfast restore`.
-#[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("where").required(true).multiple(true).args(["target", "in_place", "database"])))]
-pub struct RestoreArgs {
-    /// Snapshot: id prefix, `latest`, `latest:VOLUME` or `latest:/PATH`, each with an
-    /// optional `~N`. A plain `latest` in a repository holding several volumes or paths
-    /// is refused unless holdfast.toml configures one volume (then that one is used).
-    pub snapshot: String,
-    /// Directory that receives the snapshot root's contents.
-    #[arg(long, value_name = "DIR")]
-    #[arg(conflicts_with = "in_place")]
-    pub target: Option<PathBuf>,
-    /// Restore into the configured volume the snapshot is of: stage, verify, then swap
-    /// through the journal (needs --yes).
-    #[arg(long)]
-    pub in_place: bool,
-    /// Load this configured database back from the snapshot (needs --yes).
-    #[arg(long, value_name = "NAME", conflicts_with = "in_place")]
-    pub database: Option<String>,
-    /// With --database: the SQLite database as of this time (RFC 3339), replayed from its
-    /// point-in-time replication (`replicate` in holdfast.toml). Without it, a
-    /// replicated database restored from `latest…` comes back at its newest point.
-    #[arg(long, value_name = "RFC3339", requires = "database", value_parser = parse_time)]
-    pub time: Option<chrono::DateTime<chrono::Utc>>,
-    /// Confirm a restore that replaces live data.
-    #[arg(long)]
-    pub yes: bool,
-    /// With --in-place or --database: keep the replaced data in the volume's
-    /// `.holdfast/kept/` instead of deleting it (the path is printed).
-    #[arg(long)]
-    pub keep_old: bool,
-    /// Only paths matching this glob, or inside a matching directory (repeatable).
-    #[arg(long = "include", value_name = "GLOB")]
-    pub include: Vec<String>,
-    /// With --target: what to do with files already in DIR (as restic 0.17). Without it a
-    /// non-empty DIR is refused.
-    #[arg(long, value_enum, value_name = "MODE", requires = "target")]
-    pub overwrite: Option<OverwriteArg>,
-    /// With --target: print what would be written, overwritten and skipped (the paths
-    /// with -v); with --database of a replicated database: the base, the segments and the
-    /// point it would reach. Writes nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-}
-
-/// Parses `--time`: an RFC 3339 time.
-fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&chrono::Utc))
-        .map_err(|e| format!("{s:?} is not an RFC 3339 time (2026-12-07T14:30:00Z): {e}"))
-}
-
-/// `--overwrite` modes.
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum OverwriteArg {
-    /// Overwrite every existing file.
-    Always,
-    /// Skip files whose size and mtime (or content) match the snapshot; overwrite others.
-    IfChanged,
-    /// Keep existing files; restore only the missing ones.
-    Never,
-}
-
-impl From<OverwriteArg> for Overwrite {
-    fn from(a: OverwriteArg) -> Overwrite {
-        match a {
-            OverwriteArg::Always => Overwrite::Always,
-            OverwriteArg::IfChanged => Overwrite::IfChanged,
-            OverwriteArg::Never => Overwrite::Never,
-        }
-    }
-}
-
-/// Finishes or rolls back every interrupted swap on the configured volumes, saying which
-/// on stderr, before anything reads or replaces their data (`restore` and `run` call it).
-pub(crate) fn recover_swaps(config: &Config) -> anyhow::Result<()> {
-    for v in &config.volumes {
-        let done = swap::recover(&v.path, &SwapOptions::default()).with_context(|| {
-            format!(
-                "volume {}: finishing an interrupted restore (nothing else was changed)",
-                v.name
-            )
-        })?;
-        for r in done {
-            crate::global::stderr_note(
-                tracing::Level::INFO,
-                &format!("volume {}: {r}", v.name),
-                "",
-            );
-        }
-    }
-    Ok(())
-}
-
-/// The guard before data is replaced ([`holdfast_volume::guard::enter`] with
-/// [`Door::Replace`]): a volume that is missing, not mounted when it must be, read-only
-/// or critically full is refused (exit 3, nothing restored); an interrupted swap is
-/// finished first and stderr says so.
-pub(super) fn guard_replace(volume: &Volume) -> Result<(), Failure> {
-    match guard::enter(volume, Door::Replace) {
-        Ok(admitted) => {
-            for line in admitted.recovered {
-                crate::global::stderr_note(tracing::Level::INFO, &line, "");
-            }
-            Ok(())
-        }
-        Err(r) => Err(Failure {
-            error: anyhow::anyhow!("{r}; nothing was restored"),
-            code: exit::PROBLEMS,
-        }),
-    }
-}
-
-/// Warns on stderr about what loading the index found ([`RestoreOptions::on_index`]): a
-/// damaged or missing index file does not stop a restore, the blobs it listed are read
-/// from the packs' own trailers ([`holdfast_repo::repair::index_for_reading`]), and the
-/// warning says how to make the repair permanent.
-pub(super) fn index_warnings() -> holdfast_repo::OnIndex {
-    holdfast_repo::OnIndex(std::sync::Arc::new(|recovery| {
-        for bad in &recovery.index_damaged {
-            eprintln!(
-                "holdfast: warning: index file {} is damaged ({}); reading the packs' own \
-                 trailers instead",
-                bad.object, bad.error
-            );
-        }
-        for bad in &recovery.packs_damaged {
-            eprintln!(
-                "holdfast: warning: damaged pack {}: {}",
-                bad.object, bad.error
-            );
-        }
-        if !recovery.is_clean() {
-            eprintln!(
-                "holdfast: warning: {} pack(s) no readable index file lists were read from \
-                 their trailers ({} usable); unless a backup is still running, run \
-                 `holdfast repair index --yes` to rebuild the index",
-                recovery.packs_read, recovery.packs_recovered
-            );
-        }
-    }))
-}
+pub use args::RestoreArgs;
 
 /// Runs `holdfast restore`.
 pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure> {
@@ -211,7 +69,11 @@ pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure>
         }
     }
     if let Ok(Some(config)) = Config::load_optional(&g.config) {
-        recover_swaps(&config)?;
+        // Every interrupted swap is finished or rolled back before anything reads or
+        // replaces the volumes' data; stderr says which.
+        for line in swap::recover_volumes(&config).map_err(anyhow::Error::from)? {
+            crate::global::stderr_note(tracing::Level::INFO, &line, "");
+        }
     }
     // The restore loads the index under its lock (and warns from `index_warnings`); no
     // index is loaded before it.
@@ -247,7 +109,7 @@ pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure>
         overwrite,
         dry_run: args.dry_run,
         progress: Some(progress.clone()),
-        on_index: Some(index_warnings()),
+        on_index: Some(guard::index_warnings()),
         ..Default::default()
     };
     let started = std::time::Instant::now();
@@ -281,7 +143,12 @@ pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure>
                 "",
             );
         }
-        return dry_run_report(g, id, &target, &s);
+        if g.json {
+            outln!("{}", text::dry_run_json(id, &target, &s));
+        } else {
+            out!("{}", text::dry_run(id, &target, &s, g.verbose > 0, g.quiet));
+        }
+        return Ok(ExitCode::SUCCESS);
     }
     for d in &s.damaged {
         crate::global::stderr_note(
@@ -291,82 +158,10 @@ pub async fn run(g: &GlobalArgs, args: RestoreArgs) -> Result<ExitCode, Failure>
         );
     }
     if g.json {
-        let damaged: Vec<_> = s
-            .damaged
-            .iter()
-            .map(|d| serde_json::json!({"path": d.path, "error": d.error}))
-            .collect();
-        let out = serde_json::json!({
-            "snapshot": id.to_hex(), "files": s.files, "dirs": s.dirs, "symlinks": s.symlinks,
-            "bytes": s.bytes, "overwritten": s.overwritten, "skipped": s.skipped,
-            "damaged": damaged, "duration_s": started.elapsed().as_secs_f64(),
-        });
-        outln!("{out}");
+        let duration_s = started.elapsed().as_secs_f64();
+        outln!("{}", text::summary_json(id, &s, duration_s));
     } else if !g.quiet {
-        outln!(
-            "restored snapshot {} to {}: {}, {}, {}, {}{}{}",
-            id.short(),
-            target.display(),
-            crate::text::count(s.files, "file"),
-            crate::text::count(s.dirs, "dir"),
-            crate::text::count(s.symlinks, "symlink"),
-            indicatif::HumanBytes(s.bytes),
-            if s.overwritten + s.skipped > 0 {
-                format!("; {} overwritten, {} kept", s.overwritten, s.skipped)
-            } else {
-                String::new()
-            },
-            if s.damaged.is_empty() {
-                String::new()
-            } else {
-                format!("; {} DAMAGED", s.damaged.len())
-            }
-        );
+        outln!("{}", text::summary(id, &target, &s));
     }
     Ok(exit::problems_if(!s.damaged.is_empty()))
-}
-
-/// Prints a dry run: counts (and with -v every path) as text, or one JSON document.
-fn dry_run_report(
-    g: &GlobalArgs,
-    id: Id,
-    target: &std::path::Path,
-    s: &RestoreSummary,
-) -> Result<ExitCode, Failure> {
-    let count =
-        |a: holdfast_repo::restore::Action| s.planned.iter().filter(|p| p.action == a).count();
-    use holdfast_repo::restore::Action;
-    let (write, over, skip) = (
-        count(Action::Write),
-        count(Action::Overwrite),
-        count(Action::Skip),
-    );
-    if g.json {
-        let planned: Vec<_> = s
-            .planned
-            .iter()
-            .map(|p| serde_json::json!({"path": p.path, "action": p.action.name()}))
-            .collect();
-        let out = serde_json::json!({
-            "snapshot": id.to_hex(), "target": target.display().to_string(), "dry_run": true,
-            "write": write, "overwrite": over, "skip": skip, "bytes": s.bytes,
-            "entries": planned,
-        });
-        outln!("{out}");
-        return Ok(ExitCode::SUCCESS);
-    }
-    if g.verbose > 0 {
-        for p in &s.planned {
-            outln!("{:<9} {}", p.action.name(), p.path);
-        }
-    }
-    if !g.quiet {
-        outln!(
-            "dry run of snapshot {} to {}: would write {write} new, overwrite {over}, keep {skip} ({} of file content); nothing was written",
-            id.short(),
-            target.display(),
-            indicatif::HumanBytes(s.bytes),
-        );
-    }
-    Ok(ExitCode::SUCCESS)
 }

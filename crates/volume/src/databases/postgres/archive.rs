@@ -144,6 +144,19 @@ pub enum Archived {
     },
 }
 
+impl Archived {
+    /// The warning `archive_command` writes when the file was dropped, else `None`.
+    pub fn warning(&self) -> Option<String> {
+        let Archived::Dropped { spool_bytes } = self else {
+            return None;
+        };
+        Some(format!(
+            "the spool is full ({spool_bytes} bytes): the WAL file was dropped and the gap \
+             recorded; the uploader records it in the repository and takes a new base backup"
+        ))
+    }
+}
+
 /// A spool directory and its bound.
 #[derive(Clone, Debug)]
 pub struct Spool {

@@ -11,10 +11,13 @@
 //! Point-in-time recovery (docs/FORMAT.md, "Postgres WAL segments") lives in the
 //! submodules: [`archive`] (the spool behind `archive_command`), [`upload`] (the
 //! uploader and `restore_command`), [`base`] (base backups into snapshots) and
-//! [`recover`] (restore to a time).
+//! [`recover`] (restore to a time, [`plan_text`] its plan in one line); [`configured`]
+//! picks the spool and role from holdfast.toml for the commands that name no volume.
 
 pub mod archive;
 pub mod base;
+pub mod configured;
+pub mod plan_text;
 pub mod recover;
 pub mod upload;
 
