@@ -358,11 +358,11 @@ async fn file_page(state: &AppState, spec: &str, raw: Option<&str>) -> ApiResult
             path: path.clone(),
         };
         let v = holdfast_repo::versions(&repo, &state.browse.trees, &opts).await?;
-        let _ = write!(
+        let _ = writeln!(
             out,
             "<section class=\"wide versions\"><h2>{} of {} in volume {}, newest first</h2>\
              <table id=\"versions\"><tr class=\"head\"><th>newest in</th><th>size</th>\
-             <th>modified</th><th>in snapshots</th><th></th></tr>\n",
+             <th>modified</th><th>in snapshots</th><th></th></tr>",
             esc(&crate::text::count(v.versions.len(), "version")),
             esc(&path),
             esc(volume)
