@@ -472,6 +472,15 @@ pub fn queue_unarchived_history(data_dir: &Path) -> Result<Vec<String>, WalArchi
         }
         fs::create_dir_all(&status).map_err(io(&status))?;
         File::create(&ready).map_err(io(&ready))?;
+        // Postgres renames and fsyncs it (opening it for writing): it must be the
+        // server's, not root's when the restore ran as root.
+        use std::os::unix::fs::MetadataExt;
+        let owner = fs::metadata(&status).map_err(io(&status))?;
+        let mine = fs::metadata(&ready).map_err(io(&ready))?;
+        if (mine.uid(), mine.gid()) != (owner.uid(), owner.gid()) {
+            std::os::unix::fs::chown(&ready, Some(owner.uid()), Some(owner.gid()))
+                .map_err(io(&ready))?;
+        }
         queued.push(name);
     }
     queued.sort();
