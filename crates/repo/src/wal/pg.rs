@@ -387,6 +387,9 @@ impl PgLineage {
     }
 }
 
+/// A gap record or base mark read while listing: (is a gap, key, when written, payload).
+type SmallObject = (bool, String, Option<DateTime<Utc>>, Vec<u8>);
+
 /// Every Postgres lineage (those whose head names a cluster), with their objects.
 pub async fn pg_lineages(repo: &Repository) -> Result<Vec<PgLineage>> {
     let opts = ListOptions {
@@ -449,17 +452,16 @@ pub async fn pg_lineages(repo: &Repository) -> Result<Vec<PgLineage>> {
                 _ => {}
             }
         }
-        let read: Vec<Result<(bool, String, Option<DateTime<Utc>>, Vec<u8>)>> =
-            futures::stream::iter(smalls)
-                .map(|(gap, key, written)| async move {
-                    let ad = if gap { AD_GAP } else { AD_BASE_MARK };
-                    let sealed = read_wal_named(repo, &key).await?;
-                    let payload = repo.keys().open(&key, ad, &sealed, 0)?;
-                    Ok((gap, key, written, payload.to_vec()))
-                })
-                .buffer_unordered(16)
-                .collect()
-                .await;
+        let read: Vec<Result<SmallObject>> = futures::stream::iter(smalls)
+            .map(|(gap, key, written)| async move {
+                let ad = if gap { AD_GAP } else { AD_BASE_MARK };
+                let sealed = read_wal_named(repo, &key).await?;
+                let payload = repo.keys().open(&key, ad, &sealed, 0)?;
+                Ok((gap, key, written, payload.to_vec()))
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await;
         for r in read {
             let (gap, key, written, payload) = r?;
             if gap {
