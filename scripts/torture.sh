@@ -3,7 +3,8 @@
 #
 #   crash       SIGKILL at uniformly random moments: backup (file:// and Garage), prune
 #               after forget, copy from file:// to Garage, restore --in-place, database
-#               restore             -> torture SUITE: N trials, N passed, N failed, data lost: N
+#               restore, Postgres and its WAL uploader under load
+#                                   -> torture SUITE: N trials, N passed, N failed, data lost: N
 #   faults      backup and restore through the fault proxy (Garage, Azurite), uploads
 #               damaged on the way  -> faults BACKEND: N runs, …, injected …, data lost: N
 #   corruption  each kind of damage on a fresh repository -> corruption KIND: exit codes
@@ -45,7 +46,7 @@ done
 filters=()
 for s in ${suites//,/ }; do
     case "$s" in
-        crash) filters+=('test(/torture_/) | test(/restore_in_place_killed_at_random/) | test(/restore_database_killed/)') ;;
+        crash) filters+=('test(/torture_/) | test(/restore_in_place_killed_at_random/) | test(/restore_database_killed/) | test(/postgres_and_holdfast_killed_at_random/)') ;;
         crash-repo) filters+=('test(/torture_/)') ;;
         crash-restore) filters+=('test(/restore_in_place_killed_at_random/) | test(/restore_database_killed/)') ;;
         faults) filters+=('test(/store_faults::/)') ;;

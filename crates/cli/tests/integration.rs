@@ -25,7 +25,9 @@ mod integration {
     mod logs_collectors;
     mod notify_backup;
     mod packaging_deb;
+    mod pg_util;
     mod pitr_postgres;
+    mod pitr_postgres_kill;
     mod pitr_sqlite;
     mod proc_util;
     mod protect_metrics;

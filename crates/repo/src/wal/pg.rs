@@ -387,7 +387,7 @@ impl PgLineage {
     }
 }
 
-/// A gap or base mark read back: whether it is a gap, its key, when it was written, its payload.
+/// A gap record or base mark read while listing: (is a gap, key, when written, payload).
 type SmallObject = (bool, String, Option<DateTime<Utc>>, Vec<u8>);
 
 /// Every Postgres lineage (those whose head names a cluster), with their objects.

@@ -240,7 +240,10 @@ impl Spool {
                     reason: "no WAL long page header at its start".into(),
                 });
             };
-            if tli != timeline || seg as usize != bytes.len() {
+            // The first segment of a new timeline begins with the old timeline's pages
+            // up to the switch (Postgres copies them), so its header may name an
+            // earlier timeline; never a later one.
+            if tli > timeline || seg as usize != bytes.len() {
                 return Err(WalArchiveError::NotWal {
                     path: full,
                     reason: format!(
@@ -460,6 +463,41 @@ impl Spool {
             }
         }
     }
+}
+
+/// Marks the timeline history files in `data_dir/pg_wal` that Postgres never queued for
+/// archiving (no `archive_status/<name>.ready` or `.done`) as ready, and returns their
+/// names. A point-in-time restore replays with `archive_mode=off`, so the history file
+/// of the timeline it switches to is never queued; without it in the repository no later
+/// restore can follow the new timeline.
+pub fn queue_unarchived_history(data_dir: &Path) -> Result<Vec<String>, WalArchiveError> {
+    let wal = data_dir.join("pg_wal");
+    let status = wal.join("archive_status");
+    let mut queued = Vec::new();
+    for e in fs::read_dir(&wal).map_err(io(&wal))?.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".history") || timeline_of(&name).is_none() {
+            continue;
+        }
+        let ready = status.join(format!("{name}.ready"));
+        if ready.exists() || status.join(format!("{name}.done")).exists() {
+            continue;
+        }
+        fs::create_dir_all(&status).map_err(io(&status))?;
+        File::create(&ready).map_err(io(&ready))?;
+        // Postgres renames and fsyncs it (opening it for writing): it must be the
+        // server's, not root's when the restore ran as root.
+        use std::os::unix::fs::MetadataExt;
+        let owner = fs::metadata(&status).map_err(io(&status))?;
+        let mine = fs::metadata(&ready).map_err(io(&ready))?;
+        if (mine.uid(), mine.gid()) != (owner.uid(), owner.gid()) {
+            std::os::unix::fs::chown(&ready, Some(owner.uid()), Some(owner.gid()))
+                .map_err(io(&ready))?;
+        }
+        queued.push(name);
+    }
+    queued.sort();
+    Ok(queued)
 }
 
 fn random_suffix() -> String {

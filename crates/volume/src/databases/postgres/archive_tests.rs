@@ -1,6 +1,7 @@
 //! The spool's guarantees: a spooled file is whole under its final name, a file past
-//! the bound is acknowledged and recorded as a drop, a file that is not WAL (or of
-//! another timeline than its name) is refused, and the uploader's view matches.
+//! the bound is acknowledged and recorded as a drop, a file that is not WAL (or of a
+//! later timeline than its name) is refused, the first segment of a new timeline (an
+//! older timeline in its header) is taken, and the uploader's view matches.
 
 use super::*;
 
@@ -133,4 +134,48 @@ fn files_that_are_not_what_their_name_says_are_refused() {
     assert_eq!(waiting.len(), 1);
     assert_eq!(waiting[0].source.timeline, 2);
     assert_eq!(waiting[0].source.system_identifier, SYSID);
+}
+
+/// After a point-in-time restore the server switches to timeline 2 in the middle of a
+/// segment: `000000020000000000000004` starts with a copy of timeline 1's pages, whose
+/// long header says timeline 1. It was refused ("its header says timeline 1 …, its name
+/// timeline 2"), so archiving failed for good after every restore.
+#[test]
+fn the_first_segment_of_a_new_timeline_carries_the_old_timeline_in_its_header() {
+    let d = data_dir("000000020000000000000004", 1);
+    let spool_dir = tempfile::tempdir().expect("spool");
+    let spool = Spool::new(spool_dir.path(), 1 << 30);
+    spool
+        .archive(d.path(), Path::new("pg_wal/000000020000000000000004"))
+        .expect("the switch segment is archived");
+    let waiting = spool.waiting().expect("waiting");
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(
+        waiting[0].source.timeline, 2,
+        "under the timeline of its name"
+    );
+    assert_eq!(waiting[0].source.segno_of(&waiting[0].name), Some(4));
+}
+
+/// The restored cluster's new timeline history file (written while the replay ran with
+/// `archive_mode=off`) is queued for archiving; files Postgres already queued or archived
+/// are left alone.
+#[test]
+fn a_restores_new_timeline_history_is_queued_for_archiving() {
+    let d = data_dir("000000020000000000000004", 1);
+    let status = d.path().join("pg_wal/archive_status");
+    fs::create_dir_all(&status).expect("status");
+    for n in ["00000002.history", "00000003.history", "00000004.history"] {
+        fs::write(d.path().join("pg_wal").join(n), "1\t0/3000000\tno reason\n").expect("history");
+    }
+    fs::write(status.join("00000002.history.done"), "").expect("done");
+    fs::write(status.join("00000003.history.ready"), "").expect("ready");
+    let queued = queue_unarchived_history(d.path()).expect("queue");
+    assert_eq!(queued, vec!["00000004.history".to_string()]);
+    assert!(status.join("00000004.history.ready").is_file());
+    assert!(
+        queue_unarchived_history(d.path())
+            .expect("again")
+            .is_empty()
+    );
 }

@@ -11,6 +11,10 @@
 //!   live spool and is never reachable from outside while it replays.
 //! - Nothing is left half-made: the data directory is built in a fresh directory
 //!   (`--target DIR` must be empty), and a failure removes what was fetched.
+//! - The restored directory's new timeline history file is queued for archiving
+//!   ([`super::archive::queue_unarchived_history`]): once the directory is put in place
+//!   and started with `archive_command`, the new timeline reaches the repository with
+//!   its history, and a later restore follows it.
 //! - When the target time lies after every commit the WAL holds, Postgres 13+ refuses
 //!   ("recovery ended before configured recovery target was reached"); the data
 //!   directory is then built again and replayed to the end of the WAL, which is the
@@ -562,6 +566,10 @@ fn replay(
     })();
     stop();
     let reached = result?;
+    super::archive::queue_unarchived_history(dir).map_err(|e| RecoverError::Io {
+        path: dir.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
     let replayed = std::fs::read_to_string(&fetched_list)
         .map(|s| s.lines().filter(|l| !l.ends_with(".history")).count())
         .unwrap_or(0);
