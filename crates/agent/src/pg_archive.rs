@@ -31,7 +31,7 @@ use crate::access::RepoAccess;
 use crate::notify::{Event, Notifier};
 
 /// How often the spool is read.
-pub const POLL: Duration = Duration::from_millis(500);
+pub const POLL: Duration = Duration::from_millis(100);
 /// Files sent at once.
 pub const PARALLEL: usize = 4;
 

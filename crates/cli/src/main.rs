@@ -128,7 +128,7 @@ enum Command {
     Run(cmd::run::RunArgs),
     /// Postgres WAL archiving: archive_command and restore_command.
     #[command(
-        after_help = "Examples:\n  archive_command = 'holdfast pg archive %p'\n  restore_command = 'holdfast pg fetch %f %p'\n  holdfast pg archive --daemon"
+        after_help = "Examples:\n  holdfast pg archive --daemon\n  archive_command = 'holdfast pg archive %p'\n  restore_command = 'holdfast pg fetch %f %p'"
     )]
     Pg(cmd::pg::PgArgs),
     /// Copy snapshots to or from a second repository (or to every [[replicas]]).

@@ -31,8 +31,14 @@ pub struct PgArgs {
 #[derive(Debug, Subcommand)]
 pub enum PgCommand {
     /// archive_command: hand a WAL file to the spool (never the network) and return.
+    #[command(
+        after_help = "Examples:\n  holdfast pg archive pg_wal/000000010000000000000003\n  holdfast pg archive --daemon\n  archive_command = 'holdfast pg archive %p'"
+    )]
     Archive(ArchiveArgs),
     /// restore_command: write a WAL file from the spool or the repository to a path.
+    #[command(
+        after_help = "Examples:\n  holdfast pg fetch 000000010000000000000003 pg_wal/RECOVERYXLOG\n  restore_command = 'holdfast pg fetch %f %p'"
+    )]
     Fetch(FetchArgs),
 }
 
