@@ -425,7 +425,7 @@ fn duplicate_error_line_on_a_failed_backup_is_gone() {
     let (code, err) = holdfast(dir.path(), &["backup"], &[("HOLDFAST_PASSWORD", "wrong")]);
     assert_eq!(code, 1, "{err}");
     assert_eq!(err.matches("wrong password").count(), 1, "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(error_lines(&err), 1, "{err}");
     assert!(err.starts_with("holdfast: error: "), "{err}");
 
     let dir = tempfile::tempdir().expect("tempdir");
@@ -445,9 +445,15 @@ fn duplicate_error_line_on_a_failed_backup_is_gone() {
     );
     assert_eq!(code, 1, "{err}");
     assert_eq!(err.matches("psql not found").count(), 1, "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(error_lines(&err), 1, "{err}");
     // The failure is still recorded on the volume (for `status` and the metrics).
     let record =
         std::fs::read_to_string(dir.path().join("vol/.holdfast/backup.json")).unwrap_or_default();
     assert!(record.contains("psql not found"), "recorded: {record}");
+}
+
+/// The lines of `err` that are not warnings: a warning the machine's state causes (a
+/// volume nearly full) is not a second error line.
+fn error_lines(err: &str) -> usize {
+    err.lines().filter(|l| !l.contains(" WARN ")).count()
 }
